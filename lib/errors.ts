@@ -1,0 +1,151 @@
+/**
+ * The one error family of Bulwark. Every failure that crosses a module boundary is a
+ * `BulwarkError` with a stable `code`; codes are defined here only and never renamed
+ * once released. `details` carries offsets, PCR indices and names — never PINs or keys.
+ */
+
+/** What kind of failure a code is: decides gRPC status and CLI exit code. */
+export type ErrorKind =
+  /** Input bytes or text that cannot be decoded (hostile or corrupt). */
+  | 'malformed'
+  /** Input that decodes but is refused by a check (a finding). */
+  | 'refused'
+  /** A caller used an API or CLI wrongly. */
+  | 'usage'
+  /** Something we asked for does not exist. */
+  | 'not-found'
+  /** A dependency (TPM tool, NATS, swtpm, network) failed. */
+  | 'unavailable'
+  /** A broken invariant inside Bulwark. */
+  | 'internal';
+
+/** Every error code with its kind. Append only. */
+export const ERROR_CODES = {
+  // bytes
+  BYTES_TRUNCATED: 'malformed',
+  BYTES_TRAILING: 'malformed',
+  BYTES_LENGTH_EXCEEDS_CAP: 'malformed',
+  BYTES_VALUE_OUT_OF_RANGE: 'malformed',
+  HEX_INVALID: 'malformed',
+  // TPM structures
+  TPM_PUBLIC_MALFORMED: 'malformed',
+  TPM_PUBLIC_UNSUPPORTED: 'malformed',
+  TPM_ATTEST_MALFORMED: 'malformed',
+  TPM_SIGNATURE_MALFORMED: 'malformed',
+  TPM_SIGNATURE_UNSUPPORTED: 'malformed',
+  TPM_PCRS_MALFORMED: 'malformed',
+  TPM_ALG_UNSUPPORTED: 'malformed',
+  // quotes (findings raised as errors where a caller wants an exception)
+  QUOTE_MAGIC_INVALID: 'refused',
+  QUOTE_TYPE_INVALID: 'refused',
+  QUOTE_SIGNATURE_INVALID: 'refused',
+  QUOTE_NONCE_MISMATCH: 'refused',
+  QUOTE_PCR_SELECTION_MISMATCH: 'refused',
+  QUOTE_PCR_DIGEST_MISMATCH: 'refused',
+  QUOTE_SIGNATURE_SCHEME_MISMATCH: 'refused',
+  // keys and certificates
+  KEY_INVALID: 'malformed',
+  CERT_MALFORMED: 'malformed',
+  EK_CERT_UNTRUSTED: 'refused',
+  EK_CERT_KEY_MISMATCH: 'refused',
+  EK_CA_BUNDLE_INVALID: 'malformed',
+  AK_ATTRIBUTES_INVALID: 'refused',
+  CREDENTIAL_MALFORMED: 'malformed',
+  CREDENTIAL_SECRET_MISMATCH: 'refused',
+  // enrollment and attestation
+  ENROLL_UNKNOWN_CHALLENGE: 'refused',
+  ENROLL_CHALLENGE_EXPIRED: 'refused',
+  NODE_NOT_FOUND: 'not-found',
+  NODE_NOT_ENROLLED: 'refused',
+  NONCE_UNKNOWN: 'refused',
+  NONCE_EXPIRED: 'refused',
+  NONCE_REPLAYED: 'refused',
+  EVIDENCE_MALFORMED: 'malformed',
+  // wire and config
+  WIRE_MALFORMED: 'malformed',
+  CONFIG_INVALID: 'usage',
+  USAGE: 'usage',
+  // adapters
+  TPM_TOOL_FAILED: 'unavailable',
+  TPM_TOOL_TIMEOUT: 'unavailable',
+  NATS_FAILED: 'unavailable',
+  NATS_SERVER_FAILED: 'unavailable',
+  STORE_CONFLICT: 'unavailable',
+  RPC_FAILED: 'unavailable',
+  IO_FAILED: 'unavailable',
+  INTERNAL: 'internal',
+} as const satisfies Record<string, ErrorKind>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Details attached to an error: plain values only, never secrets. */
+export type ErrorDetails = Readonly<Record<string, string | number | boolean | readonly number[] | undefined>>;
+
+/** The error of Bulwark: a stable machine-readable `code`, a message for people, details and cause. */
+export class BulwarkError extends Error {
+  override readonly name = 'BulwarkError';
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = details;
+  }
+
+  get kind(): ErrorKind {
+    return ERROR_CODES[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: ErrorDetails } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function isBulwarkError(value: unknown): value is BulwarkError {
+  return value instanceof BulwarkError;
+}
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+}
+
+/**
+ * gRPC status numbers (grpc/status.h) for each kind. Kept here as numbers so `lib/` does
+ * not import grpc.
+ */
+const GRPC_STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
+  malformed: 3, // INVALID_ARGUMENT
+  refused: 9, // FAILED_PRECONDITION
+  usage: 3, // INVALID_ARGUMENT
+  'not-found': 5, // NOT_FOUND
+  unavailable: 14, // UNAVAILABLE
+  internal: 13, // INTERNAL
+};
+
+/** bulwarkctl exit codes: 0 ok, 1 verified as failing, 2 usage, 3 malformed input, 4 unavailable. */
+export const EXIT_CODES = { ok: 0, finding: 1, usage: 2, malformed: 3, unavailable: 4 } as const;
+
+const EXIT_BY_KIND: Readonly<Record<ErrorKind, number>> = {
+  malformed: EXIT_CODES.malformed,
+  refused: EXIT_CODES.finding,
+  usage: EXIT_CODES.usage,
+  'not-found': EXIT_CODES.finding,
+  unavailable: EXIT_CODES.unavailable,
+  internal: EXIT_CODES.unavailable,
+};
+
+export function grpcStatusFor(code: ErrorCode): number {
+  return GRPC_STATUS_BY_KIND[ERROR_CODES[code]];
+}
+
+export function exitCodeFor(code: ErrorCode): number {
+  return EXIT_BY_KIND[ERROR_CODES[code]];
+}
+
+/** Wraps any thrown value as a BulwarkError, keeping an existing one as it is. */
+export function toBulwarkError(value: unknown, code: ErrorCode, message: string): BulwarkError {
+  if (value instanceof BulwarkError) return value;
+  const reason = value instanceof Error ? value.message : String(value);
+  return new BulwarkError(code, `${message}: ${reason}`, {}, { cause: value });
+}
