@@ -14,6 +14,7 @@ export const FINDING_CODES = {
   CLOCK_INFO_REGRESSED: 'resetCount/restartCount went backwards',
   EVIDENCE_INVALID: 'the evidence could not be decoded',
   AK_UNKNOWN: 'the evidence names an AK the controller did not enroll',
+  PCR_CHANGED_WITHIN_BOOT: 'a boot PCR changed without a TPM reset',
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;

@@ -1,0 +1,275 @@
+/**
+ * The attestation loop of bulwark-agent: enroll once (EK certificate, AK, credential
+ * activation), then answer every challenge the controller sends and push a round of
+ * evidence on a timer. Rounds are serialized: the TPM does one thing at a time.
+ */
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { connect, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { toHex } from '../lib/bytes.js';
+import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/errors.js';
+import { factsDigest, type HostFacts } from '../lib/facts.js';
+import { ControllerClient } from '../proto/grpc.js';
+import { checkNodeId, SUBJECTS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/wire.js';
+import type { AgentConfig } from './config.js';
+import type { Tpm, TpmKeys } from './tpm.js';
+
+export type AgentLogger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export const agentJsonLogger: AgentLogger = (level, msg, fields) => {
+  process.stderr.write(`${JSON.stringify({ level, msg, ...fields, at: new Date().toISOString() })}\n`);
+};
+
+/** What the agent remembers between starts (data dir `enrollment.json`). */
+export interface Enrollment {
+  readonly nodeId: string;
+  readonly akName: string;
+  readonly nodeIdentity: string;
+  readonly natsUrl: string;
+  readonly pcrSelection: string;
+  readonly intervalMs: number;
+}
+
+export interface AgentDeps {
+  readonly config: AgentConfig;
+  readonly tpm: Tpm;
+  readonly collectFacts: () => Promise<HostFacts>;
+  /** Linux boot id (changes at every boot); default /proc/sys/kernel/random/boot_id. */
+  readonly bootIdPath?: string;
+  readonly log?: AgentLogger;
+  /** How often host facts are collected again (they are sent only when they changed). */
+  readonly factsIntervalMs?: number;
+}
+
+/** The controller's verdict on the last round, for callers and tests. */
+export interface RoundResult {
+  readonly round: number;
+  readonly reply: EvidenceReplyMsg;
+}
+
+const NATS_REQUEST_TIMEOUT_MS = 10_000;
+
+function errorHeader(msg: Msg): BulwarkError | null {
+  const code = msg.headers?.get('Bulwark-Error');
+  if (code === undefined || code === '') return null;
+  return new BulwarkError('RPC_FAILED', `controller refused: ${code}: ${msg.headers?.get('Bulwark-Message') ?? ''}`, { code });
+}
+
+function decodeEnrollment(text: string): Enrollment | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v !== 'object' || v === null) return null;
+    const s = (k: string): string | null => {
+      const x: unknown = Reflect.get(v, k);
+      return typeof x === 'string' ? x : null;
+    };
+    const interval: unknown = Reflect.get(v, 'intervalMs');
+    const [nodeId, akName, nodeIdentity, natsUrl, pcrSelection] = [s('nodeId'), s('akName'), s('nodeIdentity'), s('natsUrl'), s('pcrSelection')];
+    if (nodeId === null || akName === null || nodeIdentity === null || natsUrl === null || pcrSelection === null || typeof interval !== 'number') return null;
+    return { nodeId, akName, nodeIdentity, natsUrl, pcrSelection, intervalMs: interval };
+  } catch {
+    return null;
+  }
+}
+
+export class Agent {
+  private readonly deps: AgentDeps;
+  private readonly log: AgentLogger;
+  private keys: TpmKeys | null = null;
+  private enrollment: Enrollment | null = null;
+  private nc: NatsConnection | null = null;
+  private sub: Subscription | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  private round = 0;
+  private facts: HostFacts | null = null;
+  private factsAt = 0;
+  private ackedFactsDigest = '';
+  private stopped = false;
+  /** Called after every round; tests and the demo observe verdicts through it. */
+  onRound: ((r: RoundResult) => void) | null = null;
+
+  constructor(deps: AgentDeps) {
+    this.deps = deps;
+    this.log = deps.log ?? agentJsonLogger;
+  }
+
+  get nodeId(): string {
+    return this.enrollment?.nodeId ?? this.deps.config.nodeId ?? hostname();
+  }
+
+  private get enrollmentPath(): string {
+    return join(this.deps.config.dataDir, 'enrollment.json');
+  }
+
+  /** Ensures keys, enrolls unless this AK is already enrolled, and starts answering. */
+  async start(): Promise<void> {
+    const cfg = this.deps.config;
+    await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+    this.keys = await this.deps.tpm.ensureKeys({ ekType: cfg.ekType, akHandle: cfg.akHandle });
+    const saved = await readFile(this.enrollmentPath, 'utf8').then(decodeEnrollment, () => null);
+    if (saved !== null && saved.akName === toHex(this.keys.akName) && saved.nodeId === (cfg.nodeId ?? saved.nodeId)) {
+      this.enrollment = saved;
+    } else {
+      this.enrollment = await this.enroll();
+    }
+    await this.connect();
+    this.scheduleTimer();
+    void this.enqueue(null);
+  }
+
+  /** Runs the enrollment protocol against the controller's Registrar. */
+  async enroll(): Promise<Enrollment> {
+    const cfg = this.deps.config;
+    const keys = this.keys ?? (await this.deps.tpm.ensureKeys({ ekType: cfg.ekType, akHandle: cfg.akHandle }));
+    this.keys = keys;
+    const nodeId = checkNodeId(cfg.nodeId ?? hostname());
+    const facts = await this.currentFacts(true);
+    const client = new ControllerClient(cfg.controller);
+    try {
+      const challenge = await client.enroll({
+        nodeId,
+        ekType: keys.ekType,
+        ekPublic: keys.ekPublic,
+        ekCertificate: keys.ekCertificate ?? new Uint8Array(0),
+        akPublic: keys.akPublic,
+        facts,
+      });
+      const secret = await this.deps.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
+      const res = await client.activateCredential({ challengeId: challenge.challengeId, secret });
+      const enrollment: Enrollment = {
+        nodeId: res.nodeId,
+        akName: toHex(keys.akName),
+        nodeIdentity: res.nodeIdentity,
+        natsUrl: res.natsUrl,
+        pcrSelection: res.pcrSelection,
+        intervalMs: res.intervalMs,
+      };
+      const tmp = `${this.enrollmentPath}.tmp`;
+      await writeFile(tmp, JSON.stringify(enrollment), { mode: 0o600 });
+      await rename(tmp, this.enrollmentPath);
+      this.ackedFactsDigest = factsDigest(facts);
+      this.log('info', 'enrolled', { node: res.nodeId, akName: enrollment.akName });
+      return enrollment;
+    } finally {
+      client.close();
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const enrollment = this.enrollment;
+    if (enrollment === null) throw new BulwarkError('NODE_NOT_ENROLLED', 'not enrolled');
+    const url = this.deps.config.natsUrl ?? enrollment.natsUrl;
+    try {
+      this.nc = await connect({ servers: url, name: `bulwark-agent-${enrollment.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${url}`);
+    }
+    this.sub = this.nc.subscribe(SUBJECTS.challenge(enrollment.nodeId), {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        try {
+          const ch = wire.challenge.decode(msg.data);
+          if (ch.nodeId === enrollment.nodeId) void this.enqueue(ch);
+        } catch (e) {
+          this.log('warn', 'ignored a malformed challenge', { error: e instanceof Error ? e.message : String(e) });
+        }
+      },
+    });
+  }
+
+  private scheduleTimer(): void {
+    const interval = this.deps.config.intervalMs || this.enrollment?.intervalMs || 30_000;
+    this.timer = setInterval(() => void this.enqueue(null), interval);
+  }
+
+  /** Queues a round; at most one waits behind the running one (a challenge always gets answered). */
+  private enqueue(challenge: ChallengeMsg | null): Promise<unknown> {
+    if (this.stopped) return Promise.resolve();
+    if (challenge === null && this.pending > 0) return this.chain;
+    this.pending++;
+    this.chain = this.chain.then(async () => {
+      this.pending--;
+      if (this.stopped) return;
+      try {
+        await this.runRound(challenge);
+      } catch (err) {
+        const e = isBulwarkError(err) ? err : toBulwarkError(err, 'INTERNAL', 'round failed');
+        this.log('error', 'attestation round failed', { code: e.code, error: e.message });
+      }
+    });
+    return this.chain;
+  }
+
+  /** Triggers a round now and resolves when it is done (timer rounds do the same). */
+  async attestNow(): Promise<void> {
+    await this.enqueue(null);
+  }
+
+  private async currentFacts(force = false): Promise<HostFacts> {
+    const every = this.deps.factsIntervalMs ?? 10 * 60_000;
+    if (force || this.facts === null || Date.now() - this.factsAt > every) {
+      this.facts = await this.deps.collectFacts();
+      this.factsAt = Date.now();
+    }
+    return this.facts;
+  }
+
+  private async bootId(): Promise<string> {
+    try {
+      return (await readFile(this.deps.bootIdPath ?? '/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    } catch (err) {
+      throw new BulwarkError('IO_FAILED', 'cannot read the boot id', {}, { cause: err });
+    }
+  }
+
+  private async runRound(challenge: ChallengeMsg | null): Promise<void> {
+    const nc = this.nc;
+    const enrollment = this.enrollment;
+    const keys = this.keys;
+    if (nc === null || enrollment === null || keys === null) return;
+    let ch = challenge;
+    if (ch === null) {
+      const msg = await nc.request(SUBJECTS.nonce, wire.nonceRequest.encode({ nodeId: enrollment.nodeId }), { timeout: NATS_REQUEST_TIMEOUT_MS });
+      const refused = errorHeader(msg);
+      if (refused !== null) throw refused;
+      ch = wire.challenge.decode(msg.data);
+    }
+    const quote = await this.deps.tpm.quote(ch.nonce, ch.pcrSelection || enrollment.pcrSelection, keys.akHandle);
+    const facts = await this.currentFacts();
+    const digest = factsDigest(facts);
+    const round = ++this.round;
+    const evidence = wire.evidence.encode({
+      nodeId: enrollment.nodeId,
+      nonce: ch.nonce,
+      attest: quote.attest,
+      signature: quote.signature,
+      pcrs: quote.pcrs,
+      bootId: await this.bootId(),
+      facts: digest === this.ackedFactsDigest ? null : facts,
+      factsDigest: digest,
+      round,
+    });
+    const msg = await nc.request(SUBJECTS.evidence, evidence, { timeout: NATS_REQUEST_TIMEOUT_MS });
+    const refused = errorHeader(msg);
+    if (refused !== null) throw refused;
+    const reply = wire.evidenceReply.decode(msg.data);
+    if (reply.verdict === 'trusted' || reply.verdict === 'untrusted') this.ackedFactsDigest = digest;
+    if (reply.verdict !== 'trusted') {
+      this.log('warn', 'controller verdict', { node: enrollment.nodeId, verdict: reply.verdict, reasons: reply.findings.map((f) => f.code) });
+    }
+    this.onRound?.({ round, reply });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.chain.catch(() => undefined);
+    this.sub?.unsubscribe();
+    if (this.nc !== null) await this.nc.drain().catch(() => undefined);
+    this.nc = null;
+  }
+}

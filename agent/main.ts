@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/**
+ * bulwark-agent [run] [--config FILE]   enroll (once) and attest until SIGTERM
+ * bulwark-agent enroll [--config FILE]  enroll now and exit
+ */
+import { isBulwarkError } from '../lib/errors.js';
+import { Agent, agentJsonLogger } from './agent.js';
+import { loadAgentConfig } from './config.js';
+import { collectHostFacts } from './facts.js';
+import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
+
+const HELP = `usage: bulwark-agent [run|enroll] [--config FILE]
+  run     enroll once, then answer challenges and push evidence on a timer (default)
+  enroll  enroll with the controller now and exit
+Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), then
+BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  let command = 'run';
+  let configPath: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--config') configPath = argv[++i];
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(HELP);
+      return 0;
+    } else if (a === 'run' || a === 'enroll') command = a;
+    else {
+      process.stderr.write(`bulwark-agent: unknown argument ${String(a)}\n${HELP}`);
+      return 2;
+    }
+  }
+  const config = await loadAgentConfig(configPath);
+  const tpm = await Tpm2ToolsTpm.open({ tcti: config.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
+  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts });
+  try {
+    if (command === 'enroll') {
+      await agent.enroll();
+      return 0;
+    }
+    await agent.start();
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await agent.stop();
+    return 0;
+  } finally {
+    await tpm.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    agentJsonLogger('error', err instanceof Error ? err.message : String(err), { code: isBulwarkError(err) ? err.code : 'INTERNAL' });
+    process.exit(isBulwarkError(err) && err.kind === 'usage' ? 2 : 1);
+  },
+);

@@ -1,0 +1,215 @@
+/**
+ * bulwark-controller, wired: NATS (embedded or configured), the JetStream store, the
+ * registrar and verifier behind NATS queue groups and gRPC, and the scheduler that pulls
+ * evidence and marks silent nodes stale while this replica holds the lease.
+ */
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { connect, headers, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { toHex } from '../lib/bytes.js';
+import { BulwarkError, toBulwarkError } from '../lib/errors.js';
+import { parsePemBundle } from '../lib/ekcert.js';
+import { SUBJECTS, wire } from '../proto/wire.js';
+import type { ControllerConfig } from './config.js';
+import { GrpcApi } from './grpc-server.js';
+import { KvLease } from './lease.js';
+import { NatsServerProcess } from './nats-server.js';
+import { Registrar } from './registrar.js';
+import { ControllerStore } from './store.js';
+import { TrustEvents } from './trust-events.js';
+import { Verifier } from './verifier.js';
+
+const QUEUE = 'bulwark-verifiers';
+/** Header carrying the BulwarkError code when a NATS request is refused. */
+export const ERROR_HEADER = 'Bulwark-Error';
+
+export type Logger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export const jsonLogger: Logger = (level, msg, fields) => {
+  process.stderr.write(`${JSON.stringify({ level, msg, ...fields, at: new Date().toISOString() })}\n`);
+};
+
+/** Loads the controller's Ed25519 identity key, creating it on first start. */
+async function loadIdentityKey(dataDir: string): Promise<KeyObject> {
+  const path = join(dataDir, 'identity-ed25519.pem');
+  try {
+    return createPrivateKey(await readFile(path, 'utf8'));
+  } catch (err) {
+    const missing = typeof err === 'object' && err !== null && Reflect.get(err, 'code') === 'ENOENT';
+    if (!missing) throw new BulwarkError('IO_FAILED', `cannot read ${path}`, {}, { cause: err });
+  }
+  const { privateKey } = generateKeyPairSync('ed25519');
+  await writeFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  return privateKey;
+}
+
+/** Reads every PEM certificate in the EK CA directory. */
+export async function loadCaBundle(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    const missing = typeof err === 'object' && err !== null && Reflect.get(err, 'code') === 'ENOENT';
+    if (missing) return [];
+    throw new BulwarkError('IO_FAILED', `cannot read the EK CA directory ${dir}`, {}, { cause: err });
+  }
+  const out: string[] = [];
+  for (const name of names.sort()) {
+    if (!/\.(pem|crt)$/.test(name)) continue;
+    out.push(...parsePemBundle(await readFile(join(dir, name), 'utf8')));
+  }
+  return out;
+}
+
+export class Controller {
+  readonly config: ControllerConfig;
+  private readonly log: Logger;
+  private natsServer: NatsServerProcess | null = null;
+  private nc: NatsConnection | null = null;
+  private api: GrpcApi | null = null;
+  private subs: Subscription[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private lease: KvLease | null = null;
+  private verifier: Verifier | null = null;
+  private readonly lastPulled = new Map<string, number>();
+  private ticking = false;
+  private stopped = false;
+  natsUrl = '';
+  grpcPort = 0;
+
+  constructor(config: ControllerConfig, log: Logger = jsonLogger) {
+    this.config = config;
+    this.log = log;
+  }
+
+  get grpcAddress(): string {
+    return `${this.config.grpcListen.replace(/:\d+$/, '')}:${this.grpcPort}`;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    await mkdir(cfg.dataDir, { recursive: true });
+    if (cfg.natsUrl === null) {
+      this.natsServer = await NatsServerProcess.start({ storeDir: join(cfg.dataDir, 'nats'), port: cfg.natsPort });
+      this.natsUrl = this.natsServer.url;
+      this.log('info', 'started embedded nats-server', { url: this.natsUrl });
+    } else {
+      this.natsUrl = cfg.natsUrl;
+    }
+    try {
+      this.nc = await connect({ servers: this.natsUrl, name: 'bulwark-controller', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${this.natsUrl}`);
+    }
+    const store = await ControllerStore.open(this.nc);
+    const events = new TrustEvents(store);
+    const identityKey = await loadIdentityKey(cfg.dataDir);
+    const ekCaBundle = await loadCaBundle(cfg.ekCaDir);
+    if (ekCaBundle.length === 0 && cfg.ekAllowList.length === 0) {
+      this.log('warn', 'no EK CA certificates and no allow-listed EKs: every enrollment will be refused', { ekCaDir: cfg.ekCaDir });
+    }
+    const registrar = new Registrar(store, events, {
+      ekCaBundle,
+      ekAllowList: cfg.ekAllowList,
+      enrollTtlMs: cfg.enrollTtlMs,
+      identityKey,
+      natsUrl: cfg.natsAdvertiseUrl ?? this.natsUrl,
+      pcrSelection: cfg.pcrSelection,
+      intervalMs: cfg.intervalMs,
+    });
+    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs });
+    this.verifier = verifier;
+    const nc = this.nc;
+
+    this.subs.push(
+      nc.subscribe(SUBJECTS.nonce, {
+        queue: QUEUE,
+        callback: (err, msg) => {
+          if (err === null) void this.answer(msg, async () => wire.challenge.encode(await verifier.issueChallenge(wire.nonceRequest.decode(msg.data).nodeId)));
+        },
+      }),
+      nc.subscribe(SUBJECTS.evidence, {
+        queue: QUEUE,
+        callback: (err, msg) => {
+          if (err === null) void this.answer(msg, async () => wire.evidenceReply.encode(await verifier.handleEvidence(wire.evidence.decode(msg.data))));
+        },
+      }),
+    );
+
+    this.api = new GrpcApi({ store, registrar, verifier, challengeNow: (nodeId) => this.challenge(verifier, nodeId) });
+    this.grpcPort = await this.api.listen(cfg.grpcListen);
+    this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000));
+    this.timer = setInterval(() => void this.tick(store), this.tickMs);
+    this.log('info', 'controller started', { grpc: this.grpcAddress, nats: this.natsUrl, ekCaCertificates: ekCaBundle.length });
+  }
+
+  private get tickMs(): number {
+    return Math.max(50, Math.min(1000, Math.floor(this.config.staleAfterMs / 4), Math.floor(this.config.pullIntervalMs / 2)));
+  }
+
+  /** Replies to a NATS request; a refusal carries its code in a header and no body. */
+  private async answer(msg: Msg, produce: () => Promise<Uint8Array>): Promise<void> {
+    try {
+      msg.respond(await produce());
+    } catch (err) {
+      const e = toBulwarkError(err, 'INTERNAL', 'request failed');
+      if (e.kind === 'internal' || e.kind === 'unavailable') this.log('error', 'request failed', { code: e.code, error: e.message });
+      const h = headers();
+      h.set(ERROR_HEADER, e.code);
+      h.set('Bulwark-Message', e.message.slice(0, 200));
+      try {
+        msg.respond(new Uint8Array(0), { headers: h });
+      } catch {
+        // the connection closed: nothing to answer on
+      }
+    }
+  }
+
+  private async challenge(verifier: Verifier, nodeId: string): Promise<string> {
+    const nc = this.nc;
+    if (nc === null) throw new BulwarkError('NATS_FAILED', 'not connected');
+    const ch = await verifier.issueChallenge(nodeId);
+    nc.publish(SUBJECTS.challenge(nodeId), wire.challenge.encode(ch));
+    this.lastPulled.set(nodeId, Date.now());
+    return toHex(ch.nonce);
+  }
+
+  /** While holding the lease: mark silent nodes stale and pull evidence from the rest. */
+  private async tick(store: ControllerStore): Promise<void> {
+    if (this.ticking || this.stopped || this.lease === null || this.verifier === null) return;
+    this.ticking = true;
+    try {
+      if (!(await this.lease.tryAcquire())) return;
+      const now = Date.now();
+      for (const nodeId of await this.verifier.sweepStale(now)) this.log('warn', 'node is stale', { node: nodeId });
+      for (const record of await store.listNodes()) {
+        if (record.requiresReenrollment) continue;
+        const last = this.lastPulled.get(record.nodeId) ?? 0;
+        if (now - last < this.config.pullIntervalMs) continue;
+        await this.challenge(this.verifier, record.nodeId);
+      }
+    } catch (err) {
+      if (!this.stopped) this.log('error', 'scheduler tick failed', { error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    await this.lease?.release();
+    await this.api?.close();
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    if (this.nc !== null) {
+      await this.nc.drain().catch(() => undefined);
+      this.nc = null;
+    }
+    await this.natsServer?.stop();
+    this.natsServer = null;
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * bulwarkctl: the security team's view of the fleet over the controller's gRPC API, and
+ * offline forensics on tpm2-tools output. Exit codes: 0 ok/verified, 1 verified as failing
+ * (a finding, or a node that is not trusted), 2 usage error, 3 malformed input,
+ * 4 controller or dependency unavailable. Bad input never ends in a stack trace.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fromHex, toHex } from '../lib/bytes.js';
+import { BulwarkError, EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/errors.js';
+import { verifyQuote } from '../lib/tpm/quote.js';
+import { parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
+import { ControllerClient } from '../proto/grpc.js';
+import type { FindingMsg, NodeMsg, TrustEventMsg } from '../proto/wire.js';
+
+export interface CtlIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Aborts `watch`. */
+  readonly signal?: AbortSignal;
+}
+
+export const CTL_HELP = `usage: bulwarkctl [--controller HOST:PORT] COMMAND [ARGS] [--json]
+
+Fleet (over the controller's gRPC API; default controller 127.0.0.1:7443 or $BULWARK_CONTROLLER):
+  nodes                       every node with its trust state and reasons
+  node ID                     one node: state, reasons, keys, host facts, recent history
+  history ID [--limit N]      the node's trust transitions from the audit stream
+  watch [ID]                  trust transitions as they happen (Ctrl-C to stop)
+  reattest ID                 send the node a fresh challenge now
+
+Forensics (offline, on tpm2_quote output files):
+  quote verify --ak AK.pem --msg MSG --sig SIG --pcrs PCRS --nonce HEX [--pcr-selection SEL]
+      MSG: TPMS_ATTEST (tpm2_quote -m), SIG: TPMT_SIGNATURE (-s),
+      PCRS: serialized PCR values (-o FILE -F serialized), SEL default sha256:0,1,2,3,4,5,6,7,10
+
+Exit codes:
+  0  ok; the quote verified; the node is trusted
+  1  verified as failing: a finding, or the node is not trusted
+  2  usage error
+  3  malformed input (a file or value that cannot be decoded)
+  4  the controller (or another dependency) is unavailable
+`;
+
+interface Args {
+  readonly positional: string[];
+  readonly flags: Map<string, string>;
+  readonly json: boolean;
+}
+
+const VALUE_FLAGS = new Set(['--controller', '--ak', '--msg', '--sig', '--pcrs', '--nonce', '--pcr-selection', '--limit']);
+
+function usage(message: string): BulwarkError {
+  return new BulwarkError('USAGE', message);
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '--json') json = true;
+    else if (a === '--help' || a === '-h') flags.set('--help', '');
+    else if (VALUE_FLAGS.has(a)) {
+      const v = argv[i + 1];
+      if (v === undefined) throw usage(`${a} needs a value`);
+      flags.set(a, v);
+      i++;
+    } else if (a.startsWith('--')) throw usage(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  return { positional, flags, json };
+}
+
+function reasonsText(reasons: readonly FindingMsg[]): string {
+  return reasons.map((r) => r.code).join(',') || '-';
+}
+
+function ago(iso: string, now: number): string {
+  if (iso === '') return 'never';
+  const ms = now - Date.parse(iso);
+  if (!Number.isFinite(ms)) return iso;
+  if (ms < 1000) return 'just now';
+  if (ms < 60_000) return `${Math.round(ms / 1000)}s ago`;
+  if (ms < 3_600_000) return `${Math.round(ms / 60_000)}m ago`;
+  return `${Math.round(ms / 3_600_000)}h ago`;
+}
+
+/** Column-aligned table, no dependencies. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+function nodeJson(n: NodeMsg): Record<string, unknown> {
+  return { ...n };
+}
+
+function eventLine(e: TrustEventMsg): string {
+  const reasons = e.reasons.map((r) => `${r.code}: ${r.message}`).join('; ');
+  return `${e.at}  ${e.nodeId}  ${e.previous} -> ${e.state}${reasons === '' ? '' : `  ${reasons}`}\n`;
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (err) {
+    throw new BulwarkError('IO_FAILED', `cannot read ${what} file ${path}`, {}, { cause: err });
+  }
+}
+
+async function quoteVerify(args: Args, io: CtlIo): Promise<number> {
+  const need = (flag: string): string => {
+    const v = args.flags.get(flag);
+    if (v === undefined) throw usage(`quote verify needs ${flag}`);
+    return v;
+  };
+  const [akPath, msgPath, sigPath, pcrsPath, nonceHex] = [need('--ak'), need('--msg'), need('--sig'), need('--pcrs'), need('--nonce')];
+  const selection = parsePcrSelectionSpec(args.flags.get('--pcr-selection') ?? 'sha256:0,1,2,3,4,5,6,7,10');
+  const nonce = fromHex(nonceHex.replace(/^0x/i, ''), '--nonce');
+  const akPem = await readInput(akPath, 'AK');
+  let ak: KeyObject;
+  try {
+    ak = createPublicKey(Buffer.from(akPem));
+  } catch (err) {
+    throw new BulwarkError('KEY_INVALID', `${akPath} is not a PEM public key`, {}, { cause: err });
+  }
+  const result = verifyQuote(ak, await readInput(msgPath, 'quote message'), await readInput(sigPath, 'signature'), await readInput(pcrsPath, 'PCR'), nonce, {
+    selection,
+  });
+  if (args.json) {
+    io.out(
+      `${JSON.stringify(
+        result.ok
+          ? {
+              verified: true,
+              resetCount: result.attest.clockInfo.resetCount,
+              restartCount: result.attest.clockInfo.restartCount,
+              pcrs: Object.fromEntries([...result.pcrs].map(([alg, bank]) => [alg, Object.fromEntries([...bank].map(([i, v]) => [i, toHex(v)]))])),
+            }
+          : { verified: false, findings: result.findings },
+      )}\n`,
+    );
+  } else if (result.ok) {
+    io.out(`verified: signature, nonce, PCR selection and digest (resetCount ${result.attest.clockInfo.resetCount}, restartCount ${result.attest.clockInfo.restartCount})\n`);
+    for (const [alg, bank] of result.pcrs) for (const [i, v] of bank) io.out(`  pcr ${alg === 0x000b ? 'sha256' : `alg 0x${alg.toString(16)}`}:${i} ${toHex(v)}\n`);
+  } else {
+    io.out('NOT verified:\n');
+    for (const f of result.findings) io.out(`  ${f.code}: ${f.message}\n`);
+  }
+  return result.ok ? EXIT_CODES.ok : EXIT_CODES.finding;
+}
+
+async function withClient<T>(args: Args, io: CtlIo, fn: (c: ControllerClient) => Promise<T>): Promise<T> {
+  const address = args.flags.get('--controller') ?? io.env['BULWARK_CONTROLLER'] ?? '127.0.0.1:7443';
+  const client = new ControllerClient(address);
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+async function run(args: Args, io: CtlIo): Promise<number> {
+  const [command, ...rest] = args.positional;
+  const now = Date.now();
+  switch (command) {
+    case undefined:
+      io.err(CTL_HELP);
+      return EXIT_CODES.usage;
+    case 'nodes': {
+      const nodes = await withClient(args, io, (c) => c.listNodes());
+      if (args.json) io.out(`${JSON.stringify(nodes.map(nodeJson))}\n`);
+      else
+        io.out(
+          formatTable(
+            ['NODE', 'STATE', 'SINCE', 'LAST EVIDENCE', 'REASONS'],
+            nodes.map((n) => [n.nodeId, n.state, ago(n.stateSince, now), ago(n.lastEvidenceAt, now), reasonsText(n.reasons)]),
+          ),
+        );
+      return EXIT_CODES.ok;
+    }
+    case 'node': {
+      const id = rest[0];
+      if (id === undefined) throw usage('node needs an ID');
+      const [node, history] = await withClient(args, io, async (c) => [await c.getNode(id), await c.history(id, 10)] as const);
+      if (args.json) io.out(`${JSON.stringify({ ...nodeJson(node), history })}\n`);
+      else {
+        io.out(`node:           ${node.nodeId}\nstate:          ${node.state} (since ${node.stateSince}, ${ago(node.stateSince, now)})\n`);
+        io.out(`enrolled:       ${node.enrolledAt}\nlast evidence:  ${node.lastEvidenceAt || 'never'}\n`);
+        io.out(`AK name:        ${node.akName}\nEK certificate: ${node.ekCertificateSubject}\n`);
+        io.out(`TPM counters:   resetCount ${node.resetCount}, restartCount ${node.restartCount}\n`);
+        if (node.requiresReenrollment) io.out('re-enrollment:  required (an operator must approve it)\n');
+        io.out(`reasons:        ${node.reasons.length === 0 ? 'none' : ''}\n`);
+        for (const r of node.reasons) io.out(`  ${r.code}: ${r.message}\n`);
+        const f = node.facts;
+        if (f !== null) {
+          io.out(`host:           ${f.hostname}, ${f.osDistro} ${f.osRelease}, kernel ${f.kernel} (${f.arch})\n`);
+          io.out(`hardware:       ${f.systemManufacturer} ${f.systemModel} serial ${f.systemSerial || '-'}; ${f.cpu} x${f.cpuCores}; ${Math.round(f.memoryBytes / 2 ** 20)} MiB\n`);
+          if (f.machineId !== '') io.out(`machine id:     ${f.machineId}\n`);
+          for (const d of f.disks) io.out(`disk:           ${d.device} ${d.type} ${Math.round(d.sizeBytes / 2 ** 30)} GiB ${d.serial}\n`);
+          for (const i of f.interfaces) io.out(`interface:      ${i.name} ${i.mac} ${i.addresses.join(' ')}\n`);
+        }
+        io.out('history:\n');
+        for (const e of history) io.out(`  ${eventLine(e)}`);
+      }
+      return node.state === 'trusted' ? EXIT_CODES.ok : EXIT_CODES.finding;
+    }
+    case 'history': {
+      const id = rest[0];
+      if (id === undefined) throw usage('history needs an ID');
+      const limitText = args.flags.get('--limit') ?? '50';
+      const limit = Number(limitText);
+      if (!Number.isSafeInteger(limit) || limit <= 0) throw usage('--limit must be a positive integer');
+      const events = await withClient(args, io, (c) => c.history(id, limit));
+      if (args.json) io.out(`${JSON.stringify(events)}\n`);
+      else for (const e of events) io.out(eventLine(e));
+      return EXIT_CODES.ok;
+    }
+    case 'watch': {
+      await withClient(args, io, (c) => c.watchTrust(rest[0] ?? '', (e) => io.out(args.json ? `${JSON.stringify(e)}\n` : eventLine(e)), io.signal));
+      return EXIT_CODES.ok;
+    }
+    case 'reattest': {
+      const id = rest[0];
+      if (id === undefined) throw usage('reattest needs an ID');
+      const nonce = await withClient(args, io, (c) => c.reattest(id));
+      io.out(args.json ? `${JSON.stringify({ nodeId: id, nonce })}\n` : `challenge sent to ${id} (nonce ${nonce})\n`);
+      return EXIT_CODES.ok;
+    }
+    case 'quote': {
+      if (rest[0] !== 'verify') throw usage('quote takes the subcommand verify');
+      return quoteVerify(args, io);
+    }
+    default:
+      throw usage(`unknown command ${command}`);
+  }
+}
+
+/** Runs bulwarkctl with `argv` (without node and script), returning the exit code. */
+export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+    if (args.flags.has('--help')) {
+      io.out(CTL_HELP);
+      return EXIT_CODES.ok;
+    }
+    return await run(args, io);
+  } catch (err) {
+    if (isBulwarkError(err)) {
+      const code = err.code === 'IO_FAILED' ? EXIT_CODES.malformed : exitCodeFor(err.code);
+      io.err(`bulwarkctl: ${err.code}: ${err.message}\n`);
+      if (code === EXIT_CODES.usage) io.err('run bulwarkctl --help for usage\n');
+      return code;
+    }
+    io.err(`bulwarkctl: INTERNAL: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT_CODES.unavailable;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The controller's gRPC API: Registrar (Enroll, ActivateCredential) and Attestation
+ * (ListNodes, GetNode, WatchTrust, History, Reattest). Every failure leaves as a gRPC
+ * status mapped from its BulwarkError code, with the code in metadata.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { BulwarkError, grpcStatusFor, toBulwarkError } from '../lib/errors.js';
+import type { NodeRecord } from '../lib/node-record.js';
+import { ATTESTATION_SERVICE, ERROR_CODE_METADATA, REGISTRAR_SERVICE } from '../proto/grpc.js';
+import {
+  checkNodeId,
+  decodeActivateRequest,
+  decodeEnrollRequest,
+  nodeToMsg,
+  SUBJECTS,
+  trustEventToMsg,
+  wire,
+  type NodeMsg,
+} from '../proto/wire.js';
+import type { Registrar } from './registrar.js';
+import type { ControllerStore } from './store.js';
+import type { Verifier } from './verifier.js';
+
+export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
+  return {
+    nodeId: r.nodeId,
+    state: r.state,
+    reasons: r.reasons.map((f) => {
+      const details: Record<string, string> = {};
+      for (const [k, v] of Object.entries(f.details ?? {})) if (v !== undefined) details[k] = Array.isArray(v) ? v.join(',') : String(v);
+      return { code: f.code, message: f.message, details };
+    }),
+    enrolledAt: r.enrolledAt,
+    stateSince: r.stateSince,
+    lastEvidenceAt: r.lastEvidenceAt ?? '',
+    lastVerdictAt: r.lastVerdictAt ?? '',
+    akName: r.akName,
+    ekCertificateSubject: r.ekCertificateSubject,
+    resetCount: r.attestation.resetCount ?? 0,
+    restartCount: r.attestation.restartCount ?? 0,
+    facts: r.facts,
+    requiresReenrollment: r.requiresReenrollment,
+  };
+}
+
+function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+  const e = toBulwarkError(err, 'INTERNAL', 'request failed');
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_CODE_METADATA, e.code);
+  return { code: grpcStatusFor(e.code), details: `${e.code}: ${e.message}`, metadata };
+}
+
+function unary<Req, Res>(fn: (req: unknown) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    fn(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => callback(toServiceError(err)),
+    );
+  };
+}
+
+function field(req: unknown, key: string): unknown {
+  return typeof req === 'object' && req !== null ? Reflect.get(req, key) : undefined;
+}
+
+export interface ApiDeps {
+  readonly store: ControllerStore;
+  readonly registrar: Registrar;
+  readonly verifier: Verifier;
+  /** Sends a challenge to the node now (Reattest). */
+  readonly challengeNow: (nodeId: string) => Promise<string>;
+}
+
+export class GrpcApi {
+  private readonly server = new grpc.Server();
+  private readonly deps: ApiDeps;
+  private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  port = 0;
+
+  constructor(deps: ApiDeps) {
+    this.deps = deps;
+    const { store, registrar } = deps;
+    this.server.addService(REGISTRAR_SERVICE, {
+      Enroll: unary(async (req) => {
+        const res = await registrar.enroll(decodeEnrollRequest(req));
+        return { challenge_id: res.challengeId, id_object: res.idObject, encrypted_secret: res.encryptedSecret };
+      }),
+      ActivateCredential: unary(async (req) => {
+        const res = await registrar.activate(decodeActivateRequest(req));
+        return { node_id: res.nodeId, node_identity: res.nodeIdentity, nats_url: res.natsUrl, pcr_selection: res.pcrSelection, interval_ms: res.intervalMs };
+      }),
+    });
+    this.server.addService(ATTESTATION_SERVICE, {
+      ListNodes: unary(async () => ({ nodes: (await store.listNodes()).map((r) => nodeToMsg(nodeRecordToMsg(r))) })),
+      GetNode: unary(async (req) => {
+        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
+        const node = await store.getNode(nodeId);
+        if (node === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
+        return nodeToMsg(nodeRecordToMsg(node.record));
+      }),
+      History: unary(async (req) => {
+        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
+        const rawLimit = Number(field(req, 'limit') ?? 0);
+        const limit = Number.isSafeInteger(rawLimit) && rawLimit > 0 ? Math.min(rawLimit, 1000) : 50;
+        const events = await store.history(nodeId, limit);
+        return { events: events.map(trustEventToMsg) };
+      }),
+      Reattest: unary(async (req) => {
+        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
+        return { nonce: await deps.challengeNow(nodeId) };
+      }),
+      WatchTrust: (call: grpc.ServerWritableStream<unknown, unknown>) => this.watch(call),
+    });
+  }
+
+  private watch(call: grpc.ServerWritableStream<unknown, unknown>): void {
+    const raw = String(field(call.request, 'node_id') ?? '');
+    let subject: string;
+    try {
+      subject = raw === '' ? SUBJECTS.trustAll : SUBJECTS.trust(checkNodeId(raw));
+    } catch (err) {
+      call.emit('error', toServiceError(err));
+      return;
+    }
+    this.watchers.add(call);
+    const sub = this.deps.store.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        try {
+          call.write(trustEventToMsg(wire.trustEvent.decode(msg.data)));
+        } catch {
+          // A trust event this version cannot decode is skipped for the watcher only.
+        }
+      },
+    });
+    const done = (): void => {
+      sub.unsubscribe();
+      this.watchers.delete(call);
+    };
+    call.on('cancelled', done);
+    call.on('close', done);
+    call.on('error', done);
+  }
+
+  /** Binds `host:port` (port 0 picks one) and starts serving. */
+  async listen(address: string): Promise<number> {
+    this.port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err !== null ? reject(err) : resolve(port)));
+    });
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watchers) w.end();
+    this.watchers.clear();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

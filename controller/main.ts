@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * bulwark-controller [--config FILE]
+ * Runs until SIGTERM/SIGINT. With no natsUrl configured it starts its own nats-server.
+ */
+import { isBulwarkError } from '../lib/errors.js';
+import { loadControllerConfig } from './config.js';
+import { Controller, jsonLogger } from './controller.js';
+
+async function main(argv: readonly string[]): Promise<number> {
+  let configPath: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--config') configPath = argv[++i];
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: bulwark-controller [--config FILE]\n');
+      return 0;
+    } else {
+      process.stderr.write(`bulwark-controller: unknown argument ${a}\n`);
+      return 2;
+    }
+  }
+  const config = await loadControllerConfig(configPath);
+  const controller = new Controller(config);
+  await controller.start();
+  // Print where we listen so scripts (and the demo) can find the ports.
+  process.stdout.write(`${JSON.stringify({ ready: true, grpc: controller.grpcAddress, nats: controller.natsUrl })}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await controller.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (isBulwarkError(err)) jsonLogger('error', err.message, { code: err.code });
+    else jsonLogger('error', err instanceof Error ? err.message : String(err), { code: 'INTERNAL' });
+    process.exit(isBulwarkError(err) && err.kind === 'usage' ? 2 : 1);
+  },
+);

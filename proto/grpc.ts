@@ -1,0 +1,147 @@
+/**
+ * gRPC service definitions loaded from proto/bulwark/v1, and a typed client for the
+ * Registrar and Attestation services (used by the agent and bulwarkctl).
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { BulwarkError, isErrorCode } from '../lib/errors.js';
+import {
+  decodeActivateResponse,
+  decodeEnrollResponse,
+  decodeNodeObj,
+  decodeTrustEventObj,
+  enrollRequestToMsg,
+  PROTO_DIR,
+  PROTO_FILES,
+  type ActivateRequestMsg,
+  type ActivateResponseMsg,
+  type EnrollRequestMsg,
+  type EnrollResponseMsg,
+  type NodeMsg,
+  type TrustEventMsg,
+} from './wire.js';
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+  includeDirs: [PROTO_DIR],
+};
+
+const definition = protoLoader.loadSync([...PROTO_FILES], LOADER_OPTIONS);
+
+function service(name: string): grpc.ServiceDefinition {
+  const def = definition[name];
+  if (def === undefined || 'format' in def) {
+    throw new BulwarkError('INTERNAL', `service ${name} is missing from the proto files`);
+  }
+  // A service entry of a PackageDefinition is a ServiceDefinition (a map of methods).
+  return def as grpc.ServiceDefinition;
+}
+
+export const REGISTRAR_SERVICE = service('bulwark.v1.Registrar');
+export const ATTESTATION_SERVICE = service('bulwark.v1.Attestation');
+
+/** Metadata key carrying the BulwarkError code of a failed call. */
+export const ERROR_CODE_METADATA = 'bulwark-code';
+
+function toError(err: grpc.ServiceError): BulwarkError {
+  const code = err.metadata?.get(ERROR_CODE_METADATA)[0];
+  const text = typeof code === 'string' ? code : '';
+  if (isErrorCode(text)) return new BulwarkError(text, err.details || err.message, {}, { cause: err });
+  return new BulwarkError('RPC_FAILED', `controller call failed: ${err.details || err.message}`, { grpcStatus: err.code }, { cause: err });
+}
+
+type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => void;
+
+/** A client of the controller's gRPC API. */
+export class ControllerClient {
+  private readonly registrar: grpc.Client;
+  private readonly attestation: grpc.Client;
+  private readonly timeoutMs: number;
+
+  constructor(address: string, opts: { timeoutMs?: number; credentials?: grpc.ChannelCredentials } = {}) {
+    const creds = opts.credentials ?? grpc.credentials.createInsecure();
+    const Registrar = grpc.makeGenericClientConstructor(REGISTRAR_SERVICE, 'Registrar');
+    const Attestation = grpc.makeGenericClientConstructor(ATTESTATION_SERVICE, 'Attestation');
+    this.registrar = new Registrar(address, creds);
+    this.attestation = new Attestation(address, creds);
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  private unary(client: grpc.Client, method: string, req: unknown): Promise<unknown> {
+    const fn: unknown = Reflect.get(client, method);
+    if (typeof fn !== 'function') return Promise.reject(new BulwarkError('INTERNAL', `no RPC ${method}`));
+    const call = fn as Unary;
+    return new Promise((resolve, reject) => {
+      call.call(client, req, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) => {
+        if (err !== null) reject(toError(err));
+        else resolve(res);
+      });
+    });
+  }
+
+  async enroll(req: EnrollRequestMsg): Promise<EnrollResponseMsg> {
+    return decodeEnrollResponse(await this.unary(this.registrar, 'Enroll', enrollRequestToMsg(req)));
+  }
+
+  async activateCredential(req: ActivateRequestMsg): Promise<ActivateResponseMsg> {
+    return decodeActivateResponse(await this.unary(this.registrar, 'ActivateCredential', { challenge_id: req.challengeId, secret: req.secret }));
+  }
+
+  async listNodes(): Promise<NodeMsg[]> {
+    const res = await this.unary(this.attestation, 'ListNodes', {});
+    const nodes: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'nodes') : undefined;
+    if (nodes === undefined) return [];
+    if (!Array.isArray(nodes)) throw new BulwarkError('WIRE_MALFORMED', 'ListNodes returned no list');
+    return nodes.map(decodeNodeObj);
+  }
+
+  async getNode(nodeId: string): Promise<NodeMsg> {
+    return decodeNodeObj(await this.unary(this.attestation, 'GetNode', { node_id: nodeId }));
+  }
+
+  async history(nodeId: string, limit: number): Promise<TrustEventMsg[]> {
+    const res = await this.unary(this.attestation, 'History', { node_id: nodeId, limit });
+    const events: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'events') : undefined;
+    if (events === undefined) return [];
+    if (!Array.isArray(events)) throw new BulwarkError('WIRE_MALFORMED', 'History returned no list');
+    return events.map(decodeTrustEventObj);
+  }
+
+  async reattest(nodeId: string): Promise<string> {
+    const res = await this.unary(this.attestation, 'Reattest', { node_id: nodeId });
+    const nonce: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'nonce') : undefined;
+    return typeof nonce === 'string' ? nonce : '';
+  }
+
+  /** Streams trust events until `signal` aborts; `onEvent` sees each one. */
+  watchTrust(nodeId: string, onEvent: (e: TrustEventMsg) => void, signal?: AbortSignal): Promise<void> {
+    const fn: unknown = Reflect.get(this.attestation, 'WatchTrust');
+    if (typeof fn !== 'function') return Promise.reject(new BulwarkError('INTERNAL', 'no RPC WatchTrust'));
+    const stream = (fn as (req: unknown) => grpc.ClientReadableStream<unknown>).call(this.attestation, { node_id: nodeId });
+    return new Promise((resolve, reject) => {
+      signal?.addEventListener('abort', () => stream.cancel());
+      stream.on('data', (d: unknown) => {
+        try {
+          onEvent(decodeTrustEventObj(d));
+        } catch (err) {
+          stream.cancel();
+          reject(err);
+        }
+      });
+      stream.on('error', (err: grpc.ServiceError) => {
+        if (err.code === grpc.status.CANCELLED) resolve();
+        else reject(toError(err));
+      });
+      stream.on('end', () => resolve());
+    });
+  }
+
+  close(): void {
+    this.registrar.close();
+    this.attestation.close();
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * A real local fleet for integration tests and the demo: a nats-server, a controller
+ * (in this process, or as a child process that can be SIGKILLed), and agents each with
+ * its own provisioned swtpm talking to it over gRPC and NATS.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from 'nats';
+import { Agent, type AgentLogger, type RoundResult } from '../../agent/agent.js';
+import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
+import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
+import type { HostFacts } from '../../lib/facts.js';
+import { parseControllerConfig, type ControllerConfig } from '../../controller/config.js';
+import { Controller, type Logger } from '../../controller/controller.js';
+import { NatsServerProcess } from '../../controller/nats-server.js';
+import { ControllerClient } from '../../proto/grpc.js';
+import type { NodeMsg } from '../../proto/wire.js';
+import { createTestCa, exportCaBundle, freePort, provisionTpm, SwtpmProcess, type TestCa } from './swtpm.js';
+
+export const quietLogger: Logger & AgentLogger = () => undefined;
+
+/** Host facts for test agents: fixed and distinct per node, so tests do not depend on the machine. */
+export function testFacts(nodeId: string): HostFacts {
+  return {
+    hostname: nodeId,
+    osDistro: 'Debian GNU/Linux',
+    osRelease: '12',
+    kernel: '6.1.0-test',
+    arch: 'x64',
+    cpu: 'Test CPU',
+    cpuCores: 2,
+    memoryBytes: 2 ** 33,
+    disks: [{ device: '/dev/vda', type: 'HD', sizeBytes: 2 ** 36, serial: `disk-${nodeId}` }],
+    interfaces: [{ name: 'eth0', mac: '52:54:00:00:00:01', addresses: ['192.0.2.10'] }],
+    machineId: randomUUID().replaceAll('-', ''),
+    systemManufacturer: 'QEMU',
+    systemModel: 'Standard PC',
+    systemSerial: `serial-${nodeId}`,
+    systemUuid: randomUUID(),
+    boardManufacturer: 'QEMU',
+    boardModel: 'Q35',
+    boardSerial: '',
+  };
+}
+
+/** One host: its swtpm, its boot id file, and its agent. */
+export interface TestNode {
+  readonly nodeId: string;
+  readonly swtpm: SwtpmProcess;
+  readonly tpm: Tpm2ToolsTpm;
+  readonly agent: Agent;
+  readonly config: AgentConfig;
+  readonly bootIdPath: string;
+  readonly rounds: RoundResult[];
+}
+
+export interface FleetOptions {
+  readonly root: string;
+  /** Overrides of the controller config (timings). */
+  readonly controller?: Partial<Record<keyof ControllerConfig, unknown>>;
+  readonly logger?: Logger;
+}
+
+export const FAST_TIMINGS = {
+  intervalMs: 1000,
+  pullIntervalMs: 1500,
+  staleAfterMs: 4000,
+  nonceTtlMs: 3000,
+  enrollTtlMs: 10_000,
+} as const;
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/controller/main.js, next to this file's build output. */
+export const CONTROLLER_MAIN = join(here, '..', '..', 'controller', 'main.js');
+export const CTL_MAIN = join(here, '..', '..', 'controller', 'bulwarkctl.js');
+
+/** A controller running as a separate process, so it can be SIGKILLed. */
+export class ControllerProcess {
+  readonly child: ResultPromise;
+  readonly grpcAddress: string;
+
+  private constructor(child: ResultPromise, grpcAddress: string) {
+    this.child = child;
+    this.grpcAddress = grpcAddress;
+  }
+
+  static async start(configPath: string): Promise<ControllerProcess> {
+    const child = execa('node', [CONTROLLER_MAIN, '--config', configPath], { reject: false, stdout: 'pipe', stderr: 'pipe', env: { BULWARK_CONTROLLER_CONFIG: '' } });
+    const address = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`controller did not start: ${buf}`)), 20_000);
+      child.stdout?.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = /"grpc":"([^"]+)"/.exec(buf);
+        if (m?.[1] !== undefined) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      void child.then((r) => {
+        clearTimeout(timer);
+        reject(new Error(`controller exited ${String(r.exitCode)}: ${String(r.stderr).slice(-2000)}`));
+      });
+    });
+    return new ControllerProcess(child, address);
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    this.child.kill(signal);
+    await this.child;
+  }
+}
+
+export class TestFleet {
+  readonly root: string;
+  readonly ca: TestCa;
+  readonly nats: NatsServerProcess;
+  readonly controllerConfig: ControllerConfig;
+  controller: Controller | null = null;
+  controllerProcess: ControllerProcess | null = null;
+  readonly nodes = new Map<string, TestNode>();
+  private readonly logger: Logger;
+  private grpcAddress = '';
+  private tpmCount = 0;
+
+  private constructor(root: string, ca: TestCa, nats: NatsServerProcess, controllerConfig: ControllerConfig, logger: Logger) {
+    this.root = root;
+    this.ca = ca;
+    this.nats = nats;
+    this.controllerConfig = controllerConfig;
+    this.logger = logger;
+  }
+
+  /** Starts nats-server and creates the EK CA (the controller is started separately). */
+  static async create(opts: FleetOptions): Promise<TestFleet> {
+    const ca = await createTestCa(join(opts.root, 'ca'));
+    // Provision one throwaway TPM so the CA exists before the controller reads its bundle.
+    await provisionTpm(ca, join(opts.root, 'ca-init-tpm'));
+    await exportCaBundle(ca);
+    const nats = await NatsServerProcess.start({ storeDir: join(opts.root, 'nats') });
+    const grpcPort = await freePort();
+    const config = parseControllerConfig(
+      [
+        {
+          dataDir: join(opts.root, 'controller'),
+          natsUrl: nats.url,
+          grpcListen: `127.0.0.1:${grpcPort}`,
+          ekCaDir: ca.bundleDir,
+          ...FAST_TIMINGS,
+          ...opts.controller,
+        },
+      ],
+      {},
+    );
+    return new TestFleet(opts.root, ca, nats, config, opts.logger ?? quietLogger);
+  }
+
+  get controllerAddress(): string {
+    return this.grpcAddress;
+  }
+
+  async startController(): Promise<Controller> {
+    const c = new Controller(this.controllerConfig, this.logger);
+    await c.start();
+    this.controller = c;
+    this.grpcAddress = c.grpcAddress;
+    return c;
+  }
+
+  async stopController(): Promise<void> {
+    await this.controller?.stop();
+    this.controller = null;
+  }
+
+  /** Starts the controller as a child process (same config, written to a file). */
+  async startControllerProcess(): Promise<ControllerProcess> {
+    const path = join(this.root, 'controller.json');
+    await writeFile(path, JSON.stringify(this.controllerConfig));
+    const p = await ControllerProcess.start(path);
+    this.controllerProcess = p;
+    this.grpcAddress = p.grpcAddress;
+    return p;
+  }
+
+  /** Provisions a new swtpm (with EK certificates from `ca`, by default the fleet's CA). */
+  async newTpm(ca: TestCa = this.ca): Promise<SwtpmProcess> {
+    const dir = join(this.root, `tpm-${this.tpmCount++}`);
+    await provisionTpm(ca, dir);
+    return SwtpmProcess.start(dir);
+  }
+
+  /** A host with its own swtpm and an agent (not started). */
+  async addNode(nodeId: string, opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc' } = {}): Promise<TestNode> {
+    const swtpm = await this.newTpm(opts.ca);
+    const dataDir = join(this.root, 'agents', nodeId);
+    await mkdir(dataDir, { recursive: true });
+    const bootIdPath = join(dataDir, 'boot_id');
+    await writeFile(bootIdPath, `${randomUUID()}\n`);
+    const config = parseAgentConfig(
+      [
+        {
+          tcti: swtpm.tcti,
+          controller: this.grpcAddress,
+          dataDir,
+          nodeId,
+          intervalMs: this.controllerConfig.intervalMs,
+          ekType: opts.ekType ?? 'rsa',
+          toolTimeoutMs: 20_000,
+        },
+      ],
+      {},
+    );
+    const tpm = await Tpm2ToolsTpm.open({ tcti: swtpm.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
+    const agent = new Agent({ config, tpm, collectFacts: async () => testFacts(nodeId), bootIdPath, log: this.logger });
+    const rounds: RoundResult[] = [];
+    agent.onRound = (r) => rounds.push(r);
+    const node: TestNode = { nodeId, swtpm, tpm, agent, config, bootIdPath, rounds };
+    this.nodes.set(nodeId, node);
+    return node;
+  }
+
+  client(): ControllerClient {
+    return new ControllerClient(this.grpcAddress);
+  }
+
+  async natsConnection(): Promise<NatsConnection> {
+    return connect({ servers: this.nats.url });
+  }
+
+  /** Polls the controller until `pred` holds for the node, or fails after `timeoutMs`. */
+  async waitForNode(nodeId: string, pred: (n: NodeMsg) => boolean, timeoutMs = 20_000): Promise<NodeMsg> {
+    const client = this.client();
+    const deadline = Date.now() + timeoutMs;
+    let last: NodeMsg | null = null;
+    try {
+      while (Date.now() < deadline) {
+        try {
+          last = await client.getNode(nodeId);
+          if (pred(last)) return last;
+        } catch {
+          // not enrolled yet, or the controller is restarting
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      client.close();
+    }
+    throw new Error(`node ${nodeId} did not reach the expected state; last: ${JSON.stringify(last?.state)} ${JSON.stringify(last?.reasons)}`);
+  }
+
+  async stop(): Promise<void> {
+    for (const n of this.nodes.values()) {
+      await n.agent.stop().catch(() => undefined);
+      await n.tpm.close().catch(() => undefined);
+      await n.swtpm.stop();
+    }
+    await this.controller?.stop().catch(() => undefined);
+    await this.controllerProcess?.kill('SIGKILL').catch(() => undefined);
+    await this.nats.stop();
+  }
+}
