@@ -5,7 +5,6 @@
  * `BULWARK_AUDIT`, one subject per node).
  */
 import {
-  DeliverPolicy,
   StorageType,
   type JetStreamClient,
   type JetStreamManager,
@@ -189,24 +188,26 @@ export class ControllerStore {
   async history(nodeId: string, limit: number): Promise<TrustEventMsg[]> {
     const out: TrustEventMsg[] = [];
     const consumer = await this.js.consumers.get(AUDIT_STREAM, {
-      filterSubjects: [SUBJECTS.audit(nodeId)],
-      deliver_policy: DeliverPolicy.All,
+      // A single string: nats-server 2.9 knows filter_subject only, not filter_subjects.
+      filterSubjects: SUBJECTS.audit(nodeId),
     });
-    const info = await consumer.info();
-    let pending = info.num_pending;
-    if (pending === 0) return out;
-    const messages = await consumer.consume({ max_messages: 256 });
-    for await (const m of messages) {
-      try {
-        out.push({ ...wire.trustEvent.decode(m.data), sequence: m.seq });
-      } catch {
-        // An audit entry this version cannot decode is still counted, never fatal.
+    let remaining = (await consumer.info()).num_pending;
+    while (remaining > 0) {
+      // Asking for exactly what is pending returns as soon as it has arrived.
+      const batch = await consumer.fetch({ max_messages: Math.min(remaining, 256), expires: 5000 });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        remaining = m.info.pending;
+        try {
+          out.push({ ...wire.trustEvent.decode(m.data), sequence: m.seq });
+        } catch {
+          // An audit entry this version cannot decode is skipped, never fatal.
+        }
+        if (out.length > limit) out.shift();
       }
-      if (out.length > limit) out.shift();
-      pending = m.info.pending;
-      if (pending === 0) break;
+      if (got === 0) break;
     }
-    await messages.close();
     return out;
   }
 }

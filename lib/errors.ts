@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   TPM_SIGNATURE_UNSUPPORTED: 'malformed',
   TPM_PCRS_MALFORMED: 'malformed',
   TPM_ALG_UNSUPPORTED: 'malformed',
+  /** A PCR selection text ("sha256:0-7,10") that does not parse. */
+  TPM_PCR_SELECTION_SPEC_INVALID: 'usage',
   // quotes (findings raised as errors where a caller wants an exception)
   QUOTE_MAGIC_INVALID: 'refused',
   QUOTE_TYPE_INVALID: 'refused',
@@ -56,6 +58,9 @@ export const ERROR_CODES = {
   ENROLL_UNKNOWN_CHALLENGE: 'refused',
   ENROLL_CHALLENGE_EXPIRED: 'refused',
   NODE_NOT_FOUND: 'not-found',
+  NODE_CONFLICT: 'refused',
+  NODE_REENROLL_NOT_APPROVED: 'refused',
+  STORE_CORRUPT: 'malformed',
   NODE_NOT_ENROLLED: 'refused',
   NONCE_UNKNOWN: 'refused',
   NONCE_EXPIRED: 'refused',
@@ -68,6 +73,12 @@ export const ERROR_CODES = {
   // adapters
   TPM_TOOL_FAILED: 'unavailable',
   TPM_TOOL_TIMEOUT: 'unavailable',
+  /** tpm2-tools printed or wrote something its pure parser does not accept. */
+  TPM_TOOL_OUTPUT_MALFORMED: 'malformed',
+  /** A persistent handle holds an object that is not the EK or AK the agent expects there. */
+  TPM_OBJECT_UNEXPECTED: 'usage',
+  /** The TPM has no allocated PCR bank (or PCR) that a selection asks for. */
+  TPM_PCR_BANK_UNAVAILABLE: 'unavailable',
   NATS_FAILED: 'unavailable',
   NATS_SERVER_FAILED: 'unavailable',
   STORE_CONFLICT: 'unavailable',

@@ -1,0 +1,153 @@
+/**
+ * `npm run demo`: a small local fleet from the real binaries. One bulwark-controller
+ * (with its embedded nats-server), three hosts each with its own provisioned swtpm and a
+ * bulwark-agent process, bulwarkctl showing their trust states, then a tamper (a boot PCR
+ * extended behind the controller's back) caught with its reason. Cleans up after itself.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CONTROLLER_MAIN, CTL_MAIN } from '../helpers/fleet.js';
+import { createTestCa, exportCaBundle, freePort, makeTempDir, provisionTpm, removeDir, SwtpmProcess } from '../helpers/swtpm.js';
+
+const AGENT_MAIN = join(CONTROLLER_MAIN, '..', '..', 'agent', 'main.js');
+const HOSTS = ['host-1', 'host-2', 'host-3'];
+
+const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const say = (s: string): void => {
+  process.stdout.write(`\n${bold(`== ${s}`)}\n`);
+};
+
+async function ctl(grpc: string, args: readonly string[]): Promise<{ code: number; out: string }> {
+  const r = await execa('node', [CTL_MAIN, '--controller', grpc, ...args], { reject: false });
+  return { code: r.exitCode ?? -1, out: `${r.stdout}${r.stderr === '' ? '' : `\n${r.stderr}`}` };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function nodeStates(grpc: string): Promise<Map<string, string>> {
+  const r = await ctl(grpc, ['nodes', '--json']);
+  if (r.code !== 0) return new Map();
+  const list: unknown = JSON.parse(r.out);
+  const out = new Map<string, string>();
+  if (Array.isArray(list)) {
+    for (const n of list) {
+      const id: unknown = Reflect.get(n, 'nodeId');
+      const state: unknown = Reflect.get(n, 'state');
+      if (typeof id === 'string' && typeof state === 'string') out.set(id, state);
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const root = await makeTempDir('demo');
+  const children: ResultPromise[] = [];
+  const tpms: SwtpmProcess[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const c of children.reverse()) {
+      if (c.exitCode === null) c.kill('SIGTERM');
+      await Promise.race([c.catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+      if (c.exitCode === null) c.kill('SIGKILL');
+    }
+    for (const t of tpms) await t.stop();
+    await removeDir(root);
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    say('Provisioning three software TPMs with EK certificates from a local CA');
+    const ca = await createTestCa(join(root, 'ca'));
+    for (const host of HOSTS) {
+      await provisionTpm(ca, join(root, host, 'tpm'));
+      const tpm = await SwtpmProcess.start(join(root, host, 'tpm'));
+      tpms.push(tpm);
+      process.stdout.write(`  ${host}: swtpm on ${tpm.tcti}\n`);
+    }
+    await exportCaBundle(ca);
+
+    say('Starting bulwark-controller (it starts its own nats-server with JetStream)');
+    const grpcPort = await freePort();
+    const controllerConfig = join(root, 'controller.json');
+    await writeFile(
+      controllerConfig,
+      JSON.stringify({
+        dataDir: join(root, 'controller'),
+        natsPort: 0,
+        grpcListen: `127.0.0.1:${grpcPort}`,
+        ekCaDir: ca.bundleDir,
+        intervalMs: 2000,
+        pullIntervalMs: 3000,
+        staleAfterMs: 10_000,
+      }),
+    );
+    const controller = execa('node', [CONTROLLER_MAIN, '--config', controllerConfig], { reject: false, stdout: 'pipe', stderr: 'ignore' });
+    children.push(controller);
+    const ready = await new Promise<{ grpc: string; nats: string }>((resolve, reject) => {
+      let buf = '';
+      controller.stdout?.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const line = buf.split('\n').find((l) => l.includes('"ready"'));
+        if (line !== undefined) {
+          const v: unknown = JSON.parse(line);
+          resolve({ grpc: String(Reflect.get(Object(v), 'grpc')), nats: String(Reflect.get(Object(v), 'nats')) });
+        }
+      });
+      void controller.then(() => reject(new Error('the controller exited')));
+    });
+    process.stdout.write(`  gRPC ${ready.grpc}, NATS ${ready.nats}\n`);
+
+    say('Starting one bulwark-agent per host: enroll (EK certificate, AK, credential activation), then attest every 2 s');
+    for (const [i, host] of HOSTS.entries()) {
+      const dataDir = join(root, host, 'agent');
+      await mkdir(dataDir, { recursive: true });
+      const config = join(dataDir, 'agent.json');
+      const tpm = tpms[i];
+      if (tpm === undefined) throw new Error('missing TPM');
+      await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, dataDir, nodeId: host, intervalMs: 2000, toolTimeoutMs: 20_000 }));
+      const agent = execa('node', [AGENT_MAIN, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });
+      children.push(agent);
+    }
+    await waitFor('three trusted nodes', async () => [...(await nodeStates(ready.grpc)).values()].filter((s) => s === 'trusted').length === HOSTS.length, 60_000);
+
+    say('bulwarkctl nodes');
+    process.stdout.write((await ctl(ready.grpc, ['nodes'])).out + '\n');
+
+    say('Tampering with host-2: extending PCR 7 (Secure Boot policy) behind the controller\'s back');
+    const victim = tpms[1];
+    if (victim === undefined) throw new Error('missing TPM');
+    const digest = randomBytes(32).toString('hex');
+    await victim.extendPcr(7, digest);
+    process.stdout.write(`  tpm2_pcrextend 7:sha256=${digest.slice(0, 16)}...\n`);
+    const t0 = Date.now();
+    await waitFor('host-2 to turn untrusted', async () => (await nodeStates(ready.grpc)).get('host-2') === 'untrusted', 30_000);
+    process.stdout.write(`  caught after ${Date.now() - t0} ms (next attestation round)\n`);
+
+    say('bulwarkctl nodes');
+    process.stdout.write((await ctl(ready.grpc, ['nodes'])).out + '\n');
+    say('bulwarkctl node host-2');
+    const detail = await ctl(ready.grpc, ['node', 'host-2']);
+    process.stdout.write(`${detail.out}\n  (exit code ${detail.code}: the node is not trusted)\n`);
+
+    say('Stopping the fleet');
+  } finally {
+    await cleanup();
+  }
+  process.stdout.write('done: every process stopped, temporary files removed\n');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
