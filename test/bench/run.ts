@@ -1,0 +1,17 @@
+/**
+ * `npm run bench`: every benchmark in one run, each figure next to the baseline measured
+ * in the same run. Prints; asserts nothing.
+ */
+import { benchEnroll } from './enroll-bench.js';
+import { benchQuote } from './quote-bench.js';
+import { printResults, type BenchResult } from './result.js';
+
+const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
+  ['quote verification (per core)', benchQuote],
+  ['enrollment against swtpm', () => benchEnroll()],
+];
+
+for (const [title, run] of suites) {
+  process.stdout.write(`\n## ${title}\n`);
+  printResults(await run());
+}
