@@ -1,0 +1,38 @@
+/**
+ * The shipped systemd units pass `systemd-analyze verify` without a single warning (it
+ * only warns, exit 0, on unknown keys, so stderr is read) and keep their exposure scores.
+ * ExecStart is pointed at /bin/true because the binaries are not installed here.
+ */
+import t from 'tap';
+import { execa } from 'execa';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const UNITS: ReadonlyArray<readonly [string, number]> = [
+  ['bulwark-controller', 2.0],
+  ['bulwark-agent', 4.0],
+];
+
+const available = await execa('systemd-analyze', ['--version'], { reject: false });
+
+for (const [name, maxExposure] of UNITS) {
+  t.test(`${name}.service`, { skip: available.exitCode === 0 ? false : 'systemd-analyze is not installed' }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bulwark-units-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const text = await readFile(new URL(`../../../systemd/${name}.service`, import.meta.url), 'utf8');
+    t.match(text, new RegExp(`ExecStart=/usr/bin/${name} `), 'runs the packaged binary');
+    const path = join(dir, `${name}.service`);
+    await writeFile(path, text.replace(`/usr/bin/${name}`, '/bin/true'));
+    const verify = await execa('systemd-analyze', ['verify', path], { reject: false });
+    const warnings = verify.stderr
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !/network-online\.target|Cannot add dependency job/.test(l));
+    t.same(warnings, [], 'systemd-analyze verify prints no warning');
+    t.equal(verify.exitCode, 0);
+    const security = await execa('systemd-analyze', ['security', '--offline=true', path], { reject: false });
+    const m = /Overall exposure level for .*: ([0-9.]+)/.exec(security.stdout);
+    t.ok(m, 'an exposure score is printed');
+    t.ok(Number(m?.[1]) <= maxExposure, `exposure ${m?.[1]} is at most ${maxExposure}`);
+  });
+}
