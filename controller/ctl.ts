@@ -29,6 +29,7 @@ Fleet (over the controller's gRPC API; default controller 127.0.0.1:7443 or $BUL
   history ID [--limit N]      the node's trust transitions from the audit stream
   watch [ID]                  trust transitions as they happen (Ctrl-C to stop)
   reattest ID                 send the node a fresh challenge now
+  approve ID                  let a node that must re-enroll (a sticky finding) enroll again
 
 Forensics (offline, on tpm2_quote output files):
   quote verify --ak AK.pem --msg MSG --sig SIG --pcrs PCRS --nonce HEX [--pcr-selection SEL]
@@ -233,6 +234,13 @@ async function run(args: Args, io: CtlIo): Promise<number> {
       if (id === undefined) throw usage('reattest needs an ID');
       const nonce = await withClient(args, io, (c) => c.reattest(id));
       io.out(args.json ? `${JSON.stringify({ nodeId: id, nonce })}\n` : `challenge sent to ${id} (nonce ${nonce})\n`);
+      return EXIT_CODES.ok;
+    }
+    case 'approve': {
+      const id = rest[0];
+      if (id === undefined) throw usage('approve needs an ID');
+      const node = await withClient(args, io, (c) => c.approveReenrollment(id));
+      io.out(args.json ? `${JSON.stringify(node)}\n` : `${id} may enroll again; it stays ${node.state} until it has and its evidence verifies\n`);
       return EXIT_CODES.ok;
     }
     case 'quote': {

@@ -109,6 +109,16 @@ export class GrpcApi {
         const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
         return { nonce: await deps.challengeNow(nodeId) };
       }),
+      ApproveReenrollment: unary(async (req) => {
+        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
+        const updated = await store.updateNode(nodeId, (current) => {
+          if (current === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
+          if (!current.requiresReenrollment) throw new BulwarkError('USAGE', `node ${nodeId} does not need re-enrollment`);
+          return current.reenrollApproved ? null : { ...current, reenrollApproved: true };
+        });
+        if (updated === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
+        return nodeToMsg(nodeRecordToMsg(updated));
+      }),
       WatchTrust: (call: grpc.ServerWritableStream<unknown, unknown>) => this.watch(call),
     });
   }

@@ -123,7 +123,7 @@ export class Registrar {
       if (existing.record.requiresReenrollment && !existing.record.reenrollApproved) {
         throw new BulwarkError(
           'NODE_REENROLL_NOT_APPROVED',
-          `node ${req.nodeId} is untrusted for a reason only an operator can clear (bulwarkctl node approve ${req.nodeId})`,
+          `node ${req.nodeId} is untrusted for a reason only an operator can clear (bulwarkctl approve ${req.nodeId})`,
         );
       }
     }

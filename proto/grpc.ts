@@ -117,6 +117,10 @@ export class ControllerClient {
     return typeof nonce === 'string' ? nonce : '';
   }
 
+  async approveReenrollment(nodeId: string): Promise<NodeMsg> {
+    return decodeNodeObj(await this.unary(this.attestation, 'ApproveReenrollment', { node_id: nodeId }));
+  }
+
   /** Streams trust events until `signal` aborts; `onEvent` sees each one. */
   watchTrust(nodeId: string, onEvent: (e: TrustEventMsg) => void, signal?: AbortSignal): Promise<void> {
     const fn: unknown = Reflect.get(this.attestation, 'WatchTrust');

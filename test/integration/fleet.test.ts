@@ -253,6 +253,16 @@ t.test('a PCR extended behind the controller\'s back: PCR_CHANGED_WITHIN_BOOT, u
   const node = await fleet.waitForNode('victim', () => true);
   tt.equal(node.requiresReenrollment, true);
   await tt.rejects(victim.agent.enroll(), { code: 'NODE_REENROLL_NOT_APPROVED' }, 'the host cannot clear it by enrolling again');
+  const approved = await ctl(['approve', 'victim']);
+  tt.equal(approved.code, 0, 'an operator approves re-enrollment');
+  await victim.agent.enroll();
+  const reenrolled = await fleet.waitForNode('victim', () => true);
+  tt.equal(reenrolled.state, 'enrolled', 're-enrolled, not yet trusted');
+  tt.equal(reenrolled.requiresReenrollment, false);
+  const fresh = await manualRound(nc, own());
+  tt.equal(fresh.reply.verdict, 'trusted', 'trusted again on fresh evidence after re-enrollment');
+  const twice = await ctl(['approve', 'victim']);
+  tt.equal(twice.code, 2, 'approving a node that needs nothing is a usage error');
 });
 
 t.test('a TPM reset the agent does not report: NODE_REBOOT_UNREPORTED', async (tt) => {
