@@ -26,4 +26,4 @@ fi
 
 echo "bulwark: building" >&2
 rm -rf dist
-npx tsc -p tsconfig.json >&2
+npm run --silent build >&2
