@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { BulwarkError, grpcStatusFor, toBulwarkError } from '../lib/errors.js';
 import type { NodeRecord } from '../lib/node-record.js';
-import { ATTESTATION_SERVICE, ERROR_CODE_METADATA, REGISTRAR_SERVICE } from '../proto/grpc.js';
+import { ATTESTATION_SERVICE, ERROR_CODE_METADATA, HEALTH_SERVICE, REGISTRAR_SERVICE } from '../proto/grpc.js';
 import {
   checkNodeId,
   decodeActivateRequest,
@@ -121,6 +121,14 @@ export class GrpcApi {
       }),
       WatchTrust: (call: grpc.ServerWritableStream<unknown, unknown>) => this.watch(call),
     });
+    this.server.addService(HEALTH_SERVICE, {
+      Check: unary(async () => ({ status: this.healthStatus() })),
+      Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        call.write({ status: this.healthStatus() });
+        this.watchers.add(call);
+        call.on('cancelled', () => this.watchers.delete(call));
+      },
+    });
   }
 
   private watch(call: grpc.ServerWritableStream<unknown, unknown>): void {
@@ -150,6 +158,11 @@ export class GrpcApi {
     call.on('cancelled', done);
     call.on('close', done);
     call.on('error', done);
+  }
+
+  /** SERVING while the controller reaches NATS; the same for every service name. */
+  private healthStatus(): string {
+    return this.deps.store.nc.isClosed() ? 'NOT_SERVING' : 'SERVING';
   }
 
   /** Binds `host:port` (port 0 picks one) and starts serving. */

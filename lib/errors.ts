@@ -66,6 +66,17 @@ export const ERROR_CODES = {
   NONCE_EXPIRED: 'refused',
   NONCE_REPLAYED: 'refused',
   EVIDENCE_MALFORMED: 'malformed',
+  // IMA runtime integrity (lib/ima)
+  /** An IMA measurement list line or record that cannot be decoded; details carry entry index and byte offset. */
+  IMA_LOG_MALFORMED: 'malformed',
+  /** An IMA measurement list that ends inside an entry. */
+  IMA_LOG_TRUNCATED: 'malformed',
+  /** An IMA template (or template field) Bulwark does not decode: fail closed. */
+  IMA_TEMPLATE_UNSUPPORTED: 'malformed',
+  /** A runtime policy (Bulwark or Keylime JSON) that does not validate; details.path is the JSON path. */
+  IMA_POLICY_INVALID: 'malformed',
+  /** A stored IMA replay state that does not validate. */
+  IMA_STATE_INVALID: 'malformed',
   // wire and config
   WIRE_MALFORMED: 'malformed',
   CONFIG_INVALID: 'usage',

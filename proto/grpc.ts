@@ -43,6 +43,7 @@ function service(name: string): grpc.ServiceDefinition {
 
 export const REGISTRAR_SERVICE = service('bulwark.v1.Registrar');
 export const ATTESTATION_SERVICE = service('bulwark.v1.Attestation');
+export const HEALTH_SERVICE = service('grpc.health.v1.Health');
 
 /** Metadata key carrying the BulwarkError code of a failed call. */
 export const ERROR_CODE_METADATA = 'bulwark-code';
@@ -60,6 +61,7 @@ type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (er
 export class ControllerClient {
   private readonly registrar: grpc.Client;
   private readonly attestation: grpc.Client;
+  private readonly health: grpc.Client;
   private readonly timeoutMs: number;
 
   constructor(address: string, opts: { timeoutMs?: number; credentials?: grpc.ChannelCredentials } = {}) {
@@ -68,6 +70,7 @@ export class ControllerClient {
     const Attestation = grpc.makeGenericClientConstructor(ATTESTATION_SERVICE, 'Attestation');
     this.registrar = new Registrar(address, creds);
     this.attestation = new Attestation(address, creds);
+    this.health = new (grpc.makeGenericClientConstructor(HEALTH_SERVICE, 'Health'))(address, creds);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -89,6 +92,13 @@ export class ControllerClient {
 
   async activateCredential(req: ActivateRequestMsg): Promise<ActivateResponseMsg> {
     return decodeActivateResponse(await this.unary(this.registrar, 'ActivateCredential', { challenge_id: req.challengeId, secret: req.secret }));
+  }
+
+  /** The gRPC health status ("SERVING", "NOT_SERVING", ...). */
+  async healthCheck(): Promise<string> {
+    const res = await this.unary(this.health, 'Check', { service: '' });
+    const status: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'status') : undefined;
+    return typeof status === 'string' ? status : 'UNKNOWN';
   }
 
   async listNodes(): Promise<NodeMsg[]> {
@@ -147,5 +157,6 @@ export class ControllerClient {
   close(): void {
     this.registrar.close();
     this.attestation.close();
+    this.health.close();
   }
 }

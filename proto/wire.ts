@@ -21,7 +21,13 @@ export const PROTO_DIR: string = (() => {
   return here;
 })();
 
-export const PROTO_FILES = ['bulwark/v1/common.proto', 'bulwark/v1/registrar.proto', 'bulwark/v1/attestation.proto', 'bulwark/v1/evidence.proto'] as const;
+export const PROTO_FILES = [
+  'bulwark/v1/common.proto',
+  'bulwark/v1/registrar.proto',
+  'bulwark/v1/attestation.proto',
+  'bulwark/v1/evidence.proto',
+  'grpc/health/v1/health.proto',
+] as const;
 
 /** NATS subjects, versioned. */
 export const SUBJECTS = {

@@ -77,6 +77,9 @@ t.test('three agents with their own swtpm enroll and become trusted', async (tt)
   tt.match(one.out, /state:\s+trusted/);
   tt.match(one.out, /host:\s+node-a, Debian/);
   nc = await fleet.natsConnection();
+  const client = fleet.client();
+  tt.equal(await client.healthCheck(), 'SERVING', 'gRPC health reports SERVING');
+  client.close();
 });
 
 let victim: TestNode;
