@@ -1,0 +1,11 @@
+/** bulwark-controller and bulwarkctl: the public surface of controller/. */
+export { Controller, loadCaBundle, jsonLogger, ERROR_HEADER, type Logger } from './controller.js';
+export { parseControllerConfig, loadControllerConfig, CONTROLLER_DEFAULTS, type ControllerConfig } from './config.js';
+export { ControllerStore, BUCKETS, AUDIT_STREAM, type StoredNode, type NonceCheck, type NonceEntry } from './store.js';
+export { Registrar, type RegistrarOptions } from './registrar.js';
+export { Verifier, type VerifierOptions } from './verifier.js';
+export { TrustEvents } from './trust-events.js';
+export { KvLease } from './lease.js';
+export { GrpcApi, nodeRecordToMsg, type ApiDeps } from './grpc-server.js';
+export { NatsServerProcess, type NatsServerOptions } from './nats-server.js';
+export { runCtl, formatTable, CTL_HELP, type CtlIo } from './ctl.js';
