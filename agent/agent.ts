@@ -11,8 +11,9 @@ import { toHex } from '../lib/bytes.js';
 import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/errors.js';
 import { factsDigest, type HostFacts } from '../lib/facts.js';
 import { ControllerClient } from '../proto/grpc.js';
-import { checkNodeId, SUBJECTS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/wire.js';
+import { checkNodeId, NO_LOGS, SUBJECTS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/wire.js';
 import type { AgentConfig } from './config.js';
+import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
 
 export type AgentLogger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -40,6 +41,8 @@ export interface AgentDeps {
   readonly log?: AgentLogger;
   /** How often host facts are collected again (they are sent only when they changed). */
   readonly factsIntervalMs?: number;
+  /** Event log, IMA and other evidence beyond the quote. */
+  readonly sources?: readonly EvidenceSource[];
 }
 
 /** The controller's verdict on the last round, for callers and tests. */
@@ -117,6 +120,7 @@ export class Agent {
     }
     await this.connect();
     this.scheduleTimer();
+    for (const source of this.deps.sources ?? []) source.start?.(() => void this.enqueue(null));
     void this.enqueue(null);
   }
 
@@ -238,6 +242,14 @@ export class Agent {
       ch = wire.challenge.decode(msg.data);
     }
     const quote = await this.deps.tpm.quote(ch.nonce, ch.pcrSelection || enrollment.pcrSelection, keys.akHandle);
+    // Logs are read after the quote: they may run ahead of it, never behind.
+    const sent: SourceFields[] = [];
+    let extra: SourceFields = {};
+    for (const source of this.deps.sources ?? []) {
+      const fields = await source.collect();
+      sent.push(fields);
+      extra = { ...extra, ...fields };
+    }
     const facts = await this.currentFacts();
     const digest = factsDigest(facts);
     const round = ++this.round;
@@ -251,12 +263,15 @@ export class Agent {
       facts: digest === this.ackedFactsDigest ? null : facts,
       factsDigest: digest,
       round,
+      ...NO_LOGS,
+      ...extra,
     });
     const msg = await nc.request(SUBJECTS.evidence, evidence, { timeout: NATS_REQUEST_TIMEOUT_MS });
     const refused = errorHeader(msg);
     if (refused !== null) throw refused;
     const reply = wire.evidenceReply.decode(msg.data);
     if (reply.verdict === 'trusted' || reply.verdict === 'untrusted') this.ackedFactsDigest = digest;
+    (this.deps.sources ?? []).forEach((source, i) => source.acknowledge(reply, sent[i] ?? {}));
     if (reply.verdict !== 'trusted') {
       this.log('warn', 'controller verdict', { node: enrollment.nodeId, verdict: reply.verdict, reasons: reply.findings.map((f) => f.code) });
     }
@@ -265,6 +280,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const source of this.deps.sources ?? []) source.stop?.();
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     await this.chain.catch(() => undefined);

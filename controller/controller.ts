@@ -13,6 +13,9 @@ import { BulwarkError, toBulwarkError } from '../lib/errors.js';
 import { parsePemBundle } from '../lib/ekcert.js';
 import { SUBJECTS, wire } from '../proto/wire.js';
 import type { ControllerConfig } from './config.js';
+import type { Appraiser } from './appraiser.js';
+import { createAppraisers } from './appraisers.js';
+import { PolicyStore } from './policy-store.js';
 import { GrpcApi } from './grpc-server.js';
 import { KvLease } from './lease.js';
 import { NatsServerProcess } from './nats-server.js';
@@ -78,6 +81,8 @@ export class Controller {
   private stopped = false;
   natsUrl = '';
   grpcPort = 0;
+  /** Judges event logs, IMA and the like after each verified quote. */
+  private readonly appraisers: Appraiser[] = [];
 
   constructor(config: ControllerConfig, log: Logger = jsonLogger) {
     this.config = config;
@@ -105,11 +110,14 @@ export class Controller {
     }
     const store = await ControllerStore.open(this.nc);
     const events = new TrustEvents(store);
+    const policies = await PolicyStore.open(this.nc.jetstream());
+    this.appraisers.push(...(await createAppraisers({ store, policies, config: cfg, log: this.log })));
     const identityKey = await loadIdentityKey(cfg.dataDir);
     const ekCaBundle = await loadCaBundle(cfg.ekCaDir);
     if (ekCaBundle.length === 0 && cfg.ekAllowList.length === 0) {
       this.log('warn', 'no EK CA certificates and no allow-listed EKs: every enrollment will be refused', { ekCaDir: cfg.ekCaDir });
     }
+    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs }, this.appraisers);
     const registrar = new Registrar(store, events, {
       ekCaBundle,
       ekAllowList: cfg.ekAllowList,
@@ -118,8 +126,8 @@ export class Controller {
       natsUrl: cfg.natsAdvertiseUrl ?? this.natsUrl,
       pcrSelection: cfg.pcrSelection,
       intervalMs: cfg.intervalMs,
+      resetNodeState: (nodeId) => verifier.resetAppraisers(nodeId),
     });
-    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs });
     this.verifier = verifier;
     const nc = this.nc;
 
@@ -138,7 +146,7 @@ export class Controller {
       }),
     );
 
-    this.api = new GrpcApi({ store, registrar, verifier, challengeNow: (nodeId) => this.challenge(verifier, nodeId) });
+    this.api = new GrpcApi({ store, registrar, verifier, policies, challengeNow: (nodeId) => this.challenge(verifier, nodeId) });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
     this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000));
     this.timer = setInterval(() => void this.tick(store), this.tickMs);

@@ -29,6 +29,11 @@ Fleet (over the controller's gRPC API; default controller 127.0.0.1:7443 or $BUL
   history ID [--limit N]      the node's trust transitions from the audit stream
   watch [ID]                  trust transitions as they happen (Ctrl-C to stop)
   reattest ID                 send the node a fresh challenge now
+  policy push KIND NAME FILE  store a policy (kinds: measured-boot, runtime); it is checked first
+  policy list [KIND]          stored policies with their digests and assignments
+  policy show KIND NAME       a stored policy document
+  policy assign KIND NAME (--node ID | --default)
+                              which nodes a policy applies to (NAME "none" removes it)
   approve ID                  let a node that must re-enroll (a sticky finding) enroll again
 
 Forensics (offline, on tpm2_quote output files):
@@ -50,7 +55,7 @@ interface Args {
   readonly json: boolean;
 }
 
-const VALUE_FLAGS = new Set(['--controller', '--ak', '--msg', '--sig', '--pcrs', '--nonce', '--pcr-selection', '--limit']);
+const VALUE_FLAGS = new Set(['--controller', '--ak', '--msg', '--sig', '--pcrs', '--nonce', '--pcr-selection', '--limit', '--node']);
 
 function usage(message: string): BulwarkError {
   return new BulwarkError('USAGE', message);
@@ -63,6 +68,7 @@ function parseArgs(argv: readonly string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
     if (a === '--json') json = true;
+    else if (a === '--default') flags.set('--default', '');
     else if (a === '--help' || a === '-h') flags.set('--help', '');
     else if (VALUE_FLAGS.has(a)) {
       const v = argv[i + 1];
@@ -159,6 +165,48 @@ async function quoteVerify(args: Args, io: CtlIo): Promise<number> {
   return result.ok ? EXIT_CODES.ok : EXIT_CODES.finding;
 }
 
+/** `policy push|list|show|assign`: fleet policies over the API; null for other subcommands. */
+async function fleetPolicyCommand(rest: readonly string[], args: Args, io: CtlIo): Promise<number | null> {
+  const [sub, kind, name, file] = rest;
+  switch (sub) {
+    case 'push': {
+      if (kind === undefined || name === undefined || file === undefined) throw usage('policy push needs KIND NAME FILE');
+      const text = new TextDecoder().decode(await readInput(file, 'policy'));
+      const info = await withClient(args, io, (c) => c.putPolicy(kind, name, text));
+      io.out(args.json ? `${JSON.stringify(info)}\n` : `stored ${info.kind} policy ${info.name} (revision ${info.revision}, sha256 ${info.sha256.slice(0, 16)}...)\n`);
+      return EXIT_CODES.ok;
+    }
+    case 'list': {
+      const list = await withClient(args, io, (c) => c.listPolicies(kind ?? ''));
+      if (args.json) io.out(`${JSON.stringify(list)}\n`);
+      else
+        io.out(
+          formatTable(
+            ['KIND', 'NAME', 'REVISION', 'SHA256', 'UPDATED', 'ASSIGNED TO'],
+            list.map((p) => [p.kind, p.name, String(p.revision), p.sha256.slice(0, 16), p.updatedAt, p.assignedTo.join(',') || '-']),
+          ),
+        );
+      return EXIT_CODES.ok;
+    }
+    case 'show': {
+      if (kind === undefined || name === undefined) throw usage('policy show needs KIND NAME');
+      io.out(`${await withClient(args, io, (c) => c.getPolicy(kind, name))}\n`);
+      return EXIT_CODES.ok;
+    }
+    case 'assign': {
+      if (kind === undefined || name === undefined) throw usage('policy assign needs KIND NAME');
+      const node = args.flags.get('--node');
+      const asDefault = args.flags.has('--default');
+      if ((node === undefined) === !asDefault) throw usage('policy assign needs exactly one of --node ID or --default');
+      await withClient(args, io, (c) => c.assignPolicy(kind, name === 'none' ? null : name, node ?? null));
+      io.out(`${kind} policy ${name === 'none' ? '(none)' : name} assigned to ${node ?? 'every node without its own (default)'}\n`);
+      return EXIT_CODES.ok;
+    }
+    default:
+      return null;
+  }
+}
+
 async function withClient<T>(args: Args, io: CtlIo, fn: (c: ControllerClient) => Promise<T>): Promise<T> {
   const address = args.flags.get('--controller') ?? io.env['BULWARK_CONTROLLER'] ?? '127.0.0.1:7443';
   const client = new ControllerClient(address);
@@ -242,6 +290,11 @@ async function run(args: Args, io: CtlIo): Promise<number> {
       const node = await withClient(args, io, (c) => c.approveReenrollment(id));
       io.out(args.json ? `${JSON.stringify(node)}\n` : `${id} may enroll again; it stays ${node.state} until it has and its evidence verifies\n`);
       return EXIT_CODES.ok;
+    }
+    case 'policy': {
+      const fleet = await fleetPolicyCommand(rest, args, io);
+      if (fleet !== null) return fleet;
+      throw usage(`unknown policy subcommand ${rest[0] ?? ''}`);
     }
     case 'quote': {
       if (rest[0] !== 'verify') throw usage('quote takes the subcommand verify');

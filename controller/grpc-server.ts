@@ -6,17 +6,20 @@
 import * as grpc from '@grpc/grpc-js';
 import { BulwarkError, grpcStatusFor, toBulwarkError } from '../lib/errors.js';
 import type { NodeRecord } from '../lib/node-record.js';
-import { ATTESTATION_SERVICE, ERROR_CODE_METADATA, HEALTH_SERVICE, REGISTRAR_SERVICE } from '../proto/grpc.js';
+import { ATTESTATION_SERVICE, ERROR_CODE_METADATA, HEALTH_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from '../proto/grpc.js';
 import {
   checkNodeId,
   decodeActivateRequest,
   decodeEnrollRequest,
   nodeToMsg,
+  policyInfoToMsg,
+  requestString,
   SUBJECTS,
   trustEventToMsg,
   wire,
   type NodeMsg,
 } from '../proto/wire.js';
+import type { PolicyStore } from './policy-store.js';
 import type { Registrar } from './registrar.js';
 import type { ControllerStore } from './store.js';
 import type { Verifier } from './verifier.js';
@@ -67,6 +70,7 @@ export interface ApiDeps {
   readonly store: ControllerStore;
   readonly registrar: Registrar;
   readonly verifier: Verifier;
+  readonly policies: PolicyStore;
   /** Sends a challenge to the node now (Reattest). */
   readonly challengeNow: (nodeId: string) => Promise<string>;
 }
@@ -120,6 +124,27 @@ export class GrpcApi {
         return nodeToMsg(nodeRecordToMsg(updated));
       }),
       WatchTrust: (call: grpc.ServerWritableStream<unknown, unknown>) => this.watch(call),
+    });
+    const policies = deps.policies;
+    this.server.addService(POLICIES_SERVICE, {
+      PutPolicy: unary(async (req) =>
+        policyInfoToMsg(await policies.put(requestString(req, 'kind', 64), requestString(req, 'name', 128), requestString(req, 'document', 8 * 1024 * 1024))),
+      ),
+      GetPolicy: unary(async (req) => {
+        const kind = requestString(req, 'kind', 64);
+        const name = requestString(req, 'name', 128);
+        return { kind, name, document: JSON.stringify(await policies.document(kind, name), null, 2) };
+      }),
+      ListPolicies: unary(async (req) => {
+        const kind = requestString(req, 'kind', 64);
+        return { policies: (await policies.list(kind === '' ? undefined : kind)).map(policyInfoToMsg) };
+      }),
+      AssignPolicy: unary(async (req) => {
+        const nodeId = requestString(req, 'node_id');
+        const name = requestString(req, 'name', 128);
+        await policies.assign(requestString(req, 'kind', 64), name === '' ? null : name, nodeId === '' ? null : checkNodeId(nodeId));
+        return {};
+      }),
     });
     this.server.addService(HEALTH_SERVICE, {
       Check: unary(async () => ({ status: this.healthStatus() })),

@@ -30,6 +30,8 @@ export interface RegistrarOptions {
   readonly natsUrl: string;
   readonly pcrSelection: string;
   readonly intervalMs: number;
+  /** Forgets per-node appraisal state (event log, IMA progress) when a node enrolls. */
+  readonly resetNodeState?: (nodeId: string) => Promise<void>;
 }
 
 interface PendingEnrollment {
@@ -198,6 +200,7 @@ export class Registrar {
       };
     });
     if (record === null) throw new BulwarkError('INTERNAL', 'enrollment produced no record');
+    await this.opts.resetNodeState?.(pending.nodeId);
     await this.events.transition(seen.previous, record, now);
     const nodeIdentity = signNodeIdentity(this.opts.identityKey, {
       nodeId: pending.nodeId,

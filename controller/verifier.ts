@@ -15,6 +15,7 @@ import { parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
 import type { PcrSelection } from '../lib/tpm/types.js';
 import { finding, type Finding } from '../lib/verdict.js';
 import { findingToMsg, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../proto/wire.js';
+import { appraisalInputs, type Appraiser, type ReplyPatch } from './appraiser.js';
 import type { ControllerStore } from './store.js';
 import type { TrustEvents } from './trust-events.js';
 
@@ -30,6 +31,14 @@ export interface VerifierOptions {
 interface RoundOutcome {
   readonly findings: readonly Finding[];
   readonly judgement: Judgement | null;
+  readonly sticky: boolean;
+  readonly reply: ReplyPatch;
+}
+
+const EMPTY_REPLY = { eventLogSha256: '', imaEntry: 0, imaOffset: 0 } as const;
+
+function refused(code: 'NODE_NOT_ENROLLED', message: string): EvidenceReplyMsg {
+  return { verdict: 'refused', findings: [findingToMsg(finding(code, message))], ...EMPTY_REPLY };
 }
 
 export class Verifier {
@@ -39,11 +48,13 @@ export class Verifier {
   private readonly selection: readonly PcrSelection[];
   /** AK key objects by AK public hex: parsing a key costs as much as a verification. */
   private readonly akKeys = new Map<string, KeyObject>();
+  private readonly appraisers: readonly Appraiser[];
 
-  constructor(store: ControllerStore, events: TrustEvents, opts: VerifierOptions) {
+  constructor(store: ControllerStore, events: TrustEvents, opts: VerifierOptions, appraisers: readonly Appraiser[] = []) {
     this.store = store;
     this.events = events;
     this.opts = opts;
+    this.appraisers = appraisers;
     this.selection = parsePcrSelectionSpec(opts.pcrSelection);
   }
 
@@ -69,9 +80,7 @@ export class Verifier {
   /** Judges one round of evidence and stores the node's new state. */
   async handleEvidence(ev: EvidenceMsg, now = Date.now()): Promise<EvidenceReplyMsg> {
     const stored = await this.store.getNode(ev.nodeId);
-    if (stored === null) {
-      return { verdict: 'refused', findings: [findingToMsg(finding('NODE_NOT_ENROLLED', `node ${ev.nodeId} is not enrolled`))] };
-    }
+    if (stored === null) return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} is not enrolled`);
     const outcome = await this.judge(stored.record, ev, now);
     const at = new Date(now).toISOString();
     const seen: { previous: NodeRecord | null } = { previous: null };
@@ -80,21 +89,19 @@ export class Verifier {
       if (current === null || current.akPublic !== stored.record.akPublic) return null; // re-enrolled meanwhile
       return applyRound(current, outcome, ev, at);
     });
-    if (next === null) {
-      return { verdict: 'refused', findings: [findingToMsg(finding('NODE_NOT_ENROLLED', `node ${ev.nodeId} was re-enrolled during this round`))] };
-    }
+    if (next === null) return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} was re-enrolled during this round`);
     await this.events.transition(seen.previous, next, now);
-    return { verdict: next.state === 'trusted' ? 'trusted' : 'untrusted', findings: next.reasons.map(findingToMsg) };
+    return { verdict: next.state === 'trusted' ? 'trusted' : 'untrusted', findings: next.reasons.map(findingToMsg), ...EMPTY_REPLY, ...outcome.reply };
   }
 
   private async judge(record: NodeRecord, ev: EvidenceMsg, now: number): Promise<RoundOutcome> {
     const nonce = await this.store.consumeNonce(toHex(ev.nonce), ev.nodeId, now, this.opts.nonceTtlMs);
-    if (!nonce.ok) return { findings: [finding(nonce.code, nonce.message)], judgement: null };
+    if (!nonce.ok) return { findings: [finding(nonce.code, nonce.message)], judgement: null, sticky: false, reply: {} };
     let ak: KeyObject;
     try {
       ak = this.akKey(record);
     } catch (err) {
-      if (isBulwarkError(err)) return { findings: [finding(err.code, `the enrolled AK cannot be used: ${err.message}`)], judgement: null };
+      if (isBulwarkError(err)) return { findings: [finding(err.code, `the enrolled AK cannot be used: ${err.message}`)], judgement: null, sticky: false, reply: {} };
       throw err;
     }
     const judgement = judgeEvidence({
@@ -103,7 +110,27 @@ export class Verifier {
       evidence: { nonce: ev.nonce, attest: ev.attest, signature: ev.signature, pcrs: ev.pcrs, bootId: ev.bootId },
       expectedSelection: this.selection,
     });
-    return { findings: judgement.verdict.findings, judgement };
+    const inputs = appraisalInputs(judgement);
+    if (inputs === null) return { findings: judgement.verdict.findings, judgement, sticky: judgement.sticky, reply: {} };
+    // Only a verified quote reaches the appraisers; each judges its part against the proven PCRs.
+    const findings: Finding[] = [...judgement.verdict.findings];
+    let sticky = judgement.sticky;
+    let reply: ReplyPatch = {};
+    const commits: Array<() => Promise<void>> = [];
+    for (const appraiser of this.appraisers) {
+      const result = await appraiser.appraise({ record, evidence: ev, ...inputs, now });
+      findings.push(...result.findings);
+      sticky ||= result.sticky ?? false;
+      reply = { ...reply, ...result.reply };
+      if (result.commit !== undefined) commits.push(result.commit);
+    }
+    for (const commit of commits) await commit();
+    return { findings, judgement, sticky, reply };
+  }
+
+  /** Forgets every appraiser's state of a node (a new enrollment starts from nothing). */
+  async resetAppraisers(nodeId: string): Promise<void> {
+    for (const a of this.appraisers) await a.reset?.(nodeId);
   }
 
   /** Marks trusted or enrolled nodes without evidence for `staleAfterMs` as stale. */
@@ -138,7 +165,7 @@ export class Verifier {
 /** The node after one round: sticky findings stay until an operator-approved re-enrollment. */
 function applyRound(current: NodeRecord, outcome: RoundOutcome, ev: EvidenceMsg, at: string): NodeRecord {
   const judgement = outcome.judgement;
-  const sticky = current.requiresReenrollment || (judgement?.sticky ?? false);
+  const sticky = current.requiresReenrollment || outcome.sticky;
   const reasons: Finding[] = [...outcome.findings];
   if (current.requiresReenrollment) {
     for (const r of current.reasons) if (!reasons.some((x) => x.code === r.code)) reasons.push(r);

@@ -38,10 +38,15 @@ export interface Judgement {
   /** The verified PCRs, for later stages (event log, IMA), when the quote verified. */
   readonly pcrs: QuotedPcrs | null;
   readonly clockInfo: ClockInfo | null;
+  /**
+   * A new boot began since the last verified round (the first round after enrollment, or
+   * a reported TPM reset): per-boot state such as the IMA replay starts again.
+   */
+  readonly newBoot: boolean;
 }
 
 function untrusted(findings: readonly Finding[], state: AttestationState, sticky = false): Judgement {
-  return { verdict: { verdict: 'untrusted', findings }, next: state, sticky, pcrs: null, clockInfo: null };
+  return { verdict: { verdict: 'untrusted', findings }, next: state, sticky, pcrs: null, clockInfo: null, newBoot: false };
 }
 
 function bootPcrValues(pcrs: QuotedPcrs): Record<string, string> {
@@ -76,9 +81,11 @@ export function judgeEvidence(input: JudgeInput): Judgement {
   const findings: Finding[] = [];
   let sticky = false;
   let bootPcrs = state.bootPcrs;
+  let newBoot = false;
 
   if (state.resetCount === null || state.restartCount === null || bootPcrs === null) {
     bootPcrs = current;
+    newBoot = true;
   } else {
     const details = {
       storedResetCount: state.resetCount,
@@ -100,6 +107,7 @@ export function judgeEvidence(input: JudgeInput): Judgement {
       } else {
         // A reported reboot: the boot PCRs start again from this quote.
         bootPcrs = current;
+        newBoot = true;
       }
     }
     if (!regressed && clock.resetCount === state.resetCount) {
@@ -121,5 +129,5 @@ export function judgeEvidence(input: JudgeInput): Judgement {
     bootPcrs,
   };
   const verdict: Verdict = findings.length === 0 ? { verdict: 'trusted', findings: [] } : { verdict: 'untrusted', findings };
-  return { verdict, next, sticky, pcrs: result.pcrs, clockInfo: clock };
+  return { verdict, next, sticky, pcrs: result.pcrs, clockInfo: clock, newBoot };
 }

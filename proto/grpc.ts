@@ -9,6 +9,7 @@ import {
   decodeActivateResponse,
   decodeEnrollResponse,
   decodeNodeObj,
+  decodePolicyInfoObj,
   decodeTrustEventObj,
   enrollRequestToMsg,
   PROTO_DIR,
@@ -18,6 +19,7 @@ import {
   type EnrollRequestMsg,
   type EnrollResponseMsg,
   type NodeMsg,
+  type PolicyInfoMsg,
   type TrustEventMsg,
 } from './wire.js';
 
@@ -44,6 +46,7 @@ function service(name: string): grpc.ServiceDefinition {
 export const REGISTRAR_SERVICE = service('bulwark.v1.Registrar');
 export const ATTESTATION_SERVICE = service('bulwark.v1.Attestation');
 export const HEALTH_SERVICE = service('grpc.health.v1.Health');
+export const POLICIES_SERVICE = service('bulwark.v1.Policies');
 
 /** Metadata key carrying the BulwarkError code of a failed call. */
 export const ERROR_CODE_METADATA = 'bulwark-code';
@@ -62,6 +65,7 @@ export class ControllerClient {
   private readonly registrar: grpc.Client;
   private readonly attestation: grpc.Client;
   private readonly health: grpc.Client;
+  private readonly policies: grpc.Client;
   private readonly timeoutMs: number;
 
   constructor(address: string, opts: { timeoutMs?: number; credentials?: grpc.ChannelCredentials } = {}) {
@@ -71,6 +75,7 @@ export class ControllerClient {
     this.registrar = new Registrar(address, creds);
     this.attestation = new Attestation(address, creds);
     this.health = new (grpc.makeGenericClientConstructor(HEALTH_SERVICE, 'Health'))(address, creds);
+    this.policies = new (grpc.makeGenericClientConstructor(POLICIES_SERVICE, 'Policies'))(address, creds);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -131,6 +136,30 @@ export class ControllerClient {
     return decodeNodeObj(await this.unary(this.attestation, 'ApproveReenrollment', { node_id: nodeId }));
   }
 
+  async putPolicy(kind: string, name: string, document: string): Promise<PolicyInfoMsg> {
+    return decodePolicyInfoObj(await this.unary(this.policies, 'PutPolicy', { kind, name, document }));
+  }
+
+  async getPolicy(kind: string, name: string): Promise<string> {
+    const res = await this.unary(this.policies, 'GetPolicy', { kind, name });
+    const doc: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'document') : undefined;
+    if (typeof doc !== 'string') throw new BulwarkError('WIRE_MALFORMED', 'GetPolicy returned no document');
+    return doc;
+  }
+
+  async listPolicies(kind: string): Promise<PolicyInfoMsg[]> {
+    const res = await this.unary(this.policies, 'ListPolicies', { kind });
+    const list: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'policies') : undefined;
+    if (list === undefined) return [];
+    if (!Array.isArray(list)) throw new BulwarkError('WIRE_MALFORMED', 'ListPolicies returned no list');
+    return list.map(decodePolicyInfoObj);
+  }
+
+  /** Assigns `name` (null: removes the assignment) to a node, or as default when nodeId is null. */
+  async assignPolicy(kind: string, name: string | null, nodeId: string | null): Promise<void> {
+    await this.unary(this.policies, 'AssignPolicy', { kind, name: name ?? '', node_id: nodeId ?? '' });
+  }
+
   /** Streams trust events until `signal` aborts; `onEvent` sees each one. */
   watchTrust(nodeId: string, onEvent: (e: TrustEventMsg) => void, signal?: AbortSignal): Promise<void> {
     const fn: unknown = Reflect.get(this.attestation, 'WatchTrust');
@@ -158,5 +187,6 @@ export class ControllerClient {
     this.registrar.close();
     this.attestation.close();
     this.health.close();
+    this.policies.close();
   }
 }

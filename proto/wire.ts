@@ -26,6 +26,7 @@ export const PROTO_FILES = [
   'bulwark/v1/registrar.proto',
   'bulwark/v1/attestation.proto',
   'bulwark/v1/evidence.proto',
+  'bulwark/v1/policies.proto',
   'grpc/health/v1/health.proto',
 ] as const;
 
@@ -47,6 +48,10 @@ export const WIRE_LIMITS = {
   tpmBlob: 16 * 1024,
   certificate: 16 * 1024,
   list: 256,
+  /** A UEFI event log; real ones are 10-200 KiB. */
+  eventLog: 768 * 1024,
+  /** IMA bytes in one round; an agent sends a longer backlog over several rounds. */
+  imaChunk: 768 * 1024,
 } as const;
 
 const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -303,7 +308,23 @@ export interface EvidenceMsg {
   readonly facts: HostFacts | null;
   readonly factsDigest: string;
   readonly round: number;
+  readonly eventLogSha256: string;
+  readonly eventLog: Uint8Array;
+  readonly imaFormat: string;
+  readonly imaFromEntry: number;
+  readonly imaFromOffset: number;
+  readonly imaEntries: Uint8Array;
 }
+
+/** Evidence fields beyond the quote, empty: for evidence without event log or IMA. */
+export const NO_LOGS = {
+  eventLogSha256: '',
+  eventLog: new Uint8Array(0),
+  imaFormat: '',
+  imaFromEntry: 0,
+  imaFromOffset: 0,
+  imaEntries: new Uint8Array(0),
+} as const;
 
 export function decodeEvidenceObj(v: unknown): EvidenceMsg {
   const o = asObj(v, 'Evidence');
@@ -317,7 +338,18 @@ export function decodeEvidenceObj(v: unknown): EvidenceMsg {
     facts: optionalFacts(o, 'facts'),
     factsDigest: str(o, 'facts_digest', 128),
     round: num(o, 'round'),
+    eventLogSha256: str(o, 'event_log_sha256', 64),
+    eventLog: bytes(o, 'event_log', WIRE_LIMITS.eventLog),
+    imaFormat: imaFormat(str(o, 'ima_format', 16)),
+    imaFromEntry: num(o, 'ima_from_entry'),
+    imaFromOffset: num(o, 'ima_from_offset'),
+    imaEntries: bytes(o, 'ima_entries', WIRE_LIMITS.imaChunk),
   };
+}
+
+function imaFormat(v: string): string {
+  if (v !== '' && v !== 'ascii' && v !== 'binary') throw new BulwarkError('WIRE_MALFORMED', 'ima_format must be "ascii", "binary" or empty');
+  return v;
 }
 
 export function evidenceToMsg(m: EvidenceMsg): Record<string, unknown> {
@@ -331,17 +363,32 @@ export function evidenceToMsg(m: EvidenceMsg): Record<string, unknown> {
     ...(m.facts === null ? {} : { facts: hostFactsToMsg(m.facts) }),
     facts_digest: m.factsDigest,
     round: m.round,
+    event_log_sha256: m.eventLogSha256,
+    event_log: m.eventLog,
+    ima_format: m.imaFormat,
+    ima_from_entry: m.imaFromEntry,
+    ima_from_offset: m.imaFromOffset,
+    ima_entries: m.imaEntries,
   };
 }
 
 export interface EvidenceReplyMsg {
   readonly verdict: string;
   readonly findings: readonly FindingMsg[];
+  readonly eventLogSha256: string;
+  readonly imaEntry: number;
+  readonly imaOffset: number;
 }
 
 export function decodeEvidenceReplyObj(v: unknown): EvidenceReplyMsg {
   const o = asObj(v, 'EvidenceReply');
-  return { verdict: str(o, 'verdict', 32), findings: list(o, 'findings', decodeFinding) };
+  return {
+    verdict: str(o, 'verdict', 32),
+    findings: list(o, 'findings', decodeFinding),
+    eventLogSha256: str(o, 'event_log_sha256', 64),
+    imaEntry: num(o, 'ima_entry'),
+    imaOffset: num(o, 'ima_offset'),
+  };
 }
 
 export const TRUST_STATE_ENUM: Readonly<Record<TrustState, string>> = {
@@ -508,6 +555,46 @@ export const wire = {
   ),
   challenge: codec<ChallengeMsg>('bulwark.v1.Challenge', (m) => ({ node_id: m.nodeId, nonce: m.nonce, pcr_selection: m.pcrSelection }), decodeChallengeObj),
   evidence: codec<EvidenceMsg>('bulwark.v1.Evidence', evidenceToMsg, decodeEvidenceObj),
-  evidenceReply: codec<EvidenceReplyMsg>('bulwark.v1.EvidenceReply', (m) => ({ verdict: m.verdict, findings: m.findings.map((f) => ({ ...f, details: { ...f.details } })) }), decodeEvidenceReplyObj),
+  evidenceReply: codec<EvidenceReplyMsg>(
+    'bulwark.v1.EvidenceReply',
+    (m) => ({
+      verdict: m.verdict,
+      findings: m.findings.map((f) => ({ ...f, details: { ...f.details } })),
+      event_log_sha256: m.eventLogSha256,
+      ima_entry: m.imaEntry,
+      ima_offset: m.imaOffset,
+    }),
+    decodeEvidenceReplyObj,
+  ),
   trustEvent: codec<TrustEventMsg>('bulwark.v1.TrustEvent', trustEventToMsg, decodeTrustEventObj),
 } as const;
+
+export interface PolicyInfoMsg {
+  readonly kind: string;
+  readonly name: string;
+  readonly sha256: string;
+  readonly revision: number;
+  readonly updatedAt: string;
+  readonly assignedTo: readonly string[];
+}
+
+export function decodePolicyInfoObj(v: unknown): PolicyInfoMsg {
+  const o = asObj(v, 'PolicyInfo');
+  return {
+    kind: str(o, 'kind', 64),
+    name: str(o, 'name', 128),
+    sha256: str(o, 'sha256', 64),
+    revision: num(o, 'revision'),
+    updatedAt: str(o, 'updated_at', 64),
+    assignedTo: list(o, 'assigned_to', strList),
+  };
+}
+
+export function policyInfoToMsg(p: PolicyInfoMsg): Record<string, unknown> {
+  return { kind: p.kind, name: p.name, sha256: p.sha256, revision: p.revision, updated_at: p.updatedAt, assigned_to: [...p.assignedTo] };
+}
+
+/** Reads a string field of a request (gRPC handlers). */
+export function requestString(v: unknown, key: string, cap: number = WIRE_LIMITS.string): string {
+  return str(asObj(v, 'request'), key, cap);
+}

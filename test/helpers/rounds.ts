@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { NatsConnection } from 'nats';
 import type { QuoteOutput, Tpm } from '../../agent/tpm.js';
-import { SUBJECTS, wire, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/wire.js';
+import { NO_LOGS, SUBJECTS, wire, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/wire.js';
 
 export async function requestChallenge(nc: NatsConnection, nodeId: string): Promise<ChallengeMsg> {
   const msg = await nc.request(SUBJECTS.nonce, wire.nonceRequest.encode({ nodeId }), { timeout: 5000 });
@@ -21,7 +21,9 @@ export async function sendEvidence(nc: NatsConnection, ev: EvidenceMsg): Promise
 export async function sendRawEvidence(nc: NatsConnection, bytes: Uint8Array): Promise<EvidenceReplyMsg> {
   const msg = await nc.request(SUBJECTS.evidence, bytes, { timeout: 5000 });
   const refused = msg.headers?.get('Bulwark-Error');
-  if (refused !== undefined && refused !== '') return { verdict: 'refused', findings: [{ code: refused, message: msg.headers?.get('Bulwark-Message') ?? '', details: {} }] };
+  if (refused !== undefined && refused !== '') {
+    return { verdict: 'refused', findings: [{ code: refused, message: msg.headers?.get('Bulwark-Message') ?? '', details: {} }], eventLogSha256: '', imaEntry: 0, imaOffset: 0 };
+  }
   return wire.evidenceReply.decode(msg.data);
 }
 
@@ -37,6 +39,8 @@ export interface ManualRound {
   readonly tamper?: (q: QuoteOutput) => QuoteOutput;
   /** Wait this long between getting the nonce and quoting. */
   readonly delayMs?: number;
+  /** Event log / IMA fields to send with the quote. */
+  readonly logs?: Partial<Pick<EvidenceMsg, 'eventLogSha256' | 'eventLog' | 'imaFormat' | 'imaFromEntry' | 'imaFromOffset' | 'imaEntries'>>;
 }
 
 /** One round by hand; returns the controller's reply and the evidence that was sent. */
@@ -55,6 +59,8 @@ export async function manualRound(nc: NatsConnection, r: ManualRound): Promise<{
     facts: null,
     factsDigest: '',
     round: 0,
+    ...NO_LOGS,
+    ...r.logs,
   };
   return { reply: await sendEvidence(nc, evidence), evidence };
 }

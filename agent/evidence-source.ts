@@ -1,0 +1,21 @@
+/**
+ * Evidence sources add what a round carries beyond the quote: the UEFI event log, the IMA
+ * measurement list. The agent asks each source after the quote was taken (so a log is
+ * never behind the quote), and hands every source the controller's reply so it sends
+ * only what the controller does not hold yet.
+ */
+import type { EvidenceMsg, EvidenceReplyMsg } from '../proto/wire.js';
+
+/** The evidence fields a source may fill. */
+export type SourceFields = Partial<Pick<EvidenceMsg, 'eventLogSha256' | 'eventLog' | 'imaFormat' | 'imaFromEntry' | 'imaFromOffset' | 'imaEntries'>>;
+
+export interface EvidenceSource {
+  readonly name: string;
+  /** Reads this source's part of a round (after the quote). */
+  collect(): Promise<SourceFields>;
+  /** The controller's reply to the round that carried `sent`. */
+  acknowledge(reply: EvidenceReplyMsg, sent: SourceFields): void;
+  /** Starts watching; `trigger` asks the agent for a round now (e.g. the IMA log grew). */
+  start?(trigger: () => void): void;
+  stop?(): void;
+}

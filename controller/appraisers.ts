@@ -1,0 +1,21 @@
+/**
+ * The appraisers a controller runs after every verified quote, in order, and the policy
+ * kinds they register.
+ */
+import type { Appraiser } from './appraiser.js';
+import type { ControllerConfig } from './config.js';
+import type { Logger } from './controller.js';
+import type { PolicyStore } from './policy-store.js';
+import type { ControllerStore } from './store.js';
+
+export interface AppraiserDeps {
+  readonly store: ControllerStore;
+  readonly policies: PolicyStore;
+  readonly config: ControllerConfig;
+  readonly log: Logger;
+}
+
+export async function createAppraisers(deps: AppraiserDeps): Promise<Appraiser[]> {
+  void deps;
+  return [];
+}
