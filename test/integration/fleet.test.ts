@@ -248,9 +248,27 @@ t.test('an AK that is not a restricted signing key is refused: AK_ATTRIBUTES_INV
 });
 
 t.test('a PCR extended behind the controller\'s back: PCR_CHANGED_WITHIN_BOOT, until re-enrollment is approved', async (tt) => {
+  // The security team watches: over gRPC WatchTrust and with `bulwarkctl watch`.
+  const client = fleet.client();
+  const abort = new AbortController();
+  const seen: string[] = [];
+  const watching = client.watchTrust('victim', (e) => seen.push(`${e.previous}->${e.state}:${e.reasons.map((r) => r.code).join(',')}`), abort.signal);
+  let ctlOut = '';
+  const ctlAbort = new AbortController();
+  const ctlWatch = runCtl(['--controller', fleet.controllerAddress, 'watch', '--json'], { out: (s) => (ctlOut += s), err: () => undefined, env: {}, signal: ctlAbort.signal });
+  await new Promise((r) => setTimeout(r, 300));
   await victim.swtpm.extendPcr(7, randomBytes(32).toString('hex'));
   const { reply } = await manualRound(nc, own());
   await expectUntrusted(tt, 'PCR_CHANGED_WITHIN_BOOT', reply);
+  const deadline = Date.now() + 5000;
+  while ((seen.length === 0 || !ctlOut.includes('PCR_CHANGED_WITHIN_BOOT')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  abort.abort();
+  ctlAbort.abort();
+  await watching;
+  tt.equal(await ctlWatch, 0, 'bulwarkctl watch ends cleanly when stopped');
+  client.close();
+  tt.same(seen, ['trusted->untrusted:PCR_CHANGED_WITHIN_BOOT'], 'WatchTrust streamed the transition');
+  tt.match(ctlOut, /"nodeId":"victim","previous":"trusted","state":"untrusted"/, 'bulwarkctl watch printed it');
   const again = await manualRound(nc, own());
   tt.equal(again.reply.verdict, 'untrusted', 'the finding is sticky: the next honest-looking round does not clear it');
   const node = await fleet.waitForNode('victim', () => true);
