@@ -36,8 +36,6 @@ export interface AgentDeps {
   readonly config: AgentConfig;
   readonly tpm: Tpm;
   readonly collectFacts: () => Promise<HostFacts>;
-  /** Linux boot id (changes at every boot); default /proc/sys/kernel/random/boot_id. */
-  readonly bootIdPath?: string;
   readonly log?: AgentLogger;
   /** How often host facts are collected again (they are sent only when they changed). */
   readonly factsIntervalMs?: number;
@@ -223,7 +221,7 @@ export class Agent {
 
   private async bootId(): Promise<string> {
     try {
-      return (await readFile(this.deps.bootIdPath ?? '/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+      return (await readFile(this.deps.config.bootIdPath, 'utf8')).trim();
     } catch (err) {
       throw new BulwarkError('IO_FAILED', 'cannot read the boot id', {}, { cause: err });
     }

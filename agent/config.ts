@@ -32,6 +32,14 @@ export interface AgentConfig {
   readonly pcrSelection: string;
   /** Time limit of one tpm2-tools command. */
   readonly toolTimeoutMs: number;
+  /** Linux boot id: changes at every boot (a TPM reset without a new one is a hidden reboot). */
+  readonly bootIdPath: string;
+  /** The UEFI event log (securityfs); null when the host has none to send. */
+  readonly eventLogPath: string | null;
+  /** The IMA measurement list (securityfs); null when the host runs without IMA. */
+  readonly imaLogPath: string | null;
+  /** Format of imaLogPath: the ascii or the binary securityfs file. */
+  readonly imaFormat: 'ascii' | 'binary';
 }
 
 /** Built-in defaults, the first layer. */
@@ -49,6 +57,10 @@ export const AGENT_CONFIG_DEFAULTS: AgentConfig = {
   pcrSelection: 'sha256:0,1,2,3,4,5,6,7,10',
   // A hardware TPM can take tens of seconds to generate an RSA key (tpm2_createek/createak).
   toolTimeoutMs: 60_000,
+  bootIdPath: '/proc/sys/kernel/random/boot_id',
+  eventLogPath: '/sys/kernel/security/tpm0/binary_bios_measurements',
+  imaLogPath: '/sys/kernel/security/ima/ascii_runtime_measurements',
+  imaFormat: 'ascii',
 };
 
 /** Where the file layer is read unless --config or BULWARK_AGENT_CONFIG says otherwise. */
@@ -64,6 +76,8 @@ export const AGENT_CONFIG_ENV: Readonly<Partial<Record<keyof AgentConfig, string
   nodeId: 'BULWARK_NODE_ID',
   ekType: 'BULWARK_EK_TYPE',
   akHandle: 'BULWARK_AK_HANDLE',
+  eventLogPath: 'BULWARK_EVENT_LOG',
+  imaLogPath: 'BULWARK_IMA_LOG',
 };
 
 /** Largest config file read. */
@@ -81,6 +95,10 @@ const KEYS: readonly (keyof AgentConfig)[] = [
   'akHandle',
   'pcrSelection',
   'toolTimeoutMs',
+  'bootIdPath',
+  'eventLogPath',
+  'imaLogPath',
+  'imaFormat',
 ];
 /** Same alphabet as node ids on the wire (they become NATS subject tokens and KV keys). */
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -184,7 +202,21 @@ function checkValue(key: keyof AgentConfig, source: string, raw: Raw): AgentConf
     }
     case 'toolTimeoutMs':
       return integer(key, source, raw, 100, 600_000);
+    case 'bootIdPath':
+      return absolutePath(key, source, raw);
+    case 'eventLogPath':
+    case 'imaLogPath':
+      return raw.value === null || (raw.fromEnv && raw.value === 'none') ? null : absolutePath(key, source, raw);
+    case 'imaFormat':
+      if (raw.value === 'ascii' || raw.value === 'binary') return raw.value;
+      throw invalid(key, source, 'must be "ascii" or "binary"');
   }
+}
+
+function absolutePath(key: string, source: string, raw: Raw): string {
+  const s = text(key, source, raw);
+  if (!isAbsolute(s)) throw invalid(key, source, 'must be an absolute path');
+  return s;
 }
 
 /**
@@ -235,6 +267,10 @@ export function parseAgentConfig(layers: readonly unknown[], env: Readonly<Recor
     akHandle: pick('akHandle', isNumber),
     pcrSelection: pick('pcrSelection', isString),
     toolTimeoutMs: pick('toolTimeoutMs', isNumber),
+    bootIdPath: pick('bootIdPath', isString),
+    eventLogPath: pick('eventLogPath', isStringOrNull),
+    imaLogPath: pick('imaLogPath', isStringOrNull),
+    imaFormat: pick('imaFormat', (v: unknown): v is 'ascii' | 'binary' => v === 'ascii' || v === 'binary'),
   };
 }
 

@@ -7,6 +7,7 @@ import { isBulwarkError } from '../lib/errors.js';
 import { Agent, agentJsonLogger } from './agent.js';
 import { loadAgentConfig } from './config.js';
 import { collectHostFacts } from './facts.js';
+import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 
 const HELP = `usage: bulwark-agent [run|enroll] [--config FILE]
@@ -33,7 +34,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const config = await loadAgentConfig(configPath);
   const tpm = await Tpm2ToolsTpm.open({ tcti: config.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
-  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts });
+  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts, sources: evidenceSources(config) });
   try {
     if (command === 'enroll') {
       await agent.enroll();

@@ -12,6 +12,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Agent, type AgentLogger, type RoundResult } from '../../agent/agent.js';
 import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
+import { evidenceSources } from '../../agent/sources.js';
 import type { HostFacts } from '../../lib/facts.js';
 import { parseControllerConfig, type ControllerConfig } from '../../controller/config.js';
 import { Controller, type Logger } from '../../controller/controller.js';
@@ -194,7 +195,10 @@ export class TestFleet {
   }
 
   /** A host with its own swtpm and an agent (not started). */
-  async addNode(nodeId: string, opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc' } = {}): Promise<TestNode> {
+  async addNode(
+    nodeId: string,
+    opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc'; eventLogPath?: string; imaLogPath?: string; imaFormat?: 'ascii' | 'binary' } = {},
+  ): Promise<TestNode> {
     const swtpm = await this.newTpm(opts.ca);
     const dataDir = join(this.root, 'agents', nodeId);
     await mkdir(dataDir, { recursive: true });
@@ -210,12 +214,16 @@ export class TestFleet {
           intervalMs: this.controllerConfig.intervalMs,
           ekType: opts.ekType ?? 'rsa',
           toolTimeoutMs: 20_000,
+          bootIdPath,
+          eventLogPath: opts.eventLogPath ?? null,
+          imaLogPath: opts.imaLogPath ?? null,
+          ...(opts.imaFormat === undefined ? {} : { imaFormat: opts.imaFormat }),
         },
       ],
       {},
     );
     const tpm = await Tpm2ToolsTpm.open({ tcti: swtpm.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
-    const agent = new Agent({ config, tpm, collectFacts: async () => testFacts(nodeId), bootIdPath, log: this.logger });
+    const agent = new Agent({ config, tpm, collectFacts: async () => testFacts(nodeId), sources: evidenceSources(config), log: this.logger });
     const rounds: RoundResult[] = [];
     agent.onRound = (r) => rounds.push(r);
     const node: TestNode = { nodeId, swtpm, tpm, agent, config, bootIdPath, rounds };
