@@ -11,6 +11,7 @@ import { BulwarkError, EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/er
 import { verifyQuote } from '../lib/tpm/quote.js';
 import { parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
 import { ControllerClient } from '../proto/grpc.js';
+import { CTL_IMA_HELP, isCtlImaCommand, runCtlIma } from './ctl-ima.js';
 import type { FindingMsg, NodeMsg, TrustEventMsg } from '../proto/wire.js';
 
 export interface CtlIo {
@@ -41,6 +42,7 @@ Forensics (offline, on tpm2_quote output files):
       MSG: TPMS_ATTEST (tpm2_quote -m), SIG: TPMT_SIGNATURE (-s),
       PCRS: serialized PCR values (-o FILE -F serialized), SEL default sha256:0,1,2,3,4,5,6,7,10
 
+${CTL_IMA_HELP}
 Exit codes:
   0  ok; the quote verified; the node is trusted
   1  verified as failing: a finding, or the node is not trusted
@@ -274,7 +276,15 @@ async function run(args: Args, io: CtlIo): Promise<number> {
       return EXIT_CODES.ok;
     }
     case 'watch': {
-      await withClient(args, io, (c) => c.watchTrust(rest[0] ?? '', (e) => io.out(args.json ? `${JSON.stringify(e)}\n` : eventLine(e)), io.signal));
+      const target = rest[0] ?? '';
+      await withClient(args, io, (c) =>
+        c.watchTrust(
+          target,
+          (e) => io.out(args.json ? `${JSON.stringify(e)}\n` : eventLine(e)),
+          io.signal,
+          () => io.err(`watching trust transitions of ${target === '' ? 'every node' : target}\n`),
+        ),
+      );
       return EXIT_CODES.ok;
     }
     case 'reattest': {
@@ -309,6 +319,8 @@ async function run(args: Args, io: CtlIo): Promise<number> {
 export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number> {
   let args: Args;
   try {
+    // IMA runtime-integrity commands parse their own arguments (controller/ctl-ima.ts).
+    if (isCtlImaCommand(argv)) return await runCtlIma(argv, io);
     args = parseArgs(argv);
     if (args.flags.has('--help')) {
       io.out(CTL_HELP);

@@ -176,6 +176,11 @@ export class GrpcApi {
         }
       },
     });
+    // Headers go out once the subscription is live, so a client knows it misses nothing after them.
+    void this.deps.store.nc.flush().then(
+      () => call.sendMetadata(new grpc.Metadata()),
+      () => undefined,
+    );
     const done = (): void => {
       sub.unsubscribe();
       this.watchers.delete(call);

@@ -160,13 +160,17 @@ export class ControllerClient {
     await this.unary(this.policies, 'AssignPolicy', { kind, name: name ?? '', node_id: nodeId ?? '' });
   }
 
-  /** Streams trust events until `signal` aborts; `onEvent` sees each one. */
-  watchTrust(nodeId: string, onEvent: (e: TrustEventMsg) => void, signal?: AbortSignal): Promise<void> {
+  /**
+   * Streams trust events until `signal` aborts; `onEvent` sees each one, `onReady` runs
+   * once the controller's subscription is live.
+   */
+  watchTrust(nodeId: string, onEvent: (e: TrustEventMsg) => void, signal?: AbortSignal, onReady?: () => void): Promise<void> {
     const fn: unknown = Reflect.get(this.attestation, 'WatchTrust');
     if (typeof fn !== 'function') return Promise.reject(new BulwarkError('INTERNAL', 'no RPC WatchTrust'));
     const stream = (fn as (req: unknown) => grpc.ClientReadableStream<unknown>).call(this.attestation, { node_id: nodeId });
     return new Promise((resolve, reject) => {
       signal?.addEventListener('abort', () => stream.cancel());
+      stream.on('metadata', () => onReady?.());
       stream.on('data', (d: unknown) => {
         try {
           onEvent(decodeTrustEventObj(d));

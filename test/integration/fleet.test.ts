@@ -252,11 +252,24 @@ t.test('a PCR extended behind the controller\'s back: PCR_CHANGED_WITHIN_BOOT, u
   const client = fleet.client();
   const abort = new AbortController();
   const seen: string[] = [];
-  const watching = client.watchTrust('victim', (e) => seen.push(`${e.previous}->${e.state}:${e.reasons.map((r) => r.code).join(',')}`), abort.signal);
+  let ready = 0;
+  const watching = client.watchTrust(
+    'victim',
+    (e) => seen.push(`${e.previous}->${e.state}:${e.reasons.map((r) => r.code).join(',')}`),
+    abort.signal,
+    () => ready++,
+  );
   let ctlOut = '';
   const ctlAbort = new AbortController();
-  const ctlWatch = runCtl(['--controller', fleet.controllerAddress, 'watch', '--json'], { out: (s) => (ctlOut += s), err: () => undefined, env: {}, signal: ctlAbort.signal });
-  await new Promise((r) => setTimeout(r, 300));
+  const ctlWatch = runCtl(['--controller', fleet.controllerAddress, 'watch', '--json'], {
+    out: (s) => (ctlOut += s),
+    err: (s) => (ready += s.startsWith('watching') ? 1 : 0),
+    env: {},
+    signal: ctlAbort.signal,
+  });
+  const readyBy = Date.now() + 5000;
+  while (ready < 2 && Date.now() < readyBy) await new Promise((r) => setTimeout(r, 20));
+  tt.equal(ready, 2, 'both watchers are subscribed');
   await victim.swtpm.extendPcr(7, randomBytes(32).toString('hex'));
   const { reply } = await manualRound(nc, own());
   await expectUntrusted(tt, 'PCR_CHANGED_WITHIN_BOOT', reply);
