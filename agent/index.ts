@@ -4,3 +4,6 @@ export { parseAgentConfig, loadAgentConfig, AGENT_CONFIG_DEFAULTS, DEFAULT_AGENT
 export { collectHostFacts, collectHostFactsReport } from './facts.js';
 export { Tpm2ToolsTpm, EK_PERSISTENT_HANDLES, EK_CERT_NV_INDICES, DEFAULT_AK_HANDLE, type Tpm2ToolsTpmOptions } from './tpm2-tools-tpm.js';
 export type { Tpm, TpmKeys, TpmKeyAlgorithm, QuoteOutput } from './tpm.js';
+export { EventLogSource, readCapped } from './event-log-source.js';
+export { evidenceSources } from './sources.js';
+export type { EvidenceSource, SourceFields } from './evidence-source.js';

@@ -9,3 +9,6 @@ export { KvLease } from './lease.js';
 export { GrpcApi, nodeRecordToMsg, type ApiDeps } from './grpc-server.js';
 export { NatsServerProcess, type NatsServerOptions } from './nats-server.js';
 export { runCtl, formatTable, CTL_HELP, type CtlIo } from './ctl.js';
+export { PolicyStore, POLICY_BUCKET, type PolicyKind, type PolicySummary, type StoredPolicy } from './policy-store.js';
+export { appraisalInputs, type Appraiser, type AppraisalContext, type AppraisalResult, type ReplyPatch } from './appraiser.js';
+export { createAppraisers, type AppraiserDeps } from './appraisers.js';
