@@ -54,7 +54,7 @@ export const AGENT_CONFIG_DEFAULTS: AgentConfig = {
   ekType: 'rsa',
   akAlg: 'rsa',
   akHandle: 0x81010002,
-  pcrSelection: 'sha256:0,1,2,3,4,5,6,7,10',
+  pcrSelection: 'sha256:0,1,2,3,4,5,6,7,8,9,10,14',
   // A hardware TPM can take tens of seconds to generate an RSA key (tpm2_createek/createak).
   toolTimeoutMs: 60_000,
   bootIdPath: '/proc/sys/kernel/random/boot_id',

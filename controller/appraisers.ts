@@ -3,6 +3,7 @@
  * kinds they register.
  */
 import type { Appraiser } from './appraiser.js';
+import { EventLogAppraiser } from './event-log-appraiser.js';
 import type { ControllerConfig } from './config.js';
 import type { Logger } from './controller.js';
 import type { PolicyStore } from './policy-store.js';
@@ -16,6 +17,6 @@ export interface AppraiserDeps {
 }
 
 export async function createAppraisers(deps: AppraiserDeps): Promise<Appraiser[]> {
-  void deps;
-  return [];
+  const js = deps.store.nc.jetstream();
+  return [await EventLogAppraiser.open(js, deps.policies)];
 }

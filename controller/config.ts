@@ -39,7 +39,8 @@ export const CONTROLLER_DEFAULTS: ControllerConfig = {
   grpcListen: '127.0.0.1:7443',
   ekCaDir: '/etc/bulwark/ek-ca',
   ekAllowList: [],
-  pcrSelection: 'sha256:0,1,2,3,4,5,6,7,10',
+  // 0-7 firmware and Secure Boot, 8-9 GRUB, kernel, initrd and command line, 10 IMA, 14 shim's MOK lists.
+  pcrSelection: 'sha256:0,1,2,3,4,5,6,7,8,9,10,14',
   intervalMs: 30_000,
   pullIntervalMs: 60_000,
   staleAfterMs: 120_000,

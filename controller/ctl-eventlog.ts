@@ -58,6 +58,7 @@ interface Args {
   readonly positional: string[];
   readonly flags: Map<string, string>;
   readonly json: boolean;
+  readonly help: boolean;
 }
 
 function usage(message: string): BulwarkError {
@@ -68,9 +69,11 @@ function parseArgs(argv: readonly string[]): Args {
   const positional: string[] = [];
   const flags = new Map<string, string>();
   let json = false;
+  let help = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
     if (a === '--json') json = true;
+    else if (a === '--help' || a === '-h') help = true;
     else if (VALUE_FLAGS.has(a)) {
       const v = argv[i + 1];
       if (v === undefined) throw usage(`${a} needs a value`);
@@ -80,23 +83,35 @@ function parseArgs(argv: readonly string[]): Args {
     } else if (a.startsWith('--')) throw usage(`unknown option ${a}`);
     else positional.push(a);
   }
-  return { positional, flags, json };
+  return { positional, flags, json, help };
 }
 
-/** Whether argv names one of this module's commands (the first word that is not an option or its value). */
+/** Whether argv names one of this module's commands: `eventlog ...`, `policy measured-boot ...`, `policy check ...`. */
 export function isEventlogCommand(argv: readonly string[]): boolean {
-  for (let i = 0; i < argv.length; i++) {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length && words.length < 2; i++) {
     const a = argv[i] ?? '';
-    if (a === '--help' || a === '-h') return false;
     if (VALUE_FLAGS.has(a)) {
       i++;
       continue;
     }
-    if (a.startsWith('--')) continue;
-    return a === 'eventlog' || a === 'policy';
+    if (!a.startsWith('--')) words.push(a);
   }
-  return false;
+  const [a, b] = words;
+  return a === 'eventlog' || (a === 'policy' && (b === 'measured-boot' || b === 'check'));
 }
+
+/** The help lines of these commands, for CTL_HELP. */
+export const CTL_EVENTLOG_HELP = `Measured boot (offline, on an event log: /sys/kernel/security/tpm0/binary_bios_measurements):
+  eventlog show FILE [--json]     the decoded events: PCR, type, digest, what each event says
+  eventlog replay FILE [--json]   PCR values per bank the log replays to (not checked against a quote)
+  policy measured-boot create --from-eventlog FILE [--name NAME] [--bank sha256] [--description TEXT]
+      a reference policy (JSON on stdout) that accepts exactly the boot of a known-good host
+  policy check --policy P [--name NAME] --eventlog FILE
+               [--ak AK.pem --msg MSG --sig SIG --pcrs PCRS --nonce HEX [--pcr-selection SEL]]
+      with the tpm2_quote files: verifyQuote, replay of the log against the quoted PCRs, then
+      the policy; without them the log is replayed against itself and the result says so
+`;
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {
   try {
@@ -177,7 +192,7 @@ function banksOf(log: EventLog): string {
 
 async function eventlogShow(args: Args, io: EventlogCtlIo): Promise<number> {
   const file = args.positional[2];
-  if (file === undefined) throw usage('eventlog show needs a FILE');
+  if (file === undefined || args.positional.length > 3) throw usage('eventlog show takes one FILE');
   const log = await readLog(file);
   const uintn = log.specId.uintnSize;
   if (args.json) {
@@ -215,7 +230,7 @@ function pcrJson(values: PcrBanks): Record<string, Record<string, string>> {
 
 async function eventlogReplay(args: Args, io: EventlogCtlIo): Promise<number> {
   const file = args.positional[2];
-  if (file === undefined) throw usage('eventlog replay needs a FILE');
+  if (file === undefined || args.positional.length > 3) throw usage('eventlog replay takes one FILE');
   const log = await readLog(file);
   const self = replayEventLogUnquoted(log);
   const skipped = log.specId.digestSizes.filter((a) => !HASH_ALGS.has(a.algorithmId)).map((a) => `0x${a.algorithmId.toString(16)}`);
@@ -332,6 +347,10 @@ async function policyCheck(args: Args, io: EventlogCtlIo): Promise<number> {
 /** Runs an `eventlog ...` or `policy ...` command line (argv without node and script). */
 export async function runEventlogCtl(argv: readonly string[], io: EventlogCtlIo): Promise<number> {
   const args = parseArgs(argv);
+  if (args.help) {
+    io.out(CTL_EVENTLOG_HELP);
+    return EXIT_CODES.ok;
+  }
   const [command, sub, third] = args.positional;
   if (command === 'eventlog') {
     if (sub === 'show') return eventlogShow(args, io);
@@ -339,8 +358,8 @@ export async function runEventlogCtl(argv: readonly string[], io: EventlogCtlIo)
     throw usage('eventlog takes the subcommand show or replay');
   }
   if (command === 'policy') {
-    if (sub === 'measured-boot' && third === 'create') return policyCreate(args, io);
-    if (sub === 'check') return policyCheck(args, io);
+    if (sub === 'measured-boot' && third === 'create' && args.positional.length === 3) return policyCreate(args, io);
+    if (sub === 'check' && args.positional.length === 2) return policyCheck(args, io);
     throw usage('policy takes "measured-boot create --from-eventlog FILE" or "check --policy FILE --eventlog FILE"');
   }
   throw usage(`unknown command ${command ?? ''}`);

@@ -11,8 +11,11 @@ import { verifyQuote } from './tpm/quote.js';
 import { TPM_ALG, type ClockInfo, type PcrSelection, type QuotedPcrs } from './tpm/types.js';
 import { finding, type Finding, type Verdict } from './verdict.js';
 
-/** PCRs only firmware and boot loader extend (PC Client PFP): fixed for the whole boot. */
-export const BOOT_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7];
+/**
+ * PCRs that only firmware, shim, the boot loader and the kernel's boot stub extend (PC
+ * Client PFP; shim and GRUB use 8, 9 and 14): fixed for the rest of the boot.
+ */
+export const BOOT_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
 
 export interface EvidenceRound {
   readonly nonce: Uint8Array;

@@ -96,6 +96,29 @@ export const ERROR_CODES = {
   RPC_FAILED: 'unavailable',
   IO_FAILED: 'unavailable',
   INTERNAL: 'internal',
+  // Nomad
+  /** Nomad answered a request with an error status (the request reached it). */
+  NOMAD_FAILED: 'unavailable',
+  /** Nomad could not be reached, or did not answer in time. */
+  NOMAD_UNAVAILABLE: 'unavailable',
+  /** Nomad answered with JSON (or an event stream) whose shape this version does not accept. */
+  NOMAD_RESPONSE_MALFORMED: 'malformed',
+  /** Two Bulwark nodes claim one Nomad node, or one Bulwark node maps to several Nomad nodes. */
+  NOMAD_NODE_MAPPING_CONFLICT: 'refused',
+  // application catalogue
+  /** A job spec that is not a Nomad job as /v1/jobs/parse returns it. */
+  APP_SPEC_INVALID: 'malformed',
+  /** A job spec that sets its own constraint, affinity or spread on meta.bulwark_trusted. */
+  APP_SPEC_OVERRIDES_TRUST: 'refused',
+  // event log and measured-boot policy
+  /** The event log ends inside an event (a cut-off log). */
+  EVENTLOG_TRUNCATED: 'malformed',
+  /** The event log is not a TCG crypto-agile log, or a structure in it does not fit (sizes, counts, algorithms). */
+  EVENTLOG_MALFORMED: 'malformed',
+  /** A measured-boot policy document that is not valid JSON or not of the schema (details.path says where). */
+  MEASURED_BOOT_POLICY_INVALID: 'malformed',
+  /** A measured-boot policy that checks nothing and is not marked "acceptAll": refused. */
+  MEASURED_BOOT_POLICY_CHECKS_NOTHING: 'usage',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -26,6 +26,20 @@ export const FINDING_CODES = {
   IMA_BOOT_AGGREGATE_MISMATCH: 'the boot_aggregate entry does not match the quoted PCRs 0-7 (8-9)',
   IMA_BANK_MISSING: 'the quote carries no PCR 10 value for a bank the replay needs',
   IMA_FINDINGS_CAPPED: 'more IMA findings than reported; the rest were left out',
+  EVENTLOG_REPLAY_MISMATCH: 'a PCR replayed from the event log differs from the quoted value',
+  EVENTLOG_MISSING: 'a measured-boot policy applies but the controller holds no event log for this boot',
+  EVENTLOG_DIGEST_MISMATCH: 'the event log does not hash to the digest the agent sent with it',
+  EVENTLOG_BANK_MISSING: 'the quote covers a PCR bank the event log carries no digests for',
+  EVENTLOG_PCR_NOT_QUOTED: 'the measured-boot policy needs a PCR (or bank) the quote does not prove',
+  EVENTLOG_EVENT_DATA_MISMATCH: "an event's digest is not the hash of its data, so its type or data is not evidence",
+  BOOT_COMPONENT_NOT_ALLOWED: 'a measured boot component (firmware, shim, GRUB, kernel, initrd, GRUB file) is not in the policy',
+  BOOT_COMPONENT_MISSING: 'a boot stage the policy requires was not measured',
+  SECURE_BOOT_DISABLED: 'Secure Boot was off while the policy requires it on',
+  SECURE_BOOT_STATE_INVALID: 'the Secure Boot measurements in PCR 7 are inconsistent or not what the policy requires',
+  SECURE_BOOT_KEY_NOT_ALLOWED: 'PK, KEK or db holds an entry the policy does not allow',
+  SECURE_BOOT_AUTHORITY_NOT_ALLOWED: 'a boot application was verified by an authority the policy does not allow',
+  DBX_ENTRY_MISSING: 'dbx lacks a revocation the policy requires',
+  KERNEL_CMDLINE_NOT_ALLOWED: 'the kernel command line does not match the policy, or was not measured',
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;

@@ -30,7 +30,7 @@ t.test('defaults with no layers and no environment', async (t) => {
   const c = parseAgentConfig([], {});
   t.same(c, AGENT_CONFIG_DEFAULTS);
   t.equal(c.akHandle, 0x81010002);
-  t.equal(c.pcrSelection, 'sha256:0,1,2,3,4,5,6,7,10');
+  t.equal(c.pcrSelection, 'sha256:0,1,2,3,4,5,6,7,8,9,10,14');
   t.equal(c.natsUrl, null);
   t.equal(c.nodeId, null);
 });

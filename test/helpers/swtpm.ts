@@ -171,8 +171,12 @@ export class SwtpmProcess {
     await this.tool('tpm2_pcrextend', [`${pcr}:sha256=${digestHex}`]);
   }
 
-  /** A TPM reset (power cycle): resetCount grows, PCRs return to zero. */
+  /**
+   * A TPM reset (a reboot): resetCount grows, PCRs return to zero. The orderly
+   * TPM2_Shutdown first keeps the TPM from counting a dictionary-attack failure.
+   */
   async reboot(): Promise<void> {
+    await this.tool('tpm2_shutdown', ['-c']);
     await execa('swtpm_ioctl', ['--tcp', `127.0.0.1:${this.ctrlPort}`, '-i'], { timeout: 10_000 });
     await this.tool('tpm2_startup', ['-c']);
   }
