@@ -3,12 +3,14 @@
  * in the same run. Prints; asserts nothing.
  */
 import { benchEnroll } from './enroll-bench.js';
+import { benchEventLog } from './eventlog-bench.js';
 import { benchQuote } from './quote-bench.js';
 import { printResults, type BenchResult } from './result.js';
 
 const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['quote verification (per core)', benchQuote],
   ['enrollment against swtpm', () => benchEnroll()],
+  ['event log parse + replay (per core), against tpm2_eventlog', benchEventLog],
 ];
 
 for (const [title, run] of suites) {
