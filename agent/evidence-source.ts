@@ -7,7 +7,7 @@
 import type { EvidenceMsg, EvidenceReplyMsg } from '../proto/wire.js';
 
 /** The evidence fields a source may fill. */
-export type SourceFields = Partial<Pick<EvidenceMsg, 'eventLogSha256' | 'eventLog' | 'imaFormat' | 'imaFromEntry' | 'imaFromOffset' | 'imaEntries'>>;
+export type SourceFields = Partial<Pick<EvidenceMsg, 'eventLogSha256' | 'eventLog' | 'imaFormat' | 'imaFromEntry' | 'imaFromOffset' | 'imaEntries' | 'imaMore'>>;
 
 export interface EvidenceSource {
   readonly name: string;

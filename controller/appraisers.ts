@@ -4,6 +4,7 @@
  */
 import type { Appraiser } from './appraiser.js';
 import { EventLogAppraiser } from './event-log-appraiser.js';
+import { ImaAppraiser } from './ima-appraiser.js';
 import type { ControllerConfig } from './config.js';
 import type { Logger } from './controller.js';
 import type { PolicyStore } from './policy-store.js';
@@ -18,5 +19,5 @@ export interface AppraiserDeps {
 
 export async function createAppraisers(deps: AppraiserDeps): Promise<Appraiser[]> {
   const js = deps.store.nc.jetstream();
-  return [await EventLogAppraiser.open(js, deps.policies)];
+  return [await EventLogAppraiser.open(js, deps.policies), await ImaAppraiser.open(js, deps.policies)];
 }

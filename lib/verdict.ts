@@ -15,6 +15,8 @@ export const FINDING_CODES = {
   EVIDENCE_INVALID: 'the evidence could not be decoded',
   AK_UNKNOWN: 'the evidence names an AK the controller did not enroll',
   PCR_CHANGED_WITHIN_BOOT: 'a boot PCR changed without a TPM reset',
+  IMA_LOG_INCOMPLETE: 'the IMA entries sent so far do not reach the quoted PCR 10 and more are to come',
+  IMA_LOG_MISSING: 'a runtime policy applies but the host sent no IMA measurement list',
   IMA_DIGEST_NOT_ALLOWED: 'an IMA entry measured a file whose path or digest the runtime policy does not allow',
   IMA_SIGNATURE_INVALID: 'an ima-sig signature does not verify against the runtime policy keys',
   IMA_REPLAY_MISMATCH: 'the IMA entries do not replay to the quoted PCR 10',

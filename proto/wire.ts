@@ -314,6 +314,7 @@ export interface EvidenceMsg {
   readonly imaFromEntry: number;
   readonly imaFromOffset: number;
   readonly imaEntries: Uint8Array;
+  readonly imaMore: boolean;
 }
 
 /** Evidence fields beyond the quote, empty: for evidence without event log or IMA. */
@@ -324,6 +325,7 @@ export const NO_LOGS = {
   imaFromEntry: 0,
   imaFromOffset: 0,
   imaEntries: new Uint8Array(0),
+  imaMore: false,
 } as const;
 
 export function decodeEvidenceObj(v: unknown): EvidenceMsg {
@@ -344,6 +346,7 @@ export function decodeEvidenceObj(v: unknown): EvidenceMsg {
     imaFromEntry: num(o, 'ima_from_entry'),
     imaFromOffset: num(o, 'ima_from_offset'),
     imaEntries: bytes(o, 'ima_entries', WIRE_LIMITS.imaChunk),
+    imaMore: bool(o, 'ima_more'),
   };
 }
 
@@ -369,6 +372,7 @@ export function evidenceToMsg(m: EvidenceMsg): Record<string, unknown> {
     ima_from_entry: m.imaFromEntry,
     ima_from_offset: m.imaFromOffset,
     ima_entries: m.imaEntries,
+    ima_more: m.imaMore,
   };
 }
 

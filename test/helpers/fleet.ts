@@ -223,7 +223,7 @@ export class TestFleet {
       {},
     );
     const tpm = await Tpm2ToolsTpm.open({ tcti: swtpm.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
-    const agent = new Agent({ config, tpm, collectFacts: async () => testFacts(nodeId), sources: evidenceSources(config), log: this.logger });
+    const agent = new Agent({ config, tpm, collectFacts: async () => testFacts(nodeId), sources: evidenceSources(config, { imaPollMs: 50 }), log: this.logger });
     const rounds: RoundResult[] = [];
     agent.onRound = (r) => rounds.push(r);
     const node: TestNode = { nodeId, swtpm, tpm, agent, config, bootIdPath, rounds };

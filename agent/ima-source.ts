@@ -1,0 +1,136 @@
+/**
+ * The IMA measurement list as evidence, shipped incrementally: each round carries the
+ * bytes after the entry and offset the controller last acknowledged (read after the
+ * quote, so the list is never behind it), and a round is pushed at once when the list
+ * grows. The acknowledged position is kept in the data directory with the boot id, so an
+ * agent restart resumes instead of resending the whole list.
+ */
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { WIRE_LIMITS, type EvidenceReplyMsg } from '../proto/wire.js';
+import type { EvidenceSource, SourceFields } from './evidence-source.js';
+
+export interface ImaSourceOptions {
+  readonly path: string;
+  readonly format: 'ascii' | 'binary';
+  /** File remembering the acknowledged position (and the boot it belongs to). */
+  readonly statePath: string;
+  readonly bootId: () => Promise<string>;
+  /** How often the list is checked for growth. */
+  readonly pollMs?: number;
+  /** Most bytes sent in one round. */
+  readonly maxChunk?: number;
+}
+
+interface Position {
+  readonly entry: number;
+  readonly offset: number;
+}
+
+export class ImaSource implements EvidenceSource {
+  readonly name = 'ima';
+  private readonly opts: ImaSourceOptions;
+  private acked: Position = { entry: 0, offset: 0 };
+  private loaded = false;
+  /** Bytes of the list seen so far (the end of the last read). */
+  private seenEnd = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private polling = false;
+
+  constructor(opts: ImaSourceOptions) {
+    this.opts = opts;
+  }
+
+  private async load(): Promise<void> {
+    if (this.loaded) return;
+    this.loaded = true;
+    try {
+      const v: unknown = JSON.parse(await readFile(this.opts.statePath, 'utf8'));
+      const bootId: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'bootId') : undefined;
+      const entry: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'entry') : undefined;
+      const offset: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'offset') : undefined;
+      if (bootId === (await this.opts.bootId()) && typeof entry === 'number' && typeof offset === 'number' && entry >= 0 && offset >= 0) {
+        this.acked = { entry, offset };
+      }
+    } catch {
+      // No saved position (first start, or another boot): from the beginning.
+    }
+  }
+
+  /** Reads the list from `offset`, at most `max` bytes; null when there is no list. */
+  private async readFrom(offset: number, max: number): Promise<Uint8Array | null> {
+    let handle;
+    try {
+      handle = await open(this.opts.path, 'r');
+    } catch {
+      return null;
+    }
+    try {
+      const buf = Buffer.alloc(max + 1);
+      let total = 0;
+      while (total < buf.length) {
+        const { bytesRead } = await handle.read(buf, total, buf.length - total, offset + total);
+        if (bytesRead === 0) break;
+        total += bytesRead;
+      }
+      return new Uint8Array(buf.buffer, buf.byteOffset, total);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async collect(): Promise<SourceFields> {
+    await this.load();
+    const max = this.opts.maxChunk ?? WIRE_LIMITS.imaChunk;
+    const bytes = await this.readFrom(this.acked.offset, max);
+    if (bytes === null) return {};
+    const more = bytes.length > max;
+    let chunk = more ? bytes.subarray(0, max) : bytes;
+    if (this.opts.format === 'ascii') {
+      // Whole lines only; a line still being written waits for the next round.
+      const lastNewline = chunk.lastIndexOf(0x0a);
+      chunk = chunk.subarray(0, lastNewline + 1);
+    }
+    this.seenEnd = Math.max(this.seenEnd, this.acked.offset + chunk.length);
+    return { imaFormat: this.opts.format, imaFromEntry: this.acked.entry, imaFromOffset: this.acked.offset, imaEntries: chunk, imaMore: more };
+  }
+
+  acknowledge(reply: EvidenceReplyMsg, sent: SourceFields): void {
+    if (sent.imaFormat === undefined || (reply.verdict !== 'trusted' && reply.verdict !== 'untrusted')) return;
+    this.acked = { entry: reply.imaEntry, offset: reply.imaOffset };
+    void this.save();
+  }
+
+  private async save(): Promise<void> {
+    try {
+      const tmp = `${this.opts.statePath}.tmp`;
+      await writeFile(tmp, JSON.stringify({ bootId: await this.opts.bootId(), ...this.acked }), { mode: 0o600 });
+      await rename(tmp, this.opts.statePath);
+    } catch {
+      // Losing the position costs one resend from an older offset, nothing more.
+    }
+  }
+
+  /** Polls the list for bytes past what was last read; a growth triggers a round at once. */
+  start(trigger: () => void): void {
+    const pollMs = this.opts.pollMs ?? 100;
+    this.timer = setInterval(() => {
+      if (this.polling) return;
+      this.polling = true;
+      void this.readFrom(Math.max(this.seenEnd, this.acked.offset), 0)
+        .then((b) => {
+          if (b !== null && b.length > 0) {
+            this.seenEnd = Math.max(this.seenEnd, this.acked.offset) + 1;
+            trigger();
+          }
+        })
+        .finally(() => {
+          this.polling = false;
+        });
+    }, pollMs);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Linux IMA runtime integrity: the public surface of lib/ima.
+ *
+ * parse (untrusted entries) → replay against a quoted PCR 10 (verified entries, new state)
+ * → evaluate against a runtime policy (findings).
+ */
+export { parseImaAscii, IMA_ASCII_LINE_MAX } from './ascii.js';
+export { parseImaBinary } from './binary.js';
+export {
+  replayImaEntries,
+  replayImaEntriesOffline,
+  computeImaPcr10,
+  initialImaReplayState,
+  encodeImaReplayState,
+  decodeImaReplayState,
+  checkBootAggregate,
+  type ImaReplayState,
+  type ImaReplayStateJson,
+  type ImaReplayOptions,
+  type ImaReplayResult,
+  type ImaBankRule,
+  type BootAggregateCheck,
+} from './replay.js';
+export {
+  evaluateImaEntries,
+  parseRuntimePolicy,
+  formatRuntimePolicy,
+  importKeylimeRuntimePolicy,
+  exportKeylimeRuntimePolicy,
+  loadRuntimePolicy,
+  buildRuntimePolicy,
+  isTemplateHashAlgorithm,
+  RUNTIME_POLICY_KIND,
+  RUNTIME_POLICY_VERSION,
+  KEYLIME_POLICY_VERSION,
+  RUNTIME_POLICY_LIMITS,
+  type RuntimePolicy,
+  type RuntimePolicyJson,
+  type RuntimePolicyKey,
+  type KeylimeRuntimePolicy,
+  type PolicyDigest,
+  type MeasuredFile,
+  type BuildRuntimePolicyOptions,
+  type EvaluateImaOptions,
+} from './policy.js';
+export {
+  decodeImaSignature,
+  verifyImaSignature,
+  computeImaKeyId,
+  EVM_IMA_XATTR_TYPE,
+  DIGSIG_VERSION_2,
+  type ImaSignatureV2,
+  type ImaSignatureCheck,
+} from './signature.js';
+export { wouldImaMeasure, imaEventName, IMA_MEASURED_ROOTS, ELF_MAGIC } from './measured-files.js';
+export {
+  IMA_TEMPLATE_FIELDS,
+  IMA_HASH_ALGOS,
+  HASH_ALGO,
+  IMA_LIMITS,
+  IMA_PCR,
+  IMA_TEMPLATE_HASH_SIZES,
+  BOOT_AGGREGATE_NAME,
+  imaHashSize,
+  isImaTemplateName,
+  type ImaEntry,
+  type ImaModsig,
+  type ImaParseOptions,
+  type ImaTemplateName,
+  type ImaTemplateHashAlgorithm,
+  type ParsedImaLog,
+  type VerifiedImaEntries,
+} from './types.js';

@@ -1,0 +1,709 @@
+/**
+ * IMA runtime policies: what may run on a host. Pure.
+ *
+ * A policy allows, per path, one or more digests; excludes paths by regular expression;
+ * names the digests of keys that may be loaded onto kernel keyrings (ima-buf entries of
+ * func=KEY_CHECK) and of other ima-buf critical data (kernel_version, selinux-policy-hash,
+ * ...); and lists the public keys ima-sig signatures must verify against.
+ *
+ * Two JSON forms are read and written:
+ * - Bulwark's own (`kind: "bulwark.ima-runtime-policy"`), with "<algorithm>:<hex>" digests,
+ *   PEM keys and a release number and generation time;
+ * - Keylime's runtime policy (keylime/ima/ima.py RUNTIME_POLICY_SCHEMA, version 1):
+ *   {meta: {version, generator, timestamp?}, release, digests: {path: [hex]}, excludes: [regex],
+ *   keyrings: {name: [hex]}, ima: {ignored_keyrings, log_hash_alg, dm_policy: null},
+ *   "ima-buf": {name: [hex]}, "verification-keys": "" or the JSON of an ImaKeyring
+ *   ({pubkeys: [base64 DER SubjectPublicKeyInfo], keyids: [int]}, keylime/ima/file_signatures.py)}.
+ *   It is imported unchanged and exported back. Keylime digests carry no algorithm; it is
+ *   inferred from their length. dm_policy (device-mapper rules) is not supported: a policy
+ *   with one is refused rather than half-applied.
+ *
+ * Every JSON input is validated by hand; a failure is IMA_POLICY_INVALID with the JSON path.
+ *
+ * Evaluation follows Keylime (keylime/ima/ima.py _validate_ima_ng/_sig/_buf) with these
+ * deliberate differences, all stricter:
+ * - a violation entry is always a finding (IMA_VIOLATION): its path is not covered by the
+ *   PCR, so no exclude may hide it;
+ * - an ima-sig signature made with a key the policy lists must verify; if it does not, the
+ *   entry is refused (IMA_SIGNATURE_INVALID) even when its digest is listed. A signature by a
+ *   key the policy does not list falls back to the digest list, as in Keylime;
+ * - an ima-buf entry's digest must be the hash of its buffer.
+ * Excludes are matched like Keylime's re.match: anchored at the start of the path only.
+ */
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { toHex } from '../bytes.js';
+import { BulwarkError } from '../errors.js';
+import { finding, type Finding } from '../verdict.js';
+import { AllowedPairIndex } from './pair-index.js';
+import { computeImaKeyId, verifyImaSignature } from './signature.js';
+import { IMA_HASH_ALGOS, IMA_TEMPLATE_HASH_SIZES, imaHashSize, type ImaEntry, type ImaTemplateHashAlgorithm, type VerifiedImaEntries } from './types.js';
+
+/** The `kind` of Bulwark's policy JSON. */
+export const RUNTIME_POLICY_KIND = 'bulwark.ima-runtime-policy';
+export const RUNTIME_POLICY_VERSION = 1;
+/** The Keylime runtime policy format version supported (RUNTIME_POLICY_CURRENT_VERSION). */
+export const KEYLIME_POLICY_VERSION = 1;
+
+/** Caps on policy contents, checked before anything is built. */
+export const RUNTIME_POLICY_LIMITS = {
+  paths: 5_000_000,
+  digestsPerPath: 256,
+  /** PATH_MAX. */
+  pathBytes: 4096,
+  excludes: 10_000,
+  excludeLength: 4096,
+  keys: 1024,
+  names: 100_000,
+} as const;
+
+/** An allowed digest. The algorithm is informative: entries match on the digest bytes, as in Keylime. */
+export interface PolicyDigest {
+  readonly algorithm: string;
+  readonly value: Uint8Array;
+}
+
+/** A public key ima-sig signatures may be made with. */
+export interface RuntimePolicyKey {
+  readonly keyId: number;
+  readonly key: KeyObject;
+}
+
+/** A validated runtime policy. Trusted as far as its source (a signed policy file) is. */
+export interface RuntimePolicy {
+  /** Policy version, raised with every rollout (Keylime's "release"). */
+  readonly release: number;
+  /** When it was generated (ISO 8601 from Bulwark; Keylime's meta.timestamp as is), when known. */
+  readonly generatedAt: string | null;
+  /** What made it ("bulwarkctl policy runtime create --rootfs ..."), when known. */
+  readonly generator: string | null;
+  readonly digests: ReadonlyMap<string, readonly PolicyDigest[]>;
+  readonly excludes: readonly string[];
+  readonly keyrings: ReadonlyMap<string, readonly PolicyDigest[]>;
+  /** Keyrings whose key measurements are accepted unchecked ("*": all). */
+  readonly ignoredKeyrings: readonly string[];
+  readonly imaBuf: ReadonlyMap<string, readonly PolicyDigest[]>;
+  readonly verificationKeys: readonly RuntimePolicyKey[];
+  /** Algorithm of the list's template hash column (Keylime ima.log_hash_alg); 'sha1' for the classic files. */
+  readonly logHashAlgorithm: ImaTemplateHashAlgorithm;
+  /** Keylime meta.generator, kept for a faithful export. */
+  readonly keylimeGenerator: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers
+
+type Json = Readonly<Record<string, unknown>>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function invalid(path: string, why: string): BulwarkError {
+  return new BulwarkError('IMA_POLICY_INVALID', `runtime policy ${path}: ${why}`, { path });
+}
+
+function at(path: string, key: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function onlyKeys(o: Json, path: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw invalid(at(path, k), 'unknown field');
+}
+
+function field(o: Json, key: string, path: string): unknown {
+  if (!Object.prototype.hasOwnProperty.call(o, key)) throw invalid(at(path, key), 'missing');
+  return o[key];
+}
+
+function nonNegativeInt(v: unknown, path: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(path, 'not a non-negative integer');
+  return v;
+}
+
+function str(v: unknown, path: string): string {
+  if (typeof v !== 'string') throw invalid(path, 'not a string');
+  return v;
+}
+
+function strArray(v: unknown, path: string, cap: number): string[] {
+  if (!Array.isArray(v)) throw invalid(path, 'not an array');
+  if (v.length > cap) throw invalid(path, `more than ${cap} items`);
+  return v.map((x, i) => str(x, `${path}[${i}]`));
+}
+
+/** A path or name: non-empty, no NUL, at most PATH_MAX bytes, and no U+FFFD (so a name IMA logged as invalid UTF-8 can never equal one). */
+function policyName(name: string, path: string | (() => string)): string {
+  const where = (): string => (typeof path === 'string' ? path : path());
+  if (name.length === 0) throw invalid(where(), 'empty name');
+  if (name.includes('\u0000') || name.includes('\ufffd')) throw invalid(where(), 'name contains NUL or U+FFFD');
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only long names need counting.
+  if (name.length * 3 > RUNTIME_POLICY_LIMITS.pathBytes && Buffer.byteLength(name, 'utf8') > RUNTIME_POLICY_LIMITS.pathBytes) {
+    throw invalid(where(), `name longer than ${RUNTIME_POLICY_LIMITS.pathBytes} bytes`);
+  }
+  return name;
+}
+
+/** Algorithm inferred from a Keylime hex digest's length, preferring the common ones. */
+const ALGO_BY_SIZE: ReadonlyMap<number, string> = (() => {
+  const m = new Map<number, string>();
+  for (const name of ['sha1', 'sha256', 'sha384', 'sha512', 'sha224']) {
+    const size = imaHashSize(name);
+    if (size !== undefined) m.set(size, name);
+  }
+  for (const a of IMA_HASH_ALGOS) if (!m.has(a.size)) m.set(a.size, a.name);
+  return m;
+})();
+
+function keylimeDigest(v: unknown, path: string): PolicyDigest {
+  const hex = str(v, path);
+  // Keylime's schema: ^[0-9a-f]{40,128}$.
+  if (!/^[0-9a-f]{40,128}$/.test(hex) || hex.length % 2 !== 0) throw invalid(path, 'not 40-128 lowercase hex digits');
+  const algorithm = ALGO_BY_SIZE.get(hex.length / 2);
+  if (algorithm === undefined) throw invalid(path, `no hash algorithm makes ${hex.length / 2}-byte digests`);
+  return { algorithm, value: new Uint8Array(Buffer.from(hex, 'hex')) };
+}
+
+function bulwarkDigest(v: unknown, path: string): PolicyDigest {
+  const text = str(v, path);
+  const m = /^([a-z0-9-]{2,16}):([0-9a-f]+)$/.exec(text);
+  const algorithm = m?.[1];
+  const hex = m?.[2];
+  if (algorithm === undefined || hex === undefined) throw invalid(path, 'not "<algorithm>:<lowercase hex>"');
+  const size = imaHashSize(algorithm);
+  if (size === undefined) throw invalid(path, `unknown hash algorithm ${algorithm}`);
+  if (hex.length !== 2 * size) throw invalid(path, `a ${algorithm} digest has ${2 * size} hex digits`);
+  return { algorithm, value: new Uint8Array(Buffer.from(hex, 'hex')) };
+}
+
+function digestMap(v: unknown, path: string, parse: (x: unknown, p: string) => PolicyDigest, cap: number): Map<string, PolicyDigest[]> {
+  if (!isObject(v)) throw invalid(path, 'not an object');
+  const keys = Object.keys(v);
+  if (keys.length > cap) throw invalid(path, `more than ${cap} entries`);
+  const out = new Map<string, PolicyDigest[]>();
+  for (const name of keys) {
+    const p = at(path, name);
+    policyName(name, p);
+    const list = v[name];
+    if (!Array.isArray(list) || list.length === 0) throw invalid(p, 'not a non-empty array');
+    if (list.length > RUNTIME_POLICY_LIMITS.digestsPerPath) throw invalid(p, `more than ${RUNTIME_POLICY_LIMITS.digestsPerPath} digests`);
+    out.set(
+      name,
+      list.map((d, i) => parse(d, `${p}[${i}]`)),
+    );
+  }
+  return out;
+}
+
+/** Each exclude must compile on its own, so joining them cannot change any one's meaning. */
+function excludeList(v: unknown, path: string): string[] {
+  const list = strArray(v, path, RUNTIME_POLICY_LIMITS.excludes);
+  list.forEach((re, i) => {
+    if (re.length === 0 || re.length > RUNTIME_POLICY_LIMITS.excludeLength) throw invalid(`${path}[${i}]`, `empty or longer than ${RUNTIME_POLICY_LIMITS.excludeLength}`);
+    try {
+      new RegExp(re);
+    } catch (err) {
+      throw invalid(`${path}[${i}]`, `not a regular expression: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  return list;
+}
+
+function logHashAlgorithm(v: unknown, path: string): ImaTemplateHashAlgorithm {
+  if (v === 'sha1' || v === 'sha256' || v === 'sha384' || v === 'sha512') return v;
+  throw invalid(path, 'not one of sha1, sha256, sha384, sha512');
+}
+
+function publicKeyFromDer(der: Uint8Array, path: string): KeyObject {
+  try {
+    return createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+  } catch {
+    throw invalid(path, 'not a DER SubjectPublicKeyInfo');
+  }
+}
+
+/** A PEM public key or certificate. */
+function keyFromPem(pem: string, path: string): KeyObject {
+  if (pem.includes('BEGIN CERTIFICATE')) {
+    try {
+      return new X509Certificate(pem).publicKey;
+    } catch {
+      throw invalid(path, 'not a PEM certificate');
+    }
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' });
+  } catch {
+    throw invalid(path, 'not a PEM public key');
+  }
+  if (key.type !== 'public') throw invalid(path, 'not a public key');
+  return key;
+}
+
+function checkKey(key: KeyObject, path: string): void {
+  if (key.asymmetricKeyType !== 'rsa' && key.asymmetricKeyType !== 'ec') throw invalid(path, `unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+}
+
+/** Keylime's RUNTIME_POLICY_GENERATOR values: Unknown 0 .. LegacyAllowList 3. */
+const KEYLIME_GENERATOR_MAX = 3;
+
+function keylimeGenerator(v: unknown, path: string): number {
+  const n = nonNegativeInt(v, path);
+  if (n > KEYLIME_GENERATOR_MAX) throw invalid(path, `above ${KEYLIME_GENERATOR_MAX}`);
+  return n;
+}
+
+function keyIdFrom(v: unknown, path: string): number {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 0xffffffff) return v;
+  if (typeof v === 'string' && /^[0-9a-f]{8}$/.test(v)) return Number.parseInt(v, 16);
+  throw invalid(path, 'not a 32-bit key id (8 hex digits)');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulwark's JSON form
+
+/** The JSON Bulwark writes for a runtime policy. */
+export interface RuntimePolicyJson {
+  readonly kind: typeof RUNTIME_POLICY_KIND;
+  readonly version: typeof RUNTIME_POLICY_VERSION;
+  readonly release: number;
+  readonly generatedAt: string | null;
+  readonly generator: string | null;
+  readonly logHashAlgorithm: ImaTemplateHashAlgorithm;
+  readonly digests: Readonly<Record<string, readonly string[]>>;
+  readonly excludes: readonly string[];
+  readonly keyrings: Readonly<Record<string, readonly string[]>>;
+  readonly ignoredKeyrings: readonly string[];
+  readonly imaBuf: Readonly<Record<string, readonly string[]>>;
+  readonly verificationKeys: readonly { readonly keyId: string; readonly publicKey: string }[];
+  readonly keylimeGenerator: number;
+}
+
+const BULWARK_FIELDS = [
+  'kind',
+  'version',
+  'release',
+  'generatedAt',
+  'generator',
+  'logHashAlgorithm',
+  'digests',
+  'excludes',
+  'keyrings',
+  'ignoredKeyrings',
+  'imaBuf',
+  'verificationKeys',
+  'keylimeGenerator',
+] as const;
+
+function nullableString(v: unknown, path: string): string | null {
+  if (v === null || v === undefined) return null;
+  return str(v, path);
+}
+
+/** Validates Bulwark's policy JSON (already JSON.parse'd). Throws IMA_POLICY_INVALID with the JSON path. */
+export function parseRuntimePolicy(value: unknown): RuntimePolicy {
+  const $ = '$';
+  if (!isObject(value)) throw invalid($, 'not an object');
+  onlyKeys(value, $, BULWARK_FIELDS);
+  if (field(value, 'kind', $) !== RUNTIME_POLICY_KIND) throw invalid(at($, 'kind'), `not "${RUNTIME_POLICY_KIND}"`);
+  if (field(value, 'version', $) !== RUNTIME_POLICY_VERSION) throw invalid(at($, 'version'), `not ${RUNTIME_POLICY_VERSION}`);
+  const generatedAt = nullableString(value['generatedAt'], at($, 'generatedAt'));
+  // Imported Keylime timestamps are Python's str(datetime), so any short text is kept as is.
+  if (generatedAt !== null && generatedAt.length > 64) throw invalid(at($, 'generatedAt'), 'longer than 64 characters');
+  const keysValue = field(value, 'verificationKeys', $);
+  if (!Array.isArray(keysValue)) throw invalid(at($, 'verificationKeys'), 'not an array');
+  if (keysValue.length > RUNTIME_POLICY_LIMITS.keys) throw invalid(at($, 'verificationKeys'), `more than ${RUNTIME_POLICY_LIMITS.keys} keys`);
+  const verificationKeys = keysValue.map((k, i): RuntimePolicyKey => {
+    const p = `$.verificationKeys[${i}]`;
+    if (!isObject(k)) throw invalid(p, 'not an object');
+    onlyKeys(k, p, ['keyId', 'publicKey']);
+    const key = keyFromPem(str(field(k, 'publicKey', p), at(p, 'publicKey')), at(p, 'publicKey'));
+    checkKey(key, at(p, 'publicKey'));
+    return { keyId: keyIdFrom(field(k, 'keyId', p), at(p, 'keyId')), key };
+  });
+  return {
+    release: nonNegativeInt(field(value, 'release', $), at($, 'release')),
+    generatedAt,
+    generator: nullableString(value['generator'], at($, 'generator')),
+    logHashAlgorithm: logHashAlgorithm(field(value, 'logHashAlgorithm', $), at($, 'logHashAlgorithm')),
+    digests: digestMap(field(value, 'digests', $), at($, 'digests'), bulwarkDigest, RUNTIME_POLICY_LIMITS.paths),
+    excludes: excludeList(field(value, 'excludes', $), at($, 'excludes')),
+    keyrings: digestMap(field(value, 'keyrings', $), at($, 'keyrings'), bulwarkDigest, RUNTIME_POLICY_LIMITS.names),
+    ignoredKeyrings: strArray(field(value, 'ignoredKeyrings', $), at($, 'ignoredKeyrings'), RUNTIME_POLICY_LIMITS.names),
+    imaBuf: digestMap(field(value, 'imaBuf', $), at($, 'imaBuf'), bulwarkDigest, RUNTIME_POLICY_LIMITS.names),
+    verificationKeys,
+    keylimeGenerator: value['keylimeGenerator'] === undefined ? 0 : keylimeGenerator(value['keylimeGenerator'], at($, 'keylimeGenerator')),
+  };
+}
+
+function digestStrings(map: ReadonlyMap<string, readonly PolicyDigest[]>, withAlgorithm: boolean): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, list] of map) out[name] = list.map((d) => (withAlgorithm ? `${d.algorithm}:${toHex(d.value)}` : toHex(d.value)));
+  return out;
+}
+
+function keyIdHex(keyId: number): string {
+  return keyId.toString(16).padStart(8, '0');
+}
+
+/** Bulwark's JSON form of a policy (for JSON.stringify). */
+export function formatRuntimePolicy(policy: RuntimePolicy): RuntimePolicyJson {
+  return {
+    kind: RUNTIME_POLICY_KIND,
+    version: RUNTIME_POLICY_VERSION,
+    release: policy.release,
+    generatedAt: policy.generatedAt,
+    generator: policy.generator,
+    logHashAlgorithm: policy.logHashAlgorithm,
+    digests: digestStrings(policy.digests, true),
+    excludes: [...policy.excludes],
+    keyrings: digestStrings(policy.keyrings, true),
+    ignoredKeyrings: [...policy.ignoredKeyrings],
+    imaBuf: digestStrings(policy.imaBuf, true),
+    verificationKeys: policy.verificationKeys.map((k) => ({ keyId: keyIdHex(k.keyId), publicKey: k.key.export({ format: 'pem', type: 'spki' }).toString() })),
+    keylimeGenerator: policy.keylimeGenerator,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keylime's JSON form
+
+/** Keylime's runtime policy JSON (keylime/ima/types.py RuntimePolicyType). */
+export interface KeylimeRuntimePolicy {
+  readonly meta: { readonly version: number; readonly generator: number; readonly timestamp?: string };
+  readonly release: number;
+  readonly digests: Readonly<Record<string, readonly string[]>>;
+  readonly excludes: readonly string[];
+  readonly keyrings: Readonly<Record<string, readonly string[]>>;
+  readonly ima: { readonly ignored_keyrings: readonly string[]; readonly log_hash_alg: ImaTemplateHashAlgorithm; readonly dm_policy: null };
+  readonly 'ima-buf': Readonly<Record<string, readonly string[]>>;
+  readonly 'verification-keys': string;
+}
+
+
+/**
+ * The keys of Keylime's "verification-keys": "" for none, else the JSON of an ImaKeyring,
+ * possibly JSON-encoded once more (ImaKeyring.from_string accepts both).
+ */
+function keylimeVerificationKeys(v: unknown, path: string): RuntimePolicyKey[] {
+  const text = str(v, path);
+  if (text === '') return [];
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+    if (typeof obj === 'string') obj = JSON.parse(obj);
+  } catch {
+    throw invalid(path, 'not the JSON of a keyring');
+  }
+  if (!isObject(obj)) throw invalid(path, 'not a keyring object');
+  onlyKeys(obj, path, ['pubkeys', 'keyids']);
+  const pubkeys = strArray(field(obj, 'pubkeys', path), `${path}.pubkeys`, RUNTIME_POLICY_LIMITS.keys);
+  const keyidsValue = obj['keyids'] ?? [];
+  if (!Array.isArray(keyidsValue)) throw invalid(`${path}.keyids`, 'not an array');
+  if (keyidsValue.length > pubkeys.length) throw invalid(`${path}.keyids`, 'more key ids than keys');
+  return pubkeys.map((b64, i) => {
+    const p = `${path}.pubkeys[${i}]`;
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw invalid(p, 'not base64');
+    const key = publicKeyFromDer(Buffer.from(b64, 'base64'), p);
+    checkKey(key, p);
+    const id: unknown = keyidsValue[i];
+    return { keyId: id === undefined || id === null ? computeImaKeyId(key) : keyIdFrom(id, `${path}.keyids[${i}]`), key };
+  });
+}
+
+const KEYLIME_FIELDS = ['meta', 'release', 'digests', 'excludes', 'keyrings', 'ima', 'ima-buf', 'verification-keys', 'rules'] as const;
+
+/**
+ * Imports a Keylime runtime policy (already JSON.parse'd) as is: validated against Keylime's
+ * RUNTIME_POLICY_SCHEMA by hand. Throws IMA_POLICY_INVALID with the JSON path, also for
+ * what Bulwark cannot honour (dm_policy, rules).
+ */
+export function importKeylimeRuntimePolicy(value: unknown): RuntimePolicy {
+  const $ = '$';
+  if (!isObject(value)) throw invalid($, 'not an object');
+  onlyKeys(value, $, KEYLIME_FIELDS);
+  const meta = field(value, 'meta', $);
+  if (!isObject(meta)) throw invalid('$.meta', 'not an object');
+  onlyKeys(meta, '$.meta', ['version', 'generator', 'timestamp']);
+  const version = nonNegativeInt(field(meta, 'version', '$.meta'), '$.meta.version');
+  if (version !== KEYLIME_POLICY_VERSION) throw invalid('$.meta.version', `version ${version} is not ${KEYLIME_POLICY_VERSION}`);
+  const generator = keylimeGenerator(field(meta, 'generator', '$.meta'), '$.meta.generator');
+  const timestamp = meta['timestamp'] === undefined ? null : str(meta['timestamp'], '$.meta.timestamp');
+  if (timestamp !== null && timestamp.length > 64) throw invalid('$.meta.timestamp', 'longer than 64 characters');
+  const rules = value['rules'];
+  if (rules !== undefined && rules !== '') throw invalid('$.rules', 'Keylime policy rules are not supported');
+  const ima = field(value, 'ima', $);
+  if (!isObject(ima)) throw invalid('$.ima', 'not an object');
+  onlyKeys(ima, '$.ima', ['ignored_keyrings', 'log_hash_alg', 'dm_policy']);
+  if (field(ima, 'dm_policy', '$.ima') !== null) throw invalid('$.ima.dm_policy', 'device-mapper policies are not supported (must be null)');
+  return {
+    release: nonNegativeInt(field(value, 'release', $), '$.release'),
+    generatedAt: timestamp,
+    generator: null,
+    logHashAlgorithm: logHashAlgorithm(field(ima, 'log_hash_alg', '$.ima'), '$.ima.log_hash_alg'),
+    digests: digestMap(field(value, 'digests', $), '$.digests', keylimeDigest, RUNTIME_POLICY_LIMITS.paths),
+    excludes: excludeList(field(value, 'excludes', $), '$.excludes'),
+    keyrings: digestMap(field(value, 'keyrings', $), '$.keyrings', keylimeDigest, RUNTIME_POLICY_LIMITS.names),
+    ignoredKeyrings: strArray(field(ima, 'ignored_keyrings', '$.ima'), '$.ima.ignored_keyrings', RUNTIME_POLICY_LIMITS.names),
+    imaBuf: digestMap(field(value, 'ima-buf', $), '$["ima-buf"]', keylimeDigest, RUNTIME_POLICY_LIMITS.names),
+    verificationKeys: keylimeVerificationKeys(field(value, 'verification-keys', $), '$["verification-keys"]'),
+    keylimeGenerator: generator,
+  };
+}
+
+/** Keylime's JSON form of a policy (for JSON.stringify); imports back to an equal policy. */
+export function exportKeylimeRuntimePolicy(policy: RuntimePolicy): KeylimeRuntimePolicy {
+  const keys = policy.verificationKeys;
+  return {
+    meta: {
+      version: KEYLIME_POLICY_VERSION,
+      generator: policy.keylimeGenerator,
+      ...(policy.generatedAt === null ? {} : { timestamp: policy.generatedAt }),
+    },
+    release: policy.release,
+    digests: digestStrings(policy.digests, false),
+    excludes: [...policy.excludes],
+    keyrings: digestStrings(policy.keyrings, false),
+    ima: { ignored_keyrings: [...policy.ignoredKeyrings], log_hash_alg: policy.logHashAlgorithm, dm_policy: null },
+    'ima-buf': digestStrings(policy.imaBuf, false),
+    'verification-keys':
+      keys.length === 0
+        ? ''
+        : JSON.stringify({
+            pubkeys: keys.map((k) => k.key.export({ format: 'der', type: 'spki' }).toString('base64')),
+            keyids: keys.map((k) => k.keyId),
+          }),
+  };
+}
+
+/**
+ * Reads policy JSON text in either form: Bulwark's (it has `kind`) or Keylime's.
+ * Throws IMA_POLICY_INVALID (also for text that is not JSON).
+ */
+export function loadRuntimePolicy(text: string): RuntimePolicy {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw invalid('$', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return isObject(value) && Object.prototype.hasOwnProperty.call(value, 'kind') ? parseRuntimePolicy(value) : importKeylimeRuntimePolicy(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building (the generator's pure half)
+
+/** A file the generator hashed, as IMA would measure it. */
+export interface MeasuredFile {
+  /** Absolute path as the host sees it ("/usr/bin/ls"). */
+  readonly path: string;
+  readonly digest: PolicyDigest;
+}
+
+export interface BuildRuntimePolicyOptions {
+  readonly generatedAt: string;
+  readonly generator: string;
+  /** Default: the base's release + 1, or 1. */
+  readonly release?: number;
+  /** A previous policy to roll forward: its digests stay allowed next to the new ones (an update in progress), its keys and rules are kept. */
+  readonly base?: RuntimePolicy;
+  readonly excludes?: readonly string[];
+  readonly logHashAlgorithm?: ImaTemplateHashAlgorithm;
+}
+
+function sameDigest(a: PolicyDigest, b: PolicyDigest): boolean {
+  return a.value.length === b.value.length && Buffer.compare(a.value, b.value) === 0;
+}
+
+/** Builds a policy from measured files (several digests per path allowed). Throws IMA_POLICY_INVALID on a bad path or exclude. */
+export function buildRuntimePolicy(files: Iterable<MeasuredFile>, options: BuildRuntimePolicyOptions): RuntimePolicy {
+  const base = options.base;
+  const digests = new Map<string, PolicyDigest[]>();
+  if (base !== undefined) for (const [p, list] of base.digests) digests.set(p, [...list]);
+  for (const f of files) {
+    policyName(f.path, () => at('$.digests', f.path));
+    const list = digests.get(f.path);
+    if (list === undefined) digests.set(f.path, [f.digest]);
+    else if (!list.some((d) => sameDigest(d, f.digest))) {
+      if (list.length >= RUNTIME_POLICY_LIMITS.digestsPerPath) throw invalid(at('$.digests', f.path), 'too many digests');
+      list.push(f.digest);
+    }
+  }
+  const excludes = [...new Set([...(base?.excludes ?? []), ...(options.excludes ?? [])])];
+  excludeList(excludes, '$.excludes');
+  const release = options.release ?? (base === undefined ? 1 : base.release + 1);
+  nonNegativeInt(release, '$.release');
+  return {
+    release,
+    generatedAt: options.generatedAt,
+    generator: options.generator,
+    digests: new Map([...digests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    excludes,
+    keyrings: base?.keyrings ?? new Map(),
+    ignoredKeyrings: base?.ignoredKeyrings ?? [],
+    imaBuf: base?.imaBuf ?? new Map(),
+    verificationKeys: base?.verificationKeys ?? [],
+    logHashAlgorithm: options.logHashAlgorithm ?? base?.logHashAlgorithm ?? 'sha1',
+    keylimeGenerator: base?.keylimeGenerator ?? 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+/** What evaluation needs, worked out once per policy object. */
+interface Compiled {
+  readonly exclude: RegExp | null;
+  readonly keys: ReadonlyMap<number, KeyObject>;
+  readonly ignoredKeyrings: ReadonlySet<string>;
+  readonly ignoreAllKeyrings: boolean;
+  /** The allowed (path, digest) pairs as bytes, compared exactly as logged. */
+  readonly pairs: AllowedPairIndex;
+}
+
+const compiledCache = new WeakMap<RuntimePolicy, Compiled>();
+
+function compile(policy: RuntimePolicy): Compiled {
+  const cached = compiledCache.get(policy);
+  if (cached !== undefined) return cached;
+  const exclude = policy.excludes.length === 0 ? null : new RegExp(`^(?:${policy.excludes.map((e) => `(?:${e})`).join('|')})`);
+  const pairs: (readonly [string, Uint8Array])[] = [];
+  for (const [path, list] of policy.digests) for (const d of list) pairs.push([path, d.value]);
+  const compiled: Compiled = {
+    exclude,
+    keys: new Map(policy.verificationKeys.map((k) => [k.keyId, k.key])),
+    ignoredKeyrings: new Set(policy.ignoredKeyrings),
+    ignoreAllKeyrings: policy.ignoredKeyrings.includes('*'),
+    pairs: new AllowedPairIndex(pairs),
+  };
+  compiledCache.set(policy, compiled);
+  return compiled;
+}
+
+function listed(list: readonly PolicyDigest[] | undefined, digest: Uint8Array): boolean {
+  if (list === undefined) return false;
+  const n = digest.length;
+  outer: for (let i = 0; i < list.length; i++) {
+    const v = list[i]?.value;
+    if (v === undefined || v.length !== n) continue;
+    for (let j = 0; j < n; j++) if (v[j] !== digest[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+function digestText(e: ImaEntry): string {
+  return `${e.digestAlgorithm}:${toHex(e.digest)}`;
+}
+
+/** Whether an ima-buf payload is a key (DER certificate or public key), as Keylime's get_pubkey decides. */
+function isKeyPayload(buf: Uint8Array): boolean {
+  try {
+    new X509Certificate(Buffer.from(buf));
+    return true;
+  } catch {
+    // not a certificate
+  }
+  try {
+    createPublicKey({ key: Buffer.from(buf), format: 'der', type: 'spki' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const NODE_HASHES: ReadonlySet<string> = new Set(['md5', 'sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'sm3', 'sha3-256', 'sha3-384', 'sha3-512']);
+
+function evaluateBuffer(c: Compiled, policy: RuntimePolicy, e: ImaEntry, buffer: Uint8Array): Finding | undefined {
+  const details = { entry: e.index, offset: e.offset, path: e.path, digest: digestText(e), template: e.template };
+  // The kernel's d-ng of an ima-buf entry is the hash of its buf field (ima_main.c process_buffer_measurement).
+  if (NODE_HASHES.has(e.digestAlgorithm)) {
+    const h = createHash(e.digestAlgorithm).update(buffer).digest();
+    if (!listed([{ algorithm: e.digestAlgorithm, value: h }], e.digest)) {
+      return finding('IMA_BUF_UNEXPECTED', `ima-buf ${e.path}: the digest is not the hash of the buffer`, { ...details, rule: 'digest-mismatch' });
+    }
+  }
+  if (isKeyPayload(buffer)) {
+    if (c.ignoreAllKeyrings || c.ignoredKeyrings.has(e.path)) return undefined;
+    if (listed(policy.keyrings.get(e.path), e.digest)) return undefined;
+    if (c.exclude?.test(e.path) === true) return undefined;
+    return finding('IMA_BUF_UNEXPECTED', `a key the policy does not allow was loaded onto keyring ${e.path}`, { ...details, rule: 'keyrings' });
+  }
+  if (listed(policy.imaBuf.get(e.path), e.digest)) return undefined;
+  if (c.exclude?.test(e.path) === true) return undefined;
+  return finding('IMA_BUF_UNEXPECTED', `ima-buf ${e.path} with a digest the policy does not expect`, {
+    ...details,
+    rule: policy.imaBuf.has(e.path) ? 'digest-not-listed' : 'name-not-listed',
+  });
+}
+
+function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding | undefined {
+  if (e.signature !== null && c.keys.size > 0) {
+    const check = verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys);
+    if (check.ok) return undefined;
+    if (check.reason !== 'unknown-key') {
+      if (c.exclude?.test(e.path) === true) return undefined;
+      return finding('IMA_SIGNATURE_INVALID', `the signature of ${e.path} does not verify (${check.reason})`, {
+        entry: e.index,
+        offset: e.offset,
+        path: e.path,
+        digest: digestText(e),
+        reason: check.reason,
+        keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
+      });
+    }
+  }
+  if (c.pairs.has(e)) return undefined;
+  const list = policy.digests.get(e.path);
+  if (c.exclude?.test(e.path) === true) return undefined;
+  return finding('IMA_DIGEST_NOT_ALLOWED', list === undefined ? `${e.path} is not in the runtime policy` : `${e.path} has a digest the runtime policy does not allow`, {
+    entry: e.index,
+    offset: e.offset,
+    path: e.path,
+    digest: digestText(e),
+    template: e.template,
+    reason: list === undefined ? 'path-not-listed' : 'digest-not-listed',
+  });
+}
+
+export interface EvaluateImaOptions {
+  /** Findings reported at most; the rest are counted in one IMA_FINDINGS_CAPPED. Default 1000. */
+  readonly maxFindings?: number;
+}
+
+/**
+ * Judges verified entries against a runtime policy; [] when every entry is allowed. Findings:
+ * IMA_DIGEST_NOT_ALLOWED (path or digest not listed and not excluded), IMA_SIGNATURE_INVALID,
+ * IMA_BUF_UNEXPECTED, IMA_VIOLATION, and IMA_FINDINGS_CAPPED past `maxFindings`; each names
+ * the entry, its path and its digest. Trust: `entries` passed replay; `policy` is trusted.
+ */
+export function evaluateImaEntries(policy: RuntimePolicy, entries: VerifiedImaEntries, options: EvaluateImaOptions = {}): Finding[] {
+  const c = compile(policy);
+  const max = options.maxFindings ?? 1000;
+  const findings: Finding[] = [];
+  let omitted = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (e === undefined) continue;
+    let f: Finding | undefined;
+    if (e.violation) {
+      f = finding('IMA_VIOLATION', `IMA recorded a violation for ${e.path} (path not covered by the PCR)`, {
+        entry: e.index,
+        offset: e.offset,
+        path: e.path,
+        template: e.template,
+      });
+    } else if (e.buffer !== null) f = evaluateBuffer(c, policy, e, e.buffer);
+    else f = evaluateFile(c, policy, e);
+    if (f === undefined) continue;
+    if (findings.length < max) findings.push(f);
+    else omitted++;
+  }
+  if (omitted > 0) findings.push(finding('IMA_FINDINGS_CAPPED', `${omitted} more IMA findings were left out`, { omitted }));
+  return findings;
+}
+
+/** Checks that a template hash algorithm name is one the parsers accept (for CLI flags). */
+export function isTemplateHashAlgorithm(name: string): name is ImaTemplateHashAlgorithm {
+  return Object.prototype.hasOwnProperty.call(IMA_TEMPLATE_HASH_SIZES, name);
+}

@@ -1,0 +1,404 @@
+/**
+ * Incremental replay of IMA entries into PCR 10 and comparison with a quoted PCR 10. Pure.
+ *
+ * What the kernel extends (Linux security/integrity/ima/):
+ * - ima_queue.c ima_add_template_entry: each entry extends its PCR (10 unless a policy rule
+ *   names another) in every allocated bank with that entry's template hash for the bank.
+ * - ima_crypto.c ima_calc_field_array_hash (Linux 5.1+, "ima: Calculate and extend PCR with
+ *   digests in ima_template_entry"): the template hash of a bank is computed with the bank's
+ *   own algorithm over the same input (ima_calc_field_array_hash_tfm), so the SHA-256 bank is
+ *   extended with SHA-256(template input). Only banks the kernel has no crypto for get the
+ *   SHA-1 template hash zero-padded to the bank size ("for unmapped TPM algorithms digest is
+ *   still a padded SHA1"). This is rule 'per-bank', the default.
+ * - Before Linux 5.1, drivers/char/tpm/tpm-interface.c tpm_pcr_extend copied the one SHA-1
+ *   digest into a zeroed TPM2B for every active bank: the SHA-256 bank was extended with
+ *   SHA-1(template input) followed by 12 zero bytes. This is rule 'sha1-padded' (evmctl
+ *   ima_measurement checks both and reports "SHA1 padded TPM digest(s)").
+ * - Violations (ima_add_violation → ima_add_template_entry with violation set): the list shows
+ *   an all-zero template hash, but ima_init_digests filled the extended value with 0xff for
+ *   the bank's digest size (per-bank), or 20 bytes of 0xff then zero padding (sha1-padded,
+ *   the older `memset(digest, 0xff, TPM_DIGEST_SIZE)`). A violation's template data is not
+ *   covered by the PCR, so its path and digest prove nothing.
+ *
+ * The list and the quote are read at different moments, so the list may be ahead of the
+ * quote: replay stops at the first entry after which every replayed bank equals the quoted
+ * value, and leaves the rest for the next round. A reboot starts again from
+ * initialImaReplayState().
+ */
+import { createHash, hash as oneShotHash } from 'node:crypto';
+import { toHex } from '../bytes.js';
+import { BulwarkError } from '../errors.js';
+import { HASH_ALGS, TPM_ALG, type PcrBanks, type QuotedPcrs } from '../tpm/types.js';
+import { finding, type Finding } from '../verdict.js';
+import { asBuffer, templateHashLength } from './fields.js';
+import { BOOT_AGGREGATE_NAME, IMA_PCR, type ImaEntry, type VerifiedImaEntries } from './types.js';
+
+/** Where replay stands after the entries verified so far since boot. Persisted by the controller between rounds. */
+export interface ImaReplayState {
+  /** Entries verified so far (the index the next entry must have). */
+  readonly entryCount: number;
+  /** Byte offset in the list right after the last verified entry (where the next entry must begin). */
+  readonly byteOffset: number;
+  /** PCR 10 after those entries, per bank (TPM_ALG_ID → value). The banks replayed. */
+  readonly pcr10: ReadonlyMap<number, Uint8Array>;
+}
+
+/** How non-SHA-1 banks were extended (see the module comment). */
+export type ImaBankRule = 'per-bank' | 'sha1-padded';
+
+export interface ImaReplayOptions {
+  /** Default 'per-bank' (Linux 5.1 and later). */
+  readonly bankRule?: ImaBankRule;
+  /** The PCR IMA extends; default 10. An entry for another PCR cannot be proven by this replay. */
+  readonly pcr?: number;
+}
+
+export type ImaReplayResult =
+  | {
+      readonly ok: true;
+      /** The state after the verified entries: store it for the next round. */
+      readonly state: ImaReplayState;
+      /** How many of the given entries the reference covers. */
+      readonly consumed: number;
+      /** The first `consumed` entries, now verified. */
+      readonly verified: VerifiedImaEntries;
+      /** Entries after the reference value (the list was ahead of the quote): replay them next round. */
+      readonly pending: readonly ImaEntry[];
+    }
+  | { readonly ok: false; readonly findings: readonly Finding[]; readonly state: ImaReplayState };
+
+/** The banks Bulwark replays, by TPM_ALG_ID, with node:crypto names and sizes. */
+function bankInfo(alg: number): { readonly name: string; readonly size: number } {
+  const info = HASH_ALGS.get(alg);
+  if (info === undefined) throw new BulwarkError('TPM_ALG_UNSUPPORTED', `cannot replay bank 0x${alg.toString(16)}`, { hashAlg: alg });
+  return info;
+}
+
+/**
+ * One-shot digest as a latin1 string (one char per byte): crypto.hash where Node has it
+ * (20.12+), else createHash. A string result costs a third of a Buffer result (no
+ * ArrayBuffer per hash), and two strings compare at once.
+ */
+const digestLatin1: (name: string, data: Uint8Array) => string =
+  // 'binary' is Node's name for latin1 in the BinaryToTextEncoding type.
+  typeof oneShotHash === 'function' ? (name, data) => oneShotHash(name, data, 'binary') : (name, data) => createHash(name).update(data).digest('binary');
+
+/** PCR 10 at boot: zero in every bank (TCG PC Client PFP: PCRs 0-15 reset to zero). */
+export function initialImaReplayState(banks: readonly number[] = [TPM_ALG.SHA256]): ImaReplayState {
+  if (banks.length === 0) throw new BulwarkError('USAGE', 'replay needs at least one bank');
+  const pcr10 = new Map<number, Uint8Array>();
+  for (const alg of banks) pcr10.set(alg, new Uint8Array(bankInfo(alg).size));
+  return { entryCount: 0, byteOffset: 0, pcr10 };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Per-bank working state of one replay. */
+interface Bank {
+  readonly alg: number;
+  readonly name: string;
+  readonly size: number;
+  /** pcr || extended value: [0, size) always holds the current PCR value, hashed to extend. */
+  readonly scratch: Buffer;
+  /** The value a violation extends. */
+  readonly violationValue: Buffer;
+  /** The current PCR value, latin1. */
+  value: string;
+  /** The reference value, latin1 ('' when absent). */
+  readonly expected: string;
+  /** Whether the SHA-1 template hash is zero-padded into this bank (the pre-5.1 rule for other banks). */
+  readonly padded: boolean;
+}
+
+function makeBanks(state: ImaReplayState, rule: ImaBankRule, expected: PcrBanks | undefined, pcr: number): Bank[] {
+  const banks: Bank[] = [];
+  for (const [alg, value] of state.pcr10) {
+    const { name, size } = bankInfo(alg);
+    if (value.length !== size) throw new BulwarkError('IMA_STATE_INVALID', `stored PCR ${pcr} of bank ${name} has ${value.length} bytes`);
+    const padded = rule === 'sha1-padded' && alg !== TPM_ALG.SHA1;
+    const violationValue = Buffer.alloc(size, 0);
+    violationValue.fill(0xff, 0, padded ? 20 : size);
+    const scratch = Buffer.alloc(2 * size);
+    scratch.set(value, 0);
+    const ref = expected?.get(alg)?.get(pcr);
+    banks.push({
+      alg,
+      name,
+      size,
+      scratch,
+      violationValue,
+      value: Buffer.from(value).toString('latin1'),
+      expected: ref === undefined || ref.length !== size ? '' : Buffer.from(ref).toString('latin1'),
+      padded,
+    });
+  }
+  return banks;
+}
+
+/**
+ * Extends one entry into a bank (TPM 2.0 Part 1, 17.2: new = H(old || value)) with the value
+ * the kernel extends (module comment); returns the value extended, latin1, for the column check.
+ */
+function extend(e: ImaEntry, b: Bank): string | undefined {
+  const scratch = b.scratch;
+  const size = b.size;
+  let extended: string | undefined;
+  if (e.violation) scratch.set(b.violationValue, size);
+  else {
+    // Under the padded rule only the first 20 bytes are written: the rest of the scratch stays zero.
+    extended = digestLatin1(b.padded ? 'sha1' : b.name, e.hashInput);
+    // A latin1 string holds one byte per char: copying it by hand beats Buffer.write's native call.
+    for (let j = 0; j < extended.length; j++) scratch[size + j] = extended.charCodeAt(j);
+  }
+  const value = digestLatin1(b.name, scratch);
+  for (let j = 0; j < size; j++) scratch[j] = value.charCodeAt(j);
+  b.value = value;
+  return extended;
+}
+
+/** Names of template hash column lengths: the column is checked when its algorithm is a replayed bank. */
+const COLUMN_ALG: ReadonlyMap<number, number> = new Map([
+  [20, TPM_ALG.SHA1],
+  [32, TPM_ALG.SHA256],
+  [48, TPM_ALG.SHA384],
+  [64, TPM_ALG.SHA512],
+]);
+
+/** The one place VerifiedImaEntries are made: the brand is a claim only replay may make. */
+function brandVerified(entries: readonly ImaEntry[]): VerifiedImaEntries {
+  return Object.freeze(entries.slice()) as unknown as VerifiedImaEntries;
+}
+
+function checkContinuity(state: ImaReplayState, entries: readonly ImaEntry[]): Finding | undefined {
+  let expectEntry = state.entryCount;
+  let expectOffset = state.byteOffset;
+  for (const e of entries) {
+    if (e.index !== expectEntry || e.offset !== expectOffset) {
+      return finding(
+        'IMA_LOG_DISCONTINUOUS',
+        `entry ${e.index} at byte offset ${e.offset} does not follow on: entry ${expectEntry} at byte offset ${expectOffset} is next`,
+        { entry: e.index, offset: e.offset, expectedEntry: expectEntry, expectedOffset: expectOffset },
+      );
+    }
+    expectEntry++;
+    expectOffset += e.size;
+  }
+  return undefined;
+}
+
+function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expected: PcrBanks, options: ImaReplayOptions): ImaReplayResult {
+  const rule = options.bankRule ?? 'per-bank';
+  const pcr = options.pcr ?? IMA_PCR;
+  const fail = (...findings: Finding[]): ImaReplayResult => ({ ok: false, findings, state });
+
+  const gap = checkContinuity(state, entries);
+  if (gap !== undefined) return fail(gap);
+  const banks = makeBanks(state, rule, expected, pcr);
+  const missing = banks.filter((b) => b.expected === '');
+  if (missing.length > 0) {
+    return fail(
+      ...missing.map((b) => finding('IMA_BANK_MISSING', `the reference has no ${b.name} PCR ${pcr} to replay against`, { bank: b.name, pcr })),
+    );
+  }
+  const matches = (): boolean => {
+    for (const b of banks) if (b.value !== b.expected) return false;
+    return true;
+  };
+
+  let consumed = -1;
+  if (matches()) consumed = 0;
+  const nBanks = banks.length;
+  for (let i = 0; consumed < 0 && i < entries.length; i++) {
+    const e = entries[i];
+    if (e === undefined) break;
+    if (e.pcr !== pcr) {
+      return fail(
+        finding('IMA_PCR_UNEXPECTED', `entry ${e.index} (${e.path}) extends PCR ${e.pcr}; only PCR ${pcr} is replayed`, {
+          entry: e.index,
+          offset: e.offset,
+          pcr: e.pcr,
+          path: e.path,
+        }),
+      );
+    }
+    const column = e.violation ? undefined : COLUMN_ALG.get(templateHashLength(e));
+    let all = true;
+    for (let k = 0; k < nBanks; k++) {
+      const b = banks[k];
+      if (b === undefined) continue;
+      const extended = extend(e, b);
+      if (column === b.alg && !b.padded && extended !== undefined && extended !== asBuffer(e.templateHash).toString('latin1')) {
+        return fail(
+          finding('IMA_TEMPLATE_HASH_MISMATCH', `entry ${e.index} (${e.path}) shows a template hash its template data does not hash to`, {
+            entry: e.index,
+            offset: e.offset,
+            path: e.path,
+            bank: b.name,
+          }),
+        );
+      }
+      if (all && b.value !== b.expected) all = false;
+    }
+    if (all) consumed = i + 1;
+  }
+
+  if (consumed < 0) {
+    const first = entries[0];
+    return fail(
+      ...banks.map((b) =>
+        finding('IMA_REPLAY_MISMATCH', `no prefix of ${entries.length} entries from entry ${state.entryCount} replays to the reference ${b.name} PCR ${pcr}`, {
+          bank: b.name,
+          pcr,
+          fromEntry: state.entryCount,
+          entries: entries.length,
+          firstPath: first?.path,
+          reference: Buffer.from(b.expected, 'latin1').toString('hex'),
+          replayed: Buffer.from(b.value, 'latin1').toString('hex'),
+        }),
+      ),
+    );
+  }
+
+  // Replay stopped at the first match, so the bank values are those after `consumed` entries.
+  const pcr10 = new Map<number, Uint8Array>();
+  for (const b of banks) pcr10.set(b.alg, new Uint8Array(Buffer.from(b.value, 'latin1')));
+  let byteOffset = state.byteOffset;
+  for (let i = 0; i < consumed; i++) byteOffset += entries[i]?.size ?? 0;
+  const next: ImaReplayState = { entryCount: state.entryCount + consumed, byteOffset, pcr10 };
+  return { ok: true, state: next, consumed, verified: brandVerified(entries.slice(0, consumed)), pending: entries.slice(consumed) };
+}
+
+/**
+ * Replays `entries` (the next ones after `state`, in order, without gaps) into PCR 10 of every
+ * bank in `state` and compares with the quoted PCR 10. On success returns the new state,
+ * how many entries the quote covers (the list may be ahead of the quote; the rest come back
+ * as `pending`), and those entries as VerifiedImaEntries. Findings (state unchanged):
+ * IMA_LOG_DISCONTINUOUS (entries do not start at state.entryCount/byteOffset or skip),
+ * IMA_BANK_MISSING, IMA_PCR_UNEXPECTED, IMA_TEMPLATE_HASH_MISMATCH (the list's column is a
+ * replayed bank's and disagrees), IMA_REPLAY_MISMATCH (no prefix reaches the quoted value:
+ * an entry removed, reordered, duplicated or edited, a log behind the quote, or a foreign log).
+ * Trust: `quoted` comes from verifyQuote; the entries are untrusted until this returns ok.
+ */
+export function replayImaEntries(state: ImaReplayState, entries: readonly ImaEntry[], quoted: QuotedPcrs, options: ImaReplayOptions = {}): ImaReplayResult {
+  return replayCore(state, entries, quoted, options);
+}
+
+/**
+ * replayImaEntries against PCR values an operator supplies for offline forensics
+ * (`bulwarkctl ima check --pcr10`). Never call it with values an agent sent: only a quote
+ * proves PCRs. Trust: as trusted as `reference`.
+ */
+export function replayImaEntriesOffline(state: ImaReplayState, entries: readonly ImaEntry[], reference: PcrBanks, options: ImaReplayOptions = {}): ImaReplayResult {
+  return replayCore(state, entries, reference, options);
+}
+
+/**
+ * Extends every entry into the state's banks and returns the resulting state, without
+ * comparing with anything: what PCR 10 would be if the list were true. Proves nothing.
+ * Entries for another PCR are skipped, as the kernel would not extend PCR 10 with them.
+ */
+export function computeImaPcr10(state: ImaReplayState, entries: readonly ImaEntry[], options: ImaReplayOptions = {}): ImaReplayState {
+  const rule = options.bankRule ?? 'per-bank';
+  const pcr = options.pcr ?? IMA_PCR;
+  const banks = makeBanks(state, rule, undefined, pcr);
+  let byteOffset = state.byteOffset;
+  for (const e of entries) {
+    byteOffset += e.size;
+    if (e.pcr !== pcr) continue;
+    for (const b of banks) extend(e, b);
+  }
+  const pcr10 = new Map<number, Uint8Array>();
+  for (const b of banks) pcr10.set(b.alg, new Uint8Array(Buffer.from(b.value, 'latin1')));
+  return { entryCount: state.entryCount + entries.length, byteOffset, pcr10 };
+}
+
+const BANK_BY_NAME: ReadonlyMap<string, number> = new Map([...HASH_ALGS].map(([alg, info]) => [info.name, alg]));
+
+/** JSON form of a replay state, for durable storage (banks by name, values as hex). */
+export interface ImaReplayStateJson {
+  readonly entryCount: number;
+  readonly byteOffset: number;
+  readonly pcr10: Readonly<Record<string, string>>;
+}
+
+export function encodeImaReplayState(state: ImaReplayState): ImaReplayStateJson {
+  const pcr10: Record<string, string> = {};
+  for (const [alg, value] of state.pcr10) pcr10[bankInfo(alg).name] = toHex(value);
+  return { entryCount: state.entryCount, byteOffset: state.byteOffset, pcr10 };
+}
+
+/** Validates a stored replay state (read back from storage others can write): IMA_STATE_INVALID. */
+export function decodeImaReplayState(value: unknown): ImaReplayState {
+  const bad = (why: string): BulwarkError => new BulwarkError('IMA_STATE_INVALID', `stored IMA replay state: ${why}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('not an object');
+  const entryCount: unknown = Reflect.get(value, 'entryCount');
+  const byteOffset: unknown = Reflect.get(value, 'byteOffset');
+  const pcr10: unknown = Reflect.get(value, 'pcr10');
+  if (typeof entryCount !== 'number' || !Number.isSafeInteger(entryCount) || entryCount < 0) throw bad('entryCount');
+  if (typeof byteOffset !== 'number' || !Number.isSafeInteger(byteOffset) || byteOffset < 0) throw bad('byteOffset');
+  if (typeof pcr10 !== 'object' || pcr10 === null || Array.isArray(pcr10)) throw bad('pcr10');
+  const banks = new Map<number, Uint8Array>();
+  for (const [name, hex] of Object.entries(pcr10)) {
+    const alg = BANK_BY_NAME.get(name);
+    const size = alg === undefined ? undefined : HASH_ALGS.get(alg)?.size;
+    if (alg === undefined || size === undefined) throw bad(`unknown bank ${name}`);
+    if (typeof hex !== 'string' || hex.length !== 2 * size || !/^[0-9a-f]*$/.test(hex)) throw bad(`pcr10.${name}`);
+    banks.set(alg, new Uint8Array(Buffer.from(hex, 'hex')));
+  }
+  if (banks.size === 0) throw bad('no bank');
+  return { entryCount, byteOffset, pcr10: banks };
+}
+
+/** TPM bank of a kernel hash algorithm name, for the boot_aggregate. */
+const BANK_OF_IMA_ALGO: ReadonlyMap<string, number> = new Map([
+  ['sha1', TPM_ALG.SHA1],
+  ['sha256', TPM_ALG.SHA256],
+  ['sha384', TPM_ALG.SHA384],
+  ['sha512', TPM_ALG.SHA512],
+]);
+
+export type BootAggregateCheck =
+  | { readonly status: 'match'; readonly bank: string; readonly pcrs: readonly number[] }
+  | { readonly status: 'mismatch'; readonly finding: Finding }
+  | { readonly status: 'unverifiable'; readonly reason: string };
+
+/**
+ * Checks a boot_aggregate entry against quoted PCRs (ima_crypto.c ima_calc_boot_aggregate,
+ * Linux 5.8+): the digest is taken with the algorithm of the bank it reads, over PCRs 0-7,
+ * plus 8 and 9 for every bank but SHA-1 ("Registers 8-9 are only included in non-SHA1
+ * boot_aggregate digests"); the entry's digest algorithm names that bank. Before 5.8 it was
+ * always SHA-1 over the SHA-1 PCRs 0-7, which is the same rule for a "sha1" entry.
+ * 'unverifiable' when the quote does not carry the PCRs needed (e.g. 8-9).
+ * Trust: `quoted` from verifyQuote, `entry` from a verified replay.
+ */
+export function checkBootAggregate(entry: ImaEntry, quoted: QuotedPcrs): BootAggregateCheck {
+  if (entry.path !== BOOT_AGGREGATE_NAME) return { status: 'unverifiable', reason: `entry ${entry.index} is ${entry.path}, not ${BOOT_AGGREGATE_NAME}` };
+  const alg = BANK_OF_IMA_ALGO.get(entry.digestAlgorithm);
+  if (alg === undefined) return { status: 'unverifiable', reason: `no TPM bank for ${entry.digestAlgorithm}` };
+  const bank = quoted.get(alg);
+  const pcrs = alg === TPM_ALG.SHA1 ? [0, 1, 2, 3, 4, 5, 6, 7] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const values: Uint8Array[] = [];
+  for (const p of pcrs) {
+    const v = bank?.get(p);
+    if (v === undefined) return { status: 'unverifiable', reason: `the quote has no ${entry.digestAlgorithm} PCR ${p}` };
+    values.push(v);
+  }
+  const info = bankInfo(alg);
+  const h = createHash(info.name);
+  for (const v of values) h.update(v);
+  const computed = h.digest();
+  if (sameBytes(computed, entry.digest)) return { status: 'match', bank: info.name, pcrs };
+  return {
+    status: 'mismatch',
+    finding: finding('IMA_BOOT_AGGREGATE_MISMATCH', `boot_aggregate does not match the quoted ${info.name} PCRs ${pcrs.join(',')}`, {
+      entry: entry.index,
+      bank: info.name,
+      logged: toHex(entry.digest),
+      computed: toHex(computed),
+    }),
+  };
+}
