@@ -85,6 +85,8 @@ export class Agent {
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
   private round = 0;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
   private facts: HostFacts | null = null;
   private factsAt = 0;
   private ackedFactsDigest = '';
@@ -149,6 +151,7 @@ export class Agent {
         pcrSelection: res.pcrSelection,
         intervalMs: res.intervalMs,
       };
+      for (const source of this.deps.sources ?? []) source.reset?.();
       const tmp = `${this.enrollmentPath}.tmp`;
       await writeFile(tmp, JSON.stringify(enrollment), { mode: 0o600 });
       await rename(tmp, this.enrollmentPath);
@@ -197,12 +200,28 @@ export class Agent {
       if (this.stopped) return;
       try {
         await this.runRound(challenge);
+        this.failures = 0;
       } catch (err) {
         const e = isBulwarkError(err) ? err : toBulwarkError(err, 'INTERNAL', 'round failed');
         this.log('error', 'attestation round failed', { code: e.code, error: e.message });
+        this.retrySoon();
       }
     });
     return this.chain;
+  }
+
+  /**
+   * After a failed round (TPM busy, controller unreachable) try again soon instead of
+   * waiting a whole interval: 250 ms, doubling, at most the interval.
+   */
+  private retrySoon(): void {
+    if (this.stopped || this.retryTimer !== null) return;
+    const delay = Math.min(250 * 2 ** Math.min(this.failures, 10), this.deps.config.intervalMs);
+    this.failures++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.enqueue(null);
+    }, delay);
   }
 
   /** Triggers a round now and resolves when it is done (timer rounds do the same). */
@@ -280,6 +299,8 @@ export class Agent {
     this.stopped = true;
     for (const source of this.deps.sources ?? []) source.stop?.();
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.timer = null;
     await this.chain.catch(() => undefined);
     this.sub?.unsubscribe();

@@ -54,6 +54,10 @@ export class EventLogSource implements EvidenceSource {
     return sha256 === this.acked ? { eventLogSha256: sha256 } : { eventLogSha256: sha256, eventLog: log };
   }
 
+  reset(): void {
+    this.acked = '';
+  }
+
   acknowledge(reply: EvidenceReplyMsg, sent: SourceFields): void {
     // The controller says which log it holds; anything else means "send it again".
     this.acked = reply.eventLogSha256 !== '' && reply.eventLogSha256 === sent.eventLogSha256 ? reply.eventLogSha256 : '';

@@ -15,6 +15,8 @@ export interface EvidenceSource {
   collect(): Promise<SourceFields>;
   /** The controller's reply to the round that carried `sent`. */
   acknowledge(reply: EvidenceReplyMsg, sent: SourceFields): void;
+  /** Forgets what the controller acknowledged (after an enrollment the controller holds nothing). */
+  reset?(): void;
   /** Starts watching; `trigger` asks the agent for a round now (e.g. the IMA log grew). */
   start?(trigger: () => void): void;
   stop?(): void;

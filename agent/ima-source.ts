@@ -31,16 +31,25 @@ export class ImaSource implements EvidenceSource {
   private readonly opts: ImaSourceOptions;
   private acked: Position = { entry: 0, offset: 0 };
   private loaded = false;
+  /** The boot the acknowledged position belongs to: a new boot starts a new list. */
+  private boot = '';
   /** Bytes of the list seen so far (the end of the last read). */
   private seenEnd = 0;
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
+  private trigger: (() => void) | null = null;
 
   constructor(opts: ImaSourceOptions) {
     this.opts = opts;
   }
 
   private async load(): Promise<void> {
+    const boot = await this.opts.bootId();
+    if (this.loaded && boot !== this.boot) {
+      this.acked = { entry: 0, offset: 0 };
+      this.seenEnd = 0;
+    }
+    this.boot = boot;
     if (this.loaded) return;
     this.loaded = true;
     try {
@@ -48,7 +57,7 @@ export class ImaSource implements EvidenceSource {
       const bootId: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'bootId') : undefined;
       const entry: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'entry') : undefined;
       const offset: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'offset') : undefined;
-      if (bootId === (await this.opts.bootId()) && typeof entry === 'number' && typeof offset === 'number' && entry >= 0 && offset >= 0) {
+      if (bootId === boot && typeof entry === 'number' && typeof offset === 'number' && entry >= 0 && offset >= 0) {
         this.acked = { entry, offset };
       }
     } catch {
@@ -94,16 +103,26 @@ export class ImaSource implements EvidenceSource {
     return { imaFormat: this.opts.format, imaFromEntry: this.acked.entry, imaFromOffset: this.acked.offset, imaEntries: chunk, imaMore: more };
   }
 
+  reset(): void {
+    this.acked = { entry: 0, offset: 0 };
+    this.seenEnd = 0;
+    void this.save();
+  }
+
   acknowledge(reply: EvidenceReplyMsg, sent: SourceFields): void {
     if (sent.imaFormat === undefined || (reply.verdict !== 'trusted' && reply.verdict !== 'untrusted')) return;
+    const wentBack = reply.imaOffset < (sent.imaFromOffset ?? 0);
+    const sentEnd = (sent.imaFromOffset ?? 0) + (sent.imaEntries?.length ?? 0);
     this.acked = { entry: reply.imaEntry, offset: reply.imaOffset };
     void this.save();
+    // The controller wants older entries again, or more than one round carried: go on at once.
+    if (wentBack || sent.imaMore === true || (reply.imaOffset < sentEnd && reply.imaOffset > (sent.imaFromOffset ?? 0))) this.trigger?.();
   }
 
   private async save(): Promise<void> {
     try {
       const tmp = `${this.opts.statePath}.tmp`;
-      await writeFile(tmp, JSON.stringify({ bootId: await this.opts.bootId(), ...this.acked }), { mode: 0o600 });
+      await writeFile(tmp, JSON.stringify({ bootId: this.boot, ...this.acked }), { mode: 0o600 });
       await rename(tmp, this.opts.statePath);
     } catch {
       // Losing the position costs one resend from an older offset, nothing more.
@@ -112,6 +131,7 @@ export class ImaSource implements EvidenceSource {
 
   /** Polls the list for bytes past what was last read; a growth triggers a round at once. */
   start(trigger: () => void): void {
+    this.trigger = trigger;
     const pollMs = this.opts.pollMs ?? 100;
     this.timer = setInterval(() => {
       if (this.polling) return;

@@ -4,6 +4,7 @@
  */
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
+import { benchImaLatency } from './ima-latency-bench.js';
 import { benchQuote } from './quote-bench.js';
 import { printResults, type BenchResult } from './result.js';
 
@@ -11,6 +12,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['quote verification (per core)', benchQuote],
   ['enrollment against swtpm', () => benchEnroll()],
   ['event log parse + replay (per core), against tpm2_eventlog', benchEventLog],
+  ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
 ];
 
 for (const [title, run] of suites) {

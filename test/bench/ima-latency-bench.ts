@@ -1,0 +1,114 @@
+/**
+ * Detection latency of an unknown binary: from appending its IMA entry (and extending
+ * PCR 10) on a host to the controller's trust event turning the node untrusted, over
+ * repeated trials against the real stack (swtpm, agent, nats-server, controller). The
+ * agent's timer is 30 s, so what is measured is the push on growth. Each trial starts
+ * a fresh boot (TPM reset, new boot id, new list) and an approved re-enrollment, since
+ * what ran in a boot keeps the node untrusted for that boot.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
+import { TPM_ALG } from '../../lib/tpm/types.js';
+import { TestFleet } from '../helpers/fleet.js';
+import { ImaLogBuilder } from '../helpers/ima-builder.js';
+import { makeTempDir, removeDir } from '../helpers/swtpm.js';
+import { printResults, type BenchResult } from './result.js';
+
+const ALLOWED = ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env'];
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+export async function benchImaLatency(trials = 30): Promise<BenchResult[]> {
+  const root = await makeTempDir('bench-ima');
+  const fleet = await TestFleet.create({
+    root,
+    controller: { intervalMs: 30_000, pullIntervalMs: 30_000, staleAfterMs: 120_000, nonceTtlMs: 30_000 },
+    ...(process.env['BULWARK_BENCH_LOG'] === '1' ? { logger: (l: string, m: string, f?: Record<string, unknown>) => console.error(l, m, JSON.stringify(f)) } : {}),
+  });
+  try {
+    await fleet.startController();
+    const client = fleet.client();
+    const measured = new ImaLogBuilder();
+    const policy = buildRuntimePolicy(
+      ALLOWED.map((p) => {
+        const e = measured.realFile(p);
+        return { path: e.path, digest: { algorithm: 'sha256', value: e.digest } };
+      }),
+      { generatedAt: new Date().toISOString(), generator: 'bench' },
+    );
+    await client.putPolicy('runtime', 'bench', JSON.stringify(formatRuntimePolicy(policy)));
+    await client.assignPolicy('runtime', 'bench', null);
+
+    const logPath = join(root, 'ima.ascii');
+    await writeFile(logPath, '');
+    const node = await fleet.addNode('bench-ima', { imaLogPath: logPath, imaFormat: 'ascii' });
+    const untrustedAt = new Map<number, number>();
+    let trial = -1;
+    const abort = new AbortController();
+    let ready: () => void = () => undefined;
+    const subscribed = new Promise<void>((r) => (ready = r));
+    const watching = client.watchTrust(
+      'bench-ima',
+      (e) => {
+        if (e.state === 'untrusted' && !untrustedAt.has(trial)) untrustedAt.set(trial, performance.now());
+      },
+      abort.signal,
+      () => ready(),
+    );
+    await subscribed;
+
+    const latencies: number[] = [];
+    for (let i = 0; i < trials; i++) {
+      // A fresh boot: reset the TPM, a new boot id, a new list with boot_aggregate and allowed files.
+      if (i > 0) {
+        await node.swtpm.reboot();
+        await writeFile(node.bootIdPath, `${randomUUID()}\n`);
+        await client.approveReenrollment('bench-ima');
+      }
+      const builder = new ImaLogBuilder();
+      const bank = (await node.tpm.readPcrs('sha256:0,1,2,3,4,5,6,7,8,9')).get(TPM_ALG.SHA256);
+      const aggregate = createHash('sha256');
+      for (let p = 0; p <= 9; p++) aggregate.update(bank?.get(p) ?? new Uint8Array(32));
+      builder.bootAggregate(aggregate.digest());
+      for (const p of ALLOWED) builder.realFile(p);
+      for (const e of builder.entries) await node.swtpm.extendPcr(10, builder.extendValue(e, 'sha256').toString('hex'));
+      await writeFile(logPath, builder.ascii());
+      if (i === 0) await node.agent.start();
+      else await node.agent.enroll();
+      await node.agent.attestNow();
+      await fleet.waitForNode('bench-ima', (n) => n.state === 'trusted');
+
+      trial = i;
+      const before = builder.entries.length;
+      const evil = builder.file('/usr/local/bin/unknown', { digest: randomBytes(32) });
+      const start = performance.now();
+      await node.swtpm.extendPcr(10, builder.extendValue(evil, 'sha256').toString('hex'));
+      await appendFile(logPath, builder.ascii(before));
+      const deadline = Date.now() + 10_000;
+      while (!untrustedAt.has(i) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      const at = untrustedAt.get(i);
+      if (at === undefined) throw new Error(`trial ${i}: the unknown entry was not detected within 10 s`);
+      latencies.push(at - start);
+    }
+    abort.abort();
+    await watching;
+    client.close();
+    latencies.sort((a, b) => a - b);
+    return [
+      { name: `IMA detection latency p50 (${trials} trials, 30 s timer)`, value: percentile(latencies, 50), unit: 'ms' },
+      { name: `IMA detection latency p99 (${trials} trials, 30 s timer)`, value: percentile(latencies, 99), unit: 'ms', target: '< 1000 ms' },
+    ];
+  } finally {
+    await fleet.stop();
+    await removeDir(root);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  printResults(await benchImaLatency());
+}
