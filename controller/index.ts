@@ -12,3 +12,4 @@ export { runCtl, formatTable, CTL_HELP, type CtlIo } from './ctl.js';
 export { PolicyStore, POLICY_BUCKET, type PolicyKind, type PolicySummary, type StoredPolicy } from './policy-store.js';
 export { appraisalInputs, type Appraiser, type AppraisalContext, type AppraisalResult, type ReplyPatch } from './appraiser.js';
 export { createAppraisers, type AppraiserDeps } from './appraisers.js';
+export { NomadHttpClient, NomadReconciler, type NomadApi, type NomadReconcilerOptions, type TrustSource, type AppliedAction } from './nomad/index.js';

@@ -5,6 +5,7 @@
  * `BULWARK_AUDIT`, one subject per node).
  */
 import {
+  KvWatchInclude,
   StorageType,
   type JetStreamClient,
   type JetStreamManager,
@@ -145,6 +146,32 @@ export class ControllerStore {
       }
     }
     throw new BulwarkError('STORE_CONFLICT', `node ${nodeId} kept changing concurrently`);
+  }
+
+  /**
+   * Calls `onChange` with every node record written from now on (any replica), until the
+   * returned function is called. Records that do not decode are skipped.
+   */
+  watchNodes(onChange: (record: NodeRecord) => void): () => void {
+    let stopped = false;
+    let stopIterator: (() => void) | null = null;
+    void this.nodes.watch({ include: KvWatchInclude.UpdatesOnly }).then(async (iter) => {
+      stopIterator = () => iter.stop();
+      if (stopped) iter.stop();
+      for await (const e of iter) {
+        if (stopped) break;
+        if (e.operation !== 'PUT' || e.value.length === 0) continue;
+        try {
+          onChange(decodeNodeRecord(dec.decode(e.value)));
+        } catch {
+          // A record this version cannot read is not a trust change it can act on.
+        }
+      }
+    }, () => undefined);
+    return () => {
+      stopped = true;
+      stopIterator?.();
+    };
   }
 
   async deleteNode(nodeId: string): Promise<void> {

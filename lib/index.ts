@@ -22,3 +22,4 @@ export { validateHostFacts, sanitizeFactText, factsDigest, FACTS_LIMITS, type Ho
 export { decodeNodeRecord, encodeNodeRecord, EMPTY_ATTESTATION, type NodeRecord, type AttestationState } from './node-record.js';
 export { signNodeIdentity, verifyNodeIdentity, type NodeIdentityClaims } from './node-identity.js';
 export { judgeEvidence, BOOT_PCRS, type EvidenceRound, type JudgeInput, type Judgement } from './attestation.js';
+export { injectTrustConstraint, hasTrustConstraint, TRUST_CONSTRAINT } from './apps.js';

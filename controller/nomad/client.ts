@@ -30,6 +30,7 @@ import {
 } from '../../lib/nomad/nodes.js';
 import { parseJsonText, type JsonObject } from '../../lib/nomad/shape.js';
 
+/** Where Nomad is and how to authenticate; the token is a secret and is never logged. */
 export interface NomadClientOptions {
   /** Base address of a Nomad agent's HTTP API, e.g. http://127.0.0.1:4646. */
   readonly address: string;
@@ -52,6 +53,7 @@ export interface NomadApi {
   streamEvents(opts: EventStreamOptions): AsyncGenerator<NomadEventFrame, void, undefined>;
 }
 
+/** A drain with a deadline, as the gate issues it for an untrusted node. */
 export interface DrainOptions {
   /** After this many milliseconds, remaining allocations are stopped by force. Must be > 0. */
   readonly deadlineMs: number;
@@ -60,6 +62,7 @@ export interface DrainOptions {
   readonly meta?: Readonly<Record<string, string>>;
 }
 
+/** Which events to stream and when to give up on a silent stream. */
 export interface EventStreamOptions {
   /** Topics with optional filter keys, e.g. ["Node"] or ["Node:<node id>"]. */
   readonly topics: readonly string[];
@@ -267,7 +270,8 @@ export class NomadHttpClient implements NomadApi {
         res = await fetch(`${this.address}${path}`, { headers: this.headers(false), signal: ctl.signal });
       } catch (err) {
         if (aborted(opts.signal)) return;
-        throw new BulwarkError('NOMAD_UNAVAILABLE', `GET /v1/event/stream: cannot reach Nomad at ${this.address}`, { address: this.address }, { cause: err });
+        const why = idledOut ? `no answer within ${idleMs} ms` : `cannot reach Nomad at ${this.address}`;
+        throw new BulwarkError('NOMAD_UNAVAILABLE', `GET /v1/event/stream: ${why}`, { address: this.address }, { cause: err });
       }
       if (!res.ok) throw this.statusError('GET /v1/event/stream', res.status, await res.text().catch(() => ''));
       const body = res.body;

@@ -1,0 +1,25 @@
+/**
+ * Polling for integration tests: waits until a condition holds, with a deadline and the last
+ * observed value in the failure message.
+ */
+
+/** Resolves with the first non-undefined value of `probe`, polled every `everyMs`; rejects after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastError = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError === '' ? '' : ` (last error: ${lastError})`}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Sleeps. */
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
