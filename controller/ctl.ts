@@ -12,6 +12,7 @@ import { verifyQuote } from '../lib/tpm/quote.js';
 import { parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
 import { ControllerClient } from '../proto/grpc.js';
 import { CTL_IMA_HELP, isCtlImaCommand, runCtlIma } from './ctl-ima.js';
+import { CTL_EVENTLOG_HELP, isEventlogCommand, runEventlogCtl } from './ctl-eventlog.js';
 import type { FindingMsg, NodeMsg, TrustEventMsg } from '../proto/wire.js';
 
 export interface CtlIo {
@@ -40,9 +41,11 @@ Fleet (over the controller's gRPC API; default controller 127.0.0.1:7443 or $BUL
 Forensics (offline, on tpm2_quote output files):
   quote verify --ak AK.pem --msg MSG --sig SIG --pcrs PCRS --nonce HEX [--pcr-selection SEL]
       MSG: TPMS_ATTEST (tpm2_quote -m), SIG: TPMT_SIGNATURE (-s),
-      PCRS: serialized PCR values (-o FILE -F serialized), SEL default sha256:0,1,2,3,4,5,6,7,10
+      PCRS: serialized PCR values (-o FILE -F serialized); with --pcr-selection the quote
+      must cover exactly SEL (e.g. sha256:0,1,2,3,4,5,6,7,8,9,10,14), without it any selection is shown
 
 ${CTL_IMA_HELP}
+${CTL_EVENTLOG_HELP}
 Exit codes:
   0  ok; the quote verified; the node is trusted
   1  verified as failing: a finding, or the node is not trusted
@@ -132,7 +135,9 @@ async function quoteVerify(args: Args, io: CtlIo): Promise<number> {
     return v;
   };
   const [akPath, msgPath, sigPath, pcrsPath, nonceHex] = [need('--ak'), need('--msg'), need('--sig'), need('--pcrs'), need('--nonce')];
-  const selection = parsePcrSelectionSpec(args.flags.get('--pcr-selection') ?? 'sha256:0,1,2,3,4,5,6,7,10');
+  // Without --pcr-selection any selection is accepted and shown; with it, it must match.
+  const selectionSpec = args.flags.get('--pcr-selection');
+  const selection = selectionSpec === undefined ? undefined : parsePcrSelectionSpec(selectionSpec);
   const nonce = fromHex(nonceHex.replace(/^0x/i, ''), '--nonce');
   const akPem = await readInput(akPath, 'AK');
   let ak: KeyObject;
@@ -141,9 +146,14 @@ async function quoteVerify(args: Args, io: CtlIo): Promise<number> {
   } catch (err) {
     throw new BulwarkError('KEY_INVALID', `${akPath} is not a PEM public key`, {}, { cause: err });
   }
-  const result = verifyQuote(ak, await readInput(msgPath, 'quote message'), await readInput(sigPath, 'signature'), await readInput(pcrsPath, 'PCR'), nonce, {
-    selection,
-  });
+  const result = verifyQuote(
+    ak,
+    await readInput(msgPath, 'quote message'),
+    await readInput(sigPath, 'signature'),
+    await readInput(pcrsPath, 'PCR'),
+    nonce,
+    selection === undefined ? {} : { selection },
+  );
   if (args.json) {
     io.out(
       `${JSON.stringify(
@@ -321,6 +331,8 @@ export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number
   try {
     // IMA runtime-integrity commands parse their own arguments (controller/ctl-ima.ts).
     if (isCtlImaCommand(argv)) return await runCtlIma(argv, io);
+    // Measured-boot commands parse their own arguments (controller/ctl-eventlog.ts).
+    if (isEventlogCommand(argv)) return await runEventlogCtl(argv, io);
     args = parseArgs(argv);
     if (args.flags.has('--help')) {
       io.out(CTL_HELP);

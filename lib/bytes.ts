@@ -119,7 +119,12 @@ export class ByteReader {
   }
 
   skip(n: number, what = 'padding'): void {
-    this.bytesN(n, what);
+    // The checks of bytesN, without making a slice nobody reads.
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new BulwarkError(this.code, `invalid length ${n} for ${what} at offset ${this.pos}`, { offset: this.pos });
+    }
+    this.need(n, what);
+    this.pos += n;
   }
 
   /** Fails unless every byte has been consumed. */

@@ -17,7 +17,7 @@
  * would not print is an error with the entry's position, never skipped.
  */
 import type { BulwarkError } from '../errors.js';
-import { asBuffer, decodeEntry, FieldBounds, hashAlgoAt, templateAt, unknownTemplate, IMA_TEMPLATE_NAME_PAD, logError, resolveParseOptions, type Position, type ResolvedParseOptions } from './fields.js';
+import { asBuffer, dataViewOf, decodeEntry, FieldBounds, SlotTable, hashAlgoAt, templateAt, unknownTemplate, IMA_TEMPLATE_NAME_PAD, logError, resolveParseOptions, type Position, type ResolvedParseOptions } from './fields.js';
 import { IMA_LIMITS, IMA_TEMPLATE_FIELDS, type ImaEntry, type ImaParseOptions, type ParsedImaLog } from './types.js';
 
 /** The longest line accepted: hex of the largest template data plus the fixed columns. */
@@ -52,17 +52,23 @@ const HEX_PAIR: Int16Array = (() => {
  */
 class Arena {
   private chunk: Buffer = Buffer.alloc(0);
+  private chunkView: DataView = dataViewOf(this.chunk);
   private used = 0;
 
   /** Makes room for at least `n` contiguous bytes at `at` in `buffer` (a new chunk when the current one is full). */
   reserve(n: number): void {
     if (this.chunk.length - this.used >= n) return;
     this.chunk = Buffer.allocUnsafe(Math.max(n, 256 * 1024));
+    this.chunkView = dataViewOf(this.chunk);
     this.used = 0;
   }
 
   get buffer(): Buffer {
     return this.chunk;
+  }
+
+  get view(): DataView {
+    return this.chunkView;
   }
 
   get at(): number {
@@ -97,16 +103,26 @@ function copyInto(src: Buffer, start: number, end: number, dst: Buffer, to: numb
   for (let i = start, o = to; i < end; i++, o++) dst[o] = src[i] ?? 0;
 }
 
+/** A u32 in the host's byte order (the field lengths the template hash covers), stored byte by byte. */
 function writeU32(dst: Buffer, at: number, value: number, littleEndian: boolean): void {
-  if (littleEndian) dst.writeUInt32LE(value, at);
-  else dst.writeUInt32BE(value, at);
+  if (littleEndian) {
+    dst[at] = value & 0xff;
+    dst[at + 1] = (value >>> 8) & 0xff;
+    dst[at + 2] = (value >>> 16) & 0xff;
+    dst[at + 3] = value >>> 24;
+  } else {
+    dst[at] = value >>> 24;
+    dst[at + 1] = (value >>> 16) & 0xff;
+    dst[at + 2] = (value >>> 8) & 0xff;
+    dst[at + 3] = value & 0xff;
+  }
 }
 
 /**
  * Parses one line [start, end) (end at its '\n'): the columns, then the rebuilt hash input
  * in the arena, then the fields via decodeEntry.
  */
-function parseLine(buf: Buffer, start: number, end: number, pos: Position, arena: Arena, bounds: FieldBounds, o: ResolvedParseOptions): ImaEntry {
+function parseLine(buf: Buffer, start: number, end: number, pos: Position, arena: Arena, bounds: FieldBounds, slots: SlotTable, o: ResolvedParseOptions): ImaEntry {
   const bad = (why: string, at: number): BulwarkError => logError('IMA_LOG_MALFORMED', pos, why, { column: at - start });
   let p = start;
   // "%2d ": one space and one digit below 10, two digits from 10 on.
@@ -229,7 +245,7 @@ function parseLine(buf: Buffer, start: number, end: number, pos: Position, arena
     }
   }
   arena.commit(w);
-  return decodeEntry(out, hashAt, o.templateHashSize, out, inputStart, w, name, f, pos.entry, pos.offset, lineLength + 1, pcr);
+  return decodeEntry(slots, out, arena.view, hashAt, o.templateHashSize, out, inputStart, w, name, f, pos.entry, pos.offset, lineLength + 1, pcr);
 }
 
 /**
@@ -244,6 +260,7 @@ export function parseImaAscii(bytes: Uint8Array, options: ImaParseOptions = {}):
   const buf = asBuffer(bytes);
   const arena = new Arena();
   const bounds = new FieldBounds();
+  const slots = new SlotTable();
   const entries: ImaEntry[] = [];
   let p = 0;
   let index = o.fromEntry;
@@ -257,7 +274,7 @@ export function parseImaAscii(bytes: Uint8Array, options: ImaParseOptions = {}):
       if (o.allowIncompleteTail) break;
       throw logError('IMA_LOG_TRUNCATED', pos, 'the list ends inside a line (no newline)', { left: buf.length - p });
     }
-    entries.push(parseLine(buf, p, nl, pos, arena, bounds, o));
+    entries.push(parseLine(buf, p, nl, pos, arena, bounds, slots, o));
     index++;
     p = nl + 1;
   }

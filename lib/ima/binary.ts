@@ -21,7 +21,7 @@
  * input. Every length is checked against what is left and a named cap before it is used.
  */
 import { ByteReader } from '../bytes.js';
-import { asBuffer, decodeEntry, FieldBounds, IMA_TEMPLATE_NAME_PAD, logError, resolveParseOptions, templateAt, unknownTemplate, view } from './fields.js';
+import { asBuffer, dataViewOf, decodeEntry, FieldBounds, SlotTable, IMA_TEMPLATE_NAME_PAD, logError, resolveParseOptions, templateAt, unknownTemplate, view } from './fields.js';
 import { IMA_LIMITS, IMA_TEMPLATE_FIELDS, type ImaEntry, type ImaParseOptions, type ParsedImaLog } from './types.js';
 
 /** Size of the bare digest of the 'ima' template's d field in a binary record (SHA_DIGEST_SIZE). */
@@ -42,6 +42,8 @@ export function parseImaBinary(bytes: Uint8Array, options: ImaParseOptions = {})
   const le = o.littleEndian;
   const hashSize = o.templateHashSize;
   const bounds = new FieldBounds();
+  const bufView = dataViewOf(buf);
+  const slots = new SlotTable();
   const entries: ImaEntry[] = [];
   let index = o.fromEntry;
   // One scratch buffer for the 'ima' template's padded hash inputs, sliced per entry.
@@ -103,7 +105,7 @@ export function parseImaBinary(bytes: Uint8Array, options: ImaParseOptions = {})
         hashInput.set(view(buf, nAt, nAt + nLen), IMA_TEMPLATE_DIGEST_SIZE);
         bounds.set(0, dAt, dAt + IMA_TEMPLATE_DIGEST_SIZE);
         bounds.set(1, nAt, nAt + nLen);
-        entries.push(decodeEntry(buf, hashAt, hashSize, scratch, scratchUsed - inputLen, scratchUsed, template, bounds, index, o.fromOffset + start, r.offset - start, pcr));
+        entries.push(decodeEntry(slots, buf, bufView, hashAt, hashSize, scratch, scratchUsed - inputLen, scratchUsed, template, bounds, index, o.fromOffset + start, r.offset - start, pcr));
       } else {
         if (r.remaining < 4) {
           missing = 4;
@@ -142,7 +144,7 @@ export function parseImaBinary(bytes: Uint8Array, options: ImaParseOptions = {})
         if (f !== dataEnd) {
           throw logError('IMA_LOG_MALFORMED', { entry: index, offset: o.fromOffset + start }, `${dataEnd - f} bytes after the last field of template ${template}`, { field: 'template data' });
         }
-        entries.push(decodeEntry(buf, hashAt, hashSize, buf, dataAt, dataEnd, template, bounds, index, o.fromOffset + start, r.offset - start, pcr));
+        entries.push(decodeEntry(slots, buf, bufView, hashAt, hashSize, buf, dataAt, dataEnd, template, bounds, index, o.fromOffset + start, r.offset - start, pcr));
       }
       index++;
       continue;

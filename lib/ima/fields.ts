@@ -128,43 +128,131 @@ export class FieldBounds {
   }
 }
 
+/** Numbers of one entry, side by side in a shared Float64Array (SlotTable): field indices. */
+const S = {
+  index: 0,
+  offset: 1,
+  size: 2,
+  pcr: 3,
+  hashAt: 4,
+  hashEnd: 5,
+  inputAt: 6,
+  inputEnd: 7,
+  digestAt: 8,
+  digestEnd: 9,
+  pathAt: 10,
+  pathEnd: 11,
+  sigAt: 12,
+  sigEnd: 13,
+  bufAt: 14,
+  bufEnd: 15,
+} as const;
+const SLOT = 16;
+const SLOTS_PER_CHUNK = 4096;
+
 /**
- * A decoded entry. It keeps its source buffer and the offsets of its fields; the byte views
- * are made when asked for, so 100,000 entries cost 100,000 small objects instead of half a
- * million (what keeps a parse out of the garbage collector), and policy evaluation compares
- * digests and paths in place.
+ * Where the numbers of a parse's entries live: chunks of Float64Array (off the garbage
+ * collected heap, never copied by it), 16 numbers per entry.
+ */
+export class SlotTable {
+  private chunk = new Float64Array(0);
+  private used = 0;
+
+  /** Reserves the slot of the next entry in `current` and returns its base index. */
+  next(): number {
+    if (this.used + SLOT > this.chunk.length) {
+      this.chunk = new Float64Array(SLOT * SLOTS_PER_CHUNK);
+      this.used = 0;
+    }
+    const base = this.used;
+    this.used += SLOT;
+    return base;
+  }
+
+  /** The chunk the last reserved slot is in. */
+  get current(): Float64Array {
+    return this.chunk;
+  }
+}
+
+/**
+ * A decoded entry. It keeps its source buffer and its numbers (offsets of its fields in the
+ * source) in a shared table; byte views are made when asked for. So 100,000 entries are
+ * 100,000 small objects, which keeps a parse out of the garbage collector, and policy
+ * evaluation compares digests and paths in place.
  */
 export class DecodedImaEntry implements ImaEntry {
   private decodedPath: string | undefined;
 
   constructor(
-    readonly index: number,
-    readonly offset: number,
-    readonly size: number,
-    readonly pcr: number,
     readonly template: ImaTemplateName,
     readonly violation: boolean,
     readonly digestAlgorithm: string,
     /** Holds the template hash, digest, name and other fields. */
     readonly src: Buffer,
-    readonly hashAt: number,
-    readonly hashEnd: number,
+    /** A DataView of `src`, shared by the entries of a parse: four bytes per comparison. */
+    readonly srcView: DataView,
     /** Holds the hash input (src, or the padded buffer of an 'ima' template entry). */
     readonly inputSrc: Uint8Array,
-    readonly inputAt: number,
-    readonly inputEnd: number,
-    readonly digestAt: number,
-    readonly digestEnd: number,
-    readonly pathAt: number,
-    readonly pathEnd: number,
-    /** sig field; at === end when empty or absent. */
-    readonly sigAt: number,
-    readonly sigEnd: number,
-    /** buf field of ima-buf; -1 when absent. */
-    readonly bufAt: number,
-    readonly bufEnd: number,
+    private readonly slots: Float64Array,
+    private readonly base: number,
     readonly modsig: ImaModsig | null,
   ) {}
+
+  private n(field: number): number {
+    return this.slots[this.base + field] ?? 0;
+  }
+
+  get index(): number {
+    return this.n(S.index);
+  }
+  get offset(): number {
+    return this.n(S.offset);
+  }
+  get size(): number {
+    return this.n(S.size);
+  }
+  get pcr(): number {
+    return this.n(S.pcr);
+  }
+  get hashAt(): number {
+    return this.n(S.hashAt);
+  }
+  get hashEnd(): number {
+    return this.n(S.hashEnd);
+  }
+  get inputAt(): number {
+    return this.n(S.inputAt);
+  }
+  get inputEnd(): number {
+    return this.n(S.inputEnd);
+  }
+  get digestAt(): number {
+    return this.n(S.digestAt);
+  }
+  get digestEnd(): number {
+    return this.n(S.digestEnd);
+  }
+  get pathAt(): number {
+    return this.n(S.pathAt);
+  }
+  get pathEnd(): number {
+    return this.n(S.pathEnd);
+  }
+  /** sig field; at === end when empty or absent. */
+  get sigAt(): number {
+    return this.n(S.sigAt);
+  }
+  get sigEnd(): number {
+    return this.n(S.sigEnd);
+  }
+  /** buf field of ima-buf; -1 when absent. */
+  get bufAt(): number {
+    return this.n(S.bufAt);
+  }
+  get bufEnd(): number {
+    return this.n(S.bufEnd);
+  }
 
   get templateHash(): Uint8Array {
     return view(this.src, this.hashAt, this.hashEnd);
@@ -218,6 +306,11 @@ export class DecodedImaEntry implements ImaEntry {
   [Symbol.for('nodejs.util.inspect.custom')](): Record<string, unknown> {
     return this.toJSON();
   }
+}
+
+/** A DataView over exactly the bytes of `buf`. */
+export function dataViewOf(buf: Uint8Array): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** Length of the entry's template hash column, without making a view of it. */
@@ -279,7 +372,9 @@ function digestWithAlgo(buf: Buffer, start: number, end: number, index: number, 
  * `src` holds the template hash at hashAt and every field; the hash input is inputSrc[inputAt, inputEnd).
  */
 export function decodeEntry(
+  slots: SlotTable,
   src: Buffer,
+  srcView: DataView,
   hashAt: number,
   hashSize: number,
   inputSrc: Uint8Array,
@@ -357,28 +452,23 @@ export function decodeEntry(
       if (src[i] !== 0) throw logError('IMA_LOG_MALFORMED', { entry: index, offset }, 'a violation entry (zero template hash) with a non-zero digest', { field: 'd' });
     }
   }
-  return new DecodedImaEntry(
-    index,
-    offset,
-    size,
-    pcr,
-    template,
-    violation,
-    digestAlgorithm,
-    src,
-    hashAt,
-    hashAt + hashSize,
-    inputSrc,
-    inputAt,
-    inputEnd,
-    digestAt,
-    digestEnd,
-    pathAt,
-    pathEnd,
-    sigAt,
-    sigEnd,
-    bufAt,
-    bufEnd,
-    modsig,
-  );
+  const base = slots.next();
+  const chunk = slots.current;
+  chunk[base + S.index] = index;
+  chunk[base + S.offset] = offset;
+  chunk[base + S.size] = size;
+  chunk[base + S.pcr] = pcr;
+  chunk[base + S.hashAt] = hashAt;
+  chunk[base + S.hashEnd] = hashAt + hashSize;
+  chunk[base + S.inputAt] = inputAt;
+  chunk[base + S.inputEnd] = inputEnd;
+  chunk[base + S.digestAt] = digestAt;
+  chunk[base + S.digestEnd] = digestEnd;
+  chunk[base + S.pathAt] = pathAt;
+  chunk[base + S.pathEnd] = pathEnd;
+  chunk[base + S.sigAt] = sigAt;
+  chunk[base + S.sigEnd] = sigEnd;
+  chunk[base + S.bufAt] = bufAt;
+  chunk[base + S.bufEnd] = bufEnd;
+  return new DecodedImaEntry(template, violation, digestAlgorithm, src, srcView, inputSrc, chunk, base, modsig);
 }

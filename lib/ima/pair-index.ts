@@ -1,42 +1,40 @@
 /**
- * The (path, digest) pairs a runtime policy allows, packed for lookups at list speed:
- * digests and path bytes in two contiguous arrays and an open-addressing table keyed by the
- * digest's first bytes (a digest is uniformly distributed: its own best hash). A lookup is
- * a few array reads and two byte comparisons, no string hashing and no pointer chasing
- * through per-path objects. Internal to lib/ima.
+ * The (path, digest) pairs a runtime policy allows, packed for lookups at list speed: an
+ * open-addressing table whose slots hold each pair's digest inline, keyed by the digest's
+ * first bytes (a digest is uniformly distributed: its own best hash), and the path bytes in
+ * one contiguous array. A lookup that hits reads one slot (lengths and digest on the same
+ * cache line for SHA-256) and the path: no string hashing, no pointer chasing through
+ * per-path objects. Internal to lib/ima.
  */
-import { DecodedImaEntry } from './fields.js';
+import { dataViewOf, DecodedImaEntry } from './fields.js';
 import type { ImaEntry } from './types.js';
 
+/** Bytes per slot: 16 of header (pair number + 1, digest length, path offset, path length), 112 of digest. */
+const SLOT_BYTES = 128;
+const HEADER_BYTES = 16;
+const DIGEST_MAX = SLOT_BYTES - HEADER_BYTES;
+
 export class AllowedPairIndex {
-  private readonly digests: Uint8Array;
-  private readonly paths: Uint8Array;
-  /** Per pair, side by side (one cache line per lookup): digest offset, digest length, path offset, path length. */
-  private readonly meta: Int32Array;
-  /** Slot → pair index + 1; 0 is empty. Linear probing. */
-  private readonly table: Int32Array;
+  /** The slots, SLOT_BYTES each: u32 used (pair + 1, 0 = empty), u32 digest length, u32 path offset, u32 path length, digest. */
+  private readonly slots: DataView;
+  private readonly paths: DataView;
   private readonly mask: number;
 
   constructor(pairs: readonly (readonly [path: string, digest: Uint8Array])[]) {
     const n = pairs.length;
-    let digestBytes = 0;
     let pathBytes = 0;
     for (let i = 0; i < n; i++) {
       const pair = pairs[i];
-      if (pair === undefined) continue;
-      digestBytes += pair[1].length;
-      pathBytes += Buffer.byteLength(pair[0], 'utf8');
+      if (pair !== undefined) pathBytes += Buffer.byteLength(pair[0], 'utf8');
     }
-    this.digests = new Uint8Array(digestBytes);
-    const paths = Buffer.alloc(pathBytes);
-    this.paths = paths;
-    const meta = new Int32Array(4 * n);
-    this.meta = meta;
     let size = 16;
     while (size < 2 * n) size *= 2;
-    this.table = new Int32Array(size);
     this.mask = size - 1;
-    let dAt = 0;
+    const slotBytes = new Uint8Array(size * SLOT_BYTES);
+    const slots = dataViewOf(slotBytes);
+    this.slots = slots;
+    const paths = Buffer.alloc(pathBytes);
+    this.paths = dataViewOf(paths);
     let pAt = 0;
     // The same path string is listed once per digest: encode it once.
     let lastPath: string | undefined;
@@ -46,51 +44,41 @@ export class AllowedPairIndex {
       const pair = pairs[i];
       if (pair === undefined) continue;
       const [p, d] = pair;
-      this.digests.set(d, dAt);
-      meta[4 * i] = dAt;
-      meta[4 * i + 1] = d.length;
-      dAt += d.length;
+      // Policy digests are validated to the sizes of known algorithms (at most 64 bytes).
+      if (d.length < 4 || d.length > DIGEST_MAX) continue;
       if (p !== lastPath) {
         lastPath = p;
         lastAt = pAt;
         lastLen = paths.write(p, pAt, 'utf8');
         pAt += lastLen;
       }
-      meta[4 * i + 2] = lastAt;
-      meta[4 * i + 3] = lastLen;
-      let slot = keyOf(d, 0) & this.mask;
-      while ((this.table[slot] ?? 0) !== 0) slot = (slot + 1) & this.mask;
-      this.table[slot] = i + 1;
+      let slot = keyOf(dataViewOf(d), 0) & this.mask;
+      while (slots.getUint32(slot * SLOT_BYTES, true) !== 0) slot = (slot + 1) & this.mask;
+      const at = slot * SLOT_BYTES;
+      slots.setUint32(at, i + 1, true);
+      slots.setUint32(at + 4, d.length, true);
+      slots.setUint32(at + 8, lastAt, true);
+      slots.setUint32(at + 12, lastLen, true);
+      slotBytes.set(d, at + HEADER_BYTES);
     }
   }
 
-  /** Whether the pair (src[pathAt, +pathLen), src2[digestAt, +digestLen)) is listed. */
-  private lookup(ds: Uint8Array, dAt: number, dLen: number, ps: Uint8Array, pAt: number, pLen: number): boolean {
-    let slot = keyOf(ds, dAt) & this.mask;
+  /** Whether the pair (digest at dv[dAt, +dLen), name at pv[pAt, +pLen)) is listed. */
+  private lookup(dv: DataView, dAt: number, dLen: number, pv: DataView, pAt: number, pLen: number): boolean {
+    // Every digest algorithm makes at least 16 bytes; a shorter one is listed nowhere (and has no key).
+    if (dLen < 4 || dLen > DIGEST_MAX) return false;
+    const slots = this.slots;
+    let slot = keyOf(dv, dAt) & this.mask;
     for (;;) {
-      const k = this.table[slot] ?? 0;
-      if (k === 0) return false;
-      const m = 4 * (k - 1);
-      const meta = this.meta;
-      if (meta[m + 1] === dLen && meta[m + 3] === pLen) {
-        const da = meta[m] ?? 0;
-        let same = true;
-        for (let j = 0; j < dLen; j++) {
-          if (this.digests[da + j] !== ds[dAt + j]) {
-            same = false;
-            break;
-          }
-        }
-        if (same) {
-          const pa = meta[m + 2] ?? 0;
-          for (let j = 0; j < pLen; j++) {
-            if (this.paths[pa + j] !== ps[pAt + j]) {
-              same = false;
-              break;
-            }
-          }
-          if (same) return true;
-        }
+      const at = slot * SLOT_BYTES;
+      if (slots.getUint32(at, true) === 0) return false;
+      if (
+        slots.getUint32(at + 4, true) === dLen &&
+        slots.getUint32(at + 12, true) === pLen &&
+        sameRange(slots, at + HEADER_BYTES, dv, dAt, dLen) &&
+        sameRange(this.paths, slots.getUint32(at + 8, true), pv, pAt, pLen)
+      ) {
+        return true;
       }
       slot = (slot + 1) & this.mask;
     }
@@ -98,14 +86,26 @@ export class AllowedPairIndex {
 
   /** Whether the entry's (event name, digest) is a listed pair, compared byte for byte. */
   has(e: ImaEntry): boolean {
-    if (e instanceof DecodedImaEntry) return this.lookup(e.src, e.digestAt, e.digestEnd - e.digestAt, e.src, e.pathAt, e.pathEnd - e.pathAt);
+    if (e instanceof DecodedImaEntry) {
+      const dAt = e.digestAt;
+      const pAt = e.pathAt;
+      return this.lookup(e.srcView, dAt, e.digestEnd - dAt, e.srcView, pAt, e.pathEnd - pAt);
+    }
     const d = e.digest;
     const p = e.pathBytes;
-    return this.lookup(d, 0, d.length, p, 0, p.length);
+    return this.lookup(dataViewOf(d), 0, d.length, dataViewOf(p), 0, p.length);
   }
 }
 
+/** a[aAt, +len) === b[bAt, +len), four bytes at a time. */
+function sameRange(a: DataView, aAt: number, b: DataView, bAt: number, len: number): boolean {
+  let j = 0;
+  for (; j + 4 <= len; j += 4) if (a.getUint32(aAt + j, true) !== b.getUint32(bAt + j, true)) return false;
+  for (; j < len; j++) if (a.getUint8(aAt + j) !== b.getUint8(bAt + j)) return false;
+  return true;
+}
+
 /** The digest's first four bytes as a non-negative integer (only the low bits pick a slot). */
-function keyOf(d: Uint8Array, at: number): number {
-  return ((d[at] ?? 0) | ((d[at + 1] ?? 0) << 8) | ((d[at + 2] ?? 0) << 16) | (((d[at + 3] ?? 0) & 0x7f) << 24)) >>> 0;
+function keyOf(v: DataView, at: number): number {
+  return (v.getUint32(at, true) & 0x7fffffff) >>> 0;
 }

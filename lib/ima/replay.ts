@@ -160,34 +160,17 @@ function extend(e: ImaEntry, b: Bank): string | undefined {
   return extended;
 }
 
-/** Names of template hash column lengths: the column is checked when its algorithm is a replayed bank. */
-const COLUMN_ALG: ReadonlyMap<number, number> = new Map([
-  [20, TPM_ALG.SHA1],
-  [32, TPM_ALG.SHA256],
-  [48, TPM_ALG.SHA384],
-  [64, TPM_ALG.SHA512],
-]);
-
 /** The one place VerifiedImaEntries are made: the brand is a claim only replay may make. */
 function brandVerified(entries: readonly ImaEntry[]): VerifiedImaEntries {
   return Object.freeze(entries.slice()) as unknown as VerifiedImaEntries;
 }
 
-function checkContinuity(state: ImaReplayState, entries: readonly ImaEntry[]): Finding | undefined {
-  let expectEntry = state.entryCount;
-  let expectOffset = state.byteOffset;
-  for (const e of entries) {
-    if (e.index !== expectEntry || e.offset !== expectOffset) {
-      return finding(
-        'IMA_LOG_DISCONTINUOUS',
-        `entry ${e.index} at byte offset ${e.offset} does not follow on: entry ${expectEntry} at byte offset ${expectOffset} is next`,
-        { entry: e.index, offset: e.offset, expectedEntry: expectEntry, expectedOffset: expectOffset },
-      );
-    }
-    expectEntry++;
-    expectOffset += e.size;
-  }
-  return undefined;
+function discontinuity(e: ImaEntry, expectEntry: number, expectOffset: number): Finding {
+  return finding(
+    'IMA_LOG_DISCONTINUOUS',
+    `entry ${e.index} at byte offset ${e.offset} does not follow on: entry ${expectEntry} at byte offset ${expectOffset} is next`,
+    { entry: e.index, offset: e.offset, expectedEntry: expectEntry, expectedOffset: expectOffset },
+  );
 }
 
 function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expected: PcrBanks, options: ImaReplayOptions): ImaReplayResult {
@@ -195,8 +178,6 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
   const pcr = options.pcr ?? IMA_PCR;
   const fail = (...findings: Finding[]): ImaReplayResult => ({ ok: false, findings, state });
 
-  const gap = checkContinuity(state, entries);
-  if (gap !== undefined) return fail(gap);
   const banks = makeBanks(state, rule, expected, pcr);
   const missing = banks.filter((b) => b.expected === '');
   if (missing.length > 0) {
@@ -212,9 +193,14 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
   let consumed = -1;
   if (matches()) consumed = 0;
   const nBanks = banks.length;
+  let expectOffset = state.byteOffset;
   for (let i = 0; consumed < 0 && i < entries.length; i++) {
     const e = entries[i];
     if (e === undefined) break;
+    // Entries must continue where the state stopped, without a gap (later ones are checked when replayed).
+    const offset = e.offset;
+    if (e.index !== state.entryCount + i || offset !== expectOffset) return fail(discontinuity(e, state.entryCount + i, expectOffset));
+    expectOffset = offset + e.size;
     if (e.pcr !== pcr) {
       return fail(
         finding('IMA_PCR_UNEXPECTED', `entry ${e.index} (${e.path}) extends PCR ${e.pcr}; only PCR ${pcr} is replayed`, {
@@ -225,13 +211,14 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
         }),
       );
     }
-    const column = e.violation ? undefined : COLUMN_ALG.get(templateHashLength(e));
+    // The template hash column is checked against a bank of its own algorithm (the sizes tell them apart).
+    const column = e.violation ? 0 : templateHashLength(e);
     let all = true;
     for (let k = 0; k < nBanks; k++) {
       const b = banks[k];
       if (b === undefined) continue;
       const extended = extend(e, b);
-      if (column === b.alg && !b.padded && extended !== undefined && extended !== asBuffer(e.templateHash).toString('latin1')) {
+      if (column === b.size && !b.padded && extended !== undefined && extended !== asBuffer(e.templateHash).toString('latin1')) {
         return fail(
           finding('IMA_TEMPLATE_HASH_MISMATCH', `entry ${e.index} (${e.path}) shows a template hash its template data does not hash to`, {
             entry: e.index,
@@ -244,6 +231,11 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
       if (all && b.value !== b.expected) all = false;
     }
     if (all) consumed = i + 1;
+  }
+  // An empty round, or one whose first entry already does not follow on, is a gap too.
+  if (consumed === 0 && entries.length > 0) {
+    const first = entries[0];
+    if (first !== undefined && (first.index !== state.entryCount || first.offset !== state.byteOffset)) return fail(discontinuity(first, state.entryCount, state.byteOffset));
   }
 
   if (consumed < 0) {
