@@ -29,6 +29,20 @@ export interface ControllerConfig {
   readonly enrollTtlMs: number;
   /** Name of this replica in leases. */
   readonly replicaId: string;
+  /** Nomad HTTP API (e.g. http://127.0.0.1:4646); null: no placement gate. */
+  readonly nomadAddr: string | null;
+  /** Nomad ACL token; null: NOMAD_TOKEN from the environment. Never logged. */
+  readonly nomadToken: string | null;
+  /** Drain untrusted nodes (their allocations move to trusted ones), not only make them ineligible. */
+  readonly nomadDrain: boolean;
+  readonly nomadDrainDeadlineMs: number;
+  /** A trusted verdict older than this does not keep a node eligible (0: staleAfterMs). */
+  readonly nomadFreshnessMs: number;
+  readonly nomadReconcileIntervalMs: number;
+  /** Bulwark node id → Nomad node name, where they differ. */
+  readonly nomadNodeMap: Readonly<Record<string, string>>;
+  /** The application catalogue: one NAME.nomad.hcl per app. */
+  readonly appsDir: string;
 }
 
 export const CONTROLLER_DEFAULTS: ControllerConfig = {
@@ -47,6 +61,14 @@ export const CONTROLLER_DEFAULTS: ControllerConfig = {
   nonceTtlMs: 30_000,
   enrollTtlMs: 120_000,
   replicaId: '',
+  nomadAddr: null,
+  nomadToken: null,
+  nomadDrain: true,
+  nomadDrainDeadlineMs: 5 * 60_000,
+  nomadFreshnessMs: 0,
+  nomadReconcileIntervalMs: 5000,
+  nomadNodeMap: {},
+  appsDir: '/usr/share/bulwark/apps',
 };
 
 const ENV: Readonly<Record<string, keyof ControllerConfig>> = {
@@ -62,10 +84,23 @@ const ENV: Readonly<Record<string, keyof ControllerConfig>> = {
   BULWARK_STALE_AFTER_MS: 'staleAfterMs',
   BULWARK_NONCE_TTL_MS: 'nonceTtlMs',
   BULWARK_REPLICA_ID: 'replicaId',
+  BULWARK_NOMAD_ADDR: 'nomadAddr',
+  BULWARK_APPS_DIR: 'appsDir',
+  NOMAD_TOKEN: 'nomadToken',
 };
 
-const NUMBER_KEYS: ReadonlySet<keyof ControllerConfig> = new Set(['natsPort', 'intervalMs', 'pullIntervalMs', 'staleAfterMs', 'nonceTtlMs', 'enrollTtlMs']);
-const NULLABLE_KEYS: ReadonlySet<keyof ControllerConfig> = new Set(['natsUrl', 'natsAdvertiseUrl']);
+const NUMBER_KEYS: ReadonlySet<keyof ControllerConfig> = new Set([
+  'natsPort',
+  'intervalMs',
+  'pullIntervalMs',
+  'staleAfterMs',
+  'nonceTtlMs',
+  'enrollTtlMs',
+  'nomadDrainDeadlineMs',
+  'nomadFreshnessMs',
+  'nomadReconcileIntervalMs',
+]);
+const NULLABLE_KEYS: ReadonlySet<keyof ControllerConfig> = new Set(['natsUrl', 'natsAdvertiseUrl', 'nomadAddr', 'nomadToken']);
 
 function invalid(key: string, why: string): never {
   throw new BulwarkError('CONFIG_INVALID', `controller config ${key}: ${why}`, { key });
@@ -95,6 +130,10 @@ export function parseControllerConfig(layers: readonly unknown[], env: Readonly<
     const v = out[key];
     if (NUMBER_KEYS.has(key)) {
       if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) invalid(key, 'must be a non-negative integer');
+    } else if (key === 'nomadDrain') {
+      if (typeof v !== 'boolean') invalid(key, 'must be true or false');
+    } else if (key === 'nomadNodeMap') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) invalid(key, 'must map node ids to Nomad node names');
     } else if (key === 'ekAllowList') {
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x))) invalid(key, 'must be a list of sha256 hex strings');
     } else if (NULLABLE_KEYS.has(key)) {
@@ -122,7 +161,21 @@ export function parseControllerConfig(layers: readonly unknown[], env: Readonly<
     nonceTtlMs: ms('nonceTtlMs'),
     enrollTtlMs: ms('enrollTtlMs'),
     replicaId: String(out['replicaId']),
+    nomadAddr: out['nomadAddr'] === null ? null : String(out['nomadAddr']),
+    nomadToken: out['nomadToken'] === null ? null : String(out['nomadToken']),
+    nomadDrain: out['nomadDrain'] === true,
+    nomadDrainDeadlineMs: ms('nomadDrainDeadlineMs'),
+    nomadFreshnessMs: ms('nomadFreshnessMs'),
+    nomadReconcileIntervalMs: ms('nomadReconcileIntervalMs'),
+    nomadNodeMap: stringMap(out['nomadNodeMap']),
+    appsDir: String(out['appsDir']),
   };
+}
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+  return out;
 }
 
 /** Reads the config file (a missing default file means defaults) and applies env. */

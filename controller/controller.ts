@@ -19,6 +19,9 @@ import { PolicyStore } from './policy-store.js';
 import { GrpcApi } from './grpc-server.js';
 import { KvLease } from './lease.js';
 import { NatsServerProcess } from './nats-server.js';
+import { AppCatalogue } from './apps.js';
+import { NomadHttpClient } from './nomad/client.js';
+import { NomadReconciler } from './nomad/reconciler.js';
 import { Registrar } from './registrar.js';
 import { ControllerStore } from './store.js';
 import { TrustEvents } from './trust-events.js';
@@ -76,6 +79,7 @@ export class Controller {
   private timer: NodeJS.Timeout | null = null;
   private lease: KvLease | null = null;
   private verifier: Verifier | null = null;
+  private reconciler: NomadReconciler | null = null;
   private readonly lastPulled = new Map<string, number>();
   private ticking = false;
   private stopped = false;
@@ -146,10 +150,31 @@ export class Controller {
       }),
     );
 
-    this.api = new GrpcApi({ store, registrar, verifier, policies, challengeNow: (nodeId) => this.challenge(verifier, nodeId) });
+    const nomad = cfg.nomadAddr === null ? null : new NomadHttpClient({ address: cfg.nomadAddr, token: cfg.nomadToken });
+    const apps = new AppCatalogue(cfg.appsDir, nomad);
+    this.api = new GrpcApi({ store, registrar, verifier, policies, apps, freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs, challengeNow: (nodeId) => this.challenge(verifier, nodeId) });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
     this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000));
     this.timer = setInterval(() => void this.tick(store), this.tickMs);
+    if (nomad !== null) {
+      // The placement gate: one replica at a time (a lease in KV) keeps Nomad's eligibility in line with trust.
+      const reconcileMs = cfg.nomadReconcileIntervalMs;
+      this.reconciler = new NomadReconciler(
+        nomad,
+        { listNodes: () => store.listNodes(), watch: (onChange) => store.watchNodes(onChange) },
+        new KvLease(store.leases, 'nomad-reconciler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * reconcileMs, 3000)),
+        {
+          freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
+          drainUntrusted: cfg.nomadDrain,
+          drainDeadlineMs: cfg.nomadDrainDeadlineMs,
+          reconcileIntervalMs: reconcileMs,
+          nodeMap: cfg.nomadNodeMap,
+          log: this.log,
+        },
+      );
+      this.reconciler.start();
+      this.log('info', 'Nomad placement gate started', { nomad: cfg.nomadAddr });
+    }
     this.log('info', 'controller started', { grpc: this.grpcAddress, nats: this.natsUrl, ekCaCertificates: ekCaBundle.length });
   }
 
@@ -209,6 +234,8 @@ export class Controller {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    await this.reconciler?.stop();
+    this.reconciler = null;
     await this.lease?.release();
     await this.api?.close();
     for (const s of this.subs) s.unsubscribe();

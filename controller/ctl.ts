@@ -11,9 +11,10 @@ import { BulwarkError, EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/er
 import { verifyQuote } from '../lib/tpm/quote.js';
 import { parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
 import { ControllerClient } from '../proto/grpc.js';
+
 import { CTL_IMA_HELP, isCtlImaCommand, runCtlIma } from './ctl-ima.js';
 import { CTL_EVENTLOG_HELP, isEventlogCommand, runEventlogCtl } from './ctl-eventlog.js';
-import type { FindingMsg, NodeMsg, TrustEventMsg } from '../proto/wire.js';
+import type { AppStatusMsg, FindingMsg, NodeMsg, TrustEventMsg } from '../proto/wire.js';
 
 export interface CtlIo {
   readonly out: (text: string) => void;
@@ -31,6 +32,10 @@ Fleet (over the controller's gRPC API; default controller 127.0.0.1:7443 or $BUL
   history ID [--limit N]      the node's trust transitions from the audit stream
   watch [ID]                  trust transitions as they happen (Ctrl-C to stop)
   reattest ID                 send the node a fresh challenge now
+  apps list                   the application catalogue and what is deployed
+  apps deploy NAME [--file F] deploy an app (the trust constraint is injected into every group)
+  apps status NAME            where its allocations run
+  apps stop NAME              stop it
   policy push KIND NAME FILE  store a policy (kinds: measured-boot, runtime); it is checked first
   policy list [KIND]          stored policies with their digests and assignments
   policy show KIND NAME       a stored policy document
@@ -60,7 +65,7 @@ interface Args {
   readonly json: boolean;
 }
 
-const VALUE_FLAGS = new Set(['--controller', '--ak', '--msg', '--sig', '--pcrs', '--nonce', '--pcr-selection', '--limit', '--node']);
+const VALUE_FLAGS = new Set(['--controller', '--ak', '--msg', '--sig', '--pcrs', '--nonce', '--pcr-selection', '--limit', '--node', '--file']);
 
 function usage(message: string): BulwarkError {
   return new BulwarkError('USAGE', message);
@@ -175,6 +180,27 @@ async function quoteVerify(args: Args, io: CtlIo): Promise<number> {
     for (const f of result.findings) io.out(`  ${f.code}: ${f.message}\n`);
   }
   return result.ok ? EXIT_CODES.ok : EXIT_CODES.finding;
+}
+
+function appStatusText(a: AppStatusMsg): string {
+  const rows = a.allocations.map((x) => [x.id.slice(0, 8), x.nodeName || x.nodeId.slice(0, 8), x.taskGroup, x.desiredStatus, x.clientStatus]);
+  return `${a.name} (job ${a.jobId}): ${a.status}\n${formatTable(['ALLOC', 'NODE', 'GROUP', 'DESIRED', 'STATUS'], rows)}`;
+}
+
+/** `apps list|deploy|status|stop`: the catalogue, deployed through the controller. */
+async function appsCommand(rest: readonly string[], args: Args, io: CtlIo): Promise<number> {
+  const [sub, name] = rest;
+  if (sub === 'list') {
+    const apps = await withClient(args, io, (c) => c.listApps());
+    io.out(args.json ? `${JSON.stringify(apps)}\n` : formatTable(['APP', 'SPEC', 'DEPLOYED'], apps.map((a) => [a.name, a.file, a.deployed ? 'yes' : '-'])));
+    return EXIT_CODES.ok;
+  }
+  if (name === undefined || !['deploy', 'status', 'stop'].includes(sub ?? '')) throw usage('apps takes list, or deploy|status|stop NAME');
+  const file = args.flags.get('--file');
+  const hcl = file === undefined ? '' : new TextDecoder().decode(await readInput(file, 'job spec'));
+  const status = await withClient(args, io, (c) => (sub === 'deploy' ? c.deployApp(name, hcl) : sub === 'status' ? c.appStatus(name) : c.stopApp(name)));
+  io.out(args.json ? `${JSON.stringify(status)}\n` : appStatusText(status));
+  return EXIT_CODES.ok;
 }
 
 /** `policy push|list|show|assign`: fleet policies over the API; null for other subcommands. */
@@ -311,6 +337,8 @@ async function run(args: Args, io: CtlIo): Promise<number> {
       io.out(args.json ? `${JSON.stringify(node)}\n` : `${id} may enroll again; it stays ${node.state} until it has and its evidence verifies\n`);
       return EXIT_CODES.ok;
     }
+    case 'apps':
+      return appsCommand(rest, args, io);
     case 'policy': {
       const fleet = await fleetPolicyCommand(rest, args, io);
       if (fleet !== null) return fleet;

@@ -6,11 +6,12 @@
 import * as grpc from '@grpc/grpc-js';
 import { BulwarkError, grpcStatusFor, toBulwarkError } from '../lib/errors.js';
 import type { NodeRecord } from '../lib/node-record.js';
-import { ATTESTATION_SERVICE, ERROR_CODE_METADATA, HEALTH_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from '../proto/grpc.js';
+import { APPS_SERVICE, ATTESTATION_SERVICE, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from '../proto/grpc.js';
 import {
   checkNodeId,
   decodeActivateRequest,
   decodeEnrollRequest,
+  appStatusToMsg,
   nodeToMsg,
   policyInfoToMsg,
   requestString,
@@ -19,6 +20,7 @@ import {
   wire,
   type NodeMsg,
 } from '../proto/wire.js';
+import type { AppCatalogue } from './apps.js';
 import type { PolicyStore } from './policy-store.js';
 import type { Registrar } from './registrar.js';
 import type { ControllerStore } from './store.js';
@@ -71,6 +73,9 @@ export interface ApiDeps {
   readonly registrar: Registrar;
   readonly verifier: Verifier;
   readonly policies: PolicyStore;
+  readonly apps: AppCatalogue;
+  /** A trusted verdict older than this does not count as trusted (Placement.IsTrusted). */
+  readonly freshnessMs: number;
   /** Sends a challenge to the node now (Reattest). */
   readonly challengeNow: (nodeId: string) => Promise<string>;
 }
@@ -145,6 +150,29 @@ export class GrpcApi {
         await policies.assign(requestString(req, 'kind', 64), name === '' ? null : name, nodeId === '' ? null : checkNodeId(nodeId));
         return {};
       }),
+    });
+    this.server.addService(PLACEMENT_SERVICE, {
+      IsTrusted: unary(async (req) => {
+        const nodeId = checkNodeId(requestString(req, 'node_id'));
+        const node = await store.getNode(nodeId);
+        if (node === null) return { trusted: false, state: 'unknown', reasons: [], last_verdict_at: '' };
+        const r = node.record;
+        const fresh = r.lastVerdictAt !== null && Date.now() - Date.parse(r.lastVerdictAt) <= deps.freshnessMs;
+        const msg = nodeRecordToMsg(r);
+        return {
+          trusted: r.state === 'trusted' && fresh,
+          state: r.state === 'trusted' && !fresh ? 'stale' : r.state,
+          reasons: msg.reasons.map((f) => ({ ...f, details: { ...f.details } })),
+          last_verdict_at: r.lastVerdictAt ?? '',
+        };
+      }),
+    });
+    const apps = deps.apps;
+    this.server.addService(APPS_SERVICE, {
+      ListApps: unary(async () => ({ apps: (await apps.list()).map((a) => ({ ...a, deployed: apps.isDeployed(a.name) })) })),
+      DeployApp: unary(async (req) => appStatusToMsg(await apps.deploy(requestString(req, 'name', 128), requestString(req, 'hcl', 1024 * 1024)))),
+      AppStatus: unary(async (req) => appStatusToMsg(await apps.status(requestString(req, 'name', 128)))),
+      StopApp: unary(async (req) => appStatusToMsg(await apps.stop(requestString(req, 'name', 128)))),
     });
     this.server.addService(HEALTH_SERVICE, {
       Check: unary(async () => ({ status: this.healthStatus() })),

@@ -9,6 +9,8 @@ import {
   decodeActivateResponse,
   decodeEnrollResponse,
   decodeNodeObj,
+  decodeAppStatus,
+  decodeAppSummary,
   decodePolicyInfoObj,
   decodeTrustEventObj,
   enrollRequestToMsg,
@@ -19,6 +21,7 @@ import {
   type EnrollRequestMsg,
   type EnrollResponseMsg,
   type NodeMsg,
+  type AppStatusMsg,
   type PolicyInfoMsg,
   type TrustEventMsg,
 } from './wire.js';
@@ -47,6 +50,8 @@ export const REGISTRAR_SERVICE = service('bulwark.v1.Registrar');
 export const ATTESTATION_SERVICE = service('bulwark.v1.Attestation');
 export const HEALTH_SERVICE = service('grpc.health.v1.Health');
 export const POLICIES_SERVICE = service('bulwark.v1.Policies');
+export const PLACEMENT_SERVICE = service('bulwark.v1.Placement');
+export const APPS_SERVICE = service('bulwark.v1.Apps');
 
 /** Metadata key carrying the BulwarkError code of a failed call. */
 export const ERROR_CODE_METADATA = 'bulwark-code';
@@ -66,6 +71,8 @@ export class ControllerClient {
   private readonly attestation: grpc.Client;
   private readonly health: grpc.Client;
   private readonly policies: grpc.Client;
+  private readonly placement: grpc.Client;
+  private readonly apps: grpc.Client;
   private readonly timeoutMs: number;
 
   constructor(address: string, opts: { timeoutMs?: number; credentials?: grpc.ChannelCredentials } = {}) {
@@ -76,6 +83,8 @@ export class ControllerClient {
     this.attestation = new Attestation(address, creds);
     this.health = new (grpc.makeGenericClientConstructor(HEALTH_SERVICE, 'Health'))(address, creds);
     this.policies = new (grpc.makeGenericClientConstructor(POLICIES_SERVICE, 'Policies'))(address, creds);
+    this.placement = new (grpc.makeGenericClientConstructor(PLACEMENT_SERVICE, 'Placement'))(address, creds);
+    this.apps = new (grpc.makeGenericClientConstructor(APPS_SERVICE, 'Apps'))(address, creds);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -160,6 +169,39 @@ export class ControllerClient {
     await this.unary(this.policies, 'AssignPolicy', { kind, name: name ?? '', node_id: nodeId ?? '' });
   }
 
+  /** Placement.IsTrusted: whether a node is trusted now, for host-side gates. */
+  async isTrusted(nodeId: string): Promise<{ trusted: boolean; state: string; reasons: string[] }> {
+    const res = await this.unary(this.placement, 'IsTrusted', { node_id: nodeId });
+    const get = (k: string): unknown => (typeof res === 'object' && res !== null ? Reflect.get(res, k) : undefined);
+    const state = get('state');
+    const reasons = get('reasons');
+    return {
+      trusted: get('trusted') === true,
+      state: typeof state === 'string' && state !== '' ? state : 'unknown',
+      reasons: Array.isArray(reasons) ? reasons.map((r: unknown) => String(typeof r === 'object' && r !== null ? Reflect.get(r, 'code') : '')) : [],
+    };
+  }
+
+  async listApps(): Promise<{ name: string; file: string; deployed: boolean }[]> {
+    const res = await this.unary(this.apps, 'ListApps', {});
+    const apps: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'apps') : undefined;
+    if (apps === undefined) return [];
+    if (!Array.isArray(apps)) throw new BulwarkError('WIRE_MALFORMED', 'ListApps returned no list');
+    return apps.map(decodeAppSummary);
+  }
+
+  async deployApp(name: string, hcl = ''): Promise<AppStatusMsg> {
+    return decodeAppStatus(await this.unary(this.apps, 'DeployApp', { name, hcl }));
+  }
+
+  async appStatus(name: string): Promise<AppStatusMsg> {
+    return decodeAppStatus(await this.unary(this.apps, 'AppStatus', { name }));
+  }
+
+  async stopApp(name: string): Promise<AppStatusMsg> {
+    return decodeAppStatus(await this.unary(this.apps, 'StopApp', { name }));
+  }
+
   /**
    * Streams trust events until `signal` aborts; `onEvent` sees each one, `onReady` runs
    * once the controller's subscription is live.
@@ -192,5 +234,7 @@ export class ControllerClient {
     this.attestation.close();
     this.health.close();
     this.policies.close();
+    this.placement.close();
+    this.apps.close();
   }
 }

@@ -27,6 +27,7 @@ export const PROTO_FILES = [
   'bulwark/v1/attestation.proto',
   'bulwark/v1/evidence.proto',
   'bulwark/v1/policies.proto',
+  'bulwark/v1/placement.proto',
   'grpc/health/v1/health.proto',
 ] as const;
 
@@ -601,4 +602,64 @@ export function policyInfoToMsg(p: PolicyInfoMsg): Record<string, unknown> {
 /** Reads a string field of a request (gRPC handlers). */
 export function requestString(v: unknown, key: string, cap: number = WIRE_LIMITS.string): string {
   return str(asObj(v, 'request'), key, cap);
+}
+
+export interface AppAllocationMsg {
+  readonly id: string;
+  readonly nodeId: string;
+  readonly nodeName: string;
+  readonly taskGroup: string;
+  readonly clientStatus: string;
+  readonly desiredStatus: string;
+}
+
+export interface AppStatusMsg {
+  readonly name: string;
+  readonly jobId: string;
+  readonly status: string;
+  readonly allocations: readonly AppAllocationMsg[];
+  readonly evalId: string;
+}
+
+export function decodeAppStatus(v: unknown): AppStatusMsg {
+  const o = asObj(v, 'AppStatus');
+  return {
+    name: str(o, 'name', 128),
+    jobId: str(o, 'job_id', 256),
+    status: str(o, 'status', 128),
+    evalId: str(o, 'eval_id', 128),
+    allocations: list(o, 'allocations', (a) => {
+      const x = asObj(a, 'Allocation');
+      return {
+        id: str(x, 'id', 64),
+        nodeId: str(x, 'node_id', 64),
+        nodeName: str(x, 'node_name', 256),
+        taskGroup: str(x, 'task_group', 256),
+        clientStatus: str(x, 'client_status', 64),
+        desiredStatus: str(x, 'desired_status', 64),
+      };
+    }),
+  };
+}
+
+export function appStatusToMsg(a: AppStatusMsg): Record<string, unknown> {
+  return {
+    name: a.name,
+    job_id: a.jobId,
+    status: a.status,
+    eval_id: a.evalId,
+    allocations: a.allocations.map((x) => ({
+      id: x.id,
+      node_id: x.nodeId,
+      node_name: x.nodeName,
+      task_group: x.taskGroup,
+      client_status: x.clientStatus,
+      desired_status: x.desiredStatus,
+    })),
+  };
+}
+
+export function decodeAppSummary(v: unknown): { name: string; file: string; deployed: boolean } {
+  const o = asObj(v, 'AppSummary');
+  return { name: str(o, 'name', 128), file: str(o, 'file', 256), deployed: bool(o, 'deployed') };
 }

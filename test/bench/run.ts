@@ -4,7 +4,9 @@
  */
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
+import { benchIma } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
+import { benchNomad } from './nomad-bench.js';
 import { benchQuote } from './quote-bench.js';
 import { printResults, type BenchResult } from './result.js';
 
@@ -12,7 +14,9 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['quote verification (per core)', benchQuote],
   ['enrollment against swtpm', () => benchEnroll()],
   ['event log parse + replay (per core), against tpm2_eventlog', benchEventLog],
+  ['IMA entries parsed, replayed and policy-checked (per core), against the hashing limit', benchIma],
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
+  ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
 ];
 
 for (const [title, run] of suites) {

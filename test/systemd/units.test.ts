@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -36,3 +36,18 @@ for (const [name, maxExposure] of UNITS) {
     t.ok(Number(m?.[1]) <= maxExposure, `exposure ${m?.[1]} is at most ${maxExposure}`);
   });
 }
+
+t.test('the Nomad gate drop-in', { skip: available.exitCode === 0 ? false : 'systemd-analyze is not installed' }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bulwark-units-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const dropIn = await readFile(new URL('../../../systemd/nomad.service.d/bulwark-gate.conf', import.meta.url), 'utf8');
+  t.match(dropIn, /^ExecStartPre=\/usr\/bin\/bulwark-agent gate --wait-trusted --timeout \S+$/m, 'the Nomad client waits for the gate');
+  // A stand-in nomad.service with the drop-in beside it, as systemd would merge them.
+  await writeFile(join(dir, 'nomad.service'), '[Unit]\nDescription=Nomad\n[Service]\nExecStart=/bin/true\n');
+  await writeFile(join(dir, 'bulwark-agent.service'), '[Service]\nExecStart=/bin/true\n');
+  await mkdir(join(dir, 'nomad.service.d'));
+  await writeFile(join(dir, 'nomad.service.d', 'bulwark-gate.conf'), dropIn.replace('/usr/bin/bulwark-agent', '/bin/true'));
+  const verify = await execa('systemd-analyze', ['verify', join(dir, 'nomad.service')], { reject: false, env: { SYSTEMD_UNIT_PATH: `${dir}:` } });
+  const warnings = verify.stderr.split('\n').filter((l) => l.trim() !== '' && !/Cannot add dependency job|network-online/.test(l));
+  t.same(warnings, [], 'systemd-analyze verify accepts nomad.service with the drop-in');
+});

@@ -1,0 +1,59 @@
+/**
+ * `bulwark-agent gate --wait-trusted`: the host-side half of the placement gate. Run as
+ * ExecStartPre of nomad.service, it keeps the Nomad client from starting until the
+ * controller says this host is trusted with a fresh verdict (Placement.IsTrusted). It
+ * fails closed: an unreachable controller, an unknown node or a timeout is exit 1.
+ */
+import { isBulwarkError } from '../lib/errors.js';
+import { ControllerClient } from '../proto/grpc.js';
+
+export interface GateOptions {
+  readonly controller: string;
+  readonly nodeId: string;
+  readonly timeoutMs: number;
+  readonly pollMs?: number;
+  readonly log?: (msg: string) => void;
+}
+
+export interface GateResult {
+  readonly trusted: boolean;
+  readonly state: string;
+  readonly reasons: readonly string[];
+  readonly waitedMs: number;
+}
+
+/** Polls until the node is trusted or the timeout passes. */
+export async function waitTrusted(opts: GateOptions): Promise<GateResult> {
+  const started = Date.now();
+  const client = new ControllerClient(opts.controller, { timeoutMs: Math.min(5000, Math.max(500, opts.timeoutMs)) });
+  let last: GateResult = { trusted: false, state: 'unknown', reasons: [], waitedMs: 0 };
+  let lastReport = '';
+  try {
+    for (;;) {
+      try {
+        const r = await client.isTrusted(opts.nodeId);
+        last = { ...r, waitedMs: Date.now() - started };
+      } catch (err) {
+        last = { trusted: false, state: 'unreachable', reasons: [isBulwarkError(err) ? err.code : 'RPC_FAILED'], waitedMs: Date.now() - started };
+      }
+      if (last.trusted) return last;
+      const report = `${last.state} ${last.reasons.join(',')}`;
+      if (report !== lastReport) opts.log?.(`node ${opts.nodeId} is ${last.state}${last.reasons.length > 0 ? ` (${last.reasons.join(', ')})` : ''}; waiting`);
+      lastReport = report;
+      if (Date.now() - started >= opts.timeoutMs) return { ...last, waitedMs: Date.now() - started };
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** Parses a duration: "90", "90s", "5m", "500ms". */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (m === null) return null;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  return Number.isSafeInteger(n * factor) ? n * factor : null;
+}
