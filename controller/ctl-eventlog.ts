@@ -5,7 +5,6 @@
  * exit code (0 ok, 1 finding, 2 usage, 3 malformed input).
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { fromHex, toHex } from '../lib/bytes.js';
 import { BulwarkError, EXIT_CODES } from '../lib/errors.js';
 import {
@@ -30,6 +29,7 @@ import { parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
 import { verifyQuote } from '../lib/tpm/quote.js';
 import { HASH_ALGS, type PcrBanks } from '../lib/tpm/types.js';
 import type { Finding } from '../lib/verdict.js';
+import { readInput } from './ctl-io.js';
 
 /** Where bulwarkctl writes (the CtlIo of ctl.ts, restated so this module does not import it back). */
 export interface EventlogCtlIo {
@@ -113,13 +113,6 @@ export const CTL_EVENTLOG_HELP = `Measured boot (offline, on an event log: /sys/
       the policy; without them the log is replayed against itself and the result says so
 `;
 
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new BulwarkError('IO_FAILED', `cannot read ${what} file ${path}`, {}, { cause: err });
-  }
-}
 
 async function readLog(path: string): Promise<EventLog> {
   return parseEventLog(await readInput(path, 'event log'));

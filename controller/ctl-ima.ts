@@ -5,7 +5,7 @@
  * BulwarkErrors that ctl.ts turns into exit codes (2 usage, 3 malformed input).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { fromHex, toHex } from '../lib/bytes.js';
 import { BulwarkError, EXIT_CODES } from '../lib/errors.js';
 import {
@@ -27,6 +27,7 @@ import { HASH_ALGS, TPM_ALG } from '../lib/tpm/types.js';
 import type { Finding } from '../lib/verdict.js';
 import type { CtlIo } from './ctl.js';
 import { generateRuntimePolicy } from './ima-policy-generator.js';
+import { readInput } from './ctl-io.js';
 
 /** Help lines for CTL_HELP. */
 export const CTL_IMA_HELP = `Runtime integrity (IMA, offline):
@@ -117,13 +118,6 @@ function need(args: ImaArgs, flag: string, command: string): string {
   return v;
 }
 
-async function readInput(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new BulwarkError('IO_FAILED', `cannot read ${what} ${path}`, {}, { cause: err });
-  }
-}
 
 /** Writes `text` to `path` atomically (a temporary file renamed over it), or to stdout without a path. */
 async function output(io: CtlIo, path: string | undefined, text: string): Promise<void> {
@@ -141,7 +135,7 @@ async function output(io: CtlIo, path: string | undefined, text: string): Promis
 }
 
 async function readPolicy(path: string): Promise<RuntimePolicy> {
-  return loadRuntimePolicy((await readInput(path, 'policy')).toString('utf8'));
+  return loadRuntimePolicy(new TextDecoder().decode(await readInput(path, 'policy')));
 }
 
 const BANKS: ReadonlyMap<string, number> = new Map([
@@ -233,7 +227,7 @@ async function policyImportKeylime(args: ImaArgs, io: CtlIo): Promise<number> {
   if (file === undefined || args.positional.length > 3) throw usage('policy import-keylime takes one FILE');
   let value: unknown;
   try {
-    value = JSON.parse((await readInput(file, 'Keylime policy')).toString('utf8'));
+    value = JSON.parse(new TextDecoder().decode(await readInput(file, 'Keylime policy')));
   } catch (err) {
     if (err instanceof BulwarkError) throw err;
     throw new BulwarkError('IMA_POLICY_INVALID', `${file} is not JSON`, { path: '$' }, { cause: err });

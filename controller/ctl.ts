@@ -5,7 +5,6 @@
  * 4 controller or dependency unavailable. Bad input never ends in a stack trace.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { fromHex, toHex } from '../lib/bytes.js';
 import { BulwarkError, EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/errors.js';
 import { verifyQuote } from '../lib/tpm/quote.js';
@@ -15,6 +14,7 @@ import { ControllerClient } from '../proto/grpc.js';
 import { CTL_IMA_HELP, isCtlImaCommand, runCtlIma } from './ctl-ima.js';
 import { CTL_EVENTLOG_HELP, isEventlogCommand, runEventlogCtl } from './ctl-eventlog.js';
 import type { AppStatusMsg, FindingMsg, NodeMsg, TrustEventMsg } from '../proto/wire.js';
+import { readInput } from './ctl-io.js';
 
 export interface CtlIo {
   readonly out: (text: string) => void;
@@ -125,13 +125,6 @@ function eventLine(e: TrustEventMsg): string {
   return `${e.at}  ${e.nodeId}  ${e.previous} -> ${e.state}${reasons === '' ? '' : `  ${reasons}`}\n`;
 }
 
-async function readInput(path: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(path));
-  } catch (err) {
-    throw new BulwarkError('IO_FAILED', `cannot read ${what} file ${path}`, {}, { cause: err });
-  }
-}
 
 async function quoteVerify(args: Args, io: CtlIo): Promise<number> {
   const need = (flag: string): string => {

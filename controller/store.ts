@@ -8,7 +8,6 @@ import {
   KvWatchInclude,
   StorageType,
   type JetStreamClient,
-  type JetStreamManager,
   type KV,
   type NatsConnection,
 } from 'nats';
@@ -60,16 +59,14 @@ function isConflict(err: unknown): boolean {
 export class ControllerStore {
   readonly nc: NatsConnection;
   private readonly js: JetStreamClient;
-  private readonly jsm: JetStreamManager;
   private readonly nodes: KV;
   private readonly nonces: KV;
   readonly enroll: KV;
   readonly leases: KV;
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, nodes: KV, nonces: KV, enroll: KV, leases: KV) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, nodes: KV, nonces: KV, enroll: KV, leases: KV) {
     this.nc = nc;
     this.js = js;
-    this.jsm = jsm;
     this.nodes = nodes;
     this.nonces = nonces;
     this.enroll = enroll;
@@ -92,7 +89,7 @@ export class ControllerStore {
       } catch {
         await jsm.streams.add({ name: AUDIT_STREAM, subjects: [SUBJECTS.auditAll], storage: StorageType.File });
       }
-      return new ControllerStore(nc, js, jsm, nodes, nonces, enroll, leases);
+      return new ControllerStore(nc, js, nodes, nonces, enroll, leases);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the JetStream buckets');
     }

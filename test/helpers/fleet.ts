@@ -16,6 +16,7 @@ import { evidenceSources } from '../../agent/sources.js';
 import type { HostFacts } from '../../lib/facts.js';
 import { parseControllerConfig, type ControllerConfig } from '../../controller/config.js';
 import { Controller, type Logger } from '../../controller/controller.js';
+import { runCtl } from '../../controller/ctl.js';
 import { NatsServerProcess } from '../../controller/nats-server.js';
 import { ControllerClient } from '../../proto/grpc.js';
 import type { NodeMsg } from '../../proto/wire.js';
@@ -233,6 +234,14 @@ export class TestFleet {
 
   client(): ControllerClient {
     return new ControllerClient(this.grpcAddress);
+  }
+
+  /** Runs bulwarkctl against this fleet's controller, in this process. */
+  async ctl(args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCtl(['--controller', this.grpcAddress, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
+    return { code, out, err };
   }
 
   async natsConnection(): Promise<NatsConnection> {

@@ -31,12 +31,7 @@ t.teardown(async () => {
 
 const healthy = ['node-a', 'node-b', 'node-c'];
 
-async function ctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCtl(['--controller', fleet.controllerAddress, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
-  return { code, out, err };
-}
+const ctl = (args: string[]): Promise<{ code: number; out: string; err: string }> => fleet.ctl(args);
 
 async function assertHealthyUntouched(tt: Test): Promise<void> {
   const client = fleet.client();

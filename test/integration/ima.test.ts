@@ -9,7 +9,6 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCtl } from '../../controller/ctl.js';
 import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
 import { TPM_ALG } from '../../lib/tpm/types.js';
 import { SUBJECTS, wire } from '../../proto/wire.js';
@@ -27,12 +26,7 @@ t.teardown(async () => {
   await removeDir(root);
 });
 
-async function ctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCtl(['--controller', fleet.controllerAddress, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
-  return { code, out, err };
-}
+const ctl = (args: string[]): Promise<{ code: number; out: string; err: string }> => fleet.ctl(args);
 
 interface ImaHost {
   readonly node: TestNode;

@@ -7,7 +7,6 @@
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runCtl } from '../../controller/ctl.js';
 import { SUBJECTS, wire } from '../../proto/wire.js';
 import { buildBootLog, type BootScenario, type BuiltBoot } from '../helpers/eventlog-builder.js';
 import { indexOfBytes } from '../helpers/rounds.js';
@@ -22,12 +21,7 @@ t.teardown(async () => {
   await removeDir(root);
 });
 
-async function ctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCtl(['--controller', fleet.controllerAddress, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
-  return { code, out, err };
-}
+const ctl = (args: string[]): Promise<{ code: number; out: string; err: string }> => fleet.ctl(args);
 
 /** A host whose TPM measured the boot `scenario` describes, with the log at its event log path. */
 async function bootedHost(nodeId: string, scenario: Partial<BootScenario>, tamperLog?: (log: Uint8Array, built: BuiltBoot) => Uint8Array): Promise<void> {

@@ -11,7 +11,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitTrusted } from '../../agent/gate.js';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
-import { runCtl } from '../../controller/ctl.js';
 import { TestFleet } from '../helpers/fleet.js';
 import { ensureNomadBinary, NomadCluster, nomadUnavailableReason } from '../helpers/nomad.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
@@ -90,12 +89,7 @@ async function run(): Promise<void> {
     }
     throw new Error(`timed out: ${what}`);
   };
-  const ctl = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
-    let out = '';
-    let err = '';
-    const code = await runCtl(['--controller', fleet.controllerAddress, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
-    return { code, out, err };
-  };
+  const ctl = (args: string[]): Promise<{ code: number; out: string; err: string }> => fleet.ctl(args);
 
   await t.test('Nomad clients of hosts Bulwark has not verified are ineligible; the host gate waits', async (t) => {
     await until('all three ineligible', async () => [...(await eligibility()).values()].filter((e) => e === 'ineligible').length === 3);

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { hasTrustConstraint, injectTrustConstraint, TRUST_CONSTRAINT } from '../../lib/apps.js';
 import { parseJob } from '../../lib/nomad/jobs.js';
-import { isJsonObject, parseJsonText, toJsonObject, type JsonObject, type JsonValue } from '../../lib/nomad/shape.js';
+import { isJsonObject, parseJsonText, toJsonObject, type JsonObject } from '../../lib/nomad/shape.js';
 import { nomadFixtureText } from './nomad/fixtures.js';
 
 const captured = toJsonObject(parseJsonText(await nomadFixtureText('job-parse-nextcloud-raw.json'), 'fixture'), 'job');

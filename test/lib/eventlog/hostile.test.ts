@@ -28,6 +28,7 @@ import {
 } from '../../../lib/eventlog/index.js';
 import { buildBootLog } from '../../helpers/eventlog-builder.js';
 import { policyDocument, quoteOf } from './eventlog-helpers.js';
+import { prng } from '../hostile.js';
 
 const SEED = (() => {
   const env = process.env['BULWARK_FUZZ_SEED'];
@@ -35,17 +36,6 @@ const SEED = (() => {
   return Number.isSafeInteger(parsed) ? parsed >>> 0 : 0xe7e1a9;
 })();
 
-/** mulberry32: small, seedable, not for cryptography. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rnd = prng(SEED);
 const int = (n: number): number => Math.floor(rnd() * n);

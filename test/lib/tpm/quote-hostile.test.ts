@@ -14,18 +14,8 @@ import { decodeTpmtSignature } from '../../../lib/tpm/signature.js';
 import { TPM_ALG, TPM_GENERATED_VALUE, TPM_ST } from '../../../lib/tpm/types.js';
 import { buildQuoteAttest, buildSerializedPcrs } from './quote-builders.js';
 import { listQuoteFixtures, loadQuoteFixture, type QuoteFixture } from './quote-helpers.js';
+import { prng } from '../hostile.js';
 
-/** mulberry32: a small seeded PRNG, so every run feeds the same inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs hostile inputs and records anything that is not a value or a coded BulwarkError. */
 class Harness {
