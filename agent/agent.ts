@@ -140,6 +140,7 @@ export class Agent {
         ekCertificate: keys.ekCertificate ?? new Uint8Array(0),
         akPublic: keys.akPublic,
         facts,
+        nomadNode: cfg.nomadNode ?? '',
       });
       const secret = await this.deps.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
       const res = await client.activateCredential({ challengeId: challenge.challengeId, secret });

@@ -40,6 +40,8 @@ export interface AgentConfig {
   readonly imaLogPath: string | null;
   /** Format of imaLogPath: the ascii or the binary securityfs file. */
   readonly imaFormat: 'ascii' | 'binary';
+  /** The local Nomad client's node name (or ID) when it differs from nodeId; null: the same. */
+  readonly nomadNode: string | null;
 }
 
 /** Built-in defaults, the first layer. */
@@ -61,6 +63,7 @@ export const AGENT_CONFIG_DEFAULTS: AgentConfig = {
   eventLogPath: '/sys/kernel/security/tpm0/binary_bios_measurements',
   imaLogPath: '/sys/kernel/security/ima/ascii_runtime_measurements',
   imaFormat: 'ascii',
+  nomadNode: null,
 };
 
 /** Where the file layer is read unless --config or BULWARK_AGENT_CONFIG says otherwise. */
@@ -78,6 +81,7 @@ export const AGENT_CONFIG_ENV: Readonly<Partial<Record<keyof AgentConfig, string
   akHandle: 'BULWARK_AK_HANDLE',
   eventLogPath: 'BULWARK_EVENT_LOG',
   imaLogPath: 'BULWARK_IMA_LOG',
+  nomadNode: 'BULWARK_NOMAD_NODE',
 };
 
 /** Largest config file read. */
@@ -99,6 +103,7 @@ const KEYS: readonly (keyof AgentConfig)[] = [
   'eventLogPath',
   'imaLogPath',
   'imaFormat',
+  'nomadNode',
 ];
 /** Same alphabet as node ids on the wire (they become NATS subject tokens and KV keys). */
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -210,6 +215,12 @@ function checkValue(key: keyof AgentConfig, source: string, raw: Raw): AgentConf
     case 'imaFormat':
       if (raw.value === 'ascii' || raw.value === 'binary') return raw.value;
       throw invalid(key, source, 'must be "ascii" or "binary"');
+    case 'nomadNode': {
+      if (raw.value === null) return null;
+      const s = text(key, source, raw);
+      if (s.length > 128) throw invalid(key, source, 'must be at most 128 characters');
+      return s;
+    }
   }
 }
 
@@ -271,6 +282,7 @@ export function parseAgentConfig(layers: readonly unknown[], env: Readonly<Recor
     eventLogPath: pick('eventLogPath', isStringOrNull),
     imaLogPath: pick('imaLogPath', isStringOrNull),
     imaFormat: pick('imaFormat', (v: unknown): v is 'ascii' | 'binary' => v === 'ascii' || v === 'binary'),
+    nomadNode: pick('nomadNode', isStringOrNull),
   };
 }
 

@@ -43,6 +43,7 @@ interface PendingEnrollment {
   readonly akName: string;
   readonly ekCertificateSubject: string;
   readonly facts: HostFacts | null;
+  readonly nomadNode: string | null;
   readonly secretSha256: string;
   readonly createdAt: number;
 }
@@ -68,6 +69,7 @@ function decodePending(bytes: Uint8Array): PendingEnrollment {
     akName: s('akName'),
     ekCertificateSubject: s('ekCertificateSubject'),
     facts: facts === null || facts === undefined ? null : validateHostFacts(facts),
+    nomadNode: typeof Reflect.get(v, 'nomadNode') === 'string' ? String(Reflect.get(v, 'nomadNode')) : null,
     secretSha256: s('secretSha256'),
     createdAt,
   };
@@ -131,6 +133,8 @@ export class Registrar {
     }
 
     const facts = req.facts === null ? null : validateHostFacts(req.facts);
+    const nomadNode = req.nomadNode === '' ? null : req.nomadNode;
+    await this.checkNomadClaim(req.nodeId, nomadNode ?? req.nodeId);
     const akName = computeName(ak);
     const secret = randomBytes(32);
     const blob = makeCredential(ek, akName, secret);
@@ -144,11 +148,25 @@ export class Registrar {
       akName: toHex(akName),
       ekCertificateSubject: subject,
       facts,
+      nomadNode,
       secretSha256: toHex(sha256(secret)),
       createdAt: now,
     };
     await this.store.enroll.create(challengeId, enc.encode(JSON.stringify(pending)));
     return { challengeId, idObject: blob.idObject, encryptedSecret: blob.encryptedSecret };
+  }
+
+  /**
+   * A Nomad client belongs to one host: a claim on a Nomad node another enrolled node
+   * already claims (explicitly, or by its node id) is refused.
+   */
+  private async checkNomadClaim(nodeId: string, nomadNode: string): Promise<void> {
+    for (const other of await this.store.listNodes()) {
+      if (other.nodeId === nodeId) continue;
+      if ((other.nomadNode ?? other.nodeId) === nomadNode) {
+        throw new BulwarkError('NOMAD_NODE_MAPPING_CONFLICT', `Nomad node ${nomadNode} is already claimed by node ${other.nodeId}`, { nomadNode });
+      }
+    }
   }
 
   /** Completes enrollment when the secret matches; a challenge is good for one attempt. */
@@ -197,6 +215,7 @@ export class Registrar {
         attestation: EMPTY_ATTESTATION,
         requiresReenrollment: false,
         reenrollApproved: false,
+        nomadNode: pending.nomadNode,
       };
     });
     if (record === null) throw new BulwarkError('INTERNAL', 'enrollment produced no record');

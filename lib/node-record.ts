@@ -44,6 +44,8 @@ export interface NodeRecord {
   readonly requiresReenrollment: boolean;
   /** Set by an operator to let a node with `requiresReenrollment` enroll again. */
   readonly reenrollApproved: boolean;
+  /** The Nomad client (node name or ID) this host runs, as its agent claimed at enrollment; null: the node id. */
+  readonly nomadNode: string | null;
 }
 
 const STATES: ReadonlySet<string> = new Set(['unknown', 'enrolled', 'trusted', 'untrusted', 'stale']);
@@ -160,6 +162,7 @@ export function decodeNodeRecord(text: string): NodeRecord {
     },
     requiresReenrollment: b(o, 'requiresReenrollment'),
     reenrollApproved: b(o, 'reenrollApproved'),
+    nomadNode: sn(o, 'nomadNode'),
   };
 }
 

@@ -218,6 +218,7 @@ export interface EnrollRequestMsg {
   readonly ekCertificate: Uint8Array;
   readonly akPublic: Uint8Array;
   readonly facts: HostFacts | null;
+  readonly nomadNode: string;
 }
 
 const EK_TYPES: Readonly<Record<string, EkType>> = { EK_TYPE_RSA: 'rsa', EK_TYPE_ECC: 'ecc', '1': 'rsa', '2': 'ecc' };
@@ -234,6 +235,7 @@ export function decodeEnrollRequest(v: unknown): EnrollRequestMsg {
     ekCertificate: bytes(o, 'ek_certificate', WIRE_LIMITS.certificate),
     akPublic: bytes(o, 'ak_public'),
     facts: optionalFacts(o, 'facts'),
+    nomadNode: str(o, 'nomad_node', 128),
   };
 }
 
@@ -245,6 +247,7 @@ export function enrollRequestToMsg(m: EnrollRequestMsg): Record<string, unknown>
     ek_certificate: m.ekCertificate,
     ak_public: m.akPublic,
     ...(m.facts === null ? {} : { facts: hostFactsToMsg(m.facts) }),
+    nomad_node: m.nomadNode,
   };
 }
 

@@ -136,7 +136,9 @@ export class NomadReconciler {
   private readonly trust: TrustSource;
   private readonly lease: ReconcilerLease;
   private readonly opts: NomadReconcilerOptions;
-  private readonly mapping: NodeMapping;
+  /** The explicit map from the options; records' own claims are added to it (mapping()). */
+  private readonly explicitMap: Readonly<Record<string, string>>;
+  private mappingCache: { readonly key: string; readonly mapping: NodeMapping } | null = null;
   private readonly log: ReconcilerLogger;
   private readonly now: () => number;
   private readonly records = new Map<string, NodeRecord>();
@@ -164,9 +166,35 @@ export class NomadReconciler {
     this.trust = trust;
     this.lease = lease;
     this.opts = opts;
-    this.mapping = NodeMapping.create(opts.nodeMap ?? {});
+    this.explicitMap = opts.nodeMap ?? {};
+    NodeMapping.create(this.explicitMap);
     this.log = opts.log ?? (() => undefined);
     this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * The node mapping: the explicit map, plus the Nomad node each enrolled agent claimed.
+   * A claim on a Nomad node someone else already holds maps nothing (fail closed: the
+   * Nomad node stays ineligible); the registrar refuses such claims in the first place.
+   */
+  private get mapping(): NodeMapping {
+    const claims: Record<string, string> = { ...this.explicitMap };
+    const owners = new Map(Object.entries(claims).map(([b, n]) => [n, b]));
+    const contested = new Set<string>();
+    for (const r of [...this.records.values()].sort((a, b) => a.nodeId.localeCompare(b.nodeId))) {
+      if (r.nomadNode === null || r.nomadNode === r.nodeId || claims[r.nodeId] !== undefined) continue;
+      const owner = owners.get(r.nomadNode);
+      if (owner !== undefined && owner !== r.nodeId) {
+        contested.add(r.nomadNode);
+        continue;
+      }
+      owners.set(r.nomadNode, r.nodeId);
+      claims[r.nodeId] = r.nomadNode;
+    }
+    for (const [b, n] of Object.entries(claims)) if (contested.has(n) && this.explicitMap[b] === undefined) delete claims[b];
+    const key = JSON.stringify(claims);
+    if (this.mappingCache?.key !== key) this.mappingCache = { key, mapping: NodeMapping.create(claims) };
+    return this.mappingCache.mapping;
   }
 
   /** Whether this replica holds the lease and acts on Nomad. */

@@ -198,7 +198,7 @@ export class TestFleet {
   /** A host with its own swtpm and an agent (not started). */
   async addNode(
     nodeId: string,
-    opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc'; eventLogPath?: string; imaLogPath?: string; imaFormat?: 'ascii' | 'binary' } = {},
+    opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc'; eventLogPath?: string; imaLogPath?: string; imaFormat?: 'ascii' | 'binary'; nomadNode?: string } = {},
   ): Promise<TestNode> {
     const swtpm = await this.newTpm(opts.ca);
     const dataDir = join(this.root, 'agents', nodeId);
@@ -219,6 +219,7 @@ export class TestFleet {
           eventLogPath: opts.eventLogPath ?? null,
           imaLogPath: opts.imaLogPath ?? null,
           ...(opts.imaFormat === undefined ? {} : { imaFormat: opts.imaFormat }),
+          ...(opts.nomadNode === undefined ? {} : { nomadNode: opts.nomadNode }),
         },
       ],
       {},

@@ -63,6 +63,7 @@ export function nodeRecord(nodeId: string, state: TrustState, verdictAt: Date | 
     attestation: EMPTY_ATTESTATION,
     requiresReenrollment: false,
     reenrollApproved: false,
+    nomadNode: null,
   };
 }
 

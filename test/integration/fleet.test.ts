@@ -222,6 +222,7 @@ t.test('wrong activation secret: CREDENTIAL_SECRET_MISMATCH, and the challenge i
     ekCertificate: keys.ekCertificate ?? new Uint8Array(0),
     akPublic: keys.akPublic,
     facts: null,
+    nomadNode: '',
   });
   await tt.rejects(client.activateCredential({ challengeId: challenge.challengeId, secret: randomBytes(32) }), { code: 'CREDENTIAL_SECRET_MISMATCH' });
   const realSecret = await node.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
@@ -237,7 +238,7 @@ t.test('an AK that is not a restricted signing key is refused: AK_ATTRIBUTES_INV
   tt.teardown(() => client.close());
   // The EK itself as "AK": a decrypt key, not a signing key.
   await tt.rejects(
-    client.enroll({ nodeId: 'liar', ekType: 'rsa', ekPublic: keys.ekPublic, ekCertificate: keys.ekCertificate ?? new Uint8Array(0), akPublic: keys.ekPublic, facts: null }),
+    client.enroll({ nodeId: 'liar', ekType: 'rsa', ekPublic: keys.ekPublic, ekCertificate: keys.ekCertificate ?? new Uint8Array(0), akPublic: keys.ekPublic, facts: null, nomadNode: '' }),
     { code: 'AK_ATTRIBUTES_INVALID' },
   );
 });

@@ -123,6 +123,19 @@ async function run(): Promise<void> {
     t.match(list.out, /web\s+web\.nomad\.hcl\s+yes/);
   });
 
+  await t.test('an agent names its Nomad client; a second claim on it is refused', async (t) => {
+    await cluster.addClient('nomad-edge');
+    await until('the new Nomad client is ineligible', async () => (await eligibility()).get('nomad-edge') === 'ineligible');
+    const edge = await fleet.addNode('edge-1', { nomadNode: 'nomad-edge' });
+    await edge.agent.start();
+    await fleet.waitForNode('edge-1', (n) => n.state === 'trusted');
+    await until('nomad-edge eligible through the claim of edge-1', async () => (await eligibility()).get('nomad-edge') === 'eligible');
+    const impostor = await fleet.addNode('edge-2', { nomadNode: 'nomad-edge' });
+    await t.rejects(impostor.agent.enroll(), { code: 'NOMAD_NODE_MAPPING_CONFLICT' }, 'a second host cannot claim the same Nomad client');
+    const byId = await fleet.addNode('edge-3', { nomadNode: 'host-a' });
+    await t.rejects(byId.agent.enroll(), { code: 'NOMAD_NODE_MAPPING_CONFLICT' }, 'nor the Nomad client another node runs under its own id');
+  });
+
   await t.test('a tampered host is made ineligible and its allocation moves to trusted hosts', async (t) => {
     const status = await ctl(['apps', 'status', 'web', '--json']);
     const allocs = (JSON.parse(status.out) as { allocations: { nodeName: string; clientStatus: string }[] }).allocations;

@@ -31,6 +31,7 @@ function record(state: TrustState, verdictAgoMs: number | null, extra: Partial<N
     attestation: EMPTY_ATTESTATION,
     requiresReenrollment: false,
     reenrollApproved: false,
+    nomadNode: null,
     ...extra,
   };
 }
