@@ -38,6 +38,8 @@ export class ImaSource implements EvidenceSource {
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
   private trigger: (() => void) | null = null;
+  /** The list end a follow-up round was last asked for. */
+  private retriggeredAt = -1;
 
   constructor(opts: ImaSourceOptions) {
     this.opts = opts;
@@ -115,8 +117,14 @@ export class ImaSource implements EvidenceSource {
     const sentEnd = (sent.imaFromOffset ?? 0) + (sent.imaEntries?.length ?? 0);
     this.acked = { entry: reply.imaEntry, offset: reply.imaOffset };
     void this.save();
-    // The controller wants older entries again, or more than one round carried: go on at once.
-    if (wentBack || sent.imaMore === true || (reply.imaOffset < sentEnd && reply.imaOffset > (sent.imaFromOffset ?? 0))) this.trigger?.();
+    // Go on at once when the controller wants older entries again, when more than one round
+    // carried, or when entries sent were past the quote (read after it): the next quote covers
+    // them. Once per list end, so a controller that does not advance is not asked in a loop.
+    const unverified = reply.imaOffset < sentEnd && sentEnd !== this.retriggeredAt;
+    if (wentBack || sent.imaMore === true || unverified) {
+      this.retriggeredAt = sentEnd;
+      this.trigger?.();
+    }
   }
 
   private async save(): Promise<void> {

@@ -2,11 +2,11 @@
  * Detection latency of an unknown binary: from appending its IMA entry (and extending
  * PCR 10) on a host to the controller's trust event turning the node untrusted, over
  * repeated trials against the real stack (swtpm, agent, nats-server, controller). The
- * agent's timer is 30 s, so what is measured is the push on growth. Each trial starts
- * a fresh boot (TPM reset, new boot id, new list) and an approved re-enrollment, since
- * what ran in a boot keeps the node untrusted for that boot.
+ * agent's timer is 30 s, so what is measured is the push on growth. Each trial is a fresh
+ * host (its own swtpm and agent), since what ran in a boot keeps the node untrusted for
+ * that boot.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-export async function benchImaLatency(trials = 30): Promise<BenchResult[]> {
+export async function benchImaLatency(trials = 20): Promise<BenchResult[]> {
   const root = await makeTempDir('bench-ima');
   const fleet = await TestFleet.create({
     root,
@@ -44,18 +44,14 @@ export async function benchImaLatency(trials = 30): Promise<BenchResult[]> {
     await client.putPolicy('runtime', 'bench', JSON.stringify(formatRuntimePolicy(policy)));
     await client.assignPolicy('runtime', 'bench', null);
 
-    const logPath = join(root, 'ima.ascii');
-    await writeFile(logPath, '');
-    const node = await fleet.addNode('bench-ima', { imaLogPath: logPath, imaFormat: 'ascii' });
-    const untrustedAt = new Map<number, number>();
-    let trial = -1;
+    const untrustedAt = new Map<string, number>();
     const abort = new AbortController();
     let ready: () => void = () => undefined;
     const subscribed = new Promise<void>((r) => (ready = r));
     const watching = client.watchTrust(
-      'bench-ima',
+      '',
       (e) => {
-        if (e.state === 'untrusted' && !untrustedAt.has(trial)) untrustedAt.set(trial, performance.now());
+        if (e.state === 'untrusted' && !untrustedAt.has(e.nodeId)) untrustedAt.set(e.nodeId, performance.now());
       },
       abort.signal,
       () => ready(),
@@ -64,12 +60,11 @@ export async function benchImaLatency(trials = 30): Promise<BenchResult[]> {
 
     const latencies: number[] = [];
     for (let i = 0; i < trials; i++) {
-      // A fresh boot: reset the TPM, a new boot id, a new list with boot_aggregate and allowed files.
-      if (i > 0) {
-        await node.swtpm.reboot();
-        await writeFile(node.bootIdPath, `${randomUUID()}\n`);
-        await client.approveReenrollment('bench-ima');
-      }
+      // Each trial is a fresh host (its own swtpm and agent): what ran in a boot keeps a node
+      // untrusted for that boot, and nothing else touches this TPM while its agent runs.
+      const id = `bench-ima-${i}`;
+      const logPath = join(root, `${id}.ascii`);
+      const node = await fleet.addNode(id, { imaLogPath: logPath, imaFormat: 'ascii' });
       const builder = new ImaLogBuilder();
       const bank = (await node.tpm.readPcrs('sha256:0,1,2,3,4,5,6,7,8,9')).get(TPM_ALG.SHA256);
       const aggregate = createHash('sha256');
@@ -78,22 +73,23 @@ export async function benchImaLatency(trials = 30): Promise<BenchResult[]> {
       for (const p of ALLOWED) builder.realFile(p);
       for (const e of builder.entries) await node.swtpm.extendPcr(10, builder.extendValue(e, 'sha256').toString('hex'));
       await writeFile(logPath, builder.ascii());
-      if (i === 0) await node.agent.start();
-      else await node.agent.enroll();
-      await node.agent.attestNow();
-      await fleet.waitForNode('bench-ima', (n) => n.state === 'trusted');
+      await node.agent.start();
+      await fleet.waitForNode(id, (n) => n.state === 'trusted');
 
-      trial = i;
       const before = builder.entries.length;
       const evil = builder.file('/usr/local/bin/unknown', { digest: randomBytes(32) });
       const start = performance.now();
       await node.swtpm.extendPcr(10, builder.extendValue(evil, 'sha256').toString('hex'));
       await appendFile(logPath, builder.ascii(before));
       const deadline = Date.now() + 10_000;
-      while (!untrustedAt.has(i) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-      const at = untrustedAt.get(i);
+      while (!untrustedAt.has(id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+      const at = untrustedAt.get(id);
       if (at === undefined) throw new Error(`trial ${i}: the unknown entry was not detected within 10 s`);
       latencies.push(at - start);
+      await node.agent.stop();
+      await node.tpm.close();
+      await node.swtpm.stop();
+      fleet.nodes.delete(id);
     }
     abort.abort();
     await watching;
