@@ -50,6 +50,8 @@ export interface RoundResult {
 }
 
 const NATS_REQUEST_TIMEOUT_MS = 10_000;
+/** A challenge queued longer than this is answered with a fresh nonce instead. */
+const STALE_CHALLENGE_MS = 1000;
 
 function errorHeader(msg: Msg): BulwarkError | null {
   const code = msg.headers?.get('Bulwark-Error');
@@ -196,11 +198,13 @@ export class Agent {
     if (this.stopped) return Promise.resolve();
     if (challenge === null && this.pending > 0) return this.chain;
     this.pending++;
+    const queuedAt = Date.now();
     this.chain = this.chain.then(async () => {
       this.pending--;
       if (this.stopped) return;
       try {
-        await this.runRound(challenge);
+        // A challenge that waited behind a slow round would arrive with a stale nonce: ask for a fresh one.
+        await this.runRound(challenge !== null && Date.now() - queuedAt > STALE_CHALLENGE_MS ? null : challenge);
         this.failures = 0;
       } catch (err) {
         const e = isBulwarkError(err) ? err : toBulwarkError(err, 'INTERNAL', 'round failed');

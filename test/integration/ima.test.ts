@@ -127,7 +127,7 @@ t.test('one new entry with an unknown digest: untrusted within one push round, w
   const n = await fleet.waitForNode('ima-good', (x) => x.state === 'untrusted', 10_000);
   const latency = Date.now() - started;
   const f = n.reasons.find((r) => r.code === 'IMA_DIGEST_NOT_ALLOWED');
-  t.ok(f, 'IMA_DIGEST_NOT_ALLOWED');
+  t.ok(f, `IMA_DIGEST_NOT_ALLOWED in ${JSON.stringify(n.reasons)}`);
   t.match(JSON.stringify(f), /\/usr\/local\/bin\/cryptominer/, 'the finding names the path');
   t.ok(latency < fleet.controllerConfig.intervalMs * 5, `detected in ${latency} ms, by the push on growth`);
   t.equal(n.requiresReenrollment, true, 'what ran cannot be undone by a clean round');
