@@ -111,7 +111,7 @@ export class Registrar {
         }
         subject = `allow-listed EK sha256:${ekHash}`;
       } else {
-        subject = result.subject;
+        subject = `${result.subject} (issuer ${result.issuer}, serial ${result.serialNumber})`;
       }
     } else if (this.opts.ekAllowList.includes(ekHash)) {
       subject = `allow-listed EK sha256:${ekHash}`;
