@@ -39,8 +39,9 @@ Fleet (over the controller's gRPC API; default controller 127.0.0.1:7443 or $BUL
   policy push KIND NAME FILE  store a policy (kinds: measured-boot, runtime); it is checked first
   policy list [KIND]          stored policies with their digests and assignments
   policy show KIND NAME       a stored policy document
-  policy assign KIND NAME (--node ID | --default)
+  policy assign KIND NAME (--node ID | --group G | --default)
                               which nodes a policy applies to (NAME "none" removes it)
+  policy group ID (G | none)  put a node in a policy group (node, then group, then default)
   approve ID                  let a node that must re-enroll (a sticky finding) enroll again
 
 Forensics (offline, on tpm2_quote output files):
@@ -65,7 +66,7 @@ interface Args {
   readonly json: boolean;
 }
 
-const VALUE_FLAGS = new Set(['--controller', '--ak', '--msg', '--sig', '--pcrs', '--nonce', '--pcr-selection', '--limit', '--node', '--file']);
+const VALUE_FLAGS = new Set(['--controller', '--ak', '--msg', '--sig', '--pcrs', '--nonce', '--pcr-selection', '--limit', '--node', '--file', '--group']);
 
 function usage(message: string): BulwarkError {
   return new BulwarkError('USAGE', message);
@@ -227,10 +228,22 @@ async function fleetPolicyCommand(rest: readonly string[], args: Args, io: CtlIo
     case 'assign': {
       if (kind === undefined || name === undefined) throw usage('policy assign needs KIND NAME');
       const node = args.flags.get('--node');
+      const group = args.flags.get('--group');
       const asDefault = args.flags.has('--default');
-      if ((node === undefined) === !asDefault) throw usage('policy assign needs exactly one of --node ID or --default');
-      await withClient(args, io, (c) => c.assignPolicy(kind, name === 'none' ? null : name, node ?? null));
-      io.out(`${kind} policy ${name === 'none' ? '(none)' : name} assigned to ${node ?? 'every node without its own (default)'}\n`);
+      if ([node !== undefined, group !== undefined, asDefault].filter(Boolean).length !== 1) {
+        throw usage('policy assign needs exactly one of --node ID, --group G or --default');
+      }
+      const target = node ?? (group === undefined ? null : { group });
+      await withClient(args, io, (c) => c.assignPolicy(kind, name === 'none' ? null : name, target));
+      const where = node ?? (group === undefined ? 'every node without its own or its group\'s (default)' : `group ${group}`);
+      io.out(`${kind} policy ${name === 'none' ? '(none)' : name} assigned to ${where}\n`);
+      return EXIT_CODES.ok;
+    }
+    case 'group': {
+      // policy group ID G: here `kind` is the node id and `name` the group.
+      if (kind === undefined || name === undefined) throw usage('policy group needs ID and a group name (or none)');
+      await withClient(args, io, (c) => c.setNodeGroup(kind, name === 'none' ? null : name));
+      io.out(`${kind} is ${name === 'none' ? 'in no group' : `in group ${name}`}\n`);
       return EXIT_CODES.ok;
     }
     default:

@@ -146,8 +146,15 @@ export class GrpcApi {
       }),
       AssignPolicy: unary(async (req) => {
         const nodeId = requestString(req, 'node_id');
+        const group = requestString(req, 'group', 64);
         const name = requestString(req, 'name', 128);
-        await policies.assign(requestString(req, 'kind', 64), name === '' ? null : name, nodeId === '' ? null : checkNodeId(nodeId));
+        if (nodeId !== '' && group !== '') throw new BulwarkError('USAGE', 'assign to a node or to a group, not both');
+        await policies.assign(requestString(req, 'kind', 64), name === '' ? null : name, nodeId !== '' ? checkNodeId(nodeId) : group !== '' ? { group } : null);
+        return {};
+      }),
+      SetNodeGroup: unary(async (req) => {
+        const group = requestString(req, 'group', 64);
+        await policies.setGroup(checkNodeId(requestString(req, 'node_id')), group === '' ? null : group);
         return {};
       }),
     });

@@ -15,6 +15,9 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KIND = /^[a-z][a-z-]{0,31}$/;
 /** Target of a default assignment (node ids cannot start with "_"). */
 const DEFAULT_TARGET = '_default';
+/** Prefix of group targets ("_group.<name>"; node ids cannot start with "_"). */
+const GROUP_PREFIX = '_group.';
+const GROUP = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const MAX_DOCUMENT = 8 * 1024 * 1024;
 
 const enc = new TextEncoder();
@@ -49,6 +52,11 @@ export interface PolicySummary {
 function checkName(name: string): string {
   if (!NAME.test(name)) throw new BulwarkError('USAGE', `policy name ${JSON.stringify(name.slice(0, 70))} must be 1-64 characters of [A-Za-z0-9._-]`);
   return name;
+}
+
+function checkGroup(group: string): string {
+  if (!GROUP.test(group)) throw new BulwarkError('USAGE', `group name ${JSON.stringify(group.slice(0, 70))} must be 1-64 characters of [A-Za-z0-9_-]`);
+  return group;
 }
 
 function checkKind(kind: string, kinds: ReadonlyMap<string, PolicyKind<unknown>>): string {
@@ -149,10 +157,13 @@ export class PolicyStore {
     return decodeEnvelope(entry.value).document;
   }
 
-  /** Assigns a policy to a node, or (nodeId null) makes it the kind's default; name null removes the assignment. */
-  async assign(kind: string, name: string | null, nodeId: string | null): Promise<void> {
+  /**
+   * Assigns a policy to a node, to a node group ({ group }), or (null) makes it the kind's
+   * default; name null removes the assignment.
+   */
+  async assign(kind: string, name: string | null, target: string | { readonly group: string } | null): Promise<void> {
     checkKind(kind, this.kinds);
-    const key = `assign.${kind}.${nodeId ?? DEFAULT_TARGET}`;
+    const key = `assign.${kind}.${target === null ? DEFAULT_TARGET : typeof target === 'string' ? target : `${GROUP_PREFIX}${checkGroup(target.group)}`}`;
     if (name === null) {
       await this.kv.delete(key);
       return;
@@ -163,9 +174,21 @@ export class PolicyStore {
     await this.kv.put(key, enc.encode(name));
   }
 
-  /** The policy that applies to a node: its own assignment, else the kind's default, else null. */
+  /** Puts a node in a group (an operator's decision; a host cannot choose its own), or out of any (null). */
+  async setGroup(nodeId: string, group: string | null): Promise<void> {
+    if (group === null) await this.kv.delete(`group.${nodeId}`);
+    else await this.kv.put(`group.${nodeId}`, enc.encode(checkGroup(group)));
+  }
+
+  async groupOf(nodeId: string): Promise<string | null> {
+    const entry = await this.kv.get(`group.${nodeId}`);
+    return entry === null || entry.operation !== 'PUT' || entry.value.length === 0 ? null : dec.decode(entry.value);
+  }
+
+  /** The policy that applies to a node: its own assignment, else its group's, else the kind's default, else null. */
   async resolve<T>(kind: PolicyKind<T>, nodeId: string): Promise<StoredPolicy<T> | null> {
-    for (const target of [nodeId, DEFAULT_TARGET]) {
+    const group = await this.groupOf(nodeId);
+    for (const target of [nodeId, ...(group === null ? [] : [`${GROUP_PREFIX}${group}`]), DEFAULT_TARGET]) {
       const entry = await this.kv.get(`assign.${kind.kind}.${target}`);
       if (entry !== null && entry.operation === 'PUT' && entry.value.length > 0) {
         const policy = await this.get(kind, dec.decode(entry.value));
@@ -189,7 +212,7 @@ export class PolicyStore {
       const entry = await this.kv.get(key);
       if (entry === null || entry.operation !== 'PUT' || dec.decode(entry.value) !== name) continue;
       const target = key.slice(`assign.${kind}.`.length);
-      out.push(target === DEFAULT_TARGET ? '*' : target);
+      out.push(target === DEFAULT_TARGET ? '*' : target.startsWith(GROUP_PREFIX) ? `group:${target.slice(GROUP_PREFIX.length)}` : target);
     }
     return out.sort();
   }

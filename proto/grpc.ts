@@ -164,9 +164,16 @@ export class ControllerClient {
     return list.map(decodePolicyInfoObj);
   }
 
-  /** Assigns `name` (null: removes the assignment) to a node, or as default when nodeId is null. */
-  async assignPolicy(kind: string, name: string | null, nodeId: string | null): Promise<void> {
-    await this.unary(this.policies, 'AssignPolicy', { kind, name: name ?? '', node_id: nodeId ?? '' });
+  /** Assigns `name` (null: removes the assignment) to a node, a group ({ group }), or as default (null). */
+  async assignPolicy(kind: string, name: string | null, target: string | { readonly group: string } | null): Promise<void> {
+    const node = typeof target === 'string' ? target : '';
+    const group = target !== null && typeof target === 'object' ? target.group : '';
+    await this.unary(this.policies, 'AssignPolicy', { kind, name: name ?? '', node_id: node, group });
+  }
+
+  /** Puts a node in a policy group (null: in none). */
+  async setNodeGroup(nodeId: string, group: string | null): Promise<void> {
+    await this.unary(this.policies, 'SetNodeGroup', { node_id: nodeId, group: group ?? '' });
   }
 
   /** Placement.IsTrusted: whether a node is trusted now, for host-side gates. */

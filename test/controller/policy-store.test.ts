@@ -64,4 +64,16 @@ t.test('policies are checked, stored, assigned and resolved', async (t) => {
   );
   await store.assign('allow-list', null, 'node-2');
   t.same((await store.resolve(allowKind, 'node-2'))?.policy.allow, ['a', 'c'], 'removing the assignment falls back to the default');
+
+  await store.put('allow-list', 'edge', '{"allow":["e"]}');
+  await store.assign('allow-list', 'edge', { group: 'edge-sites' });
+  await store.setGroup('node-3', 'edge-sites');
+  t.same((await store.resolve(allowKind, 'node-3'))?.policy.allow, ['e'], "a node in a group gets the group's policy");
+  await store.assign('allow-list', 'strict', 'node-3');
+  t.same((await store.resolve(allowKind, 'node-3'))?.policy.allow, ['b'], "the node's own assignment still wins over its group's");
+  await store.assign('allow-list', null, 'node-3');
+  await store.setGroup('node-3', null);
+  t.same((await store.resolve(allowKind, 'node-3'))?.policy.allow, ['a', 'c'], 'out of the group, the default applies');
+  t.same((await store.list('allow-list')).find((p) => p.name === 'edge')?.assignedTo, ['group:edge-sites']);
+  await t.rejects(store.setGroup('node-3', 'no spaces allowed'), { code: 'USAGE' });
 });

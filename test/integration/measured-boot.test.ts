@@ -116,6 +116,23 @@ t.test('the controller keeps the log across a restart: the agent need not send i
   t.equal(node.reasons.length, 0, 'still trusted on the stored log');
 });
 
+t.test('a policy assigned to a node group applies to the nodes an operator puts in it', async (t) => {
+  const relaxed = join(root, 'relaxed.json');
+  await writeFile(relaxed, JSON.stringify({ name: 'lab', acceptAll: true }));
+  t.equal((await ctl(['policy', 'push', 'measured-boot', 'lab', relaxed])).code, 0);
+  t.equal((await ctl(['policy', 'assign', 'measured-boot', 'lab', '--group', 'lab'])).code, 0);
+  const id = 'host-secure-boot-disabled';
+  t.equal((await ctl(['policy', 'group', id, 'lab'])).code, 0);
+  await fleet.nodes.get(id)?.agent.attestNow();
+  const n = await fleet.waitForNode(id, (x) => x.state === 'trusted');
+  t.equal(n.reasons.length, 0, 'the group\'s accept-all policy applies instead of the default');
+  t.equal((await ctl(['policy', 'group', id, 'none'])).code, 0);
+  await fleet.nodes.get(id)?.agent.attestNow();
+  await fleet.waitForNode(id, (x) => x.state === 'untrusted' && x.reasons.some((r) => r.code === 'SECURE_BOOT_DISABLED'));
+  const bad = await ctl(['policy', 'assign', 'measured-boot', 'lab', '--group', 'lab', '--default']);
+  t.equal(bad.code, 2, 'one target at a time');
+});
+
 t.test('a node without an event log while a policy applies: EVENTLOG_MISSING', async (t) => {
   const node = await fleet.addNode('no-log');
   await node.agent.start();
