@@ -165,6 +165,11 @@ export class TestFleet {
     return this.grpcAddress;
   }
 
+  /** Points agents added from now on, and the clients, at another controller replica. */
+  useController(grpcAddress: string): void {
+    this.grpcAddress = grpcAddress;
+  }
+
   async startController(): Promise<Controller> {
     const c = new Controller(this.controllerConfig, this.logger);
     await c.start();
