@@ -13,7 +13,6 @@ import { BulwarkError, toBulwarkError } from '../lib/errors.js';
 import { parsePemBundle } from '../lib/ekcert.js';
 import { SUBJECTS, wire } from '../proto/wire.js';
 import type { ControllerConfig } from './config.js';
-import type { Appraiser } from './appraiser.js';
 import { createAppraisers } from './appraisers.js';
 import { PolicyStore } from './policy-store.js';
 import { GrpcApi } from './grpc-server.js';
@@ -85,8 +84,6 @@ export class Controller {
   private stopped = false;
   natsUrl = '';
   grpcPort = 0;
-  /** Judges event logs, IMA and the like after each verified quote. */
-  private readonly appraisers: Appraiser[] = [];
 
   constructor(config: ControllerConfig, log: Logger = jsonLogger) {
     this.config = config;
@@ -115,13 +112,13 @@ export class Controller {
     const store = await ControllerStore.open(this.nc);
     const events = new TrustEvents(store);
     const policies = await PolicyStore.open(this.nc.jetstream());
-    this.appraisers.push(...(await createAppraisers({ store, policies, config: cfg, log: this.log })));
+    const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log });
     const identityKey = await loadIdentityKey(cfg.dataDir);
     const ekCaBundle = await loadCaBundle(cfg.ekCaDir);
     if (ekCaBundle.length === 0 && cfg.ekAllowList.length === 0) {
       this.log('warn', 'no EK CA certificates and no allow-listed EKs: every enrollment will be refused', { ekCaDir: cfg.ekCaDir });
     }
-    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs }, this.appraisers);
+    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs }, appraisers);
     const registrar = new Registrar(store, events, {
       ekCaBundle,
       ekAllowList: cfg.ekAllowList,
