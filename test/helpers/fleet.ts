@@ -69,7 +69,7 @@ export interface FleetOptions {
 export const FAST_TIMINGS = {
   intervalMs: 1000,
   pullIntervalMs: 1500,
-  staleAfterMs: 4000,
+  staleAfterMs: 6000,
   nonceTtlMs: 3000,
   enrollTtlMs: 10_000,
 } as const;
