@@ -11,6 +11,7 @@ import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promi
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './swtpm.js';
+import type { Test } from 'tap';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -541,4 +542,22 @@ export interface TestNodeStub {
   readonly Status: string;
   readonly SchedulingEligibility: string;
   readonly Drain: boolean;
+}
+
+/**
+ * Runs a Nomad test file: builds (or finds) the binary under a long timeout, then `run`
+ * under `timeoutMs`; without a binary the file is skipped with the reason printed.
+ */
+export async function withNomad(t: Test, timeoutMs: number, run: () => Promise<void>): Promise<void> {
+  // A cold build of Nomad takes minutes (then it is cached per machine).
+  t.setTimeout(30 * 60_000);
+  const binary = await ensureNomadBinary();
+  if (binary === null) {
+    t.comment(`SKIP: no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
+    t.plan(0, `no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
+    return;
+  }
+  t.comment(`nomad binary ${binary} (ensureNomadBinary took ${Math.round(nomadBuildMs() ?? 0)} ms)`);
+  t.setTimeout(timeoutMs);
+  await run();
 }

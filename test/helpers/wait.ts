@@ -19,6 +19,11 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/** Resolves once `check` holds, polled every 100 ms; rejects after `timeoutMs`. */
+export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  await waitFor(what, async () => ((await check()) ? true : undefined), timeoutMs, 100);
+}
+
 /** Sleeps. */
 export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
 import { hasTrustConstraint, injectTrustConstraint } from '../../lib/apps.js';
 import { isJsonObject, toJsonValue, type JsonObject, type JsonValue } from '../../lib/nomad/shape.js';
-import { ensureNomadBinary, NomadCluster, nomadUnavailableReason } from '../helpers/nomad.js';
+import { NomadCluster, withNomad } from '../helpers/nomad.js';
 import { makeTempDir } from '../helpers/swtpm.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,15 +37,7 @@ function objects(v: JsonValue | undefined): JsonObject[] {
   return list(v).filter(isJsonObject);
 }
 
-t.setTimeout(30 * 60_000);
-const binary = await ensureNomadBinary();
-if (binary === null) {
-  t.comment(`SKIP: no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-  t.plan(0, `no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-} else {
-  t.setTimeout(3 * 60_000);
-  await run();
-}
+await withNomad(t, 3 * 60_000, run);
 
 async function run(): Promise<void> {
   const cluster = await NomadCluster.start({ root: await makeTempDir('nomad-apps'), clients: 0 });

@@ -11,19 +11,11 @@ import { inspect } from 'node:util';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
 import { BulwarkError } from '../../lib/errors.js';
 import type { NomadEventFrame } from '../../lib/nomad/events.js';
-import { ensureNomadBinary, NomadCluster, nomadUnavailableReason } from '../helpers/nomad.js';
+import { NomadCluster, withNomad } from '../helpers/nomad.js';
 import { freePort, makeTempDir } from '../helpers/swtpm.js';
 import { waitFor } from '../helpers/wait.js';
 
-t.setTimeout(30 * 60_000);
-const binary = await ensureNomadBinary();
-if (binary === null) {
-  t.comment(`SKIP: no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-  t.plan(0, `no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-} else {
-  t.setTimeout(3 * 60_000);
-  await run();
-}
+await withNomad(t, 3 * 60_000, run);
 
 async function rejectsWith(p: Promise<unknown>): Promise<BulwarkError> {
   try {

@@ -11,18 +11,11 @@ import { connect } from 'nats';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
 import { BUCKETS } from '../../controller/store.js';
 import { ControllerProcess, TestFleet } from '../helpers/fleet.js';
-import { ensureNomadBinary, NomadCluster, nomadUnavailableReason } from '../helpers/nomad.js';
+import { NomadCluster, withNomad } from '../helpers/nomad.js';
 import { freePort, makeTempDir, removeDir } from '../helpers/swtpm.js';
+import { waitUntil } from '../helpers/wait.js';
 
-t.setTimeout(30 * 60_000);
-const binary = await ensureNomadBinary();
-if (binary === null) {
-  t.comment(`SKIP: no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-  t.plan(0, `no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-} else {
-  t.setTimeout(5 * 60_000);
-  await run();
-}
+await withNomad(t, 5 * 60_000, run);
 
 async function run(): Promise<void> {
   const root = await makeTempDir('nomad-failover');
@@ -52,14 +45,7 @@ async function run(): Promise<void> {
     return typeof h === 'string' ? h : null;
   };
   const eligibility = async (): Promise<Map<string, string>> => new Map((await nomad.listNodes()).map((n) => [n.name, n.eligibility]));
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out: ${what}`);
-  };
+  const until = waitUntil;
 
   await t.test('the lease holder is SIGKILLed; the other replica takes over the gate', async (t) => {
     await until('fo-a ineligible (unknown to Bulwark)', async () => (await eligibility()).get('fo-a') === 'ineligible');

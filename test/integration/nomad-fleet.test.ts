@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { waitTrusted } from '../../agent/gate.js';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
 import { TestFleet } from '../helpers/fleet.js';
-import { ensureNomadBinary, NomadCluster, nomadUnavailableReason } from '../helpers/nomad.js';
+import { NomadCluster, withNomad } from '../helpers/nomad.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const HOSTS = ['host-a', 'host-b', 'host-c'];
 const WEB = `job "web" {
@@ -52,15 +53,7 @@ const WEB = `job "web" {
 }
 `;
 
-t.setTimeout(30 * 60_000);
-const binary = await ensureNomadBinary();
-if (binary === null) {
-  t.comment(`SKIP: no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-  t.plan(0, `no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-} else {
-  t.setTimeout(5 * 60_000);
-  await run();
-}
+await withNomad(t, 5 * 60_000, run);
 
 async function run(): Promise<void> {
   const root = await makeTempDir('nomad-fleet');
@@ -81,14 +74,7 @@ async function run(): Promise<void> {
   });
 
   const eligibility = async (): Promise<Map<string, string>> => new Map((await nomad.listNodes()).map((n) => [n.name, n.eligibility]));
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out: ${what}`);
-  };
+  const until = waitUntil;
   const ctl = (args: string[]): Promise<{ code: number; out: string; err: string }> => fleet.ctl(args);
 
   await t.test('Nomad clients of hosts Bulwark has not verified are ineligible; the host gate waits', async (t) => {

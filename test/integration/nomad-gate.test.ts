@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasTrustConstraint, injectTrustConstraint } from '../../lib/apps.js';
 import { isLiveAllocation, type NomadAllocation } from '../../lib/nomad/jobs.js';
-import { ensureNomadBinary, nomadBuildMs, nomadUnavailableReason } from '../helpers/nomad.js';
+import { withNomad } from '../helpers/nomad.js';
 import { GATE_DEFAULTS, NomadTestbed } from '../helpers/nomad-testbed.js';
 import { makeTempDir } from '../helpers/swtpm.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -21,17 +21,7 @@ import { sleep, waitFor } from '../helpers/wait.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const appsDir = join(here, '..', '..', '..', 'test', 'fixtures', 'apps');
 
-// A cold build of Nomad takes minutes (then it is cached per machine).
-t.setTimeout(30 * 60_000);
-const binary = await ensureNomadBinary();
-if (binary === null) {
-  t.comment(`SKIP: no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-  t.plan(0, `no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-} else {
-  t.comment(`nomad binary ${binary} (ensureNomadBinary took ${Math.round(nomadBuildMs() ?? 0)} ms)`);
-  t.setTimeout(4 * 60_000);
-  await run();
-}
+await withNomad(t, 4 * 60_000, run);
 
 async function run(): Promise<void> {
   const nodes = ['node-a', 'node-b', 'node-c'];

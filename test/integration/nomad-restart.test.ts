@@ -5,20 +5,12 @@
  * once Nomad is back. Skips, with the reason, only when no Nomad binary can be built here.
  */
 import t from 'tap';
-import { ensureNomadBinary, nomadUnavailableReason } from '../helpers/nomad.js';
+import { withNomad } from '../helpers/nomad.js';
 import { NomadTestbed } from '../helpers/nomad-testbed.js';
 import { makeTempDir } from '../helpers/swtpm.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-t.setTimeout(30 * 60_000);
-const binary = await ensureNomadBinary();
-if (binary === null) {
-  t.comment(`SKIP: no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-  t.plan(0, `no Nomad binary: ${nomadUnavailableReason() ?? 'unknown reason'}`);
-} else {
-  t.setTimeout(4 * 60_000);
-  await run();
-}
+await withNomad(t, 4 * 60_000, run);
 
 async function run(): Promise<void> {
   const nodes = ['node-a', 'node-b', 'node-c'];
