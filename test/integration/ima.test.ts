@@ -86,9 +86,11 @@ t.test('allowed growth stays trusted; an excluded path is not judged', async (t)
   const before = host.builder.entries.length;
   host.builder.realFile('/usr/bin/cat');
   host.builder.file('/tmp/excluded/scratch', { digest: randomBytes(32) });
+  const appended = Date.now();
   await measure(host, before);
   await host.node.agent.attestNow();
-  const n = await fleet.waitForNode('ima-good', (x) => x.state === 'trusted');
+  // Judged on evidence taken after the growth, not on the verdict from before it.
+  const n = await fleet.waitForNode('ima-good', (x) => x.state === 'trusted' && Date.parse(x.lastEvidenceAt) > appended);
   t.equal(n.reasons.length, 0);
 });
 
