@@ -40,6 +40,7 @@ export class ImaSource implements EvidenceSource {
   private trigger: (() => void) | null = null;
   /** The list end a follow-up round was last asked for. */
   private retriggeredAt = -1;
+  private retries = 0;
 
   constructor(opts: ImaSourceOptions) {
     this.opts = opts;
@@ -117,13 +118,20 @@ export class ImaSource implements EvidenceSource {
     const sentEnd = (sent.imaFromOffset ?? 0) + (sent.imaEntries?.length ?? 0);
     this.acked = { entry: reply.imaEntry, offset: reply.imaOffset };
     void this.save();
-    // Go on at once when the controller wants older entries again, when more than one round
-    // carried, or when entries sent were past the quote (read after it): the next quote covers
-    // them. Once per list end, so a controller that does not advance is not asked in a loop.
-    const unverified = reply.imaOffset < sentEnd && sentEnd !== this.retriggeredAt;
-    if (wentBack || sent.imaMore === true || unverified) {
+    // Go on at once when the controller wants older entries again or more than one round
+    // carried; when entries sent were past the quote (read after it), soon again, so the next
+    // quote covers them: at most five times per list end, so a controller that does not
+    // advance is not asked in a loop.
+    if (sentEnd !== this.retriggeredAt) {
       this.retriggeredAt = sentEnd;
-      this.trigger?.();
+      this.retries = 0;
+    }
+    const unverified = reply.imaOffset < sentEnd && this.retries < 5;
+    if (wentBack || sent.imaMore === true) this.trigger?.();
+    else if (unverified) {
+      // The extend follows the list entry: give the TPM a moment, a few times, then the timer.
+      const delay = 20 * 2 ** this.retries++;
+      setTimeout(() => this.trigger?.(), delay).unref();
     }
   }
 

@@ -79,8 +79,9 @@ export async function benchImaLatency(trials = 20): Promise<BenchResult[]> {
       const before = builder.entries.length;
       const evil = builder.file('/usr/local/bin/unknown', { digest: randomBytes(32) });
       const start = performance.now();
-      await node.swtpm.extendPcr(10, builder.extendValue(evil, 'sha256').toString('hex'));
+      // The kernel's order: the entry joins the list, then PCR 10 is extended.
       await appendFile(logPath, builder.ascii(before));
+      await node.swtpm.extendPcr(10, builder.extendValue(evil, 'sha256').toString('hex'));
       const deadline = Date.now() + 10_000;
       while (!untrustedAt.has(id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
       const at = untrustedAt.get(id);

@@ -34,11 +34,11 @@ interface ImaHost {
   readonly logPath: string;
 }
 
-/** Extends `from..` entries of the builder into the host's PCR 10 and appends them to its list. */
+/** Appends `from..` entries of the builder to the host's list, then extends them into PCR 10, in the kernel's order. */
 async function measure(host: ImaHost, from: number): Promise<void> {
   const entries = host.builder.entries.slice(from);
-  for (const e of entries) await host.node.swtpm.extendPcr(10, host.builder.extendValue(e, 'sha256').toString('hex'));
   await appendFile(host.logPath, host.builder.ascii(from));
+  for (const e of entries) await host.node.swtpm.extendPcr(10, host.builder.extendValue(e, 'sha256').toString('hex'));
 }
 
 async function imaHost(nodeId: string): Promise<ImaHost> {

@@ -127,7 +127,8 @@ async function run(): Promise<void> {
     await waitFor('node-b ineligible', async () => ((await bed.node('node-b')).eligibility === 'ineligible' ? true : undefined), GATE_DEFAULTS.freshnessMs + 5000, 50);
     const ms = performance.now() - started;
     tt.ok(ms >= GATE_DEFAULTS.freshnessMs - 1500, `gated after about the freshness window (${Math.round(ms)} ms, window ${GATE_DEFAULTS.freshnessMs} ms)`);
-    const action = bed.actions.find((a) => a.nomadNodeName === 'node-b' && a.action.kind === 'set-ineligible');
+    // The latest gating of node-b (earlier ones, from before it was first trusted, had other reasons).
+    const action = [...bed.actions].reverse().find((a) => a.nomadNodeName === 'node-b' && a.action.kind === 'set-ineligible');
     tt.equal(action !== undefined && !action.judgement.trusted ? action.judgement.reason : undefined, 'verdict-stale', 'judged verdict-stale');
     await bed.setTrust('node-b', 'trusted');
     await waitFor('node-b eligible again', async () => ((await bed.node('node-b')).eligibility === 'eligible' ? true : undefined), 5000, 50);
