@@ -6,8 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { BulwarkError } from '../lib/errors.js';
-import { formatPcrSelectionSpec, parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
+import { BulwarkError } from '../lib/index.js';
+import { formatPcrSelectionSpec, parsePcrSelectionSpec } from '../lib/tpm/index.js';
 import type { TpmKeyAlgorithm } from './tpm.js';
 
 /** The agent's settings after layering and validation. */

@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { BulwarkError } from '../lib/errors.js';
-import { WIRE_LIMITS } from '../proto/wire.js';
+import { BulwarkError } from '../lib/index.js';
+import { WIRE_LIMITS } from '../proto/index.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
-import type { EvidenceReplyMsg } from '../proto/wire.js';
+import type { EvidenceReplyMsg } from '../proto/index.js';
 
 /** Reads a whole securityfs-style file (its size is reported as 0, so read until EOF), capped. */
 export async function readCapped(path: string, cap: number, what: string): Promise<Uint8Array> {

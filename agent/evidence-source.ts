@@ -4,7 +4,7 @@
  * never behind the quote), and hands every source the controller's reply so it sends
  * only what the controller does not hold yet.
  */
-import type { EvidenceMsg, EvidenceReplyMsg } from '../proto/wire.js';
+import type { EvidenceMsg, EvidenceReplyMsg } from '../proto/index.js';
 
 /** The evidence fields a source may fill. */
 export type SourceFields = Partial<Pick<EvidenceMsg, 'eventLogSha256' | 'eventLog' | 'imaFormat' | 'imaFromEntry' | 'imaFromOffset' | 'imaEntries' | 'imaMore'>>;

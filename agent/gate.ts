@@ -4,8 +4,8 @@
  * controller says this host is trusted with a fresh verdict (Placement.IsTrusted). It
  * fails closed: an unreachable controller, an unknown node or a timeout is exit 1.
  */
-import { isBulwarkError } from '../lib/errors.js';
-import { ControllerClient } from '../proto/grpc.js';
+import { isBulwarkError } from '../lib/index.js';
+import { ControllerClient } from '../proto/index.js';
 
 export interface GateOptions {
   readonly controller: string;

@@ -6,7 +6,7 @@
  * agent restart resumes instead of resending the whole list.
  */
 import { open, readFile, rename, writeFile } from 'node:fs/promises';
-import { WIRE_LIMITS, type EvidenceReplyMsg } from '../proto/wire.js';
+import { WIRE_LIMITS, type EvidenceReplyMsg } from '../proto/index.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 
 export interface ImaSourceOptions {

@@ -3,7 +3,7 @@
  * bulwark-agent [run] [--config FILE]   enroll (once) and attest until SIGTERM
  * bulwark-agent enroll [--config FILE]  enroll now and exit
  */
-import { isBulwarkError } from '../lib/errors.js';
+import { isBulwarkError } from '../lib/index.js';
 import { Agent, agentJsonLogger } from './agent.js';
 import { loadAgentConfig } from './config.js';
 import { collectHostFacts } from './facts.js';

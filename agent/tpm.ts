@@ -2,8 +2,8 @@
  * What the agent loop needs from a TPM, as an interface so the loop does not depend on
  * how the TPM is reached (tpm2-tools today: agent/tpm2-tools-tpm.ts).
  */
-import type { CredentialBlob } from '../lib/tpm/credential-file.js';
-import type { PcrBanks } from '../lib/tpm/types.js';
+import type { CredentialBlob } from '../lib/tpm/index.js';
+import type { PcrBanks } from '../lib/tpm/index.js';
 
 /** Key algorithm of an EK or AK. */
 export type TpmKeyAlgorithm = 'rsa' | 'ecc';

@@ -10,13 +10,13 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { bytesEqual, toHex } from '../lib/bytes.js';
-import { BulwarkError } from '../lib/errors.js';
-import { encodeTpm2ToolsCredential, type CredentialBlob } from '../lib/tpm/credential-file.js';
-import { formatPcrSelectionSpec, parsePcrSelectionSpec } from '../lib/tpm/pcrs.js';
-import { checkAkAttributes, computeName, decodeTpm2bPublic, decodeTpmtPublic, tpmtPublicToKeyObject } from '../lib/tpm/public.js';
-import { parseHandleList, parsePcrReadOutput, summarizeToolStderr, trimNvCertificate } from '../lib/tpm/tool-output.js';
-import { HASH_ALGS, TPMA_OBJECT, type PcrBanks, type TpmtPublic } from '../lib/tpm/types.js';
+import { bytesEqual, toHex } from '../lib/index.js';
+import { BulwarkError } from '../lib/index.js';
+import { encodeTpm2ToolsCredential, type CredentialBlob } from '../lib/tpm/index.js';
+import { formatPcrSelectionSpec, parsePcrSelectionSpec } from '../lib/tpm/index.js';
+import { checkAkAttributes, computeName, decodeTpm2bPublic, decodeTpmtPublic, tpmtPublicToKeyObject } from '../lib/tpm/index.js';
+import { parseHandleList, parsePcrReadOutput, summarizeToolStderr, trimNvCertificate } from '../lib/tpm/index.js';
+import { HASH_ALGS, TPMA_OBJECT, type PcrBanks, type TpmtPublic } from '../lib/tpm/index.js';
 import type { QuoteOutput, Tpm, TpmKeyAlgorithm, TpmKeys } from './tpm.js';
 
 /** Where swtpm_setup (and the TCG provisioning guidance) persist the EKs. */

@@ -3,8 +3,8 @@
  * bulwark-controller [--config FILE]
  * Runs until SIGTERM/SIGINT. With no natsUrl configured it starts its own nats-server.
  */
-import { isBulwarkError } from '../lib/errors.js';
-import { loadControllerConfig } from './config.js';
+import { isBulwarkError } from '../lib/index.js';
+import { loadControllerConfig } from './config/index.js';
 import { Controller, jsonLogger } from './controller.js';
 
 async function main(argv: readonly string[]): Promise<number> {

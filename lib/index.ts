@@ -1,6 +1,7 @@
 /**
- * The pure core of Bulwark (no I/O: only node:crypto). Everything the agent, the
- * controller and bulwarkctl use from lib/ is listed here.
+ * The pure core's leaf modules (no I/O: only node:crypto): bytes, errors, findings and host
+ * facts. Each concept folder of lib/ (tpm/, eventlog/, ima/, attestation/, nomad/, schema/)
+ * has an index.ts of its own.
  */
 export { ByteReader, ByteWriter, toHex, fromHex, bytesEqual, concatBytes } from './bytes.js';
 export {
@@ -17,9 +18,4 @@ export {
   type ErrorKind,
 } from './errors.js';
 export { FINDING_CODES, finding, type Finding, type FindingCode, type TrustState, type Verdict } from './verdict.js';
-export { verifyEkCertificate, parsePemBundle, type EkCertificateResult } from './ekcert.js';
 export { validateHostFacts, sanitizeFactText, factsDigest, FACTS_LIMITS, type HostFacts, type HostDisk, type HostNetworkInterface } from './facts.js';
-export { decodeNodeRecord, encodeNodeRecord, EMPTY_ATTESTATION, type NodeRecord, type AttestationState } from './node-record.js';
-export { signNodeIdentity, verifyNodeIdentity, type NodeIdentityClaims } from './node-identity.js';
-export { judgeEvidence, BOOT_PCRS, type EvidenceRound, type JudgeInput, type Judgement } from './attestation.js';
-export { injectTrustConstraint, hasTrustConstraint, TRUST_CONSTRAINT } from './apps.js';

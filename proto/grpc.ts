@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { BulwarkError, isErrorCode } from '../lib/errors.js';
+import { BulwarkError, isErrorCode } from '../lib/index.js';
 import {
   decodeActivateResponse,
   decodeEnrollResponse,

@@ -8,9 +8,9 @@ import protobuf from 'protobufjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { BulwarkError } from '../lib/errors.js';
-import type { Finding, TrustState } from '../lib/verdict.js';
-import type { HostFacts } from '../lib/facts.js';
+import { BulwarkError } from '../lib/index.js';
+import type { Finding, TrustState } from '../lib/index.js';
+import type { HostFacts } from '../lib/index.js';
 
 /** The folder holding bulwark/v1/*.proto, from source (proto/) or from the build (dist/proto/). */
 export const PROTO_DIR: string = (() => {

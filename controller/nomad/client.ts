@@ -5,8 +5,8 @@
  * with an error status, NOMAD_RESPONSE_MALFORMED when the answer does not parse. The ACL token
  * is sent as X-Nomad-Token and never appears in messages, details or inspection output.
  */
-import { BulwarkError } from '../../lib/errors.js';
-import { NdjsonLineSplitter, parseEventLine, type NomadEventFrame } from '../../lib/nomad/events.js';
+import { BulwarkError } from '../../lib/index.js';
+import { NdjsonLineSplitter, parseEventLine, type NomadEventFrame } from '../../lib/nomad/index.js';
 import {
   parseAllocationList,
   parseJob,
@@ -17,7 +17,7 @@ import {
   type NomadJob,
   type NomadJobRegistration,
   type NomadJobValidation,
-} from '../../lib/nomad/jobs.js';
+} from '../../lib/nomad/index.js';
 import {
   parseNode,
   parseNodeList,
@@ -27,8 +27,8 @@ import {
   type NomadNodeMeta,
   type NomadNodeStub,
   type NomadNodeUpdate,
-} from '../../lib/nomad/nodes.js';
-import { parseJsonText, type JsonObject } from '../../lib/nomad/shape.js';
+} from '../../lib/nomad/index.js';
+import { parseJsonText, type JsonObject } from '../../lib/nomad/index.js';
 
 /** Where Nomad is and how to authenticate; the token is a secret and is never logged. */
 export interface NomadClientOptions {

@@ -6,7 +6,7 @@
  * What each node must look like is decided by the pure lib/nomad/decide.ts; this class only
  * gathers inputs, serializes work per node, and makes the calls.
  */
-import { BulwarkError, toBulwarkError } from '../../lib/errors.js';
+import { BulwarkError, toBulwarkError } from '../../lib/index.js';
 import {
   desiredNodeState,
   judgePlacement,
@@ -16,11 +16,11 @@ import {
   type GateNodeView,
   type NodeAction,
   type PlacementJudgement,
-} from '../../lib/nomad/decide.js';
-import { isLiveAllocation } from '../../lib/nomad/jobs.js';
-import { NodeMapping, type MappedNode } from '../../lib/nomad/mapping.js';
-import type { NomadNode, NomadNodeStub } from '../../lib/nomad/nodes.js';
-import type { NodeRecord } from '../../lib/node-record.js';
+} from '../../lib/nomad/index.js';
+import { isLiveAllocation } from '../../lib/nomad/index.js';
+import { NodeMapping, type MappedNode } from '../../lib/nomad/index.js';
+import type { NomadNode, NomadNodeStub } from '../../lib/nomad/index.js';
+import type { NodeRecord } from '../../lib/attestation/index.js';
 import type { NomadApi } from './client.js';
 
 /** Where the reconciler reads trust from: the controller's store, adapted by the caller. */

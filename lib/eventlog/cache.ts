@@ -16,12 +16,12 @@
 import { createHash } from 'node:crypto';
 import { toHex } from '../bytes.js';
 import { BulwarkError, isBulwarkError } from '../errors.js';
-import type { QuotedPcrs } from '../tpm/types.js';
+import type { QuotedPcrs } from '../tpm/index.js';
 import { evaluateMeasuredBootPolicy, replayFailure, type MeasuredBootResult } from './evaluate.js';
 import { parseEventLog, type EventLog } from './parse.js';
 import type { MeasuredBootPolicy } from './policy.js';
 import { comparedPcrs, extendedPcrs, replayPcrs, verifyReplay, type EventLogReplayResult, type ReplayOptions } from './replay.js';
-import type { PcrBanks } from '../tpm/types.js';
+import type { PcrBanks } from '../tpm/index.js';
 
 export interface EventLogCacheOptions {
   /** Most logs kept (default 1024: one per node of a large fleet, logs are 10–100 KiB). */

@@ -9,7 +9,7 @@
  * whose PCR the quote does not prove is not skipped: it is EVENTLOG_PCR_NOT_QUOTED.
  */
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, type QuotedPcrs } from '../tpm/types.js';
+import { HASH_ALGS, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding, type Verdict } from '../verdict.js';
 import { readBootChain, type BootComponent } from './boot-chain.js';
 import { eventTypeName } from './constants.js';

@@ -10,7 +10,7 @@
  * (MEASURED_BOOT_POLICY_CHECKS_NOTHING) unless it says `"acceptAll": true`.
  */
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, TPM_ALG } from '../tpm/types.js';
+import { HASH_ALGS, TPM_ALG } from '../tpm/index.js';
 
 /** The boot stages a policy lists digests for (see evaluate.ts for which events each covers). */
 export type BootStage = 'firmware' | 'shim' | 'grub' | 'grubFiles' | 'kernel' | 'initrd';

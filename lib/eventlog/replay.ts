@@ -17,7 +17,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, type PcrBanks, type QuotedPcrs } from '../tpm/types.js';
+import { HASH_ALGS, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { GRUB_STRING_PREFIX, SEPARATOR_VALUE, TCG_EVENT_TYPE } from './constants.js';
 import type { EventLog, LoggedEvent, TcgEfiSpecIdEvent } from './parse.js';

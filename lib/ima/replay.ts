@@ -28,7 +28,7 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, TPM_ALG, type PcrBanks, type QuotedPcrs } from '../tpm/types.js';
+import { HASH_ALGS, TPM_ALG, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { asBuffer, templateHashLength } from './fields.js';
 import { BOOT_AGGREGATE_NAME, IMA_PCR, type ImaEntry, type VerifiedImaEntries } from './types.js';

@@ -5,7 +5,7 @@
  * untrusted, stale, a verdict older than the freshness window (or from the future), a node
  * needing re-enrollment, or a conflicting mapping all make it ineligible.
  */
-import type { NodeRecord } from '../node-record.js';
+import type { NodeRecord } from '../attestation/index.js';
 
 /** The dynamic node metadata keys Bulwark owns. A label for operators and constraints; eligibility is the enforcement. */
 export const TRUST_META = { trusted: 'bulwark_trusted', verdictAt: 'bulwark_verdict_at' } as const;

@@ -38,3 +38,4 @@ export {
   type PlacementJudgement,
 } from './decide.js';
 export { NodeMapping, type MappableNomadNode, type MappedNode } from './mapping.js';
+export { injectTrustConstraint, hasTrustConstraint, TRUST_CONSTRAINT } from './trust-constraint.js';

@@ -46,3 +46,4 @@ export {
 } from './pcrs.js';
 export { verifyQuote, type QuoteExpectations, type QuoteResult } from './quote.js';
 export { parseHandleList, parsePcrReadOutput, trimNvCertificate, summarizeToolStderr } from './tool-output.js';
+export { verifyEkCertificate, parsePemBundle, type EkCertificateResult } from './ekcert.js';

@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { injectTrustConstraint } from '../../lib/apps.js';
+import { injectTrustConstraint } from '../../lib/nomad/trust-constraint.js';
 import { isLiveAllocation } from '../../lib/nomad/jobs.js';
 import { ensureNomadBinary, nomadUnavailableReason } from '../helpers/nomad.js';
 import { NomadTestbed } from '../helpers/nomad-testbed.js';

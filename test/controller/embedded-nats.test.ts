@@ -5,7 +5,7 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { parseControllerConfig } from '../../controller/config.js';
+import { parseControllerConfig } from '../../controller/config/config.js';
 import { Controller } from '../../controller/controller.js';
 import { ControllerClient } from '../../proto/grpc.js';
 import { quietLogger } from '../helpers/fleet.js';

@@ -6,8 +6,8 @@ import t from 'tap';
 import { connect } from 'nats';
 import { join } from 'node:path';
 import { BulwarkError } from '../../lib/errors.js';
-import { NatsServerProcess } from '../../controller/nats-server.js';
-import { PolicyStore, type PolicyKind } from '../../controller/policy-store.js';
+import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
+import { PolicyStore, type PolicyKind } from '../../controller/policies/policy-store.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 
 interface AllowList {

@@ -14,10 +14,10 @@ import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { evidenceSources } from '../../agent/sources.js';
 import type { HostFacts } from '../../lib/facts.js';
-import { parseControllerConfig, type ControllerConfig } from '../../controller/config.js';
+import { parseControllerConfig, type ControllerConfig } from '../../controller/config/config.js';
 import { Controller, type Logger } from '../../controller/controller.js';
-import { runCtl } from '../../controller/ctl.js';
-import { NatsServerProcess } from '../../controller/nats-server.js';
+import { runCtl } from '../../cli/ctl.js';
+import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
 import { ControllerClient } from '../../proto/grpc.js';
 import type { NodeMsg } from '../../proto/wire.js';
 import { createTestCa, exportCaBundle, freePort, provisionTpm, SwtpmProcess, type TestCa } from './swtpm.js';
@@ -77,7 +77,7 @@ export const FAST_TIMINGS = {
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/controller/main.js, next to this file's build output. */
 export const CONTROLLER_MAIN = join(here, '..', '..', 'controller', 'main.js');
-export const CTL_MAIN = join(here, '..', '..', 'controller', 'bulwarkctl.js');
+export const CTL_MAIN = join(here, '..', '..', 'cli', 'bulwarkctl.js');
 
 /** A controller running as a separate process, so it can be SIGKILLed. */
 export class ControllerProcess {

@@ -4,9 +4,9 @@
  * registrar and verifier write them, and watched through the KV like the controller will.
  */
 import { KvWatchInclude } from 'nats';
-import { EMPTY_ATTESTATION, decodeNodeRecord, type NodeRecord } from '../../lib/node-record.js';
+import { EMPTY_ATTESTATION, decodeNodeRecord, type NodeRecord } from '../../lib/attestation/node-record.js';
 import type { TrustState } from '../../lib/verdict.js';
-import { BUCKETS, type ControllerStore } from '../../controller/store.js';
+import { BUCKETS, type ControllerStore } from '../../controller/state/store.js';
 import type { TrustSource } from '../../controller/nomad/reconciler.js';
 
 const dec = new TextDecoder();

@@ -10,7 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
-import { runCtl } from '../../controller/ctl.js';
+import { runCtl } from '../../cli/ctl.js';
 import { decodeSerializedPcrs } from '../../lib/tpm/pcrs.js';
 import { TPM_ALG } from '../../lib/tpm/types.js';
 import { TestFleet, type TestNode } from '../helpers/fleet.js';

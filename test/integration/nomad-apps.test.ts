@@ -12,7 +12,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
-import { hasTrustConstraint, injectTrustConstraint } from '../../lib/apps.js';
+import { hasTrustConstraint, injectTrustConstraint } from '../../lib/nomad/trust-constraint.js';
 import { isJsonObject, toJsonValue, type JsonObject, type JsonValue } from '../../lib/nomad/shape.js';
 import { NomadCluster, withNomad } from '../helpers/nomad.js';
 import { makeTempDir } from '../helpers/swtpm.js';

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
-import { BUCKETS } from '../../controller/store.js';
+import { BUCKETS } from '../../controller/state/store.js';
 import { ControllerProcess, TestFleet } from '../helpers/fleet.js';
 import { NomadCluster, withNomad } from '../helpers/nomad.js';
 import { freePort, makeTempDir, removeDir } from '../helpers/swtpm.js';

@@ -11,7 +11,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasTrustConstraint, injectTrustConstraint } from '../../lib/apps.js';
+import { hasTrustConstraint, injectTrustConstraint } from '../../lib/nomad/trust-constraint.js';
 import { isLiveAllocation, type NomadAllocation } from '../../lib/nomad/jobs.js';
 import { withNomad } from '../helpers/nomad.js';
 import { GATE_DEFAULTS, NomadTestbed } from '../helpers/nomad-testbed.js';

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { runCtl } from '../../../controller/ctl.js';
+import { runCtl } from '../../../cli/ctl.js';
 import { toHex } from '../../../lib/bytes.js';
 import { BulwarkError } from '../../../lib/errors.js';
 import { evaluateEventLog, parseEventLog, parseMeasuredBootPolicies, replayEventLog, type MeasuredBootPolicy } from '../../../lib/eventlog/index.js';

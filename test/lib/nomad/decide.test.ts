@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { desiredNodeState, judgePlacement, needsAllocationCount, planNodeActions, type DecideOptions, type GateNodeView } from '../../../lib/nomad/decide.js';
-import { EMPTY_ATTESTATION, type NodeRecord } from '../../../lib/node-record.js';
+import { EMPTY_ATTESTATION, type NodeRecord } from '../../../lib/attestation/node-record.js';
 import type { TrustState } from '../../../lib/verdict.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');

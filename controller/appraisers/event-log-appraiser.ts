@@ -1,0 +1,120 @@
+/**
+ * Measured boot in the evidence flow: every verified quote is matched against the node's
+ * UEFI event log (replayed into the quoted PCRs) and the log against the node's
+ * measured-boot policy. The controller keeps each node's last log (KV `bulwark_eventlogs`),
+ * so an agent sends a log only when it changed (after a reboot), and a controller restart
+ * does not need it again. Parse, replay and policy results are memoized by log digest and
+ * quoted PCR values: an unchanged log costs one map lookup per round.
+ */
+import { createHash } from 'node:crypto';
+import { StorageType, type JetStreamClient, type KV } from 'nats';
+import { isBulwarkError, toBulwarkError } from '../../lib/index.js';
+import { EventLogCache, validateMeasuredBootPolicy, type MeasuredBootPolicy } from '../../lib/eventlog/index.js';
+import { finding, type Finding } from '../../lib/index.js';
+import { WIRE_LIMITS } from '../../proto/index.js';
+import type { AppraisalContext, AppraisalResult, Appraiser } from './appraiser.js';
+import type { PolicyKind, PolicyStore } from '../policies/index.js';
+
+export const EVENTLOG_BUCKET = 'bulwark_eventlogs';
+
+/** The measured-boot policy kind (policies/measured-boot/schema.json). */
+export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy> = {
+  kind: 'measured-boot',
+  parse: (document: unknown) => validateMeasuredBootPolicy(document),
+};
+
+export class EventLogAppraiser implements Appraiser {
+  readonly name = 'event-log';
+  private readonly kv: KV;
+  private readonly policies: PolicyStore;
+  private readonly cache = new EventLogCache();
+  /** Stored logs read back this process's lifetime, by node: digest and bytes. */
+  private readonly held = new Map<string, { digest: string; bytes: Uint8Array }>();
+
+  private constructor(kv: KV, policies: PolicyStore) {
+    this.kv = kv;
+    this.policies = policies;
+  }
+
+  static async open(js: JetStreamClient, policies: PolicyStore): Promise<EventLogAppraiser> {
+    policies.register(MEASURED_BOOT_POLICY);
+    try {
+      const kv = await js.views.kv(EVENTLOG_BUCKET, { history: 1, storage: StorageType.File, maxValueSize: WIRE_LIMITS.eventLog });
+      return new EventLogAppraiser(kv, policies);
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the event log bucket');
+    }
+  }
+
+  /** The log the controller holds for a node, if its digest is `digest`. */
+  private async stored(nodeId: string, digest: string): Promise<Uint8Array | null> {
+    const held = this.held.get(nodeId);
+    if (held !== undefined && held.digest === digest) return held.bytes;
+    const entry = await this.kv.get(nodeId);
+    if (entry === null || entry.operation !== 'PUT' || entry.value.length === 0) return null;
+    const storedDigest = createHash('sha256').update(entry.value).digest('hex');
+    if (this.held.size > 10_000) this.held.clear();
+    this.held.set(nodeId, { digest: storedDigest, bytes: entry.value });
+    return storedDigest === digest ? entry.value : null;
+  }
+
+  async appraise(ctx: AppraisalContext): Promise<AppraisalResult> {
+    const { evidence: ev, record } = ctx;
+    const policy = await this.policies.resolve(MEASURED_BOOT_POLICY, record.nodeId);
+    if (ev.eventLogSha256 === '') {
+      // The host has no event log. Without a policy nothing is required of it.
+      return policy === null
+        ? { findings: [] }
+        : { findings: [finding('EVENTLOG_MISSING', `measured-boot policy ${policy.name} applies, but the host sent no event log`)] };
+    }
+    let bytes: Uint8Array | null = null;
+    let received = false;
+    if (ev.eventLog.length > 0) {
+      const digest = createHash('sha256').update(ev.eventLog).digest('hex');
+      if (digest !== ev.eventLogSha256) {
+        return { findings: [finding('EVENTLOG_DIGEST_MISMATCH', 'the event log does not hash to the digest sent with it')], reply: { eventLogSha256: '' } };
+      }
+      bytes = ev.eventLog;
+      received = true;
+    } else {
+      bytes = await this.stored(record.nodeId, ev.eventLogSha256);
+    }
+    if (bytes === null) {
+      // We do not hold the log the agent thinks we have: ask for it; fail closed meanwhile.
+      return { findings: [finding('EVENTLOG_MISSING', 'the controller does not hold this event log; the agent will send it')], reply: { eventLogSha256: '' } };
+    }
+
+    let findings: readonly Finding[];
+    try {
+      findings =
+        policy === null
+          ? replayFindings(this.cache.replay(bytes, ctx.quoted))
+          : this.cache.evaluate(bytes, ctx.quoted, policy.policy).verdict.findings;
+    } catch (err) {
+      if (!isBulwarkError(err)) throw err;
+      findings = [finding(err.code, err.message, err.details)];
+    }
+    const logBytes = bytes;
+    return {
+      findings,
+      reply: { eventLogSha256: ev.eventLogSha256 },
+      ...(received
+        ? {
+            commit: async () => {
+              await this.kv.put(record.nodeId, logBytes);
+              this.held.set(record.nodeId, { digest: ev.eventLogSha256, bytes: logBytes });
+            },
+          }
+        : {}),
+    };
+  }
+
+  async reset(nodeId: string): Promise<void> {
+    this.held.delete(nodeId);
+    await this.kv.delete(nodeId);
+  }
+}
+
+function replayFindings(result: { ok: true } | { ok: false; findings: readonly Finding[] }): readonly Finding[] {
+  return result.ok ? [] : result.findings;
+}

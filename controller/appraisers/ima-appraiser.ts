@@ -1,0 +1,168 @@
+/**
+ * Runtime integrity in the evidence flow. Per node the controller keeps, durably in KV
+ * `bulwark_ima`, where IMA replay stands (entry count, byte offset, PCR 10 per bank) for
+ * the current boot (resetCount). Each round carries only the entries after that point;
+ * they must replay from the stored PCR 10 to the quoted one (entries past the quote wait
+ * for the next round), and every verified entry is judged against the node's runtime
+ * policy. A controller restart resumes from the stored state and asks for nothing it
+ * has verified. Findings on verified entries (an unknown binary ran) and a log that no
+ * longer replays are sticky: the next clean round does not undo what already ran.
+ */
+import { StorageType, type JetStreamClient, type KV } from 'nats';
+import { isBulwarkError, toBulwarkError } from '../../lib/index.js';
+import {
+  checkBootAggregate,
+  decodeImaReplayState,
+  encodeImaReplayState,
+  evaluateImaEntries,
+  initialImaReplayState,
+  parseImaAscii,
+  parseImaBinary,
+  parseRuntimePolicy,
+  replayImaEntries,
+  type ImaEntry,
+  type ImaReplayState,
+  type RuntimePolicy,
+} from '../../lib/ima/index.js';
+import { TPM_ALG } from '../../lib/tpm/index.js';
+import { finding, type Finding } from '../../lib/index.js';
+import type { AppraisalContext, AppraisalResult, Appraiser } from './appraiser.js';
+import type { PolicyKind, PolicyStore } from '../policies/index.js';
+
+export const IMA_BUCKET = 'bulwark_ima';
+
+/** The runtime policy kind (Bulwark's format; `bulwarkctl policy import-keylime` converts Keylime's). */
+export const RUNTIME_POLICY: PolicyKind<RuntimePolicy> = {
+  kind: 'runtime',
+  parse: (document: unknown) => parseRuntimePolicy(document),
+};
+
+interface StoredIma {
+  readonly resetCount: number;
+  readonly format: string;
+  readonly state: ImaReplayState;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function decodeStored(bytes: Uint8Array): StoredIma | null {
+  try {
+    const v: unknown = JSON.parse(dec.decode(bytes));
+    if (typeof v !== 'object' || v === null) return null;
+    const resetCount: unknown = Reflect.get(v, 'resetCount');
+    const format: unknown = Reflect.get(v, 'format');
+    if (typeof resetCount !== 'number' || typeof format !== 'string') return null;
+    return { resetCount, format, state: decodeImaReplayState(Reflect.get(v, 'state')) };
+  } catch {
+    // A stored state this version cannot read: start from entry 0 (the agent resends).
+    return null;
+  }
+}
+
+export class ImaAppraiser implements Appraiser {
+  readonly name = 'ima';
+  private readonly kv: KV;
+  private readonly policies: PolicyStore;
+
+  private constructor(kv: KV, policies: PolicyStore) {
+    this.kv = kv;
+    this.policies = policies;
+  }
+
+  static async open(js: JetStreamClient, policies: PolicyStore): Promise<ImaAppraiser> {
+    policies.register(RUNTIME_POLICY);
+    try {
+      return new ImaAppraiser(await js.views.kv(IMA_BUCKET, { history: 1, storage: StorageType.File }), policies);
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the IMA bucket');
+    }
+  }
+
+  async appraise(ctx: AppraisalContext): Promise<AppraisalResult> {
+    const { evidence: ev, record } = ctx;
+    const policy = await this.policies.resolve(RUNTIME_POLICY, record.nodeId);
+    if (ev.imaFormat === '') {
+      return policy === null ? { findings: [] } : { findings: [finding('IMA_LOG_MISSING', `runtime policy ${policy.name} applies, but the host sent no IMA log`)] };
+    }
+    const entry = await this.kv.get(record.nodeId);
+    const stored = entry === null || entry.operation !== 'PUT' ? null : decodeStored(entry.value);
+    // A new boot (or a stored state of another boot or format) starts from entry 0.
+    const state =
+      stored !== null && stored.resetCount === ctx.clockInfo.resetCount && stored.format === ev.imaFormat && !ctx.newBoot
+        ? stored.state
+        : initialImaReplayState(quotedBanks(ctx));
+    const position = { imaEntry: state.entryCount, imaOffset: state.byteOffset };
+
+    if (ev.imaFromEntry > state.entryCount || (ev.imaFromEntry === state.entryCount && ev.imaFromOffset !== state.byteOffset)) {
+      // The agent skipped entries we have not verified: PCR 10 cannot be proven this round.
+      return {
+        findings: [finding('IMA_LOG_DISCONTINUOUS', `the agent sent IMA entries from ${ev.imaFromEntry}, the controller verified up to ${state.entryCount}`)],
+        reply: position,
+      };
+    }
+    let entries: readonly ImaEntry[];
+    try {
+      const options = { fromEntry: ev.imaFromEntry, fromOffset: ev.imaFromOffset, allowIncompleteTail: true };
+      entries = (ev.imaFormat === 'binary' ? parseImaBinary(ev.imaEntries, options) : parseImaAscii(ev.imaEntries, options)).entries;
+    } catch (err) {
+      if (!isBulwarkError(err)) throw err;
+      return { findings: [finding(err.code, err.message, err.details)], reply: position };
+    }
+    // Entries the controller verified before (the agent resent from an older position).
+    const fresh = entries.filter((e) => e.index >= state.entryCount);
+    const first = fresh[0];
+    if (first !== undefined && (first.index !== state.entryCount || first.offset !== state.byteOffset)) {
+      return {
+        findings: [finding('IMA_LOG_DISCONTINUOUS', `IMA entry ${first.index} at offset ${first.offset} does not continue the verified list (${state.entryCount} at ${state.byteOffset})`)],
+        reply: position,
+      };
+    }
+
+    const replay = replayImaEntries(state, fresh, ctx.quoted);
+    if (!replay.ok) {
+      // With more entries still to come the quote may simply be ahead of what arrived.
+      if (ev.imaMore) {
+        return { findings: [finding('IMA_LOG_INCOMPLETE', 'the IMA backlog is larger than one round carries; the quoted PCR 10 is not reached yet')], reply: position };
+      }
+      return { findings: replay.findings, sticky: true, reply: position };
+    }
+    const findings: Finding[] = [];
+    // boot_aggregate is proven against the quoted PCRs 0-9, not looked up in the policy.
+    let aggregateProven = false;
+    for (const e of replay.verified) {
+      if (e.index !== 0 || e.path !== 'boot_aggregate') continue;
+      const check = checkBootAggregate(e, ctx.quoted);
+      if (check.status === 'mismatch') findings.push(check.finding);
+      aggregateProven = check.status === 'match';
+    }
+    if (policy !== null) {
+      const judged = evaluateImaEntries(policy.policy, replay.verified);
+      findings.push(...judged.filter((f) => !(aggregateProven && f.details?.['entry'] === 0 && f.details['path'] === 'boot_aggregate')));
+    }
+    const next: StoredIma = { resetCount: ctx.clockInfo.resetCount, format: ev.imaFormat, state: replay.state };
+    const advanced = replay.state.entryCount !== state.entryCount || stored === null || stored.resetCount !== next.resetCount;
+    return {
+      findings,
+      sticky: findings.length > 0,
+      reply: { imaEntry: replay.state.entryCount, imaOffset: replay.state.byteOffset },
+      ...(advanced
+        ? {
+            commit: async () => {
+              await this.kv.put(record.nodeId, enc.encode(JSON.stringify({ ...next, state: encodeImaReplayState(next.state) })));
+            },
+          }
+        : {}),
+    };
+  }
+
+  async reset(nodeId: string): Promise<void> {
+    await this.kv.delete(nodeId);
+  }
+}
+
+/** The banks whose PCR 10 the quote proves (SHA-256 by default). */
+function quotedBanks(ctx: AppraisalContext): number[] {
+  const banks = [...ctx.quoted.entries()].filter(([, pcrs]) => pcrs.has(10)).map(([alg]) => alg);
+  return banks.length > 0 ? banks : [TPM_ALG.SHA256];
+}

@@ -1,0 +1,238 @@
+/**
+ * Named policies of each kind (measured-boot, runtime, ...) in JetStream KV
+ * `bulwark_policies`, and which policy applies to which node: a node's own assignment,
+ * else the kind's default. A document is checked by its kind's parser before it is
+ * stored, and read back through the same parser, so nothing unchecked reaches an
+ * appraiser.
+ */
+import { createHash } from 'node:crypto';
+import { StorageType, type JetStreamClient, type KV } from 'nats';
+import { BulwarkError, toBulwarkError } from '../../lib/index.js';
+
+export const POLICY_BUCKET = 'bulwark_policies';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const KIND = /^[a-z][a-z-]{0,31}$/;
+/** Target of a default assignment (node ids cannot start with "_"). */
+const DEFAULT_TARGET = '_default';
+/** Prefix of group targets ("_group.<name>"; node ids cannot start with "_"). */
+const GROUP_PREFIX = '_group.';
+const GROUP = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const MAX_DOCUMENT = 8 * 1024 * 1024;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** How a kind of policy is checked; `parse` throws a BulwarkError naming what is wrong. */
+export interface PolicyKind<T> {
+  readonly kind: string;
+  parse(document: unknown): T;
+}
+
+/** A stored policy: its name, digest and the parsed document. */
+export interface StoredPolicy<T> {
+  readonly kind: string;
+  readonly name: string;
+  readonly sha256: string;
+  readonly revision: number;
+  readonly updatedAt: string;
+  readonly policy: T;
+}
+
+export interface PolicySummary {
+  readonly kind: string;
+  readonly name: string;
+  readonly sha256: string;
+  readonly revision: number;
+  readonly updatedAt: string;
+  /** Node ids assigned to it; "*" when it is the kind's default. */
+  readonly assignedTo: readonly string[];
+}
+
+function checkName(name: string): string {
+  if (!NAME.test(name)) throw new BulwarkError('USAGE', `policy name ${JSON.stringify(name.slice(0, 70))} must be 1-64 characters of [A-Za-z0-9._-]`);
+  return name;
+}
+
+function checkGroup(group: string): string {
+  if (!GROUP.test(group)) throw new BulwarkError('USAGE', `group name ${JSON.stringify(group.slice(0, 70))} must be 1-64 characters of [A-Za-z0-9_-]`);
+  return group;
+}
+
+function checkKind(kind: string, kinds: ReadonlyMap<string, PolicyKind<unknown>>): string {
+  if (!KIND.test(kind) || !kinds.has(kind)) {
+    throw new BulwarkError('USAGE', `unknown policy kind ${JSON.stringify(kind.slice(0, 40))}; known: ${[...kinds.keys()].join(', ') || 'none'}`);
+  }
+  return kind;
+}
+
+interface Envelope {
+  readonly kind: string;
+  readonly name: string;
+  readonly updatedAt: string;
+  readonly document: unknown;
+}
+
+function decodeEnvelope(bytes: Uint8Array): Envelope {
+  let v: unknown;
+  try {
+    v = JSON.parse(dec.decode(bytes));
+  } catch (err) {
+    throw new BulwarkError('STORE_CORRUPT', 'stored policy is not JSON', {}, { cause: err });
+  }
+  if (typeof v !== 'object' || v === null) throw new BulwarkError('STORE_CORRUPT', 'stored policy is not an object');
+  const kind: unknown = Reflect.get(v, 'kind');
+  const name: unknown = Reflect.get(v, 'name');
+  const updatedAt: unknown = Reflect.get(v, 'updatedAt');
+  if (typeof kind !== 'string' || typeof name !== 'string' || typeof updatedAt !== 'string') throw new BulwarkError('STORE_CORRUPT', 'stored policy misses kind, name or updatedAt');
+  return { kind, name, updatedAt, document: Reflect.get(v, 'document') };
+}
+
+export class PolicyStore {
+  private readonly kv: KV;
+  private readonly kinds = new Map<string, PolicyKind<unknown>>();
+  /** Parsed documents by digest: parsing a large runtime policy is not free. */
+  private readonly parsed = new Map<string, unknown>();
+
+  private constructor(kv: KV) {
+    this.kv = kv;
+  }
+
+  static async open(js: JetStreamClient): Promise<PolicyStore> {
+    try {
+      return new PolicyStore(await js.views.kv(POLICY_BUCKET, { history: 10, storage: StorageType.File, maxValueSize: MAX_DOCUMENT }));
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the policy bucket');
+    }
+  }
+
+  /** Makes a kind of policy known (appraisers register theirs at start). */
+  register<T>(kind: PolicyKind<T>): void {
+    this.kinds.set(kind.kind, kind);
+  }
+
+  get knownKinds(): string[] {
+    return [...this.kinds.keys()];
+  }
+
+  /** Checks and stores a policy document (JSON text); returns its digest and revision. */
+  async put(kind: string, name: string, documentText: string, now = Date.now()): Promise<PolicySummary> {
+    checkKind(kind, this.kinds);
+    checkName(name);
+    if (documentText.length > MAX_DOCUMENT) throw new BulwarkError('USAGE', `policy documents are limited to ${MAX_DOCUMENT} bytes`);
+    let document: unknown;
+    try {
+      document = JSON.parse(documentText);
+    } catch (err) {
+      throw new BulwarkError('CONFIG_INVALID', `policy ${name} is not JSON`, {}, { cause: err });
+    }
+    this.kinds.get(kind)?.parse(document);
+    const updatedAt = new Date(now).toISOString();
+    const bytes = enc.encode(JSON.stringify({ kind, name, updatedAt, document } satisfies Envelope));
+    const revision = await this.kv.put(`policy.${kind}.${name}`, bytes);
+    return { kind, name, sha256: createHash('sha256').update(bytes).digest('hex'), revision, updatedAt, assignedTo: await this.assignedTo(kind, name) };
+  }
+
+  /** A stored policy, parsed by its kind; null when there is none by that name. */
+  async get<T>(kind: PolicyKind<T>, name: string): Promise<StoredPolicy<T> | null> {
+    const entry = await this.kv.get(`policy.${kind.kind}.${checkName(name)}`);
+    if (entry === null || entry.operation !== 'PUT') return null;
+    const sha256 = createHash('sha256').update(entry.value).digest('hex');
+    const env = decodeEnvelope(entry.value);
+    const cacheKey = `${kind.kind}:${sha256}`;
+    let policy = this.parsed.get(cacheKey) as T | undefined;
+    if (policy === undefined) {
+      policy = kind.parse(env.document);
+      if (this.parsed.size > 256) this.parsed.clear();
+      this.parsed.set(cacheKey, policy);
+    }
+    return { kind: kind.kind, name: env.name, sha256, revision: entry.revision, updatedAt: env.updatedAt, policy };
+  }
+
+  /** The raw stored document (for `bulwarkctl policy show`). */
+  async document(kind: string, name: string): Promise<unknown> {
+    checkKind(kind, this.kinds);
+    const entry = await this.kv.get(`policy.${kind}.${checkName(name)}`);
+    if (entry === null || entry.operation !== 'PUT') throw new BulwarkError('NODE_NOT_FOUND', `no ${kind} policy named ${name}`);
+    return decodeEnvelope(entry.value).document;
+  }
+
+  /**
+   * Assigns a policy to a node, to a node group ({ group }), or (null) makes it the kind's
+   * default; name null removes the assignment.
+   */
+  async assign(kind: string, name: string | null, target: string | { readonly group: string } | null): Promise<void> {
+    checkKind(kind, this.kinds);
+    const key = `assign.${kind}.${target === null ? DEFAULT_TARGET : typeof target === 'string' ? target : `${GROUP_PREFIX}${checkGroup(target.group)}`}`;
+    if (name === null) {
+      await this.kv.delete(key);
+      return;
+    }
+    checkName(name);
+    const exists = await this.kv.get(`policy.${kind}.${name}`);
+    if (exists === null || exists.operation !== 'PUT') throw new BulwarkError('NODE_NOT_FOUND', `no ${kind} policy named ${name}`);
+    await this.kv.put(key, enc.encode(name));
+  }
+
+  /** Puts a node in a group (an operator's decision; a host cannot choose its own), or out of any (null). */
+  async setGroup(nodeId: string, group: string | null): Promise<void> {
+    if (group === null) await this.kv.delete(`group.${nodeId}`);
+    else await this.kv.put(`group.${nodeId}`, enc.encode(checkGroup(group)));
+  }
+
+  async groupOf(nodeId: string): Promise<string | null> {
+    const entry = await this.kv.get(`group.${nodeId}`);
+    return entry === null || entry.operation !== 'PUT' || entry.value.length === 0 ? null : dec.decode(entry.value);
+  }
+
+  /** The policy that applies to a node: its own assignment, else its group's, else the kind's default, else null. */
+  async resolve<T>(kind: PolicyKind<T>, nodeId: string): Promise<StoredPolicy<T> | null> {
+    const group = await this.groupOf(nodeId);
+    for (const target of [nodeId, ...(group === null ? [] : [`${GROUP_PREFIX}${group}`]), DEFAULT_TARGET]) {
+      const entry = await this.kv.get(`assign.${kind.kind}.${target}`);
+      if (entry !== null && entry.operation === 'PUT' && entry.value.length > 0) {
+        const policy = await this.get(kind, dec.decode(entry.value));
+        // An assignment to a policy that was deleted applies nothing; the caller fails closed.
+        return policy;
+      }
+    }
+    return null;
+  }
+
+  /** Every key matching `filter`, collected before any other KV call (nested iteration loses keys). */
+  private async keys(filter: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys(filter)) keys.push(key);
+    return keys.sort();
+  }
+
+  private async assignedTo(kind: string, name: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const key of await this.keys(`assign.${kind}.>`)) {
+      const entry = await this.kv.get(key);
+      if (entry === null || entry.operation !== 'PUT' || dec.decode(entry.value) !== name) continue;
+      const target = key.slice(`assign.${kind}.`.length);
+      out.push(target === DEFAULT_TARGET ? '*' : target.startsWith(GROUP_PREFIX) ? `group:${target.slice(GROUP_PREFIX.length)}` : target);
+    }
+    return out.sort();
+  }
+
+  async list(kind?: string): Promise<PolicySummary[]> {
+    const out: PolicySummary[] = [];
+    const filter = kind === undefined ? 'policy.>' : `policy.${checkKind(kind, this.kinds)}.>`;
+    for (const key of await this.keys(filter)) {
+      const entry = await this.kv.get(key);
+      if (entry === null || entry.operation !== 'PUT') continue;
+      const env = decodeEnvelope(entry.value);
+      out.push({
+        kind: env.kind,
+        name: env.name,
+        sha256: createHash('sha256').update(entry.value).digest('hex'),
+        revision: entry.revision,
+        updatedAt: env.updatedAt,
+        assignedTo: await this.assignedTo(env.kind, env.name),
+      });
+    }
+    return out.sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * Enrollment: the EK certificate chains to a trusted CA (or the EK is allow-listed), the AK
+ * is a restricted signing key fixed to that TPM, and the agent proves both live in one TPM
+ * by activating a credential made to the EK for the AK's name. Only then is the node
+ * enrolled and given an identity.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { fromHex, toHex } from '../../lib/index.js';
+import { BulwarkError } from '../../lib/index.js';
+import { factsDigest, validateHostFacts, type HostFacts } from '../../lib/index.js';
+import { EMPTY_ATTESTATION, type NodeRecord } from '../../lib/attestation/index.js';
+import { signNodeIdentity } from '../../lib/attestation/index.js';
+import { verifyEkCertificate } from '../../lib/tpm/index.js';
+import { makeCredential } from '../../lib/tpm/index.js';
+import { checkAkAttributes, computeName, decodeTpmtPublic } from '../../lib/tpm/index.js';
+import type { ActivateRequestMsg, ActivateResponseMsg, EnrollRequestMsg, EnrollResponseMsg } from '../../proto/index.js';
+import type { ControllerStore } from '../state/index.js';
+import type { TrustEvents } from '../state/index.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export interface RegistrarOptions {
+  /** PEM certificates of the EK CAs (roots and intermediates). */
+  readonly ekCaBundle: readonly string[];
+  /** sha256 hex of EK TPMT_PUBLIC bytes accepted without a certificate. */
+  readonly ekAllowList: readonly string[];
+  readonly enrollTtlMs: number;
+  readonly identityKey: KeyObject;
+  readonly natsUrl: string;
+  readonly pcrSelection: string;
+  readonly intervalMs: number;
+  /** Forgets per-node appraisal state (event log, IMA progress) when a node enrolls. */
+  readonly resetNodeState?: (nodeId: string) => Promise<void>;
+}
+
+interface PendingEnrollment {
+  readonly nodeId: string;
+  readonly ekType: 'rsa' | 'ecc';
+  readonly ekPublic: string;
+  readonly ekName: string;
+  readonly akPublic: string;
+  readonly akName: string;
+  readonly ekCertificateSubject: string;
+  readonly facts: HostFacts | null;
+  readonly nomadNode: string | null;
+  readonly secretSha256: string;
+  readonly createdAt: number;
+}
+
+function decodePending(bytes: Uint8Array): PendingEnrollment {
+  const v: unknown = JSON.parse(dec.decode(bytes));
+  if (typeof v !== 'object' || v === null) throw new BulwarkError('STORE_CORRUPT', 'pending enrollment is not an object');
+  const s = (k: string): string => {
+    const x: unknown = Reflect.get(v, k);
+    if (typeof x !== 'string') throw new BulwarkError('STORE_CORRUPT', `pending enrollment field ${k} is invalid`);
+    return x;
+  };
+  const ekType = s('ekType');
+  const createdAt: unknown = Reflect.get(v, 'createdAt');
+  const facts: unknown = Reflect.get(v, 'facts');
+  if ((ekType !== 'rsa' && ekType !== 'ecc') || typeof createdAt !== 'number') throw new BulwarkError('STORE_CORRUPT', 'pending enrollment is invalid');
+  return {
+    nodeId: s('nodeId'),
+    ekType,
+    ekPublic: s('ekPublic'),
+    ekName: s('ekName'),
+    akPublic: s('akPublic'),
+    akName: s('akName'),
+    ekCertificateSubject: s('ekCertificateSubject'),
+    facts: facts === null || facts === undefined ? null : validateHostFacts(facts),
+    nomadNode: typeof Reflect.get(v, 'nomadNode') === 'string' ? String(Reflect.get(v, 'nomadNode')) : null,
+    secretSha256: s('secretSha256'),
+    createdAt,
+  };
+}
+
+function sha256(bytes: Uint8Array): Uint8Array {
+  return createHash('sha256').update(bytes).digest();
+}
+
+export class Registrar {
+  private readonly store: ControllerStore;
+  private readonly events: TrustEvents;
+  private readonly opts: RegistrarOptions;
+
+  constructor(store: ControllerStore, events: TrustEvents, opts: RegistrarOptions) {
+    this.store = store;
+    this.events = events;
+    this.opts = opts;
+  }
+
+  /** Checks EK and AK and answers with a credential only the holder of both can activate. */
+  async enroll(req: EnrollRequestMsg, now = Date.now()): Promise<EnrollResponseMsg> {
+    const ek = decodeTpmtPublic(req.ekPublic);
+    const ak = decodeTpmtPublic(req.akPublic);
+    if (ek.type !== req.ekType) throw new BulwarkError('TPM_PUBLIC_MALFORMED', `ek_type says ${req.ekType} but the EK is ${ek.type}`);
+    const akFindings = checkAkAttributes(ak);
+    const firstAkFinding = akFindings[0];
+    if (firstAkFinding !== undefined) {
+      throw new BulwarkError('AK_ATTRIBUTES_INVALID', akFindings.map((f) => f.message).join('; '));
+    }
+
+    let subject: string;
+    const ekHash = toHex(sha256(req.ekPublic));
+    if (req.ekCertificate.length > 0) {
+      const result = verifyEkCertificate(req.ekCertificate, this.opts.ekCaBundle, ek, new Date(now));
+      if (!result.ok) {
+        if (!this.opts.ekAllowList.includes(ekHash)) {
+          throw new BulwarkError(result.finding.code === 'EK_CERT_KEY_MISMATCH' ? 'EK_CERT_KEY_MISMATCH' : 'EK_CERT_UNTRUSTED', result.finding.message);
+        }
+        subject = `allow-listed EK sha256:${ekHash}`;
+      } else {
+        subject = `${result.subject} (issuer ${result.issuer}, serial ${result.serialNumber})`;
+      }
+    } else if (this.opts.ekAllowList.includes(ekHash)) {
+      subject = `allow-listed EK sha256:${ekHash}`;
+    } else {
+      throw new BulwarkError('EK_CERT_UNTRUSTED', 'no EK certificate was sent and the EK is not allow-listed');
+    }
+
+    const existing = await this.store.getNode(req.nodeId);
+    if (existing !== null) {
+      if (existing.record.ekPublic !== toHex(req.ekPublic)) {
+        throw new BulwarkError('NODE_CONFLICT', `node ${req.nodeId} is enrolled with another EK`);
+      }
+      if (existing.record.requiresReenrollment && !existing.record.reenrollApproved) {
+        throw new BulwarkError(
+          'NODE_REENROLL_NOT_APPROVED',
+          `node ${req.nodeId} is untrusted for a reason only an operator can clear (bulwarkctl approve ${req.nodeId})`,
+        );
+      }
+    }
+
+    const facts = req.facts === null ? null : validateHostFacts(req.facts);
+    const nomadNode = req.nomadNode === '' ? null : req.nomadNode;
+    await this.checkNomadClaim(req.nodeId, nomadNode ?? req.nodeId);
+    const akName = computeName(ak);
+    const secret = randomBytes(32);
+    const blob = makeCredential(ek, akName, secret);
+    const challengeId = randomUUID();
+    const pending: PendingEnrollment = {
+      nodeId: req.nodeId,
+      ekType: req.ekType,
+      ekPublic: toHex(req.ekPublic),
+      ekName: toHex(computeName(ek)),
+      akPublic: toHex(req.akPublic),
+      akName: toHex(akName),
+      ekCertificateSubject: subject,
+      facts,
+      nomadNode,
+      secretSha256: toHex(sha256(secret)),
+      createdAt: now,
+    };
+    await this.store.enroll.create(challengeId, enc.encode(JSON.stringify(pending)));
+    return { challengeId, idObject: blob.idObject, encryptedSecret: blob.encryptedSecret };
+  }
+
+  /**
+   * A Nomad client belongs to one host: a claim on a Nomad node another enrolled node
+   * already claims (explicitly, or by its node id) is refused.
+   */
+  private async checkNomadClaim(nodeId: string, nomadNode: string): Promise<void> {
+    for (const other of await this.store.listNodes()) {
+      if (other.nodeId === nodeId) continue;
+      if ((other.nomadNode ?? other.nodeId) === nomadNode) {
+        throw new BulwarkError('NOMAD_NODE_MAPPING_CONFLICT', `Nomad node ${nomadNode} is already claimed by node ${other.nodeId}`, { nomadNode });
+      }
+    }
+  }
+
+  /** Completes enrollment when the secret matches; a challenge is good for one attempt. */
+  async activate(req: ActivateRequestMsg, now = Date.now()): Promise<ActivateResponseMsg> {
+    const entry = req.challengeId === '' ? null : await this.store.enroll.get(req.challengeId);
+    if (entry === null || entry.operation !== 'PUT') {
+      throw new BulwarkError('ENROLL_UNKNOWN_CHALLENGE', 'unknown or already used enrollment challenge');
+    }
+    await this.store.enroll.delete(req.challengeId);
+    const pending = decodePending(entry.value);
+    if (now - pending.createdAt > this.opts.enrollTtlMs) {
+      throw new BulwarkError('ENROLL_CHALLENGE_EXPIRED', 'the enrollment challenge expired', { ageMs: now - pending.createdAt });
+    }
+    const expected = fromHex(pending.secretSha256);
+    const got = sha256(req.secret);
+    if (!(expected.length === got.length && timingSafeEqual(expected, got))) {
+      throw new BulwarkError('CREDENTIAL_SECRET_MISMATCH', 'the activated secret does not match: the EK and the AK are not in one TPM');
+    }
+
+    const at = new Date(now).toISOString();
+    const seen: { previous: NodeRecord | null } = { previous: null };
+    const record = await this.store.updateNode(pending.nodeId, (current) => {
+      seen.previous = current;
+      if (current !== null && current.ekPublic !== pending.ekPublic) {
+        throw new BulwarkError('NODE_CONFLICT', `node ${pending.nodeId} is enrolled with another EK`);
+      }
+      if (current !== null && current.requiresReenrollment && !current.reenrollApproved) {
+        throw new BulwarkError('NODE_REENROLL_NOT_APPROVED', `node ${pending.nodeId} needs an operator's approval to enroll again`);
+      }
+      return {
+        version: 1,
+        nodeId: pending.nodeId,
+        state: 'enrolled',
+        reasons: [],
+        stateSince: at,
+        enrolledAt: at,
+        ekType: pending.ekType,
+        ekPublic: pending.ekPublic,
+        ekCertificateSubject: pending.ekCertificateSubject,
+        akPublic: pending.akPublic,
+        akName: pending.akName,
+        facts: pending.facts ?? current?.facts ?? null,
+        factsDigest: pending.facts === null ? (current?.factsDigest ?? '') : factsDigest(pending.facts),
+        lastEvidenceAt: null,
+        lastVerdictAt: null,
+        attestation: EMPTY_ATTESTATION,
+        requiresReenrollment: false,
+        reenrollApproved: false,
+        nomadNode: pending.nomadNode,
+      };
+    });
+    if (record === null) throw new BulwarkError('INTERNAL', 'enrollment produced no record');
+    await this.opts.resetNodeState?.(pending.nodeId);
+    await this.events.transition(seen.previous, record, now);
+    const nodeIdentity = signNodeIdentity(this.opts.identityKey, {
+      nodeId: pending.nodeId,
+      ekName: pending.ekName,
+      akName: pending.akName,
+      issuedAt: at,
+    });
+    return {
+      nodeId: pending.nodeId,
+      nodeIdentity,
+      natsUrl: this.opts.natsUrl,
+      pcrSelection: this.opts.pcrSelection,
+      intervalMs: this.opts.intervalMs,
+    };
+  }
+}
+

@@ -1,0 +1,237 @@
+/**
+ * Durable controller state on NATS JetStream: node records (KV `bulwark_nodes`, updated
+ * with revision checks so replicas never overwrite each other), single-use nonces (KV
+ * `bulwark_nonces`), pending enrollments (KV `bulwark_enroll`) and the audit log (stream
+ * `BULWARK_AUDIT`, one subject per node).
+ */
+import {
+  KvWatchInclude,
+  StorageType,
+  type JetStreamClient,
+  type KV,
+  type NatsConnection,
+} from 'nats';
+import { BulwarkError, toBulwarkError } from '../../lib/index.js';
+import { decodeNodeRecord, encodeNodeRecord, type NodeRecord } from '../../lib/attestation/index.js';
+import { SUBJECTS, wire, type TrustEventMsg } from '../../proto/index.js';
+
+export const BUCKETS = { nodes: 'bulwark_nodes', nonces: 'bulwark_nonces', enroll: 'bulwark_enroll', leases: 'bulwark_leases' } as const;
+export const AUDIT_STREAM = 'BULWARK_AUDIT';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export interface StoredNode {
+  readonly record: NodeRecord;
+  readonly revision: number;
+}
+
+/** A nonce as issued: to whom, when, and whether it has been used. */
+export interface NonceEntry {
+  readonly nodeId: string;
+  readonly issuedAt: number;
+  readonly usedAt: number | null;
+}
+
+export type NonceCheck = { ok: true } | { ok: false; code: 'NONCE_UNKNOWN' | 'NONCE_EXPIRED' | 'NONCE_REPLAYED'; message: string };
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function decodeNonceEntry(bytes: Uint8Array): NonceEntry | null {
+  try {
+    const v: unknown = JSON.parse(dec.decode(bytes));
+    if (!isRecord(v)) return null;
+    const { nodeId, issuedAt, usedAt } = v;
+    if (typeof nodeId !== 'string' || typeof issuedAt !== 'number' || !(usedAt === null || typeof usedAt === 'number')) return null;
+    return { nodeId, issuedAt, usedAt };
+  } catch {
+    return null;
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /wrong last sequence|key exists|10071|10164/i.test(msg);
+}
+
+export class ControllerStore {
+  readonly nc: NatsConnection;
+  private readonly js: JetStreamClient;
+  private readonly nodes: KV;
+  private readonly nonces: KV;
+  readonly enroll: KV;
+  readonly leases: KV;
+
+  private constructor(nc: NatsConnection, js: JetStreamClient, nodes: KV, nonces: KV, enroll: KV, leases: KV) {
+    this.nc = nc;
+    this.js = js;
+    this.nodes = nodes;
+    this.nonces = nonces;
+    this.enroll = enroll;
+    this.leases = leases;
+  }
+
+  /** Opens (creating when missing) the buckets and the audit stream. */
+  static async open(nc: NatsConnection): Promise<ControllerStore> {
+    try {
+      const js = nc.jetstream();
+      const jsm = await nc.jetstreamManager();
+      const nodes = await js.views.kv(BUCKETS.nodes, { history: 5, storage: StorageType.File });
+      // Bucket-wide max age only cleans up: expiry itself is checked against issuedAt,
+      // because nats-server 2.9 ignores per-key TTLs.
+      const nonces = await js.views.kv(BUCKETS.nonces, { history: 1, ttl: 60 * 60 * 1000, storage: StorageType.File });
+      const enroll = await js.views.kv(BUCKETS.enroll, { history: 1, ttl: 60 * 60 * 1000, storage: StorageType.File });
+      const leases = await js.views.kv(BUCKETS.leases, { history: 1, storage: StorageType.File });
+      try {
+        await jsm.streams.info(AUDIT_STREAM);
+      } catch {
+        await jsm.streams.add({ name: AUDIT_STREAM, subjects: [SUBJECTS.auditAll], storage: StorageType.File });
+      }
+      return new ControllerStore(nc, js, nodes, nonces, enroll, leases);
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the JetStream buckets');
+    }
+  }
+
+  async getNode(nodeId: string): Promise<StoredNode | null> {
+    const entry = await this.nodes.get(nodeId);
+    if (entry === null || entry.operation !== 'PUT' || entry.value.length === 0) return null;
+    return { record: decodeNodeRecord(dec.decode(entry.value)), revision: entry.revision };
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const out: NodeRecord[] = [];
+    const keys = await this.nodes.keys();
+    const ids: string[] = [];
+    for await (const k of keys) ids.push(k);
+    ids.sort();
+    for (const id of ids) {
+      const n = await this.getNode(id);
+      if (n !== null) out.push(n.record);
+    }
+    return out;
+  }
+
+  /** Writes a record only if nobody changed it since `revision` (0: only if absent). */
+  async putNode(record: NodeRecord, revision: number): Promise<number> {
+    try {
+      const data = enc.encode(encodeNodeRecord(record));
+      return revision === 0 ? await this.nodes.create(record.nodeId, data) : await this.nodes.update(record.nodeId, data, revision);
+    } catch (err) {
+      if (isConflict(err)) throw new BulwarkError('STORE_CONFLICT', `node ${record.nodeId} was changed concurrently`, { revision }, { cause: err });
+      throw toBulwarkError(err, 'NATS_FAILED', `cannot store node ${record.nodeId}`);
+    }
+  }
+
+  /**
+   * Read-modify-write with revision checks, retried on conflict. `change` returns the new
+   * record, or null to leave the node as it is.
+   */
+  async updateNode(nodeId: string, change: (current: NodeRecord | null) => NodeRecord | null): Promise<NodeRecord | null> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const current = await this.getNode(nodeId);
+      const next = change(current?.record ?? null);
+      if (next === null) return current?.record ?? null;
+      try {
+        await this.putNode(next, current?.revision ?? 0);
+        return next;
+      } catch (err) {
+        if (err instanceof BulwarkError && err.code === 'STORE_CONFLICT') continue;
+        throw err;
+      }
+    }
+    throw new BulwarkError('STORE_CONFLICT', `node ${nodeId} kept changing concurrently`);
+  }
+
+  /**
+   * Calls `onChange` with every node record written from now on (any replica), until the
+   * returned function is called. Records that do not decode are skipped.
+   */
+  watchNodes(onChange: (record: NodeRecord) => void): () => void {
+    let stopped = false;
+    let stopIterator: (() => void) | null = null;
+    void this.nodes.watch({ include: KvWatchInclude.UpdatesOnly }).then(async (iter) => {
+      stopIterator = () => iter.stop();
+      if (stopped) iter.stop();
+      for await (const e of iter) {
+        if (stopped) break;
+        if (e.operation !== 'PUT' || e.value.length === 0) continue;
+        try {
+          onChange(decodeNodeRecord(dec.decode(e.value)));
+        } catch {
+          // A record this version cannot read is not a trust change it can act on.
+        }
+      }
+    }, () => undefined);
+    return () => {
+      stopped = true;
+      stopIterator?.();
+    };
+  }
+
+  async deleteNode(nodeId: string): Promise<void> {
+    await this.nodes.delete(nodeId);
+  }
+
+  async issueNonce(nonceHex: string, nodeId: string, now: number): Promise<void> {
+    await this.nonces.create(nonceHex, enc.encode(JSON.stringify({ nodeId, issuedAt: now, usedAt: null } satisfies NonceEntry)));
+  }
+
+  /**
+   * Consumes a nonce: it must exist, belong to `nodeId`, be younger than `ttlMs` and
+   * unused. Marking it used is a revision-checked write, so two replicas racing on the same
+   * evidence cannot both accept it.
+   */
+  async consumeNonce(nonceHex: string, nodeId: string, now: number, ttlMs: number): Promise<NonceCheck> {
+    const entry = await this.nonces.get(nonceHex);
+    const value = entry === null || entry.operation !== 'PUT' ? null : decodeNonceEntry(entry.value);
+    if (entry === null || value === null) return { ok: false, code: 'NONCE_UNKNOWN', message: 'the nonce was never issued by a controller' };
+    if (value.nodeId !== nodeId) return { ok: false, code: 'NONCE_UNKNOWN', message: 'the nonce was issued to another node' };
+    if (value.usedAt !== null) return { ok: false, code: 'NONCE_REPLAYED', message: 'the nonce was already used' };
+    try {
+      await this.nonces.update(nonceHex, enc.encode(JSON.stringify({ ...value, usedAt: now })), entry.revision);
+    } catch (err) {
+      if (isConflict(err)) return { ok: false, code: 'NONCE_REPLAYED', message: 'the nonce was used concurrently' };
+      throw toBulwarkError(err, 'NATS_FAILED', 'cannot mark the nonce used');
+    }
+    if (now - value.issuedAt > ttlMs) {
+      return { ok: false, code: 'NONCE_EXPIRED', message: `the nonce is ${now - value.issuedAt} ms old, older than ${ttlMs} ms` };
+    }
+    return { ok: true };
+  }
+
+  /** Appends a trust event to the audit stream and returns its sequence. */
+  async appendAudit(event: TrustEventMsg): Promise<number> {
+    const ack = await this.js.publish(SUBJECTS.audit(event.nodeId), wire.trustEvent.encode(event));
+    return ack.seq;
+  }
+
+  /** The last `limit` audit events of a node, oldest first. */
+  async history(nodeId: string, limit: number): Promise<TrustEventMsg[]> {
+    const out: TrustEventMsg[] = [];
+    const consumer = await this.js.consumers.get(AUDIT_STREAM, {
+      // A single string: nats-server 2.9 knows filter_subject only, not filter_subjects.
+      filterSubjects: SUBJECTS.audit(nodeId),
+    });
+    let remaining = (await consumer.info()).num_pending;
+    while (remaining > 0) {
+      // Asking for exactly what is pending returns as soon as it has arrived.
+      const batch = await consumer.fetch({ max_messages: Math.min(remaining, 256), expires: 5000 });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        remaining = m.info.pending;
+        try {
+          out.push({ ...wire.trustEvent.decode(m.data), sequence: m.seq });
+        } catch {
+          // An audit entry this version cannot decode is skipped, never fatal.
+        }
+        if (out.length > limit) out.shift();
+      }
+      if (got === 0) break;
+    }
+    return out;
+  }
+}

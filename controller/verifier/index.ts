@@ -1,0 +1,2 @@
+/** controller/verifier/: the public surface of this folder. */
+export { Verifier, type VerifierOptions } from './verifier.js';

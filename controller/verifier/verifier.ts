@@ -1,0 +1,192 @@
+/**
+ * The verifier: issues single-use nonces, judges every round of evidence, keeps each
+ * node's state durably, and marks silent nodes stale. Any number of replicas run it side
+ * by side; NATS queue groups split the evidence between them and KV revision checks keep
+ * their writes consistent.
+ */
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { fromHex, toHex } from '../../lib/index.js';
+import { BulwarkError, isBulwarkError } from '../../lib/index.js';
+import { factsDigest, validateHostFacts } from '../../lib/index.js';
+import { judgeEvidence, type Judgement } from '../../lib/attestation/index.js';
+import type { NodeRecord } from '../../lib/attestation/index.js';
+import { decodeTpmtPublic, tpmtPublicToKeyObject } from '../../lib/tpm/index.js';
+import { parsePcrSelectionSpec } from '../../lib/tpm/index.js';
+import type { PcrSelection } from '../../lib/tpm/index.js';
+import { finding, type Finding } from '../../lib/index.js';
+import { findingToMsg, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/index.js';
+import { appraisalInputs, type Appraiser, type ReplyPatch } from '../appraisers/index.js';
+import type { ControllerStore } from '../state/index.js';
+import type { TrustEvents } from '../state/index.js';
+
+export interface VerifierOptions {
+  /** PCR selection every quote must cover, e.g. "sha256:0,1,2,3,4,5,6,7,10". */
+  readonly pcrSelection: string;
+  readonly nonceTtlMs: number;
+  /** A node with no evidence for this long is stale (and so untrusted). */
+  readonly staleAfterMs: number;
+}
+
+/** What one round did to a node. */
+interface RoundOutcome {
+  readonly findings: readonly Finding[];
+  readonly judgement: Judgement | null;
+  readonly sticky: boolean;
+  readonly reply: ReplyPatch;
+}
+
+const EMPTY_REPLY = { eventLogSha256: '', imaEntry: 0, imaOffset: 0 } as const;
+
+function refused(code: 'NODE_NOT_ENROLLED', message: string): EvidenceReplyMsg {
+  return { verdict: 'refused', findings: [findingToMsg(finding(code, message))], ...EMPTY_REPLY };
+}
+
+export class Verifier {
+  private readonly store: ControllerStore;
+  private readonly events: TrustEvents;
+  private readonly opts: VerifierOptions;
+  private readonly selection: readonly PcrSelection[];
+  /** AK key objects by AK public hex: parsing a key costs as much as a verification. */
+  private readonly akKeys = new Map<string, KeyObject>();
+  private readonly appraisers: readonly Appraiser[];
+
+  constructor(store: ControllerStore, events: TrustEvents, opts: VerifierOptions, appraisers: readonly Appraiser[] = []) {
+    this.store = store;
+    this.events = events;
+    this.opts = opts;
+    this.appraisers = appraisers;
+    this.selection = parsePcrSelectionSpec(opts.pcrSelection);
+  }
+
+  /** A fresh nonce for an enrolled node, recorded so it can be used once. */
+  async issueChallenge(nodeId: string, now = Date.now()): Promise<ChallengeMsg> {
+    const node = await this.store.getNode(nodeId);
+    if (node === null) throw new BulwarkError('NODE_NOT_ENROLLED', `node ${nodeId} is not enrolled`);
+    const nonce = randomBytes(32);
+    await this.store.issueNonce(toHex(nonce), nodeId, now);
+    return { nodeId, nonce, pcrSelection: this.opts.pcrSelection };
+  }
+
+  private akKey(record: NodeRecord): KeyObject {
+    let key = this.akKeys.get(record.akPublic);
+    if (key === undefined) {
+      key = tpmtPublicToKeyObject(decodeTpmtPublic(fromHex(record.akPublic)));
+      if (this.akKeys.size > 100_000) this.akKeys.clear();
+      this.akKeys.set(record.akPublic, key);
+    }
+    return key;
+  }
+
+  /** Judges one round of evidence and stores the node's new state. */
+  async handleEvidence(ev: EvidenceMsg, now = Date.now()): Promise<EvidenceReplyMsg> {
+    const stored = await this.store.getNode(ev.nodeId);
+    if (stored === null) return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} is not enrolled`);
+    const outcome = await this.judge(stored.record, ev, now);
+    const at = new Date(now).toISOString();
+    const seen: { previous: NodeRecord | null } = { previous: null };
+    const next = await this.store.updateNode(ev.nodeId, (current) => {
+      seen.previous = current;
+      if (current === null || current.akPublic !== stored.record.akPublic) return null; // re-enrolled meanwhile
+      return applyRound(current, outcome, ev, at);
+    });
+    if (next === null) return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} was re-enrolled during this round`);
+    await this.events.transition(seen.previous, next, now);
+    return { verdict: next.state === 'trusted' ? 'trusted' : 'untrusted', findings: next.reasons.map(findingToMsg), ...EMPTY_REPLY, ...outcome.reply };
+  }
+
+  private async judge(record: NodeRecord, ev: EvidenceMsg, now: number): Promise<RoundOutcome> {
+    const nonce = await this.store.consumeNonce(toHex(ev.nonce), ev.nodeId, now, this.opts.nonceTtlMs);
+    if (!nonce.ok) return { findings: [finding(nonce.code, nonce.message)], judgement: null, sticky: false, reply: {} };
+    let ak: KeyObject;
+    try {
+      ak = this.akKey(record);
+    } catch (err) {
+      if (isBulwarkError(err)) return { findings: [finding(err.code, `the enrolled AK cannot be used: ${err.message}`)], judgement: null, sticky: false, reply: {} };
+      throw err;
+    }
+    const judgement = judgeEvidence({
+      ak,
+      state: record.attestation,
+      evidence: { nonce: ev.nonce, attest: ev.attest, signature: ev.signature, pcrs: ev.pcrs, bootId: ev.bootId },
+      expectedSelection: this.selection,
+    });
+    const inputs = appraisalInputs(judgement);
+    if (inputs === null) return { findings: judgement.verdict.findings, judgement, sticky: judgement.sticky, reply: {} };
+    // Only a verified quote reaches the appraisers; each judges its part against the proven PCRs.
+    const findings: Finding[] = [...judgement.verdict.findings];
+    let sticky = judgement.sticky;
+    let reply: ReplyPatch = {};
+    const commits: Array<() => Promise<void>> = [];
+    for (const appraiser of this.appraisers) {
+      const result = await appraiser.appraise({ record, evidence: ev, ...inputs, now });
+      findings.push(...result.findings);
+      sticky ||= result.sticky ?? false;
+      reply = { ...reply, ...result.reply };
+      if (result.commit !== undefined) commits.push(result.commit);
+    }
+    for (const commit of commits) await commit();
+    return { findings, judgement, sticky, reply };
+  }
+
+  /** Forgets every appraiser's state of a node (a new enrollment starts from nothing). */
+  async resetAppraisers(nodeId: string): Promise<void> {
+    for (const a of this.appraisers) await a.reset?.(nodeId);
+  }
+
+  /** Marks trusted or enrolled nodes without evidence for `staleAfterMs` as stale. */
+  async sweepStale(now = Date.now()): Promise<string[]> {
+    const changed: string[] = [];
+    for (const record of await this.store.listNodes()) {
+      if (record.state !== 'trusted' && record.state !== 'enrolled') continue;
+      const last = Date.parse(record.lastEvidenceAt ?? record.enrolledAt);
+      if (!(now - last > this.opts.staleAfterMs)) continue;
+      const seen: { previous: NodeRecord | null } = { previous: null };
+      const next = await this.store.updateNode(record.nodeId, (current) => {
+        seen.previous = current;
+        if (current === null || (current.state !== 'trusted' && current.state !== 'enrolled')) return null;
+        const currentLast = Date.parse(current.lastEvidenceAt ?? current.enrolledAt);
+        if (!(now - currentLast > this.opts.staleAfterMs)) return null;
+        return {
+          ...current,
+          state: 'stale',
+          stateSince: new Date(now).toISOString(),
+          reasons: [finding('NODE_STALE', `no evidence for ${now - currentLast} ms (allowed ${this.opts.staleAfterMs} ms)`, { lastEvidenceAt: current.lastEvidenceAt ?? '' })],
+        };
+      });
+      if (next !== null && next.state === 'stale' && seen.previous !== null && seen.previous.state !== 'stale') {
+        await this.events.transition(seen.previous, next, now);
+        changed.push(record.nodeId);
+      }
+    }
+    return changed;
+  }
+}
+
+/** The node after one round: sticky findings stay until an operator-approved re-enrollment. */
+function applyRound(current: NodeRecord, outcome: RoundOutcome, ev: EvidenceMsg, at: string): NodeRecord {
+  const judgement = outcome.judgement;
+  const sticky = current.requiresReenrollment || outcome.sticky;
+  const reasons: Finding[] = [...outcome.findings];
+  if (current.requiresReenrollment) {
+    for (const r of current.reasons) if (!reasons.some((x) => x.code === r.code)) reasons.push(r);
+  }
+  const state = reasons.length === 0 ? 'trusted' : 'untrusted';
+  let facts = current.facts;
+  let digest = current.factsDigest;
+  if (ev.facts !== null && judgement !== null && judgement.pcrs !== null) {
+    facts = validateHostFacts(ev.facts);
+    digest = factsDigest(facts);
+  }
+  return {
+    ...current,
+    state,
+    reasons,
+    stateSince: state === current.state ? current.stateSince : at,
+    lastEvidenceAt: at,
+    lastVerdictAt: at,
+    attestation: judgement?.next ?? current.attestation,
+    requiresReenrollment: sticky,
+    facts,
+    factsDigest: digest,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * bulwarkctl's measured-boot commands through runCtl, on the fixtures: output, JSON and the
+ * exit codes of controller/ctl.ts (0 ok, 1 finding, 2 usage, 3 malformed input). The check
+ * against real tpm2_quote files runs in test/lib/eventlog/eventlog-swtpm.test.ts.
+ */
+import t from 'tap';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CTL_HELP, runCtl } from '../../cli/ctl.js';
+import { loadEventlogFixture } from '../lib/eventlog/eventlog-helpers.js';
+
+const FIX = fileURLToPath(new URL('../../../test/fixtures/eventlog/', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../../policies/measured-boot/example.json', import.meta.url));
+const GOOD = `${FIX}debian-secureboot-sha1-sha256.bin`;
+
+async function ctl(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCtl(args, { out: (s) => (out += s), err: (s) => (err += s), env: {} });
+  return { code, out, err };
+}
+
+function record(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+  return Object.fromEntries(Object.entries(v));
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'bulwark-ctl-eventlog-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+t.test('eventlog show', async (t) => {
+  const r = await ctl(['eventlog', 'show', GOOD]);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out, /banks sha1, sha256, StartupLocality 0, 41 events/);
+  t.match(r.out, /not checked against a quote/);
+  t.match(r.out, /EV_EFI_VARIABLE_DRIVER_CONFIG\s+\S+\s+EFI_GLOBAL_VARIABLE\/SecureBoot, 1 octets = 1/);
+  t.match(r.out, /EV_EFI_BOOT_SERVICES_APPLICATION\s+\S+\s+PciRoot\(0x0\)\/Pci\(0x1f,0x2\)\/Sata\(0x0,0xffff,0x0\)\/HD\(1,GPT,/);
+  t.match(r.out, /kernel_cmdline: BOOT_IMAGE=\/vmlinuz-6\.1\.0-18-amd64 root=UUID=/);
+  const j = await ctl(['eventlog', 'show', GOOD, '--json']);
+  t.equal(j.code, 0);
+  const doc = record(JSON.parse(j.out));
+  t.equal(doc['quoted'], false);
+  const events = doc['events'];
+  if (!Array.isArray(events)) return t.fail('events');
+  t.equal(events.length, 41);
+  const sb = record(events[8]);
+  t.match(sb, { pcr: 7, typeName: 'EV_EFI_VARIABLE_DRIVER_CONFIG', decoded: { kind: 'uefi-variable', unicodeName: 'SecureBoot', variableData: '01' } });
+  t.match(record(sb['digests']), { sha1: /^[0-9a-f]{40}$/, sha256: /^[0-9a-f]{64}$/ });
+});
+
+t.test('eventlog replay', async (t) => {
+  const f = await loadEventlogFixture('startup-locality-3');
+  const r = await ctl(['eventlog', 'replay', `${FIX}startup-locality-3.bin`, '--json']);
+  t.equal(r.code, 0, r.err);
+  const doc = record(JSON.parse(r.out));
+  t.equal(doc['quoted'], false);
+  const pcrs = record(doc['pcrs']);
+  for (const [bank, values] of f.pcrs ?? []) t.same(record(pcrs[bank]), Object.fromEntries([...values].map(([p, v]) => [String(p), v])), `${bank} as the fixture says`);
+  const text = await ctl(['eventlog', 'replay', GOOD]);
+  t.match(text.out, /not checked against a quote/);
+  t.match(text.out, /sha256:\n\s+0: f8bf50c0/);
+});
+
+t.test('malformed input and usage errors', async (t) => {
+  const cut = await ctl(['eventlog', 'show', `${FIX}truncated.bin`]);
+  t.equal(cut.code, 3);
+  t.match(cut.err, /EVENTLOG_TRUNCATED/);
+  t.notMatch(cut.err, /at .*\.js/, 'no stack trace');
+  await writeFile(join(dir, 'random.bin'), Uint8Array.from({ length: 200 }, (_, i) => (i * 37) & 0xff));
+  t.equal((await ctl(['eventlog', 'replay', join(dir, 'random.bin')])).code, 3);
+  t.equal((await ctl(['eventlog', 'show', join(dir, 'missing.bin')])).code, 3, 'a file that cannot be read');
+  t.equal((await ctl(['eventlog', 'frobnicate', GOOD])).code, 2);
+  t.equal((await ctl(['eventlog', 'show'])).code, 2);
+  t.equal((await ctl(['eventlog', 'show', GOOD, GOOD])).code, 2);
+  t.equal((await ctl(['eventlog', 'show', GOOD, '--bogus'])).code, 2);
+  t.equal((await ctl(['policy', 'measured-boot', 'create'])).code, 2, 'create without --from-eventlog');
+  t.equal((await ctl(['policy', 'check', '--eventlog', GOOD])).code, 2, 'check without --policy');
+  const partial = await ctl(['policy', 'check', '--policy', EXAMPLE, '--name', 'lab-accept-all', '--eventlog', GOOD, '--ak', 'x.pem']);
+  t.equal(partial.code, 2);
+  t.match(partial.err, /needs all of --ak --msg --sig --pcrs --nonce/);
+  t.match(CTL_HELP, /eventlog show FILE/);
+  t.match(CTL_HELP, /policy measured-boot create --from-eventlog FILE/);
+  const help = await ctl(['eventlog', 'show', '--help']);
+  t.equal(help.code, 0);
+  t.match(help.out, /policy check --policy P/);
+});
+
+t.test('policy measured-boot create, then policy check without a quote', async (t) => {
+  const created = await ctl(['policy', 'measured-boot', 'create', '--from-eventlog', GOOD, '--name', 'host-a']);
+  t.equal(created.code, 0, created.err);
+  t.match(created.err, /warning: built from an event log that was not checked against a quote/);
+  const doc = record(JSON.parse(created.out));
+  t.equal(doc['name'], 'host-a');
+  await writeFile(join(dir, 'host-a.json'), created.out);
+  const pass = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.json'), '--eventlog', GOOD]);
+  t.equal(pass.code, 0, pass.out);
+  t.match(pass.out, /policy host-a: the log satisfies it\nNOT checked against a quote/);
+  const off = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.json'), '--eventlog', `${FIX}secure-boot-off.bin`, '--json']);
+  t.equal(off.code, 1);
+  t.match(JSON.parse(off.out), { quoted: false, passed: false, findings: [{ code: 'SECURE_BOOT_DISABLED' }] });
+  const sha1 = await ctl(['policy', 'measured-boot', 'create', '--from-eventlog', GOOD, '--bank', 'sha1']);
+  t.match(JSON.parse(sha1.out), { bank: 'sha1' });
+  t.equal((await ctl(['policy', 'measured-boot', 'create', '--from-eventlog', `${FIX}secure-boot-off.bin`, '--bank', 'sha1'])).code, 2, 'a bank the log lacks');
+});
+
+t.test('policy documents: named policies, bad JSON, policies that check nothing', async (t) => {
+  const bundle = await ctl(['policy', 'check', '--policy', EXAMPLE, '--eventlog', GOOD]);
+  t.equal(bundle.code, 2, 'two policies and no --name');
+  t.match(bundle.err, /debian12-secureboot, lab-accept-all/);
+  const named = await ctl(['policy', 'check', '--policy', EXAMPLE, '--name', 'debian12-secureboot', '--eventlog', GOOD]);
+  t.equal(named.code, 0, named.out);
+  const lab = await ctl(['policy', 'check', '--policy', EXAMPLE, '--name', 'lab-accept-all', '--eventlog', `${FIX}secure-boot-off.bin`]);
+  t.equal(lab.code, 0);
+  t.match(lab.err, /warning: policy "lab-accept-all" accepts every boot/);
+  await writeFile(join(dir, 'bad.json'), '{"name":"x","stages":{"kernel":["nothex"]}}');
+  const bad = await ctl(['policy', 'check', '--policy', join(dir, 'bad.json'), '--eventlog', GOOD]);
+  t.equal(bad.code, 3);
+  t.match(bad.err, /MEASURED_BOOT_POLICY_INVALID: \$\.stages\.kernel\[0\]: must be 64 hex digits/);
+  await writeFile(join(dir, 'empty.json'), '{"name":"nothing"}');
+  const empty = await ctl(['policy', 'check', '--policy', join(dir, 'empty.json'), '--eventlog', GOOD]);
+  t.equal(empty.code, 2);
+  t.match(empty.err, /MEASURED_BOOT_POLICY_CHECKS_NOTHING/);
+});
