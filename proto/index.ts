@@ -3,7 +3,6 @@ export { APPS_SERVICE, ATTESTATION_SERVICE, ControllerClient, ERROR_CODE_METADAT
 export {
   NO_LOGS,
   SUBJECTS,
-  TRUST_STATE_ENUM,
   WIRE_LIMITS,
   appStatusToWire,
   checkActivateRequest,

@@ -70,12 +70,14 @@ function items<T, U>(values: readonly T[], field: string, each: (v: T) => U): U[
 // ---------------------------------------------------------------------------------------
 // Messages.
 
+/** A finding as it travels: checked when decoded (code ≤ 64, message and details capped). */
 export interface FindingMsg {
   readonly code: string;
   readonly message: string;
   readonly details: Readonly<Record<string, string>>;
 }
 
+/** A verdict's finding in its wire form (detail values as strings). */
 export function findingToMsg(f: Finding): FindingMsg {
   const details: Record<string, string> = {};
   for (const [k, v] of Object.entries(f.details ?? {})) if (v !== undefined) details[k] = Array.isArray(v) ? v.join(',') : String(v);
@@ -133,8 +135,10 @@ function optionalFacts(f: common.HostFacts | undefined): HostFacts | null {
   return f === undefined ? null : checkHostFacts(f);
 }
 
+/** The endorsement key's algorithm. */
 export type EkType = 'rsa' | 'ecc';
 
+/** Enroll request; from a peer it is checked (node id, EK type, blob caps) but its keys are not yet verified. */
 export interface EnrollRequestMsg {
   readonly nodeId: string;
   readonly ekType: EkType;
@@ -151,6 +155,7 @@ function checkEkType(v: registrar.EkType): EkType {
   throw new BulwarkError('WIRE_MALFORMED', 'ek_type must be EK_TYPE_RSA or EK_TYPE_ECC');
 }
 
+/** Checks a decoded EnrollRequest (untrusted peer input): node id, EK type, blob and string caps. */
 export function checkEnrollRequest(m: registrar.EnrollRequest): EnrollRequestMsg {
   return {
     nodeId: checkNodeId(m.nodeId),
@@ -163,6 +168,7 @@ export function checkEnrollRequest(m: registrar.EnrollRequest): EnrollRequestMsg
   };
 }
 
+/** The generated message for an enroll request. */
 export function enrollRequestToWire(m: EnrollRequestMsg): registrar.EnrollRequest {
   return {
     nodeId: m.nodeId,
@@ -175,25 +181,30 @@ export function enrollRequestToWire(m: EnrollRequestMsg): registrar.EnrollReques
   };
 }
 
+/** The registrar's MakeCredential challenge. */
 export interface EnrollResponseMsg {
   readonly challengeId: string;
   readonly idObject: Uint8Array;
   readonly encryptedSecret: Uint8Array;
 }
 
+/** Checks a decoded EnrollResponse: string and blob caps. */
 export function checkEnrollResponse(m: registrar.EnrollResponse): EnrollResponseMsg {
   return { challengeId: checkText(m.challengeId, 'challenge_id', 128), idObject: blob(m.idObject, 'id_object'), encryptedSecret: blob(m.encryptedSecret, 'encrypted_secret') };
 }
 
+/** The agent's answer to the challenge, checked for size only. */
 export interface ActivateRequestMsg {
   readonly challengeId: string;
   readonly secret: Uint8Array;
 }
 
+/** Checks a decoded ActivateCredentialRequest (untrusted peer input): size caps. */
 export function checkActivateRequest(m: registrar.ActivateCredentialRequest): ActivateRequestMsg {
   return { challengeId: checkText(m.challengeId, 'challenge_id', 128), secret: blob(m.secret, 'secret', 1024) };
 }
 
+/** What an enrolled agent is told: its node id, identity, NATS URL, PCR selection, interval. */
 export interface ActivateResponseMsg {
   readonly nodeId: string;
   readonly nodeIdentity: string;
@@ -202,6 +213,7 @@ export interface ActivateResponseMsg {
   readonly intervalMs: number;
 }
 
+/** Checks a decoded ActivateCredentialResponse: node id and string caps. */
 export function checkActivateResponse(m: registrar.ActivateCredentialResponse): ActivateResponseMsg {
   return {
     nodeId: checkNodeId(m.nodeId),
@@ -212,6 +224,7 @@ export function checkActivateResponse(m: registrar.ActivateCredentialResponse): 
   };
 }
 
+/** A challenge from the controller, checked for size; the nonce is single use. */
 export interface ChallengeMsg {
   readonly nodeId: string;
   readonly nonce: Uint8Array;
@@ -222,6 +235,7 @@ function checkChallenge(m: evidence.Challenge): ChallengeMsg {
   return { nodeId: checkNodeId(m.nodeId), nonce: blob(m.nonce, 'nonce', 64), pcrSelection: checkText(m.pcrSelection, 'pcr_selection', 256) };
 }
 
+/** Evidence from an agent: checked for shape and size only; the quote in it is not verified yet. */
 export interface EvidenceMsg {
   readonly nodeId: string;
   readonly nonce: Uint8Array;
@@ -283,6 +297,7 @@ function evidenceToWire(m: EvidenceMsg): evidence.Evidence {
   return { ...rest, ...(facts === null ? {} : { facts: hostFactsToWire(facts) }) };
 }
 
+/** The controller's verdict on one round of evidence. */
 export interface EvidenceReplyMsg {
   readonly verdict: string;
   readonly findings: readonly FindingMsg[];
@@ -310,15 +325,6 @@ const TRUST_STATE_WIRE: Readonly<Record<TrustState, attestation.TrustState>> = {
   stale: attestation.TrustState.TRUST_STATE_STALE,
 };
 
-/** The enum name of each state (TRUST_STATE_TRUSTED, ...), as the proto file spells it. */
-export const TRUST_STATE_ENUM: Readonly<Record<TrustState, string>> = {
-  unknown: 'TRUST_STATE_UNKNOWN',
-  enrolled: 'TRUST_STATE_ENROLLED',
-  trusted: 'TRUST_STATE_TRUSTED',
-  untrusted: 'TRUST_STATE_UNTRUSTED',
-  stale: 'TRUST_STATE_STALE',
-};
-
 function checkTrustState(v: attestation.TrustState, field: string): TrustState {
   switch (v) {
     case attestation.TrustState.TRUST_STATE_UNKNOWN:
@@ -337,6 +343,7 @@ function checkTrustState(v: attestation.TrustState, field: string): TrustState {
   }
 }
 
+/** A node as the API reports it (checked for shape and size when decoded). */
 export interface NodeMsg {
   readonly nodeId: string;
   readonly state: TrustState;
@@ -353,6 +360,7 @@ export interface NodeMsg {
   readonly requiresReenrollment: boolean;
 }
 
+/** Checks a decoded Node: node id, trust state enum, caps on every string and list. */
 export function checkNode(m: attestation.Node): NodeMsg {
   return {
     nodeId: checkNodeId(m.nodeId),
@@ -371,6 +379,7 @@ export function checkNode(m: attestation.Node): NodeMsg {
   };
 }
 
+/** The generated message for a node. */
 export function nodeToWire(n: NodeMsg): attestation.Node {
   const { facts, ...rest } = n;
   return {
@@ -381,6 +390,7 @@ export function nodeToWire(n: NodeMsg): attestation.Node {
   };
 }
 
+/** One trust transition (NATS trust subjects, WatchTrust, History). */
 export interface TrustEventMsg {
   readonly nodeId: string;
   readonly previous: TrustState;
@@ -390,6 +400,7 @@ export interface TrustEventMsg {
   readonly sequence: number;
 }
 
+/** Checks a decoded TrustEvent: node id, both trust states, caps. */
 export function checkTrustEvent(m: attestation.TrustEvent): TrustEventMsg {
   return {
     nodeId: checkNodeId(m.nodeId),
@@ -401,10 +412,12 @@ export function checkTrustEvent(m: attestation.TrustEvent): TrustEventMsg {
   };
 }
 
+/** The generated message for a trust event. */
 export function trustEventToWire(e: TrustEventMsg): attestation.TrustEvent {
   return { ...e, previous: TRUST_STATE_WIRE[e.previous], state: TRUST_STATE_WIRE[e.state], reasons: e.reasons.map(findingToWire) };
 }
 
+/** A stored policy's summary. */
 export interface PolicyInfoMsg {
   readonly kind: string;
   readonly name: string;
@@ -414,6 +427,7 @@ export interface PolicyInfoMsg {
   readonly assignedTo: readonly string[];
 }
 
+/** Checks a decoded PolicyInfo: caps on every string and the assignment list. */
 export function checkPolicyInfo(m: policies.PolicyInfo): PolicyInfoMsg {
   return {
     kind: checkText(m.kind, 'kind', 64),
@@ -425,10 +439,12 @@ export function checkPolicyInfo(m: policies.PolicyInfo): PolicyInfoMsg {
   };
 }
 
+/** The generated message for a policy summary. */
 export function policyInfoToWire(p: PolicyInfoMsg): policies.PolicyInfo {
   return { ...p, assignedTo: [...p.assignedTo] };
 }
 
+/** One Nomad allocation of an application. */
 export interface AppAllocationMsg {
   readonly id: string;
   readonly nodeId: string;
@@ -438,6 +454,7 @@ export interface AppAllocationMsg {
   readonly desiredStatus: string;
 }
 
+/** An application's Nomad job and allocations. */
 export interface AppStatusMsg {
   readonly name: string;
   readonly jobId: string;
@@ -446,6 +463,7 @@ export interface AppStatusMsg {
   readonly evalId: string;
 }
 
+/** Checks a decoded AppStatus: caps on every string and the allocation list. */
 export function checkAppStatus(m: placement.AppStatus): AppStatusMsg {
   return {
     name: checkText(m.name, 'name', 128),
@@ -463,16 +481,19 @@ export function checkAppStatus(m: placement.AppStatus): AppStatusMsg {
   };
 }
 
+/** The generated message for an application's status. */
 export function appStatusToWire(a: AppStatusMsg): placement.AppStatus {
   return { ...a, allocations: a.allocations.map((x) => ({ ...x })) };
 }
 
+/** One application of the catalogue. */
 export interface AppSummaryMsg {
   readonly name: string;
   readonly file: string;
   readonly deployed: boolean;
 }
 
+/** Checks a decoded AppSummary: string caps. */
 export function checkAppSummary(m: placement.AppSummary): AppSummaryMsg {
   return { name: checkText(m.name, 'name', 128), file: checkText(m.file, 'file', 256), deployed: m.deployed };
 }
@@ -511,6 +532,7 @@ function codec<T, W>(fns: MessageFns<W>, typeName: string, toWire: (v: T) => W, 
   };
 }
 
+/** NATS payload codecs: encode a checked value; decode untrusted bytes into a checked value or WIRE_MALFORMED. */
 export const wire = {
   nonceRequest: codec<{ nodeId: string }, evidence.NonceRequest>(
     evidence.NonceRequest,
