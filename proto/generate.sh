@@ -12,7 +12,9 @@
 #                                           enums are `as const` objects, and an unknown value stays
 #                                           a number for proto/wire.ts to refuse
 #   outputServices=grpc-js                  service definitions and typed clients for @grpc/grpc-js
-#   outputJsonMethods=false                 the JSON mapping is not used
+#   outputJsonMethods=false, outputPartialMethods=false
+#                                           neither the JSON mapping nor fromPartial/create is used:
+#                                           proto/wire.ts builds every message in full
 #   annotateFilesWithVersion=false          the output does not change with protoc's patch version
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,6 +30,7 @@ options=(
   unrecognizedEnum=false
   outputServices=grpc-js
   outputJsonMethods=false
+  outputPartialMethods=false
   annotateFilesWithVersion=false
 )
 command -v protoc >/dev/null || { echo "proto/generate.sh: protoc is not installed (apt-get install protobuf-compiler)" >&2; exit 127; }

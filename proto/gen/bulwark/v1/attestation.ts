@@ -298,29 +298,6 @@ export const Node: MessageFns<Node> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<Node>, I>>(base?: I): Node {
-    return Node.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Node>, I>>(object: I): Node {
-    const message = createBaseNode();
-    message.nodeId = object.nodeId ?? "";
-    message.state = object.state ?? 0;
-    message.reasons = object.reasons?.map((e) => Finding.fromPartial(e)) || [];
-    message.enrolledAt = object.enrolledAt ?? "";
-    message.stateSince = object.stateSince ?? "";
-    message.lastEvidenceAt = object.lastEvidenceAt ?? "";
-    message.lastVerdictAt = object.lastVerdictAt ?? "";
-    message.akName = object.akName ?? "";
-    message.ekCertificateSubject = object.ekCertificateSubject ?? "";
-    message.resetCount = object.resetCount ?? 0;
-    message.restartCount = object.restartCount ?? 0;
-    message.facts = (object.facts !== undefined && object.facts !== null)
-      ? HostFacts.fromPartial(object.facts)
-      : undefined;
-    message.requiresReenrollment = object.requiresReenrollment ?? false;
-    return message;
-  },
 };
 
 function createBaseListNodesRequest(): ListNodesRequest {
@@ -355,14 +332,6 @@ export const ListNodesRequest: MessageFns<ListNodesRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<ListNodesRequest>, I>>(base?: I): ListNodesRequest {
-    return ListNodesRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ListNodesRequest>, I>>(_: I): ListNodesRequest {
-    const message = createBaseListNodesRequest();
-    return message;
   },
 };
 
@@ -410,15 +379,6 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<ListNodesResponse>, I>>(base?: I): ListNodesResponse {
-    return ListNodesResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ListNodesResponse>, I>>(object: I): ListNodesResponse {
-    const message = createBaseListNodesResponse();
-    message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
-    return message;
-  },
 };
 
 function createBaseGetNodeRequest(): GetNodeRequest {
@@ -465,15 +425,6 @@ export const GetNodeRequest: MessageFns<GetNodeRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<GetNodeRequest>, I>>(base?: I): GetNodeRequest {
-    return GetNodeRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GetNodeRequest>, I>>(object: I): GetNodeRequest {
-    const message = createBaseGetNodeRequest();
-    message.nodeId = object.nodeId ?? "";
-    return message;
-  },
 };
 
 function createBaseWatchTrustRequest(): WatchTrustRequest {
@@ -519,15 +470,6 @@ export const WatchTrustRequest: MessageFns<WatchTrustRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<WatchTrustRequest>, I>>(base?: I): WatchTrustRequest {
-    return WatchTrustRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<WatchTrustRequest>, I>>(object: I): WatchTrustRequest {
-    const message = createBaseWatchTrustRequest();
-    message.nodeId = object.nodeId ?? "";
-    return message;
   },
 };
 
@@ -630,20 +572,6 @@ export const TrustEvent: MessageFns<TrustEvent> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<TrustEvent>, I>>(base?: I): TrustEvent {
-    return TrustEvent.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<TrustEvent>, I>>(object: I): TrustEvent {
-    const message = createBaseTrustEvent();
-    message.nodeId = object.nodeId ?? "";
-    message.previous = object.previous ?? 0;
-    message.state = object.state ?? 0;
-    message.reasons = object.reasons?.map((e) => Finding.fromPartial(e)) || [];
-    message.at = object.at ?? "";
-    message.sequence = object.sequence ?? 0;
-    return message;
-  },
 };
 
 function createBaseHistoryRequest(): HistoryRequest {
@@ -701,16 +629,6 @@ export const HistoryRequest: MessageFns<HistoryRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<HistoryRequest>, I>>(base?: I): HistoryRequest {
-    return HistoryRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HistoryRequest>, I>>(object: I): HistoryRequest {
-    const message = createBaseHistoryRequest();
-    message.nodeId = object.nodeId ?? "";
-    message.limit = object.limit ?? 0;
-    return message;
-  },
 };
 
 function createBaseHistoryResponse(): HistoryResponse {
@@ -756,15 +674,6 @@ export const HistoryResponse: MessageFns<HistoryResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<HistoryResponse>, I>>(base?: I): HistoryResponse {
-    return HistoryResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HistoryResponse>, I>>(object: I): HistoryResponse {
-    const message = createBaseHistoryResponse();
-    message.events = object.events?.map((e) => TrustEvent.fromPartial(e)) || [];
-    return message;
   },
 };
 
@@ -812,15 +721,6 @@ export const ReattestRequest: MessageFns<ReattestRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<ReattestRequest>, I>>(base?: I): ReattestRequest {
-    return ReattestRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ReattestRequest>, I>>(object: I): ReattestRequest {
-    const message = createBaseReattestRequest();
-    message.nodeId = object.nodeId ?? "";
-    return message;
-  },
 };
 
 function createBaseReattestResponse(): ReattestResponse {
@@ -867,15 +767,6 @@ export const ReattestResponse: MessageFns<ReattestResponse> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<ReattestResponse>, I>>(base?: I): ReattestResponse {
-    return ReattestResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ReattestResponse>, I>>(object: I): ReattestResponse {
-    const message = createBaseReattestResponse();
-    message.nonce = object.nonce ?? "";
-    return message;
-  },
 };
 
 function createBaseApproveReenrollmentRequest(): ApproveReenrollmentRequest {
@@ -921,15 +812,6 @@ export const ApproveReenrollmentRequest: MessageFns<ApproveReenrollmentRequest> 
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<ApproveReenrollmentRequest>, I>>(base?: I): ApproveReenrollmentRequest {
-    return ApproveReenrollmentRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ApproveReenrollmentRequest>, I>>(object: I): ApproveReenrollmentRequest {
-    const message = createBaseApproveReenrollmentRequest();
-    message.nodeId = object.nodeId ?? "";
-    return message;
   },
 };
 
@@ -1101,18 +983,6 @@ export const AttestationClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
-
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
-  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
-  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
-  : Partial<T>;
-
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
   if (num > globalThis.Number.MAX_SAFE_INTEGER) {
@@ -1127,6 +997,4 @@ function longToNumber(int64: { toString(): string }): number {
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

@@ -131,25 +131,6 @@ export const Finding: MessageFns<Finding> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<Finding>, I>>(base?: I): Finding {
-    return Finding.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Finding>, I>>(object: I): Finding {
-    const message = createBaseFinding();
-    message.code = object.code ?? "";
-    message.message = object.message ?? "";
-    message.details = (globalThis.Object.entries(object.details ?? {}) as [string, string][]).reduce(
-      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
-        if (value !== undefined) {
-          acc[key] = globalThis.String(value);
-        }
-        return acc;
-      },
-      {},
-    );
-    return message;
-  },
 };
 
 function createBaseFinding_DetailsEntry(): Finding_DetailsEntry {
@@ -206,16 +187,6 @@ export const Finding_DetailsEntry: MessageFns<Finding_DetailsEntry> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<Finding_DetailsEntry>, I>>(base?: I): Finding_DetailsEntry {
-    return Finding_DetailsEntry.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Finding_DetailsEntry>, I>>(object: I): Finding_DetailsEntry {
-    const message = createBaseFinding_DetailsEntry();
-    message.key = object.key ?? "";
-    message.value = object.value ?? "";
-    return message;
   },
 };
 
@@ -296,18 +267,6 @@ export const Disk: MessageFns<Disk> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<Disk>, I>>(base?: I): Disk {
-    return Disk.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Disk>, I>>(object: I): Disk {
-    const message = createBaseDisk();
-    message.device = object.device ?? "";
-    message.type = object.type ?? "";
-    message.sizeBytes = object.sizeBytes ?? 0;
-    message.serial = object.serial ?? "";
-    return message;
-  },
 };
 
 function createBaseNetworkInterface(): NetworkInterface {
@@ -375,17 +334,6 @@ export const NetworkInterface: MessageFns<NetworkInterface> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<NetworkInterface>, I>>(base?: I): NetworkInterface {
-    return NetworkInterface.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<NetworkInterface>, I>>(object: I): NetworkInterface {
-    const message = createBaseNetworkInterface();
-    message.name = object.name ?? "";
-    message.mac = object.mac ?? "";
-    message.addresses = object.addresses?.map((e) => e) || [];
-    return message;
   },
 };
 
@@ -639,45 +587,7 @@ export const HostFacts: MessageFns<HostFacts> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<HostFacts>, I>>(base?: I): HostFacts {
-    return HostFacts.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<HostFacts>, I>>(object: I): HostFacts {
-    const message = createBaseHostFacts();
-    message.hostname = object.hostname ?? "";
-    message.osDistro = object.osDistro ?? "";
-    message.osRelease = object.osRelease ?? "";
-    message.kernel = object.kernel ?? "";
-    message.arch = object.arch ?? "";
-    message.cpu = object.cpu ?? "";
-    message.cpuCores = object.cpuCores ?? 0;
-    message.memoryBytes = object.memoryBytes ?? 0;
-    message.disks = object.disks?.map((e) => Disk.fromPartial(e)) || [];
-    message.interfaces = object.interfaces?.map((e) => NetworkInterface.fromPartial(e)) || [];
-    message.machineId = object.machineId ?? "";
-    message.systemManufacturer = object.systemManufacturer ?? "";
-    message.systemModel = object.systemModel ?? "";
-    message.systemSerial = object.systemSerial ?? "";
-    message.systemUuid = object.systemUuid ?? "";
-    message.boardManufacturer = object.boardManufacturer ?? "";
-    message.boardModel = object.boardModel ?? "";
-    message.boardSerial = object.boardSerial ?? "";
-    return message;
-  },
 };
-
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
-
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
-  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
-  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
-  : Partial<T>;
-
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
@@ -693,6 +603,4 @@ function longToNumber(int64: { toString(): string }): number {
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

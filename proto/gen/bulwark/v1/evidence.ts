@@ -108,15 +108,6 @@ export const NonceRequest: MessageFns<NonceRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<NonceRequest>, I>>(base?: I): NonceRequest {
-    return NonceRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<NonceRequest>, I>>(object: I): NonceRequest {
-    const message = createBaseNonceRequest();
-    message.nodeId = object.nodeId ?? "";
-    return message;
-  },
 };
 
 function createBaseChallenge(): Challenge {
@@ -184,17 +175,6 @@ export const Challenge: MessageFns<Challenge> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<Challenge>, I>>(base?: I): Challenge {
-    return Challenge.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Challenge>, I>>(object: I): Challenge {
-    const message = createBaseChallenge();
-    message.nodeId = object.nodeId ?? "";
-    message.nonce = object.nonce ?? new Uint8Array(0);
-    message.pcrSelection = object.pcrSelection ?? "";
-    return message;
   },
 };
 
@@ -424,32 +404,6 @@ export const Evidence: MessageFns<Evidence> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<Evidence>, I>>(base?: I): Evidence {
-    return Evidence.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Evidence>, I>>(object: I): Evidence {
-    const message = createBaseEvidence();
-    message.nodeId = object.nodeId ?? "";
-    message.nonce = object.nonce ?? new Uint8Array(0);
-    message.attest = object.attest ?? new Uint8Array(0);
-    message.signature = object.signature ?? new Uint8Array(0);
-    message.pcrs = object.pcrs ?? new Uint8Array(0);
-    message.bootId = object.bootId ?? "";
-    message.facts = (object.facts !== undefined && object.facts !== null)
-      ? HostFacts.fromPartial(object.facts)
-      : undefined;
-    message.factsDigest = object.factsDigest ?? "";
-    message.round = object.round ?? 0;
-    message.eventLogSha256 = object.eventLogSha256 ?? "";
-    message.eventLog = object.eventLog ?? new Uint8Array(0);
-    message.imaFormat = object.imaFormat ?? "";
-    message.imaFromEntry = object.imaFromEntry ?? 0;
-    message.imaFromOffset = object.imaFromOffset ?? 0;
-    message.imaEntries = object.imaEntries ?? new Uint8Array(0);
-    message.imaMore = object.imaMore ?? false;
-    return message;
-  },
 };
 
 function createBaseEvidenceReply(): EvidenceReply {
@@ -540,32 +494,7 @@ export const EvidenceReply: MessageFns<EvidenceReply> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<EvidenceReply>, I>>(base?: I): EvidenceReply {
-    return EvidenceReply.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<EvidenceReply>, I>>(object: I): EvidenceReply {
-    const message = createBaseEvidenceReply();
-    message.verdict = object.verdict ?? "";
-    message.findings = object.findings?.map((e) => Finding.fromPartial(e)) || [];
-    message.eventLogSha256 = object.eventLogSha256 ?? "";
-    message.imaEntry = object.imaEntry ?? 0;
-    message.imaOffset = object.imaOffset ?? 0;
-    return message;
-  },
 };
-
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
-
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
-  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
-  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
-  : Partial<T>;
-
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
 
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
@@ -581,6 +510,4 @@ function longToNumber(int64: { toString(): string }): number {
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

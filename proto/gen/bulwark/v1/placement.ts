@@ -119,15 +119,6 @@ export const IsTrustedRequest: MessageFns<IsTrustedRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<IsTrustedRequest>, I>>(base?: I): IsTrustedRequest {
-    return IsTrustedRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<IsTrustedRequest>, I>>(object: I): IsTrustedRequest {
-    const message = createBaseIsTrustedRequest();
-    message.nodeId = object.nodeId ?? "";
-    return message;
-  },
 };
 
 function createBaseIsTrustedResponse(): IsTrustedResponse {
@@ -207,18 +198,6 @@ export const IsTrustedResponse: MessageFns<IsTrustedResponse> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<IsTrustedResponse>, I>>(base?: I): IsTrustedResponse {
-    return IsTrustedResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<IsTrustedResponse>, I>>(object: I): IsTrustedResponse {
-    const message = createBaseIsTrustedResponse();
-    message.trusted = object.trusted ?? false;
-    message.state = object.state ?? "";
-    message.reasons = object.reasons?.map((e) => Finding.fromPartial(e)) || [];
-    message.lastVerdictAt = object.lastVerdictAt ?? "";
-    return message;
-  },
 };
 
 function createBaseListAppsRequest(): ListAppsRequest {
@@ -253,14 +232,6 @@ export const ListAppsRequest: MessageFns<ListAppsRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<ListAppsRequest>, I>>(base?: I): ListAppsRequest {
-    return ListAppsRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ListAppsRequest>, I>>(_: I): ListAppsRequest {
-    const message = createBaseListAppsRequest();
-    return message;
   },
 };
 
@@ -330,17 +301,6 @@ export const AppSummary: MessageFns<AppSummary> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<AppSummary>, I>>(base?: I): AppSummary {
-    return AppSummary.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<AppSummary>, I>>(object: I): AppSummary {
-    const message = createBaseAppSummary();
-    message.name = object.name ?? "";
-    message.file = object.file ?? "";
-    message.deployed = object.deployed ?? false;
-    return message;
-  },
 };
 
 function createBaseListAppsResponse(): ListAppsResponse {
@@ -386,15 +346,6 @@ export const ListAppsResponse: MessageFns<ListAppsResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<ListAppsResponse>, I>>(base?: I): ListAppsResponse {
-    return ListAppsResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ListAppsResponse>, I>>(object: I): ListAppsResponse {
-    const message = createBaseListAppsResponse();
-    message.apps = object.apps?.map((e) => AppSummary.fromPartial(e)) || [];
-    return message;
   },
 };
 
@@ -453,16 +404,6 @@ export const DeployAppRequest: MessageFns<DeployAppRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<DeployAppRequest>, I>>(base?: I): DeployAppRequest {
-    return DeployAppRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<DeployAppRequest>, I>>(object: I): DeployAppRequest {
-    const message = createBaseDeployAppRequest();
-    message.name = object.name ?? "";
-    message.hcl = object.hcl ?? "";
-    return message;
-  },
 };
 
 function createBaseAppRequest(): AppRequest {
@@ -508,15 +449,6 @@ export const AppRequest: MessageFns<AppRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<AppRequest>, I>>(base?: I): AppRequest {
-    return AppRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<AppRequest>, I>>(object: I): AppRequest {
-    const message = createBaseAppRequest();
-    message.name = object.name ?? "";
-    return message;
   },
 };
 
@@ -619,20 +551,6 @@ export const Allocation: MessageFns<Allocation> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<Allocation>, I>>(base?: I): Allocation {
-    return Allocation.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<Allocation>, I>>(object: I): Allocation {
-    const message = createBaseAllocation();
-    message.id = object.id ?? "";
-    message.nodeId = object.nodeId ?? "";
-    message.nodeName = object.nodeName ?? "";
-    message.taskGroup = object.taskGroup ?? "";
-    message.clientStatus = object.clientStatus ?? "";
-    message.desiredStatus = object.desiredStatus ?? "";
-    return message;
-  },
 };
 
 function createBaseAppStatus(): AppStatus {
@@ -722,19 +640,6 @@ export const AppStatus: MessageFns<AppStatus> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<AppStatus>, I>>(base?: I): AppStatus {
-    return AppStatus.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<AppStatus>, I>>(object: I): AppStatus {
-    const message = createBaseAppStatus();
-    message.name = object.name ?? "";
-    message.jobId = object.jobId ?? "";
-    message.status = object.status ?? "";
-    message.allocations = object.allocations?.map((e) => Allocation.fromPartial(e)) || [];
-    message.evalId = object.evalId ?? "";
-    return message;
   },
 };
 
@@ -898,21 +803,7 @@ export const AppsClient = makeGenericClientConstructor(AppsService, "bulwark.v1.
   serviceName: string;
 };
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
-
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
-  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
-  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
-  : Partial<T>;
-
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

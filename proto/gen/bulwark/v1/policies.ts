@@ -127,16 +127,6 @@ export const SetNodeGroupRequest: MessageFns<SetNodeGroupRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<SetNodeGroupRequest>, I>>(base?: I): SetNodeGroupRequest {
-    return SetNodeGroupRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<SetNodeGroupRequest>, I>>(object: I): SetNodeGroupRequest {
-    const message = createBaseSetNodeGroupRequest();
-    message.nodeId = object.nodeId ?? "";
-    message.group = object.group ?? "";
-    return message;
-  },
 };
 
 function createBasePutPolicyRequest(): PutPolicyRequest {
@@ -204,17 +194,6 @@ export const PutPolicyRequest: MessageFns<PutPolicyRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<PutPolicyRequest>, I>>(base?: I): PutPolicyRequest {
-    return PutPolicyRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<PutPolicyRequest>, I>>(object: I): PutPolicyRequest {
-    const message = createBasePutPolicyRequest();
-    message.kind = object.kind ?? "";
-    message.name = object.name ?? "";
-    message.document = object.document ?? "";
-    return message;
   },
 };
 
@@ -317,20 +296,6 @@ export const PolicyInfo: MessageFns<PolicyInfo> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<PolicyInfo>, I>>(base?: I): PolicyInfo {
-    return PolicyInfo.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<PolicyInfo>, I>>(object: I): PolicyInfo {
-    const message = createBasePolicyInfo();
-    message.kind = object.kind ?? "";
-    message.name = object.name ?? "";
-    message.sha256 = object.sha256 ?? "";
-    message.revision = object.revision ?? 0;
-    message.updatedAt = object.updatedAt ?? "";
-    message.assignedTo = object.assignedTo?.map((e) => e) || [];
-    return message;
-  },
 };
 
 function createBaseGetPolicyRequest(): GetPolicyRequest {
@@ -387,16 +352,6 @@ export const GetPolicyRequest: MessageFns<GetPolicyRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<GetPolicyRequest>, I>>(base?: I): GetPolicyRequest {
-    return GetPolicyRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GetPolicyRequest>, I>>(object: I): GetPolicyRequest {
-    const message = createBaseGetPolicyRequest();
-    message.kind = object.kind ?? "";
-    message.name = object.name ?? "";
-    return message;
   },
 };
 
@@ -466,17 +421,6 @@ export const PolicyDocument: MessageFns<PolicyDocument> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<PolicyDocument>, I>>(base?: I): PolicyDocument {
-    return PolicyDocument.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<PolicyDocument>, I>>(object: I): PolicyDocument {
-    const message = createBasePolicyDocument();
-    message.kind = object.kind ?? "";
-    message.name = object.name ?? "";
-    message.document = object.document ?? "";
-    return message;
-  },
 };
 
 function createBaseListPoliciesRequest(): ListPoliciesRequest {
@@ -523,15 +467,6 @@ export const ListPoliciesRequest: MessageFns<ListPoliciesRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<ListPoliciesRequest>, I>>(base?: I): ListPoliciesRequest {
-    return ListPoliciesRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ListPoliciesRequest>, I>>(object: I): ListPoliciesRequest {
-    const message = createBaseListPoliciesRequest();
-    message.kind = object.kind ?? "";
-    return message;
-  },
 };
 
 function createBaseListPoliciesResponse(): ListPoliciesResponse {
@@ -577,15 +512,6 @@ export const ListPoliciesResponse: MessageFns<ListPoliciesResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<ListPoliciesResponse>, I>>(base?: I): ListPoliciesResponse {
-    return ListPoliciesResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ListPoliciesResponse>, I>>(object: I): ListPoliciesResponse {
-    const message = createBaseListPoliciesResponse();
-    message.policies = object.policies?.map((e) => PolicyInfo.fromPartial(e)) || [];
-    return message;
   },
 };
 
@@ -666,18 +592,6 @@ export const AssignPolicyRequest: MessageFns<AssignPolicyRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<AssignPolicyRequest>, I>>(base?: I): AssignPolicyRequest {
-    return AssignPolicyRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<AssignPolicyRequest>, I>>(object: I): AssignPolicyRequest {
-    const message = createBaseAssignPolicyRequest();
-    message.kind = object.kind ?? "";
-    message.name = object.name ?? "";
-    message.nodeId = object.nodeId ?? "";
-    message.group = object.group ?? "";
-    return message;
-  },
 };
 
 function createBaseAssignPolicyResponse(): AssignPolicyResponse {
@@ -712,14 +626,6 @@ export const AssignPolicyResponse: MessageFns<AssignPolicyResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<AssignPolicyResponse>, I>>(base?: I): AssignPolicyResponse {
-    return AssignPolicyResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<AssignPolicyResponse>, I>>(_: I): AssignPolicyResponse {
-    const message = createBaseAssignPolicyResponse();
-    return message;
   },
 };
 
@@ -883,18 +789,6 @@ export const PoliciesClient = makeGenericClientConstructor(PoliciesService, "bul
   serviceName: string;
 };
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
-
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
-  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
-  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
-  : Partial<T>;
-
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function longToNumber(int64: { toString(): string }): number {
   const num = globalThis.Number(int64.toString());
   if (num > globalThis.Number.MAX_SAFE_INTEGER) {
@@ -909,6 +803,4 @@ function longToNumber(int64: { toString(): string }): number {
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

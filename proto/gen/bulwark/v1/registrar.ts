@@ -190,23 +190,6 @@ export const EnrollRequest: MessageFns<EnrollRequest> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<EnrollRequest>, I>>(base?: I): EnrollRequest {
-    return EnrollRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<EnrollRequest>, I>>(object: I): EnrollRequest {
-    const message = createBaseEnrollRequest();
-    message.nodeId = object.nodeId ?? "";
-    message.ekType = object.ekType ?? 0;
-    message.ekPublic = object.ekPublic ?? new Uint8Array(0);
-    message.ekCertificate = object.ekCertificate ?? new Uint8Array(0);
-    message.akPublic = object.akPublic ?? new Uint8Array(0);
-    message.facts = (object.facts !== undefined && object.facts !== null)
-      ? HostFacts.fromPartial(object.facts)
-      : undefined;
-    message.nomadNode = object.nomadNode ?? "";
-    return message;
-  },
 };
 
 function createBaseEnrollResponse(): EnrollResponse {
@@ -275,17 +258,6 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<EnrollResponse>, I>>(base?: I): EnrollResponse {
-    return EnrollResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<EnrollResponse>, I>>(object: I): EnrollResponse {
-    const message = createBaseEnrollResponse();
-    message.challengeId = object.challengeId ?? "";
-    message.idObject = object.idObject ?? new Uint8Array(0);
-    message.encryptedSecret = object.encryptedSecret ?? new Uint8Array(0);
-    return message;
-  },
 };
 
 function createBaseActivateCredentialRequest(): ActivateCredentialRequest {
@@ -342,16 +314,6 @@ export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = 
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  create<I extends Exact<DeepPartial<ActivateCredentialRequest>, I>>(base?: I): ActivateCredentialRequest {
-    return ActivateCredentialRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ActivateCredentialRequest>, I>>(object: I): ActivateCredentialRequest {
-    const message = createBaseActivateCredentialRequest();
-    message.challengeId = object.challengeId ?? "";
-    message.secret = object.secret ?? new Uint8Array(0);
-    return message;
   },
 };
 
@@ -443,19 +405,6 @@ export const ActivateCredentialResponse: MessageFns<ActivateCredentialResponse> 
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
   },
-
-  create<I extends Exact<DeepPartial<ActivateCredentialResponse>, I>>(base?: I): ActivateCredentialResponse {
-    return ActivateCredentialResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<ActivateCredentialResponse>, I>>(object: I): ActivateCredentialResponse {
-    const message = createBaseActivateCredentialResponse();
-    message.nodeId = object.nodeId ?? "";
-    message.nodeIdentity = object.nodeIdentity ?? "";
-    message.natsUrl = object.natsUrl ?? "";
-    message.pcrSelection = object.pcrSelection ?? "";
-    message.intervalMs = object.intervalMs ?? 0;
-    return message;
-  },
 };
 
 /**
@@ -530,21 +479,7 @@ export const RegistrarClient = makeGenericClientConstructor(RegistrarService, "b
   serviceName: string;
 };
 
-type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
-
-export type DeepPartial<T> = T extends Builtin ? T
-  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
-  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
-  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
-  : Partial<T>;
-
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }
