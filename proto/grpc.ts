@@ -1,57 +1,43 @@
 /**
- * gRPC service definitions loaded from proto/bulwark/v1, and a typed client for the
- * Registrar and Attestation services (used by the agent and bulwarkctl).
+ * The gRPC services generated from proto/ (proto/gen/), and a typed client of the
+ * controller's API (used by the agent and bulwarkctl). Every response is checked by
+ * proto/wire.ts before the caller sees it.
  */
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { BulwarkError, isErrorCode } from '../lib/index.js';
+import { AttestationClient, AttestationService, type TrustEvent } from './gen/bulwark/v1/attestation.js';
+import { AppsClient, AppsService, PlacementClient, PlacementService } from './gen/bulwark/v1/placement.js';
+import { PoliciesClient, PoliciesService } from './gen/bulwark/v1/policies.js';
+import { RegistrarClient, RegistrarService } from './gen/bulwark/v1/registrar.js';
+import { HealthCheckResponse_ServingStatus, HealthClient, HealthService } from './gen/grpc/health/v1/health.js';
 import {
-  decodeActivateResponse,
-  decodeEnrollResponse,
-  decodeNodeObj,
-  decodeAppStatus,
-  decodeAppSummary,
-  decodePolicyInfoObj,
-  decodeTrustEventObj,
-  enrollRequestToMsg,
-  PROTO_DIR,
-  PROTO_FILES,
+  checkActivateResponse,
+  checkAppStatus,
+  checkAppSummary,
+  checkEnrollResponse,
+  checkNode,
+  checkPolicyInfo,
+  checkText,
+  checkTrustEvent,
+  enrollRequestToWire,
   type ActivateRequestMsg,
   type ActivateResponseMsg,
+  type AppStatusMsg,
+  type AppSummaryMsg,
   type EnrollRequestMsg,
   type EnrollResponseMsg,
   type NodeMsg,
-  type AppStatusMsg,
   type PolicyInfoMsg,
   type TrustEventMsg,
 } from './wire.js';
 
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: false,
-  oneofs: true,
-  includeDirs: [PROTO_DIR],
-};
-
-const definition = protoLoader.loadSync([...PROTO_FILES], LOADER_OPTIONS);
-
-function service(name: string): grpc.ServiceDefinition {
-  const def = definition[name];
-  if (def === undefined || 'format' in def) {
-    throw new BulwarkError('INTERNAL', `service ${name} is missing from the proto files`);
-  }
-  // A service entry of a PackageDefinition is a ServiceDefinition (a map of methods).
-  return def as grpc.ServiceDefinition;
-}
-
-export const REGISTRAR_SERVICE = service('bulwark.v1.Registrar');
-export const ATTESTATION_SERVICE = service('bulwark.v1.Attestation');
-export const HEALTH_SERVICE = service('grpc.health.v1.Health');
-export const POLICIES_SERVICE = service('bulwark.v1.Policies');
-export const PLACEMENT_SERVICE = service('bulwark.v1.Placement');
-export const APPS_SERVICE = service('bulwark.v1.Apps');
+/** Service definitions for `grpc.Server.addService`, generated from the .proto files. */
+export const REGISTRAR_SERVICE = RegistrarService;
+export const ATTESTATION_SERVICE = AttestationService;
+export const HEALTH_SERVICE = HealthService;
+export const POLICIES_SERVICE = PoliciesService;
+export const PLACEMENT_SERVICE = PlacementService;
+export const APPS_SERVICE = AppsService;
 
 /** Metadata key carrying the BulwarkError code of a failed call. */
 export const ERROR_CODE_METADATA = 'bulwark-code';
@@ -63,37 +49,40 @@ function toError(err: grpc.ServiceError): BulwarkError {
   return new BulwarkError('RPC_FAILED', `controller call failed: ${err.details || err.message}`, { grpcStatus: err.code }, { cause: err });
 }
 
-type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => void;
+/** A generated unary method, in its (request, metadata, options, callback) form. */
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: Partial<grpc.CallOptions>,
+  callback: (error: grpc.ServiceError | null, response: Res) => void,
+) => grpc.ClientUnaryCall;
 
-/** A client of the controller's gRPC API. */
+const SERVING_STATUS_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(HealthCheckResponse_ServingStatus).map(([name, value]) => [value, name]));
+
+/** A client of the controller's gRPC API; its answers are checked like any peer's. */
 export class ControllerClient {
-  private readonly registrar: grpc.Client;
-  private readonly attestation: grpc.Client;
-  private readonly health: grpc.Client;
-  private readonly policies: grpc.Client;
-  private readonly placement: grpc.Client;
-  private readonly apps: grpc.Client;
+  private readonly registrar: RegistrarClient;
+  private readonly attestation: AttestationClient;
+  private readonly health: HealthClient;
+  private readonly policies: PoliciesClient;
+  private readonly placement: PlacementClient;
+  private readonly apps: AppsClient;
   private readonly timeoutMs: number;
 
   constructor(address: string, opts: { timeoutMs?: number; credentials?: grpc.ChannelCredentials } = {}) {
     const creds = opts.credentials ?? grpc.credentials.createInsecure();
-    const Registrar = grpc.makeGenericClientConstructor(REGISTRAR_SERVICE, 'Registrar');
-    const Attestation = grpc.makeGenericClientConstructor(ATTESTATION_SERVICE, 'Attestation');
-    this.registrar = new Registrar(address, creds);
-    this.attestation = new Attestation(address, creds);
-    this.health = new (grpc.makeGenericClientConstructor(HEALTH_SERVICE, 'Health'))(address, creds);
-    this.policies = new (grpc.makeGenericClientConstructor(POLICIES_SERVICE, 'Policies'))(address, creds);
-    this.placement = new (grpc.makeGenericClientConstructor(PLACEMENT_SERVICE, 'Placement'))(address, creds);
-    this.apps = new (grpc.makeGenericClientConstructor(APPS_SERVICE, 'Apps'))(address, creds);
+    this.registrar = new RegistrarClient(address, creds);
+    this.attestation = new AttestationClient(address, creds);
+    this.health = new HealthClient(address, creds);
+    this.policies = new PoliciesClient(address, creds);
+    this.placement = new PlacementClient(address, creds);
+    this.apps = new AppsClient(address, creds);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
-  private unary(client: grpc.Client, method: string, req: unknown): Promise<unknown> {
-    const fn: unknown = Reflect.get(client, method);
-    if (typeof fn !== 'function') return Promise.reject(new BulwarkError('INTERNAL', `no RPC ${method}`));
-    const call = fn as Unary;
+  private unary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
-      call.call(client, req, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) => {
+      method(req, new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) => {
         if (err !== null) reject(toError(err));
         else resolve(res);
       });
@@ -101,112 +90,87 @@ export class ControllerClient {
   }
 
   async enroll(req: EnrollRequestMsg): Promise<EnrollResponseMsg> {
-    return decodeEnrollResponse(await this.unary(this.registrar, 'Enroll', enrollRequestToMsg(req)));
+    return checkEnrollResponse(await this.unary(this.registrar.enroll.bind(this.registrar), enrollRequestToWire(req)));
   }
 
   async activateCredential(req: ActivateRequestMsg): Promise<ActivateResponseMsg> {
-    return decodeActivateResponse(await this.unary(this.registrar, 'ActivateCredential', { challenge_id: req.challengeId, secret: req.secret }));
+    return checkActivateResponse(await this.unary(this.registrar.activateCredential.bind(this.registrar), { challengeId: req.challengeId, secret: req.secret }));
   }
 
   /** The gRPC health status ("SERVING", "NOT_SERVING", ...). */
   async healthCheck(): Promise<string> {
-    const res = await this.unary(this.health, 'Check', { service: '' });
-    const status: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'status') : undefined;
-    return typeof status === 'string' ? status : 'UNKNOWN';
+    const res = await this.unary(this.health.check.bind(this.health), { service: '' });
+    return SERVING_STATUS_NAMES.get(res.status) ?? 'UNKNOWN';
   }
 
   async listNodes(): Promise<NodeMsg[]> {
-    const res = await this.unary(this.attestation, 'ListNodes', {});
-    const nodes: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'nodes') : undefined;
-    if (nodes === undefined) return [];
-    if (!Array.isArray(nodes)) throw new BulwarkError('WIRE_MALFORMED', 'ListNodes returned no list');
-    return nodes.map(decodeNodeObj);
+    return (await this.unary(this.attestation.listNodes.bind(this.attestation), {})).nodes.map(checkNode);
   }
 
   async getNode(nodeId: string): Promise<NodeMsg> {
-    return decodeNodeObj(await this.unary(this.attestation, 'GetNode', { node_id: nodeId }));
+    return checkNode(await this.unary(this.attestation.getNode.bind(this.attestation), { nodeId }));
   }
 
   async history(nodeId: string, limit: number): Promise<TrustEventMsg[]> {
-    const res = await this.unary(this.attestation, 'History', { node_id: nodeId, limit });
-    const events: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'events') : undefined;
-    if (events === undefined) return [];
-    if (!Array.isArray(events)) throw new BulwarkError('WIRE_MALFORMED', 'History returned no list');
-    return events.map(decodeTrustEventObj);
+    return (await this.unary(this.attestation.history.bind(this.attestation), { nodeId, limit })).events.map(checkTrustEvent);
   }
 
   async reattest(nodeId: string): Promise<string> {
-    const res = await this.unary(this.attestation, 'Reattest', { node_id: nodeId });
-    const nonce: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'nonce') : undefined;
-    return typeof nonce === 'string' ? nonce : '';
+    return checkText((await this.unary(this.attestation.reattest.bind(this.attestation), { nodeId })).nonce, 'nonce', 256);
   }
 
   async approveReenrollment(nodeId: string): Promise<NodeMsg> {
-    return decodeNodeObj(await this.unary(this.attestation, 'ApproveReenrollment', { node_id: nodeId }));
+    return checkNode(await this.unary(this.attestation.approveReenrollment.bind(this.attestation), { nodeId }));
   }
 
   async putPolicy(kind: string, name: string, document: string): Promise<PolicyInfoMsg> {
-    return decodePolicyInfoObj(await this.unary(this.policies, 'PutPolicy', { kind, name, document }));
+    return checkPolicyInfo(await this.unary(this.policies.putPolicy.bind(this.policies), { kind, name, document }));
   }
 
   async getPolicy(kind: string, name: string): Promise<string> {
-    const res = await this.unary(this.policies, 'GetPolicy', { kind, name });
-    const doc: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'document') : undefined;
-    if (typeof doc !== 'string') throw new BulwarkError('WIRE_MALFORMED', 'GetPolicy returned no document');
-    return doc;
+    return (await this.unary(this.policies.getPolicy.bind(this.policies), { kind, name })).document;
   }
 
   async listPolicies(kind: string): Promise<PolicyInfoMsg[]> {
-    const res = await this.unary(this.policies, 'ListPolicies', { kind });
-    const list: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'policies') : undefined;
-    if (list === undefined) return [];
-    if (!Array.isArray(list)) throw new BulwarkError('WIRE_MALFORMED', 'ListPolicies returned no list');
-    return list.map(decodePolicyInfoObj);
+    return (await this.unary(this.policies.listPolicies.bind(this.policies), { kind })).policies.map(checkPolicyInfo);
   }
 
   /** Assigns `name` (null: removes the assignment) to a node, a group ({ group }), or as default (null). */
   async assignPolicy(kind: string, name: string | null, target: string | { readonly group: string } | null): Promise<void> {
-    const node = typeof target === 'string' ? target : '';
+    const nodeId = typeof target === 'string' ? target : '';
     const group = target !== null && typeof target === 'object' ? target.group : '';
-    await this.unary(this.policies, 'AssignPolicy', { kind, name: name ?? '', node_id: node, group });
+    await this.unary(this.policies.assignPolicy.bind(this.policies), { kind, name: name ?? '', nodeId, group });
   }
 
   /** Puts a node in a policy group (null: in none). */
   async setNodeGroup(nodeId: string, group: string | null): Promise<void> {
-    await this.unary(this.policies, 'SetNodeGroup', { node_id: nodeId, group: group ?? '' });
+    await this.unary(this.policies.setNodeGroup.bind(this.policies), { nodeId, group: group ?? '' });
   }
 
   /** Placement.IsTrusted: whether a node is trusted now, for host-side gates. */
   async isTrusted(nodeId: string): Promise<{ trusted: boolean; state: string; reasons: string[] }> {
-    const res = await this.unary(this.placement, 'IsTrusted', { node_id: nodeId });
-    const get = (k: string): unknown => (typeof res === 'object' && res !== null ? Reflect.get(res, k) : undefined);
-    const state = get('state');
-    const reasons = get('reasons');
+    const res = await this.unary(this.placement.isTrusted.bind(this.placement), { nodeId });
     return {
-      trusted: get('trusted') === true,
-      state: typeof state === 'string' && state !== '' ? state : 'unknown',
-      reasons: Array.isArray(reasons) ? reasons.map((r: unknown) => String(typeof r === 'object' && r !== null ? Reflect.get(r, 'code') : '')) : [],
+      trusted: res.trusted,
+      state: res.state === '' ? 'unknown' : checkText(res.state, 'state', 32),
+      reasons: res.reasons.map((r) => checkText(r.code, 'code', 64)),
     };
   }
 
-  async listApps(): Promise<{ name: string; file: string; deployed: boolean }[]> {
-    const res = await this.unary(this.apps, 'ListApps', {});
-    const apps: unknown = typeof res === 'object' && res !== null ? Reflect.get(res, 'apps') : undefined;
-    if (apps === undefined) return [];
-    if (!Array.isArray(apps)) throw new BulwarkError('WIRE_MALFORMED', 'ListApps returned no list');
-    return apps.map(decodeAppSummary);
+  async listApps(): Promise<AppSummaryMsg[]> {
+    return (await this.unary(this.apps.listApps.bind(this.apps), {})).apps.map(checkAppSummary);
   }
 
   async deployApp(name: string, hcl = ''): Promise<AppStatusMsg> {
-    return decodeAppStatus(await this.unary(this.apps, 'DeployApp', { name, hcl }));
+    return checkAppStatus(await this.unary(this.apps.deployApp.bind(this.apps), { name, hcl }));
   }
 
   async appStatus(name: string): Promise<AppStatusMsg> {
-    return decodeAppStatus(await this.unary(this.apps, 'AppStatus', { name }));
+    return checkAppStatus(await this.unary(this.apps.appStatus.bind(this.apps), { name }));
   }
 
   async stopApp(name: string): Promise<AppStatusMsg> {
-    return decodeAppStatus(await this.unary(this.apps, 'StopApp', { name }));
+    return checkAppStatus(await this.unary(this.apps.stopApp.bind(this.apps), { name }));
   }
 
   /**
@@ -214,15 +178,13 @@ export class ControllerClient {
    * once the controller's subscription is live.
    */
   watchTrust(nodeId: string, onEvent: (e: TrustEventMsg) => void, signal?: AbortSignal, onReady?: () => void): Promise<void> {
-    const fn: unknown = Reflect.get(this.attestation, 'WatchTrust');
-    if (typeof fn !== 'function') return Promise.reject(new BulwarkError('INTERNAL', 'no RPC WatchTrust'));
-    const stream = (fn as (req: unknown) => grpc.ClientReadableStream<unknown>).call(this.attestation, { node_id: nodeId });
+    const stream = this.attestation.watchTrust({ nodeId });
     return new Promise((resolve, reject) => {
       signal?.addEventListener('abort', () => stream.cancel());
       stream.on('metadata', () => onReady?.());
-      stream.on('data', (d: unknown) => {
+      stream.on('data', (event: TrustEvent) => {
         try {
-          onEvent(decodeTrustEventObj(d));
+          onEvent(checkTrustEvent(event));
         } catch (err) {
           stream.cancel();
           reject(err);

@@ -1,3 +1,47 @@
-/** proto/: the public surface of this folder. */
-export { APPS_SERVICE, ATTESTATION_SERVICE, ControllerClient, ERROR_CODE_METADATA, HEALTH_SERVICE, LOADER_OPTIONS, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
-export { NO_LOGS, PROTO_DIR, PROTO_FILES, SUBJECTS, TRUST_STATE_ENUM, WIRE_LIMITS, appStatusToMsg, checkNodeId, decodeActivateRequest, decodeActivateResponse, decodeAppStatus, decodeAppSummary, decodeChallengeObj, decodeEnrollRequest, decodeEnrollResponse, decodeEvidenceObj, decodeEvidenceReplyObj, decodeNodeObj, decodePolicyInfoObj, decodeTrustEventObj, enrollRequestToMsg, evidenceToMsg, findingToMsg, hostFactsToMsg, nodeToMsg, policyInfoToMsg, requestString, trustEventToMsg, wire, type ActivateRequestMsg, type ActivateResponseMsg, type AppAllocationMsg, type AppStatusMsg, type ChallengeMsg, type Codec, type EkType, type EnrollRequestMsg, type EnrollResponseMsg, type EvidenceMsg, type EvidenceReplyMsg, type FindingMsg, type NodeMsg, type PolicyInfoMsg, type TrustEventMsg } from './wire.js';
+/** proto/: the public surface of this folder. Generated code (proto/gen/) is reached only through here. */
+export { APPS_SERVICE, ATTESTATION_SERVICE, ControllerClient, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
+export {
+  NO_LOGS,
+  SUBJECTS,
+  WIRE_LIMITS,
+  appStatusToWire,
+  checkActivateRequest,
+  checkActivateResponse,
+  checkAppStatus,
+  checkAppSummary,
+  checkEnrollRequest,
+  checkEnrollResponse,
+  checkNode,
+  checkNodeId,
+  checkPolicyInfo,
+  checkText,
+  checkTrustEvent,
+  decodeMessage,
+  enrollRequestToWire,
+  findingToMsg,
+  nodeToWire,
+  policyInfoToWire,
+  trustEventToWire,
+  wire,
+  type ActivateRequestMsg,
+  type ActivateResponseMsg,
+  type AppAllocationMsg,
+  type AppStatusMsg,
+  type AppSummaryMsg,
+  type ChallengeMsg,
+  type Codec,
+  type EkType,
+  type EnrollRequestMsg,
+  type EnrollResponseMsg,
+  type EvidenceMsg,
+  type EvidenceReplyMsg,
+  type FindingMsg,
+  type NodeMsg,
+  type PolicyInfoMsg,
+  type TrustEventMsg,
+} from './wire.js';
+export { HealthCheckResponse_ServingStatus as HealthServingStatus, type HealthServer } from './gen/grpc/health/v1/health.js';
+export type { AttestationServer } from './gen/bulwark/v1/attestation.js';
+export type { AppsServer, PlacementServer } from './gen/bulwark/v1/placement.js';
+export type { PoliciesServer } from './gen/bulwark/v1/policies.js';
+export type { RegistrarServer } from './gen/bulwark/v1/registrar.js';

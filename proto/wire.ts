@@ -1,35 +1,17 @@
 /**
- * Codecs for the messages in proto/bulwark/v1, shared by agent, controller and bulwarkctl.
- * The .proto files are the only wire contract; every decoded message is checked field by
- * field here (types, sizes) before anything else sees it, because anyone on NATS or gRPC
- * can send bytes.
+ * The checked layer over the message types generated from proto/bulwark/v1 (proto/gen/,
+ * by ts-proto): size caps, node ids and enums are checked field by field here before
+ * anything else sees a message, because anyone on NATS or gRPC can send bytes. The
+ * generated decoder only parses; a value that leaves this file has passed these checks.
  */
-import protobuf from 'protobufjs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
 import { BulwarkError } from '../lib/index.js';
-import type { Finding, TrustState } from '../lib/index.js';
-import type { HostFacts } from '../lib/index.js';
-
-/** The folder holding bulwark/v1/*.proto, from source (proto/) or from the build (dist/proto/). */
-export const PROTO_DIR: string = (() => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [here, join(here, '..', '..', 'proto')]) {
-    if (existsSync(join(candidate, 'bulwark', 'v1', 'common.proto'))) return candidate;
-  }
-  return here;
-})();
-
-export const PROTO_FILES = [
-  'bulwark/v1/common.proto',
-  'bulwark/v1/registrar.proto',
-  'bulwark/v1/attestation.proto',
-  'bulwark/v1/evidence.proto',
-  'bulwark/v1/policies.proto',
-  'bulwark/v1/placement.proto',
-  'grpc/health/v1/health.proto',
-] as const;
+import type { Finding, HostFacts, TrustState } from '../lib/index.js';
+import * as attestation from './gen/bulwark/v1/attestation.js';
+import * as common from './gen/bulwark/v1/common.js';
+import * as evidence from './gen/bulwark/v1/evidence.js';
+import * as placement from './gen/bulwark/v1/placement.js';
+import * as policies from './gen/bulwark/v1/policies.js';
+import * as registrar from './gen/bulwark/v1/registrar.js';
 
 /** NATS subjects, versioned. */
 export const SUBJECTS = {
@@ -66,151 +48,97 @@ export function checkNodeId(value: string): string {
 }
 
 // ---------------------------------------------------------------------------------------
-// Field readers over decoded plain objects.
+// Field checks over decoded (generated) messages.
 
-type Obj = Readonly<Record<string, unknown>>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+/** A decoded string field, at most `cap` characters. */
+export function checkText(value: string, field: string, cap: number = WIRE_LIMITS.string): string {
+  if (value.length > cap) throw new BulwarkError('WIRE_MALFORMED', `field ${field} is longer than ${cap} characters`, { length: value.length });
+  return value;
 }
 
-function asObj(v: unknown, what: string): Obj {
-  if (!isObj(v)) throw new BulwarkError('WIRE_MALFORMED', `${what} is not a message`);
-  return v;
+function blob(value: Uint8Array, field: string, cap: number = WIRE_LIMITS.tpmBlob): Uint8Array {
+  if (value.length > cap) throw new BulwarkError('WIRE_MALFORMED', `field ${field} is larger than ${cap} bytes`, { length: value.length });
+  // A plain view (gRPC hands the decoder a Buffer, whose subarrays are Buffers too).
+  return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 
-function str(o: Obj, key: string, cap: number = WIRE_LIMITS.string): string {
-  const v = o[key];
-  if (v === undefined || v === null) return '';
-  if (typeof v !== 'string') throw new BulwarkError('WIRE_MALFORMED', `field ${key} is not a string`);
-  if (v.length > cap) throw new BulwarkError('WIRE_MALFORMED', `field ${key} is longer than ${cap} characters`, { length: v.length });
-  return v;
-}
-
-function bytes(o: Obj, key: string, cap: number = WIRE_LIMITS.tpmBlob): Uint8Array {
-  const v = o[key];
-  if (v === undefined || v === null) return new Uint8Array(0);
-  if (!(v instanceof Uint8Array)) throw new BulwarkError('WIRE_MALFORMED', `field ${key} is not bytes`);
-  if (v.length > cap) throw new BulwarkError('WIRE_MALFORMED', `field ${key} is larger than ${cap} bytes`, { length: v.length });
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-}
-
-function num(o: Obj, key: string): number {
-  const v = o[key];
-  if (v === undefined || v === null) return 0;
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new BulwarkError('WIRE_MALFORMED', `field ${key} is not a non-negative integer`);
-  return n;
-}
-
-function bool(o: Obj, key: string): boolean {
-  const v = o[key];
-  if (v === undefined || v === null) return false;
-  if (typeof v !== 'boolean') throw new BulwarkError('WIRE_MALFORMED', `field ${key} is not a boolean`);
-  return v;
-}
-
-function list<T>(o: Obj, key: string, each: (v: unknown) => T): T[] {
-  const v = o[key];
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new BulwarkError('WIRE_MALFORMED', `field ${key} is not a list`);
-  if (v.length > WIRE_LIMITS.list) throw new BulwarkError('WIRE_MALFORMED', `field ${key} has more than ${WIRE_LIMITS.list} items`);
-  return v.map(each);
-}
-
-function strList(v: unknown): string {
-  if (typeof v !== 'string' || v.length > WIRE_LIMITS.string) throw new BulwarkError('WIRE_MALFORMED', 'list item is not a string');
-  return v;
+function items<T, U>(values: readonly T[], field: string, each: (v: T) => U): U[] {
+  if (values.length > WIRE_LIMITS.list) throw new BulwarkError('WIRE_MALFORMED', `field ${field} has more than ${WIRE_LIMITS.list} items`);
+  return values.map(each);
 }
 
 // ---------------------------------------------------------------------------------------
 // Messages.
 
+/** A finding as it travels: checked when decoded (code ≤ 64, message and details capped). */
 export interface FindingMsg {
   readonly code: string;
   readonly message: string;
   readonly details: Readonly<Record<string, string>>;
 }
 
+/** A verdict's finding in its wire form (detail values as strings). */
 export function findingToMsg(f: Finding): FindingMsg {
   const details: Record<string, string> = {};
   for (const [k, v] of Object.entries(f.details ?? {})) if (v !== undefined) details[k] = Array.isArray(v) ? v.join(',') : String(v);
   return { code: f.code, message: f.message, details };
 }
 
-function decodeFinding(v: unknown): FindingMsg {
-  const o = asObj(v, 'Finding');
+function checkFinding(f: common.Finding): FindingMsg {
+  const entries = Object.entries(f.details);
+  if (entries.length > WIRE_LIMITS.list) throw new BulwarkError('WIRE_MALFORMED', 'too many finding details');
   const details: Record<string, string> = {};
-  const d = o['details'];
-  if (d !== undefined && d !== null) {
-    const m = asObj(d, 'Finding.details');
-    const keys = Object.keys(m);
-    if (keys.length > WIRE_LIMITS.list) throw new BulwarkError('WIRE_MALFORMED', 'too many finding details');
-    for (const k of keys) details[k] = str(m, k);
-  }
-  return { code: str(o, 'code', 64), message: str(o, 'message'), details };
+  for (const [k, v] of entries) details[checkText(k, 'Finding.details')] = checkText(v, `Finding.details.${k.slice(0, 64)}`);
+  return { code: checkText(f.code, 'code', 64), message: checkText(f.message, 'message'), details };
 }
 
-function decodeHostFactsMsg(v: unknown): HostFacts {
-  const o = asObj(v, 'HostFacts');
+function findingToWire(f: FindingMsg): common.Finding {
+  return { code: f.code, message: f.message, details: { ...f.details } };
+}
+
+function checkHostFacts(f: common.HostFacts): HostFacts {
   return {
-    hostname: str(o, 'hostname', 255),
-    osDistro: str(o, 'os_distro'),
-    osRelease: str(o, 'os_release'),
-    kernel: str(o, 'kernel'),
-    arch: str(o, 'arch'),
-    cpu: str(o, 'cpu'),
-    cpuCores: num(o, 'cpu_cores'),
-    memoryBytes: num(o, 'memory_bytes'),
-    disks: list(o, 'disks', (d) => {
-      const x = asObj(d, 'Disk');
-      return { device: str(x, 'device'), type: str(x, 'type'), sizeBytes: num(x, 'size_bytes'), serial: str(x, 'serial') };
-    }),
-    interfaces: list(o, 'interfaces', (d) => {
-      const x = asObj(d, 'NetworkInterface');
-      return { name: str(x, 'name'), mac: str(x, 'mac'), addresses: list(x, 'addresses', strList) };
-    }),
-    machineId: str(o, 'machine_id'),
-    systemManufacturer: str(o, 'system_manufacturer'),
-    systemModel: str(o, 'system_model'),
-    systemSerial: str(o, 'system_serial'),
-    systemUuid: str(o, 'system_uuid'),
-    boardManufacturer: str(o, 'board_manufacturer'),
-    boardModel: str(o, 'board_model'),
-    boardSerial: str(o, 'board_serial'),
+    hostname: checkText(f.hostname, 'hostname', 255),
+    osDistro: checkText(f.osDistro, 'os_distro'),
+    osRelease: checkText(f.osRelease, 'os_release'),
+    kernel: checkText(f.kernel, 'kernel'),
+    arch: checkText(f.arch, 'arch'),
+    cpu: checkText(f.cpu, 'cpu'),
+    cpuCores: f.cpuCores,
+    memoryBytes: f.memoryBytes,
+    disks: items(f.disks, 'disks', (d) => ({ device: checkText(d.device, 'device'), type: checkText(d.type, 'type'), sizeBytes: d.sizeBytes, serial: checkText(d.serial, 'serial') })),
+    interfaces: items(f.interfaces, 'interfaces', (i) => ({
+      name: checkText(i.name, 'name'),
+      mac: checkText(i.mac, 'mac'),
+      addresses: items(i.addresses, 'addresses', (a) => checkText(a, 'addresses')),
+    })),
+    machineId: checkText(f.machineId, 'machine_id'),
+    systemManufacturer: checkText(f.systemManufacturer, 'system_manufacturer'),
+    systemModel: checkText(f.systemModel, 'system_model'),
+    systemSerial: checkText(f.systemSerial, 'system_serial'),
+    systemUuid: checkText(f.systemUuid, 'system_uuid'),
+    boardManufacturer: checkText(f.boardManufacturer, 'board_manufacturer'),
+    boardModel: checkText(f.boardModel, 'board_model'),
+    boardSerial: checkText(f.boardSerial, 'board_serial'),
   };
 }
 
-export function hostFactsToMsg(f: HostFacts): Record<string, unknown> {
+function hostFactsToWire(f: HostFacts): common.HostFacts {
   return {
-    hostname: f.hostname,
-    os_distro: f.osDistro,
-    os_release: f.osRelease,
-    kernel: f.kernel,
-    arch: f.arch,
-    cpu: f.cpu,
-    cpu_cores: f.cpuCores,
-    memory_bytes: f.memoryBytes,
-    disks: f.disks.map((d) => ({ device: d.device, type: d.type, size_bytes: d.sizeBytes, serial: d.serial })),
-    interfaces: f.interfaces.map((i) => ({ name: i.name, mac: i.mac, addresses: [...i.addresses] })),
-    machine_id: f.machineId,
-    system_manufacturer: f.systemManufacturer,
-    system_model: f.systemModel,
-    system_serial: f.systemSerial,
-    system_uuid: f.systemUuid,
-    board_manufacturer: f.boardManufacturer,
-    board_model: f.boardModel,
-    board_serial: f.boardSerial,
+    ...f,
+    disks: f.disks.map((d) => ({ ...d })),
+    interfaces: f.interfaces.map((i) => ({ ...i, addresses: [...i.addresses] })),
   };
 }
 
-function optionalFacts(o: Obj, key: string): HostFacts | null {
-  const v = o[key];
-  return v === undefined || v === null ? null : decodeHostFactsMsg(v);
+function optionalFacts(f: common.HostFacts | undefined): HostFacts | null {
+  return f === undefined ? null : checkHostFacts(f);
 }
 
+/** The endorsement key's algorithm. */
 export type EkType = 'rsa' | 'ecc';
 
+/** Enroll request; from a peer it is checked (node id, EK type, blob caps) but its keys are not yet verified. */
 export interface EnrollRequestMsg {
   readonly nodeId: string;
   readonly ekType: EkType;
@@ -221,57 +149,62 @@ export interface EnrollRequestMsg {
   readonly nomadNode: string;
 }
 
-const EK_TYPES: Readonly<Record<string, EkType>> = { EK_TYPE_RSA: 'rsa', EK_TYPE_ECC: 'ecc', '1': 'rsa', '2': 'ecc' };
+function checkEkType(v: registrar.EkType): EkType {
+  if (v === registrar.EkType.EK_TYPE_RSA) return 'rsa';
+  if (v === registrar.EkType.EK_TYPE_ECC) return 'ecc';
+  throw new BulwarkError('WIRE_MALFORMED', 'ek_type must be EK_TYPE_RSA or EK_TYPE_ECC');
+}
 
-export function decodeEnrollRequest(v: unknown): EnrollRequestMsg {
-  const o = asObj(v, 'EnrollRequest');
-  const ekTypeRaw = o['ek_type'];
-  const ekType = EK_TYPES[String(ekTypeRaw)];
-  if (ekType === undefined) throw new BulwarkError('WIRE_MALFORMED', 'ek_type must be EK_TYPE_RSA or EK_TYPE_ECC');
+/** Checks a decoded EnrollRequest (untrusted peer input): node id, EK type, blob and string caps. */
+export function checkEnrollRequest(m: registrar.EnrollRequest): EnrollRequestMsg {
   return {
-    nodeId: checkNodeId(str(o, 'node_id')),
-    ekType,
-    ekPublic: bytes(o, 'ek_public'),
-    ekCertificate: bytes(o, 'ek_certificate', WIRE_LIMITS.certificate),
-    akPublic: bytes(o, 'ak_public'),
-    facts: optionalFacts(o, 'facts'),
-    nomadNode: str(o, 'nomad_node', 128),
+    nodeId: checkNodeId(m.nodeId),
+    ekType: checkEkType(m.ekType),
+    ekPublic: blob(m.ekPublic, 'ek_public'),
+    ekCertificate: blob(m.ekCertificate, 'ek_certificate', WIRE_LIMITS.certificate),
+    akPublic: blob(m.akPublic, 'ak_public'),
+    facts: optionalFacts(m.facts),
+    nomadNode: checkText(m.nomadNode, 'nomad_node', 128),
   };
 }
 
-export function enrollRequestToMsg(m: EnrollRequestMsg): Record<string, unknown> {
+/** The generated message for an enroll request. */
+export function enrollRequestToWire(m: EnrollRequestMsg): registrar.EnrollRequest {
   return {
-    node_id: m.nodeId,
-    ek_type: m.ekType === 'rsa' ? 'EK_TYPE_RSA' : 'EK_TYPE_ECC',
-    ek_public: m.ekPublic,
-    ek_certificate: m.ekCertificate,
-    ak_public: m.akPublic,
-    ...(m.facts === null ? {} : { facts: hostFactsToMsg(m.facts) }),
-    nomad_node: m.nomadNode,
+    nodeId: m.nodeId,
+    ekType: m.ekType === 'rsa' ? registrar.EkType.EK_TYPE_RSA : registrar.EkType.EK_TYPE_ECC,
+    ekPublic: m.ekPublic,
+    ekCertificate: m.ekCertificate,
+    akPublic: m.akPublic,
+    ...(m.facts === null ? {} : { facts: hostFactsToWire(m.facts) }),
+    nomadNode: m.nomadNode,
   };
 }
 
+/** The registrar's MakeCredential challenge. */
 export interface EnrollResponseMsg {
   readonly challengeId: string;
   readonly idObject: Uint8Array;
   readonly encryptedSecret: Uint8Array;
 }
 
-export function decodeEnrollResponse(v: unknown): EnrollResponseMsg {
-  const o = asObj(v, 'EnrollResponse');
-  return { challengeId: str(o, 'challenge_id', 128), idObject: bytes(o, 'id_object'), encryptedSecret: bytes(o, 'encrypted_secret') };
+/** Checks a decoded EnrollResponse: string and blob caps. */
+export function checkEnrollResponse(m: registrar.EnrollResponse): EnrollResponseMsg {
+  return { challengeId: checkText(m.challengeId, 'challenge_id', 128), idObject: blob(m.idObject, 'id_object'), encryptedSecret: blob(m.encryptedSecret, 'encrypted_secret') };
 }
 
+/** The agent's answer to the challenge, checked for size only. */
 export interface ActivateRequestMsg {
   readonly challengeId: string;
   readonly secret: Uint8Array;
 }
 
-export function decodeActivateRequest(v: unknown): ActivateRequestMsg {
-  const o = asObj(v, 'ActivateCredentialRequest');
-  return { challengeId: str(o, 'challenge_id', 128), secret: bytes(o, 'secret', 1024) };
+/** Checks a decoded ActivateCredentialRequest (untrusted peer input): size caps. */
+export function checkActivateRequest(m: registrar.ActivateCredentialRequest): ActivateRequestMsg {
+  return { challengeId: checkText(m.challengeId, 'challenge_id', 128), secret: blob(m.secret, 'secret', 1024) };
 }
 
+/** What an enrolled agent is told: its node id, identity, NATS URL, PCR selection, interval. */
 export interface ActivateResponseMsg {
   readonly nodeId: string;
   readonly nodeIdentity: string;
@@ -280,28 +213,29 @@ export interface ActivateResponseMsg {
   readonly intervalMs: number;
 }
 
-export function decodeActivateResponse(v: unknown): ActivateResponseMsg {
-  const o = asObj(v, 'ActivateCredentialResponse');
+/** Checks a decoded ActivateCredentialResponse: node id and string caps. */
+export function checkActivateResponse(m: registrar.ActivateCredentialResponse): ActivateResponseMsg {
   return {
-    nodeId: checkNodeId(str(o, 'node_id')),
-    nodeIdentity: str(o, 'node_identity'),
-    natsUrl: str(o, 'nats_url'),
-    pcrSelection: str(o, 'pcr_selection', 256),
-    intervalMs: num(o, 'interval_ms'),
+    nodeId: checkNodeId(m.nodeId),
+    nodeIdentity: checkText(m.nodeIdentity, 'node_identity'),
+    natsUrl: checkText(m.natsUrl, 'nats_url'),
+    pcrSelection: checkText(m.pcrSelection, 'pcr_selection', 256),
+    intervalMs: m.intervalMs,
   };
 }
 
+/** A challenge from the controller, checked for size; the nonce is single use. */
 export interface ChallengeMsg {
   readonly nodeId: string;
   readonly nonce: Uint8Array;
   readonly pcrSelection: string;
 }
 
-export function decodeChallengeObj(v: unknown): ChallengeMsg {
-  const o = asObj(v, 'Challenge');
-  return { nodeId: checkNodeId(str(o, 'node_id')), nonce: bytes(o, 'nonce', 64), pcrSelection: str(o, 'pcr_selection', 256) };
+function checkChallenge(m: evidence.Challenge): ChallengeMsg {
+  return { nodeId: checkNodeId(m.nodeId), nonce: blob(m.nonce, 'nonce', 64), pcrSelection: checkText(m.pcrSelection, 'pcr_selection', 256) };
 }
 
+/** Evidence from an agent: checked for shape and size only; the quote in it is not verified yet. */
 export interface EvidenceMsg {
   readonly nodeId: string;
   readonly nonce: Uint8Array;
@@ -332,54 +266,38 @@ export const NO_LOGS = {
   imaMore: false,
 } as const;
 
-export function decodeEvidenceObj(v: unknown): EvidenceMsg {
-  const o = asObj(v, 'Evidence');
-  return {
-    nodeId: checkNodeId(str(o, 'node_id')),
-    nonce: bytes(o, 'nonce', 64),
-    attest: bytes(o, 'attest'),
-    signature: bytes(o, 'signature'),
-    pcrs: bytes(o, 'pcrs'),
-    bootId: str(o, 'boot_id', 128),
-    facts: optionalFacts(o, 'facts'),
-    factsDigest: str(o, 'facts_digest', 128),
-    round: num(o, 'round'),
-    eventLogSha256: str(o, 'event_log_sha256', 64),
-    eventLog: bytes(o, 'event_log', WIRE_LIMITS.eventLog),
-    imaFormat: imaFormat(str(o, 'ima_format', 16)),
-    imaFromEntry: num(o, 'ima_from_entry'),
-    imaFromOffset: num(o, 'ima_from_offset'),
-    imaEntries: bytes(o, 'ima_entries', WIRE_LIMITS.imaChunk),
-    imaMore: bool(o, 'ima_more'),
-  };
-}
-
 function imaFormat(v: string): string {
   if (v !== '' && v !== 'ascii' && v !== 'binary') throw new BulwarkError('WIRE_MALFORMED', 'ima_format must be "ascii", "binary" or empty');
   return v;
 }
 
-export function evidenceToMsg(m: EvidenceMsg): Record<string, unknown> {
+function checkEvidence(m: evidence.Evidence): EvidenceMsg {
   return {
-    node_id: m.nodeId,
-    nonce: m.nonce,
-    attest: m.attest,
-    signature: m.signature,
-    pcrs: m.pcrs,
-    boot_id: m.bootId,
-    ...(m.facts === null ? {} : { facts: hostFactsToMsg(m.facts) }),
-    facts_digest: m.factsDigest,
+    nodeId: checkNodeId(m.nodeId),
+    nonce: blob(m.nonce, 'nonce', 64),
+    attest: blob(m.attest, 'attest'),
+    signature: blob(m.signature, 'signature'),
+    pcrs: blob(m.pcrs, 'pcrs'),
+    bootId: checkText(m.bootId, 'boot_id', 128),
+    facts: optionalFacts(m.facts),
+    factsDigest: checkText(m.factsDigest, 'facts_digest', 128),
     round: m.round,
-    event_log_sha256: m.eventLogSha256,
-    event_log: m.eventLog,
-    ima_format: m.imaFormat,
-    ima_from_entry: m.imaFromEntry,
-    ima_from_offset: m.imaFromOffset,
-    ima_entries: m.imaEntries,
-    ima_more: m.imaMore,
+    eventLogSha256: checkText(m.eventLogSha256, 'event_log_sha256', 64),
+    eventLog: blob(m.eventLog, 'event_log', WIRE_LIMITS.eventLog),
+    imaFormat: imaFormat(checkText(m.imaFormat, 'ima_format', 16)),
+    imaFromEntry: m.imaFromEntry,
+    imaFromOffset: m.imaFromOffset,
+    imaEntries: blob(m.imaEntries, 'ima_entries', WIRE_LIMITS.imaChunk),
+    imaMore: m.imaMore,
   };
 }
 
+function evidenceToWire(m: EvidenceMsg): evidence.Evidence {
+  const { facts, ...rest } = m;
+  return { ...rest, ...(facts === null ? {} : { facts: hostFactsToWire(facts) }) };
+}
+
+/** The controller's verdict on one round of evidence. */
 export interface EvidenceReplyMsg {
   readonly verdict: string;
   readonly findings: readonly FindingMsg[];
@@ -388,55 +306,44 @@ export interface EvidenceReplyMsg {
   readonly imaOffset: number;
 }
 
-export function decodeEvidenceReplyObj(v: unknown): EvidenceReplyMsg {
-  const o = asObj(v, 'EvidenceReply');
+function checkEvidenceReply(m: evidence.EvidenceReply): EvidenceReplyMsg {
   return {
-    verdict: str(o, 'verdict', 32),
-    findings: list(o, 'findings', decodeFinding),
-    eventLogSha256: str(o, 'event_log_sha256', 64),
-    imaEntry: num(o, 'ima_entry'),
-    imaOffset: num(o, 'ima_offset'),
+    verdict: checkText(m.verdict, 'verdict', 32),
+    findings: items(m.findings, 'findings', checkFinding),
+    eventLogSha256: checkText(m.eventLogSha256, 'event_log_sha256', 64),
+    imaEntry: m.imaEntry,
+    imaOffset: m.imaOffset,
   };
 }
 
-export const TRUST_STATE_ENUM: Readonly<Record<TrustState, string>> = {
-  unknown: 'TRUST_STATE_UNKNOWN',
-  enrolled: 'TRUST_STATE_ENROLLED',
-  trusted: 'TRUST_STATE_TRUSTED',
-  untrusted: 'TRUST_STATE_UNTRUSTED',
-  stale: 'TRUST_STATE_STALE',
+/** Wire values of the TrustState enum by state. */
+const TRUST_STATE_WIRE: Readonly<Record<TrustState, attestation.TrustState>> = {
+  unknown: attestation.TrustState.TRUST_STATE_UNKNOWN,
+  enrolled: attestation.TrustState.TRUST_STATE_ENROLLED,
+  trusted: attestation.TrustState.TRUST_STATE_TRUSTED,
+  untrusted: attestation.TrustState.TRUST_STATE_UNTRUSTED,
+  stale: attestation.TrustState.TRUST_STATE_STALE,
 };
 
-const TRUST_STATE_BY_ENUM: ReadonlyMap<string, TrustState> = new Map([
-  ...Object.entries(TRUST_STATE_ENUM).map(([k, v]): [string, TrustState] => [v, toTrustState(k)]),
-  ['0', 'unknown'],
-  ['1', 'enrolled'],
-  ['2', 'trusted'],
-  ['3', 'untrusted'],
-  ['4', 'stale'],
-]);
-
-function toTrustState(s: string): TrustState {
-  switch (s) {
-    case 'unknown':
-    case 'enrolled':
-    case 'trusted':
-    case 'untrusted':
-    case 'stale':
-      return s;
+function checkTrustState(v: attestation.TrustState, field: string): TrustState {
+  switch (v) {
+    case attestation.TrustState.TRUST_STATE_UNKNOWN:
+      return 'unknown';
+    case attestation.TrustState.TRUST_STATE_ENROLLED:
+      return 'enrolled';
+    case attestation.TrustState.TRUST_STATE_TRUSTED:
+      return 'trusted';
+    case attestation.TrustState.TRUST_STATE_UNTRUSTED:
+      return 'untrusted';
+    case attestation.TrustState.TRUST_STATE_STALE:
+      return 'stale';
     default:
-      throw new BulwarkError('WIRE_MALFORMED', `unknown trust state ${s}`);
+      // The generated decoder keeps an unknown enum value as its number.
+      throw new BulwarkError('WIRE_MALFORMED', `field ${field} is not a trust state`, { value: Number(v) });
   }
 }
 
-function trustState(o: Obj, key: string): TrustState {
-  const v = o[key];
-  if (v === undefined || v === null) return 'unknown';
-  const s = TRUST_STATE_BY_ENUM.get(String(v));
-  if (s === undefined) throw new BulwarkError('WIRE_MALFORMED', `field ${key} is not a trust state`);
-  return s;
-}
-
+/** A node as the API reports it (checked for shape and size when decoded). */
 export interface NodeMsg {
   readonly nodeId: string;
   readonly state: TrustState;
@@ -453,43 +360,37 @@ export interface NodeMsg {
   readonly requiresReenrollment: boolean;
 }
 
-export function decodeNodeObj(v: unknown): NodeMsg {
-  const o = asObj(v, 'Node');
+/** Checks a decoded Node: node id, trust state enum, caps on every string and list. */
+export function checkNode(m: attestation.Node): NodeMsg {
   return {
-    nodeId: checkNodeId(str(o, 'node_id')),
-    state: trustState(o, 'state'),
-    reasons: list(o, 'reasons', decodeFinding),
-    enrolledAt: str(o, 'enrolled_at', 64),
-    stateSince: str(o, 'state_since', 64),
-    lastEvidenceAt: str(o, 'last_evidence_at', 64),
-    lastVerdictAt: str(o, 'last_verdict_at', 64),
-    akName: str(o, 'ak_name', 256),
-    ekCertificateSubject: str(o, 'ek_certificate_subject'),
-    resetCount: num(o, 'reset_count'),
-    restartCount: num(o, 'restart_count'),
-    facts: optionalFacts(o, 'facts'),
-    requiresReenrollment: bool(o, 'requires_reenrollment'),
+    nodeId: checkNodeId(m.nodeId),
+    state: checkTrustState(m.state, 'state'),
+    reasons: items(m.reasons, 'reasons', checkFinding),
+    enrolledAt: checkText(m.enrolledAt, 'enrolled_at', 64),
+    stateSince: checkText(m.stateSince, 'state_since', 64),
+    lastEvidenceAt: checkText(m.lastEvidenceAt, 'last_evidence_at', 64),
+    lastVerdictAt: checkText(m.lastVerdictAt, 'last_verdict_at', 64),
+    akName: checkText(m.akName, 'ak_name', 256),
+    ekCertificateSubject: checkText(m.ekCertificateSubject, 'ek_certificate_subject'),
+    resetCount: m.resetCount,
+    restartCount: m.restartCount,
+    facts: optionalFacts(m.facts),
+    requiresReenrollment: m.requiresReenrollment,
   };
 }
 
-export function nodeToMsg(n: NodeMsg): Record<string, unknown> {
+/** The generated message for a node. */
+export function nodeToWire(n: NodeMsg): attestation.Node {
+  const { facts, ...rest } = n;
   return {
-    node_id: n.nodeId,
-    state: TRUST_STATE_ENUM[n.state],
-    reasons: n.reasons.map((r) => ({ ...r, details: { ...r.details } })),
-    enrolled_at: n.enrolledAt,
-    state_since: n.stateSince,
-    last_evidence_at: n.lastEvidenceAt,
-    last_verdict_at: n.lastVerdictAt,
-    ak_name: n.akName,
-    ek_certificate_subject: n.ekCertificateSubject,
-    reset_count: n.resetCount,
-    restart_count: n.restartCount,
-    ...(n.facts === null ? {} : { facts: hostFactsToMsg(n.facts) }),
-    requires_reenrollment: n.requiresReenrollment,
+    ...rest,
+    state: TRUST_STATE_WIRE[n.state],
+    reasons: n.reasons.map(findingToWire),
+    ...(facts === null ? {} : { facts: hostFactsToWire(facts) }),
   };
 }
 
+/** One trust transition (NATS trust subjects, WatchTrust, History). */
 export interface TrustEventMsg {
   readonly nodeId: string;
   readonly previous: TrustState;
@@ -499,84 +400,24 @@ export interface TrustEventMsg {
   readonly sequence: number;
 }
 
-export function decodeTrustEventObj(v: unknown): TrustEventMsg {
-  const o = asObj(v, 'TrustEvent');
+/** Checks a decoded TrustEvent: node id, both trust states, caps. */
+export function checkTrustEvent(m: attestation.TrustEvent): TrustEventMsg {
   return {
-    nodeId: checkNodeId(str(o, 'node_id')),
-    previous: trustState(o, 'previous'),
-    state: trustState(o, 'state'),
-    reasons: list(o, 'reasons', decodeFinding),
-    at: str(o, 'at', 64),
-    sequence: num(o, 'sequence'),
+    nodeId: checkNodeId(m.nodeId),
+    previous: checkTrustState(m.previous, 'previous'),
+    state: checkTrustState(m.state, 'state'),
+    reasons: items(m.reasons, 'reasons', checkFinding),
+    at: checkText(m.at, 'at', 64),
+    sequence: m.sequence,
   };
 }
 
-export function trustEventToMsg(e: TrustEventMsg): Record<string, unknown> {
-  return {
-    node_id: e.nodeId,
-    previous: TRUST_STATE_ENUM[e.previous],
-    state: TRUST_STATE_ENUM[e.state],
-    reasons: e.reasons.map((r) => ({ ...r, details: { ...r.details } })),
-    at: e.at,
-    sequence: e.sequence,
-  };
+/** The generated message for a trust event. */
+export function trustEventToWire(e: TrustEventMsg): attestation.TrustEvent {
+  return { ...e, previous: TRUST_STATE_WIRE[e.previous], state: TRUST_STATE_WIRE[e.state], reasons: e.reasons.map(findingToWire) };
 }
 
-// ---------------------------------------------------------------------------------------
-// Binary codecs (NATS payloads) over protobufjs.
-
-const root = new protobuf.Root();
-root.resolvePath = (_origin: string, target: string) => join(PROTO_DIR, target);
-root.loadSync([...PROTO_FILES], { keepCase: true });
-
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Uint8Array, defaults: false, arrays: true, objects: true };
-
-/** Encodes/decodes one message type; decoding checks every field. */
-export interface Codec<T> {
-  encode(value: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
-}
-
-function codec<T>(typeName: string, toMsg: (v: T) => Record<string, unknown>, fromObj: (v: unknown) => T): Codec<T> {
-  const type = root.lookupType(typeName);
-  return {
-    encode(value: T): Uint8Array {
-      return type.encode(type.fromObject(toMsg(value))).finish();
-    },
-    decode(bytes: Uint8Array): T {
-      let obj: unknown;
-      try {
-        obj = type.toObject(type.decode(bytes), TO_OBJECT);
-      } catch (err) {
-        throw new BulwarkError('WIRE_MALFORMED', `not a ${typeName}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
-      }
-      return fromObj(obj);
-    },
-  };
-}
-
-export const wire = {
-  nonceRequest: codec<{ nodeId: string }>(
-    'bulwark.v1.NonceRequest',
-    (m) => ({ node_id: m.nodeId }),
-    (v) => ({ nodeId: checkNodeId(str(asObj(v, 'NonceRequest'), 'node_id')) }),
-  ),
-  challenge: codec<ChallengeMsg>('bulwark.v1.Challenge', (m) => ({ node_id: m.nodeId, nonce: m.nonce, pcr_selection: m.pcrSelection }), decodeChallengeObj),
-  evidence: codec<EvidenceMsg>('bulwark.v1.Evidence', evidenceToMsg, decodeEvidenceObj),
-  evidenceReply: codec<EvidenceReplyMsg>(
-    'bulwark.v1.EvidenceReply',
-    (m) => ({
-      verdict: m.verdict,
-      findings: m.findings.map((f) => ({ ...f, details: { ...f.details } })),
-      event_log_sha256: m.eventLogSha256,
-      ima_entry: m.imaEntry,
-      ima_offset: m.imaOffset,
-    }),
-    decodeEvidenceReplyObj,
-  ),
-  trustEvent: codec<TrustEventMsg>('bulwark.v1.TrustEvent', trustEventToMsg, decodeTrustEventObj),
-} as const;
-
+/** A stored policy's summary. */
 export interface PolicyInfoMsg {
   readonly kind: string;
   readonly name: string;
@@ -586,27 +427,24 @@ export interface PolicyInfoMsg {
   readonly assignedTo: readonly string[];
 }
 
-export function decodePolicyInfoObj(v: unknown): PolicyInfoMsg {
-  const o = asObj(v, 'PolicyInfo');
+/** Checks a decoded PolicyInfo: caps on every string and the assignment list. */
+export function checkPolicyInfo(m: policies.PolicyInfo): PolicyInfoMsg {
   return {
-    kind: str(o, 'kind', 64),
-    name: str(o, 'name', 128),
-    sha256: str(o, 'sha256', 64),
-    revision: num(o, 'revision'),
-    updatedAt: str(o, 'updated_at', 64),
-    assignedTo: list(o, 'assigned_to', strList),
+    kind: checkText(m.kind, 'kind', 64),
+    name: checkText(m.name, 'name', 128),
+    sha256: checkText(m.sha256, 'sha256', 64),
+    revision: m.revision,
+    updatedAt: checkText(m.updatedAt, 'updated_at', 64),
+    assignedTo: items(m.assignedTo, 'assigned_to', (a) => checkText(a, 'assigned_to')),
   };
 }
 
-export function policyInfoToMsg(p: PolicyInfoMsg): Record<string, unknown> {
-  return { kind: p.kind, name: p.name, sha256: p.sha256, revision: p.revision, updated_at: p.updatedAt, assigned_to: [...p.assignedTo] };
+/** The generated message for a policy summary. */
+export function policyInfoToWire(p: PolicyInfoMsg): policies.PolicyInfo {
+  return { ...p, assignedTo: [...p.assignedTo] };
 }
 
-/** Reads a string field of a request (gRPC handlers). */
-export function requestString(v: unknown, key: string, cap: number = WIRE_LIMITS.string): string {
-  return str(asObj(v, 'request'), key, cap);
-}
-
+/** One Nomad allocation of an application. */
 export interface AppAllocationMsg {
   readonly id: string;
   readonly nodeId: string;
@@ -616,6 +454,7 @@ export interface AppAllocationMsg {
   readonly desiredStatus: string;
 }
 
+/** An application's Nomad job and allocations. */
 export interface AppStatusMsg {
   readonly name: string;
   readonly jobId: string;
@@ -624,45 +463,90 @@ export interface AppStatusMsg {
   readonly evalId: string;
 }
 
-export function decodeAppStatus(v: unknown): AppStatusMsg {
-  const o = asObj(v, 'AppStatus');
+/** Checks a decoded AppStatus: caps on every string and the allocation list. */
+export function checkAppStatus(m: placement.AppStatus): AppStatusMsg {
   return {
-    name: str(o, 'name', 128),
-    jobId: str(o, 'job_id', 256),
-    status: str(o, 'status', 128),
-    evalId: str(o, 'eval_id', 128),
-    allocations: list(o, 'allocations', (a) => {
-      const x = asObj(a, 'Allocation');
-      return {
-        id: str(x, 'id', 64),
-        nodeId: str(x, 'node_id', 64),
-        nodeName: str(x, 'node_name', 256),
-        taskGroup: str(x, 'task_group', 256),
-        clientStatus: str(x, 'client_status', 64),
-        desiredStatus: str(x, 'desired_status', 64),
-      };
-    }),
-  };
-}
-
-export function appStatusToMsg(a: AppStatusMsg): Record<string, unknown> {
-  return {
-    name: a.name,
-    job_id: a.jobId,
-    status: a.status,
-    eval_id: a.evalId,
-    allocations: a.allocations.map((x) => ({
-      id: x.id,
-      node_id: x.nodeId,
-      node_name: x.nodeName,
-      task_group: x.taskGroup,
-      client_status: x.clientStatus,
-      desired_status: x.desiredStatus,
+    name: checkText(m.name, 'name', 128),
+    jobId: checkText(m.jobId, 'job_id', 256),
+    status: checkText(m.status, 'status', 128),
+    evalId: checkText(m.evalId, 'eval_id', 128),
+    allocations: items(m.allocations, 'allocations', (a) => ({
+      id: checkText(a.id, 'id', 64),
+      nodeId: checkText(a.nodeId, 'node_id', 64),
+      nodeName: checkText(a.nodeName, 'node_name', 256),
+      taskGroup: checkText(a.taskGroup, 'task_group', 256),
+      clientStatus: checkText(a.clientStatus, 'client_status', 64),
+      desiredStatus: checkText(a.desiredStatus, 'desired_status', 64),
     })),
   };
 }
 
-export function decodeAppSummary(v: unknown): { name: string; file: string; deployed: boolean } {
-  const o = asObj(v, 'AppSummary');
-  return { name: str(o, 'name', 128), file: str(o, 'file', 256), deployed: bool(o, 'deployed') };
+/** The generated message for an application's status. */
+export function appStatusToWire(a: AppStatusMsg): placement.AppStatus {
+  return { ...a, allocations: a.allocations.map((x) => ({ ...x })) };
 }
+
+/** One application of the catalogue. */
+export interface AppSummaryMsg {
+  readonly name: string;
+  readonly file: string;
+  readonly deployed: boolean;
+}
+
+/** Checks a decoded AppSummary: string caps. */
+export function checkAppSummary(m: placement.AppSummary): AppSummaryMsg {
+  return { name: checkText(m.name, 'name', 128), file: checkText(m.file, 'file', 256), deployed: m.deployed };
+}
+
+// ---------------------------------------------------------------------------------------
+// Binary codecs (NATS payloads) over the generated encoders.
+
+/** Encodes/decodes one message type; decoding checks every field. */
+export interface Codec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/** What the generated code offers for one message type. */
+interface MessageFns<W> {
+  encode(message: W): { finish(): Uint8Array };
+  decode(input: Uint8Array): W;
+}
+
+/**
+ * Parses `bytes` as a `typeName` with the generated decoder. Its errors (truncation,
+ * a bad wire type, a 64-bit value past 2^53, nesting past 100) become WIRE_MALFORMED.
+ */
+export function decodeMessage<W>(fns: MessageFns<W>, typeName: string, bytes: Uint8Array): W {
+  try {
+    return fns.decode(bytes);
+  } catch (err) {
+    throw new BulwarkError('WIRE_MALFORMED', `not a ${typeName}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+  }
+}
+
+function codec<T, W>(fns: MessageFns<W>, typeName: string, toWire: (v: T) => W, check: (m: W) => T): Codec<T> {
+  return {
+    encode: (value) => fns.encode(toWire(value)).finish(),
+    decode: (bytes) => check(decodeMessage(fns, typeName, bytes)),
+  };
+}
+
+/** NATS payload codecs: encode a checked value; decode untrusted bytes into a checked value or WIRE_MALFORMED. */
+export const wire = {
+  nonceRequest: codec<{ nodeId: string }, evidence.NonceRequest>(
+    evidence.NonceRequest,
+    'bulwark.v1.NonceRequest',
+    (m) => ({ nodeId: m.nodeId }),
+    (m) => ({ nodeId: checkNodeId(m.nodeId) }),
+  ),
+  challenge: codec<ChallengeMsg, evidence.Challenge>(evidence.Challenge, 'bulwark.v1.Challenge', (m) => ({ ...m }), checkChallenge),
+  evidence: codec<EvidenceMsg, evidence.Evidence>(evidence.Evidence, 'bulwark.v1.Evidence', evidenceToWire, checkEvidence),
+  evidenceReply: codec<EvidenceReplyMsg, evidence.EvidenceReply>(
+    evidence.EvidenceReply,
+    'bulwark.v1.EvidenceReply',
+    (m) => ({ ...m, findings: m.findings.map(findingToWire) }),
+    checkEvidenceReply,
+  ),
+  trustEvent: codec<TrustEventMsg, attestation.TrustEvent>(attestation.TrustEvent, 'bulwark.v1.TrustEvent', trustEventToWire, checkTrustEvent),
+} as const;

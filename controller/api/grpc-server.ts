@@ -6,19 +6,33 @@
 import * as grpc from '@grpc/grpc-js';
 import { BulwarkError, grpcStatusFor, toBulwarkError } from '../../lib/index.js';
 import type { NodeRecord } from '../../lib/attestation/index.js';
-import { APPS_SERVICE, ATTESTATION_SERVICE, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from '../../proto/index.js';
 import {
+  APPS_SERVICE,
+  ATTESTATION_SERVICE,
+  ERROR_CODE_METADATA,
+  HEALTH_SERVICE,
+  HealthServingStatus,
+  PLACEMENT_SERVICE,
+  POLICIES_SERVICE,
+  REGISTRAR_SERVICE,
+  appStatusToWire,
+  checkActivateRequest,
+  checkEnrollRequest,
   checkNodeId,
-  decodeActivateRequest,
-  decodeEnrollRequest,
-  appStatusToMsg,
-  nodeToMsg,
-  policyInfoToMsg,
-  requestString,
+  checkText,
+  findingToMsg,
+  nodeToWire,
+  policyInfoToWire,
   SUBJECTS,
-  trustEventToMsg,
+  trustEventToWire,
   wire,
+  type AppsServer,
+  type AttestationServer,
+  type HealthServer,
   type NodeMsg,
+  type PlacementServer,
+  type PoliciesServer,
+  type RegistrarServer,
 } from '../../proto/index.js';
 import type { AppCatalogue } from '../apps/index.js';
 import type { PolicyStore } from '../policies/index.js';
@@ -30,11 +44,7 @@ export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   return {
     nodeId: r.nodeId,
     state: r.state,
-    reasons: r.reasons.map((f) => {
-      const details: Record<string, string> = {};
-      for (const [k, v] of Object.entries(f.details ?? {})) if (v !== undefined) details[k] = Array.isArray(v) ? v.join(',') : String(v);
-      return { code: f.code, message: f.message, details };
-    }),
+    reasons: r.reasons.map(findingToMsg),
     enrolledAt: r.enrolledAt,
     stateSince: r.stateSince,
     lastEvidenceAt: r.lastEvidenceAt ?? '',
@@ -55,17 +65,13 @@ function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpcStatusFor(e.code), details: `${e.code}: ${e.message}`, metadata };
 }
 
-function unary<Req, Res>(fn: (req: unknown) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     fn(call.request).then(
       (res) => callback(null, res),
       (err: unknown) => callback(toServiceError(err)),
     );
   };
-}
-
-function field(req: unknown, key: string): unknown {
-  return typeof req === 'object' && req !== null ? Reflect.get(req, key) : undefined;
 }
 
 export interface ApiDeps {
@@ -83,86 +89,82 @@ export interface ApiDeps {
 export class GrpcApi {
   private readonly server = new grpc.Server();
   private readonly deps: ApiDeps;
-  private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  /** Open server streams (WatchTrust, Health.Watch), ended when the API closes. */
+  private readonly watchers = new Set<{ end(): void }>();
   port = 0;
 
   constructor(deps: ApiDeps) {
     this.deps = deps;
-    const { store, registrar } = deps;
-    this.server.addService(REGISTRAR_SERVICE, {
-      Enroll: unary(async (req) => {
-        const res = await registrar.enroll(decodeEnrollRequest(req));
-        return { challenge_id: res.challengeId, id_object: res.idObject, encrypted_secret: res.encryptedSecret };
+    const { store, registrar, policies, apps } = deps;
+    const registrarServer: RegistrarServer = {
+      enroll: unary(async (req) => {
+        const res = await registrar.enroll(checkEnrollRequest(req));
+        return { challengeId: res.challengeId, idObject: res.idObject, encryptedSecret: res.encryptedSecret };
       }),
-      ActivateCredential: unary(async (req) => {
-        const res = await registrar.activate(decodeActivateRequest(req));
-        return { node_id: res.nodeId, node_identity: res.nodeIdentity, nats_url: res.natsUrl, pcr_selection: res.pcrSelection, interval_ms: res.intervalMs };
+      activateCredential: unary(async (req) => {
+        const res = await registrar.activate(checkActivateRequest(req));
+        return { nodeId: res.nodeId, nodeIdentity: res.nodeIdentity, natsUrl: res.natsUrl, pcrSelection: res.pcrSelection, intervalMs: res.intervalMs };
       }),
-    });
-    this.server.addService(ATTESTATION_SERVICE, {
-      ListNodes: unary(async () => ({ nodes: (await store.listNodes()).map((r) => nodeToMsg(nodeRecordToMsg(r))) })),
-      GetNode: unary(async (req) => {
-        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
+    };
+    const attestationServer: AttestationServer = {
+      listNodes: unary(async () => ({ nodes: (await store.listNodes()).map((r) => nodeToWire(nodeRecordToMsg(r))) })),
+      getNode: unary(async (req) => {
+        const nodeId = checkNodeId(req.nodeId);
         const node = await store.getNode(nodeId);
         if (node === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
-        return nodeToMsg(nodeRecordToMsg(node.record));
+        return nodeToWire(nodeRecordToMsg(node.record));
       }),
-      History: unary(async (req) => {
-        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
-        const rawLimit = Number(field(req, 'limit') ?? 0);
-        const limit = Number.isSafeInteger(rawLimit) && rawLimit > 0 ? Math.min(rawLimit, 1000) : 50;
+      history: unary(async (req) => {
+        const nodeId = checkNodeId(req.nodeId);
+        const limit = req.limit > 0 ? Math.min(req.limit, 1000) : 50;
         const events = await store.history(nodeId, limit);
-        return { events: events.map(trustEventToMsg) };
+        return { events: events.map(trustEventToWire) };
       }),
-      Reattest: unary(async (req) => {
-        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
-        return { nonce: await deps.challengeNow(nodeId) };
-      }),
-      ApproveReenrollment: unary(async (req) => {
-        const nodeId = checkNodeId(String(field(req, 'node_id') ?? ''));
+      reattest: unary(async (req) => ({ nonce: await deps.challengeNow(checkNodeId(req.nodeId)) })),
+      approveReenrollment: unary(async (req) => {
+        const nodeId = checkNodeId(req.nodeId);
         const updated = await store.updateNode(nodeId, (current) => {
           if (current === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
           if (!current.requiresReenrollment) throw new BulwarkError('USAGE', `node ${nodeId} does not need re-enrollment`);
           return current.reenrollApproved ? null : { ...current, reenrollApproved: true };
         });
         if (updated === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
-        return nodeToMsg(nodeRecordToMsg(updated));
+        return nodeToWire(nodeRecordToMsg(updated));
       }),
-      WatchTrust: (call: grpc.ServerWritableStream<unknown, unknown>) => this.watch(call),
-    });
-    const policies = deps.policies;
-    this.server.addService(POLICIES_SERVICE, {
-      PutPolicy: unary(async (req) =>
-        policyInfoToMsg(await policies.put(requestString(req, 'kind', 64), requestString(req, 'name', 128), requestString(req, 'document', 8 * 1024 * 1024))),
+      watchTrust: (call) => this.watch(call),
+    };
+    const policiesServer: PoliciesServer = {
+      putPolicy: unary(async (req) =>
+        policyInfoToWire(await policies.put(checkText(req.kind, 'kind', 64), checkText(req.name, 'name', 128), checkText(req.document, 'document', 8 * 1024 * 1024))),
       ),
-      GetPolicy: unary(async (req) => {
-        const kind = requestString(req, 'kind', 64);
-        const name = requestString(req, 'name', 128);
+      getPolicy: unary(async (req) => {
+        const kind = checkText(req.kind, 'kind', 64);
+        const name = checkText(req.name, 'name', 128);
         return { kind, name, document: JSON.stringify(await policies.document(kind, name), null, 2) };
       }),
-      ListPolicies: unary(async (req) => {
-        const kind = requestString(req, 'kind', 64);
-        return { policies: (await policies.list(kind === '' ? undefined : kind)).map(policyInfoToMsg) };
+      listPolicies: unary(async (req) => {
+        const kind = checkText(req.kind, 'kind', 64);
+        return { policies: (await policies.list(kind === '' ? undefined : kind)).map(policyInfoToWire) };
       }),
-      AssignPolicy: unary(async (req) => {
-        const nodeId = requestString(req, 'node_id');
-        const group = requestString(req, 'group', 64);
-        const name = requestString(req, 'name', 128);
+      assignPolicy: unary(async (req) => {
+        const nodeId = checkText(req.nodeId, 'node_id');
+        const group = checkText(req.group, 'group', 64);
+        const name = checkText(req.name, 'name', 128);
         if (nodeId !== '' && group !== '') throw new BulwarkError('USAGE', 'assign to a node or to a group, not both');
-        await policies.assign(requestString(req, 'kind', 64), name === '' ? null : name, nodeId !== '' ? checkNodeId(nodeId) : group !== '' ? { group } : null);
+        await policies.assign(checkText(req.kind, 'kind', 64), name === '' ? null : name, nodeId !== '' ? checkNodeId(nodeId) : group !== '' ? { group } : null);
         return {};
       }),
-      SetNodeGroup: unary(async (req) => {
-        const group = requestString(req, 'group', 64);
-        await policies.setGroup(checkNodeId(requestString(req, 'node_id')), group === '' ? null : group);
+      setNodeGroup: unary(async (req) => {
+        const group = checkText(req.group, 'group', 64);
+        await policies.setGroup(checkNodeId(req.nodeId), group === '' ? null : group);
         return {};
       }),
-    });
-    this.server.addService(PLACEMENT_SERVICE, {
-      IsTrusted: unary(async (req) => {
-        const nodeId = checkNodeId(requestString(req, 'node_id'));
+    };
+    const placementServer: PlacementServer = {
+      isTrusted: unary(async (req) => {
+        const nodeId = checkNodeId(req.nodeId);
         const node = await store.getNode(nodeId);
-        if (node === null) return { trusted: false, state: 'unknown', reasons: [], last_verdict_at: '' };
+        if (node === null) return { trusted: false, state: 'unknown', reasons: [], lastVerdictAt: '' };
         const r = node.record;
         const fresh = r.lastVerdictAt !== null && Date.now() - Date.parse(r.lastVerdictAt) <= deps.freshnessMs;
         const msg = nodeRecordToMsg(r);
@@ -170,32 +172,36 @@ export class GrpcApi {
           trusted: r.state === 'trusted' && fresh,
           state: r.state === 'trusted' && !fresh ? 'stale' : r.state,
           reasons: msg.reasons.map((f) => ({ ...f, details: { ...f.details } })),
-          last_verdict_at: r.lastVerdictAt ?? '',
+          lastVerdictAt: r.lastVerdictAt ?? '',
         };
       }),
-    });
-    const apps = deps.apps;
-    this.server.addService(APPS_SERVICE, {
-      ListApps: unary(async () => ({ apps: (await apps.list()).map((a) => ({ ...a, deployed: apps.isDeployed(a.name) })) })),
-      DeployApp: unary(async (req) => appStatusToMsg(await apps.deploy(requestString(req, 'name', 128), requestString(req, 'hcl', 1024 * 1024)))),
-      AppStatus: unary(async (req) => appStatusToMsg(await apps.status(requestString(req, 'name', 128)))),
-      StopApp: unary(async (req) => appStatusToMsg(await apps.stop(requestString(req, 'name', 128)))),
-    });
-    this.server.addService(HEALTH_SERVICE, {
-      Check: unary(async () => ({ status: this.healthStatus() })),
-      Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+    };
+    const appsServer: AppsServer = {
+      listApps: unary(async () => ({ apps: (await apps.list()).map((a) => ({ name: a.name, file: a.file, deployed: apps.isDeployed(a.name) })) })),
+      deployApp: unary(async (req) => appStatusToWire(await apps.deploy(checkText(req.name, 'name', 128), checkText(req.hcl, 'hcl', 1024 * 1024)))),
+      appStatus: unary(async (req) => appStatusToWire(await apps.status(checkText(req.name, 'name', 128)))),
+      stopApp: unary(async (req) => appStatusToWire(await apps.stop(checkText(req.name, 'name', 128)))),
+    };
+    const healthServer: HealthServer = {
+      check: unary(async () => ({ status: this.healthStatus() })),
+      watch: (call) => {
         call.write({ status: this.healthStatus() });
         this.watchers.add(call);
         call.on('cancelled', () => this.watchers.delete(call));
       },
-    });
+    };
+    this.server.addService(REGISTRAR_SERVICE, registrarServer);
+    this.server.addService(ATTESTATION_SERVICE, attestationServer);
+    this.server.addService(POLICIES_SERVICE, policiesServer);
+    this.server.addService(PLACEMENT_SERVICE, placementServer);
+    this.server.addService(APPS_SERVICE, appsServer);
+    this.server.addService(HEALTH_SERVICE, healthServer);
   }
 
-  private watch(call: grpc.ServerWritableStream<unknown, unknown>): void {
-    const raw = String(field(call.request, 'node_id') ?? '');
+  private watch(call: Parameters<AttestationServer['watchTrust']>[0]): void {
     let subject: string;
     try {
-      subject = raw === '' ? SUBJECTS.trustAll : SUBJECTS.trust(checkNodeId(raw));
+      subject = call.request.nodeId === '' ? SUBJECTS.trustAll : SUBJECTS.trust(checkNodeId(call.request.nodeId));
     } catch (err) {
       call.emit('error', toServiceError(err));
       return;
@@ -205,7 +211,7 @@ export class GrpcApi {
       callback: (err, msg) => {
         if (err !== null) return;
         try {
-          call.write(trustEventToMsg(wire.trustEvent.decode(msg.data)));
+          call.write(trustEventToWire(wire.trustEvent.decode(msg.data)));
         } catch {
           // A trust event this version cannot decode is skipped for the watcher only.
         }
@@ -226,8 +232,8 @@ export class GrpcApi {
   }
 
   /** SERVING while the controller reaches NATS; the same for every service name. */
-  private healthStatus(): string {
-    return this.deps.store.nc.isClosed() ? 'NOT_SERVING' : 'SERVING';
+  private healthStatus(): HealthServingStatus {
+    return this.deps.store.nc.isClosed() ? HealthServingStatus.NOT_SERVING : HealthServingStatus.SERVING;
   }
 
   /** Binds `host:port` (port 0 picks one) and starts serving. */
