@@ -25,6 +25,7 @@ import type { PolicyStore } from '../policies/index.js';
 import type { Registrar } from '../registrar/index.js';
 import type { ControllerStore } from '../state/index.js';
 import type { Verifier } from '../verifier/index.js';
+import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
 
 export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   return {
@@ -78,16 +79,20 @@ export interface ApiDeps {
   readonly freshnessMs: number;
   /** Sends a challenge to the node now (Reattest). */
   readonly challengeNow: (nodeId: string) => Promise<string>;
+  /** Trust events a watcher does not get are reported here. */
+  readonly log?: Logger;
 }
 
 export class GrpcApi {
   private readonly server = new grpc.Server();
   private readonly deps: ApiDeps;
+  private readonly log: Logger;
   private readonly watchers = new Set<grpc.ServerWritableStream<unknown, unknown>>();
   port = 0;
 
   constructor(deps: ApiDeps) {
     this.deps = deps;
+    this.log = deps.log ?? silentLogger();
     const { store, registrar } = deps;
     this.server.addService(REGISTRAR_SERVICE, {
       Enroll: unary(async (req) => {
@@ -203,11 +208,22 @@ export class GrpcApi {
     this.watchers.add(call);
     const sub = this.deps.store.nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (err !== null) return;
+        if (err !== null) {
+          this.log.warn({ subject, ...errorFields(err) }, 'dropped a trust event for a watcher: subscription error');
+          return;
+        }
+        let event: ReturnType<typeof trustEventToMsg>;
         try {
-          call.write(trustEventToMsg(wire.trustEvent.decode(msg.data)));
-        } catch {
+          event = trustEventToMsg(wire.trustEvent.decode(msg.data));
+        } catch (e) {
           // A trust event this version cannot decode is skipped for the watcher only.
+          this.log.warn({ subject: msg.subject, ...errorFields(e) }, 'dropped a trust event for a watcher: it does not decode');
+          return;
+        }
+        try {
+          call.write(event);
+        } catch (e) {
+          this.log.warn({ subject: msg.subject, ...errorFields(e) }, 'dropped a trust event for a watcher: the stream is closed');
         }
       },
     });
