@@ -8,8 +8,10 @@ import { pino } from 'pino';
 
 /** Levels from most to least verbose. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+/** One of LOG_LEVELS: the least severe level a logger writes. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Narrows untrusted input (config file, environment) to a LogLevel. */
 export function isLogLevel(value: unknown): value is LogLevel {
   return LOG_LEVELS.some((l) => l === value);
 }
@@ -32,11 +34,12 @@ export interface Logger {
   child(bindings: LogFields): Logger;
 }
 
-/** Where records go: one JSON line per write call. */
+/** Where records go: one JSON line per write call (stdout unless a test captures them). */
 export interface LogDestination {
   write(line: string): void;
 }
 
+/** How createLogger builds a daemon's logger. */
 export interface LoggerOptions {
   /** The daemon's name (`bulwark-agent`, `bulwark-controller`), in every record. */
   readonly name: string;
@@ -57,6 +60,7 @@ export const REDACT_PATHS: readonly string[] = [
   '*.headers["x-nomad-token"]',
 ];
 
+/** What a redacted value is replaced with. */
 export const REDACTED = '[redacted]';
 
 /** A logger writing JSON lines, one per record, at `level` and above. */
