@@ -10,17 +10,13 @@ import { connect, type Msg, type NatsConnection, type Subscription } from 'nats'
 import { toHex } from '../lib/index.js';
 import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/index.js';
 import { factsDigest, type HostFacts } from '../lib/index.js';
+import { Backoff } from '../lib/index.js';
+import { errorFields, NatsReconnect, type Logger } from '../daemon/index.js';
 import { ControllerClient } from '../proto/index.js';
 import { checkNodeId, NO_LOGS, SUBJECTS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
 import type { AgentConfig } from './config.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
-
-export type AgentLogger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
-
-export const agentJsonLogger: AgentLogger = (level, msg, fields) => {
-  process.stderr.write(`${JSON.stringify({ level, msg, ...fields, at: new Date().toISOString() })}\n`);
-};
 
 /** What the agent remembers between starts (data dir `enrollment.json`). */
 export interface Enrollment {
@@ -36,7 +32,7 @@ export interface AgentDeps {
   readonly config: AgentConfig;
   readonly tpm: Tpm;
   readonly collectFacts: () => Promise<HostFacts>;
-  readonly log?: AgentLogger;
+  readonly log: Logger;
   /** How often host facts are collected again (they are sent only when they changed). */
   readonly factsIntervalMs?: number;
   /** Event log, IMA and other evidence beyond the quote. */
@@ -78,7 +74,8 @@ function decodeEnrollment(text: string): Enrollment | null {
 
 export class Agent {
   private readonly deps: AgentDeps;
-  private readonly log: AgentLogger;
+  /** The daemon's logger; once enrolled, records carry the node id. */
+  private log: Logger;
   private keys: TpmKeys | null = null;
   private enrollment: Enrollment | null = null;
   private nc: NatsConnection | null = null;
@@ -87,7 +84,8 @@ export class Agent {
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
   private round = 0;
-  private failures = 0;
+  /** Failed rounds in a row: the next retry waits by this backoff. */
+  private retryBackoff: Backoff | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private facts: HostFacts | null = null;
   private factsAt = 0;
@@ -98,7 +96,7 @@ export class Agent {
 
   constructor(deps: AgentDeps) {
     this.deps = deps;
-    this.log = deps.log ?? agentJsonLogger;
+    this.log = deps.log;
   }
 
   get nodeId(): string {
@@ -120,6 +118,7 @@ export class Agent {
     } else {
       this.enrollment = await this.enroll();
     }
+    this.log = this.deps.log.child({ node: this.enrollment.nodeId });
     await this.connect();
     this.scheduleTimer();
     for (const source of this.deps.sources ?? []) source.start?.(() => void this.enqueue(null));
@@ -159,7 +158,7 @@ export class Agent {
       await writeFile(tmp, JSON.stringify(enrollment), { mode: 0o600 });
       await rename(tmp, this.enrollmentPath);
       this.ackedFactsDigest = factsDigest(facts);
-      this.log('info', 'enrolled', { node: res.nodeId, akName: enrollment.akName });
+      this.log.info({ node: res.nodeId, akName: enrollment.akName }, 'enrolled');
       return enrollment;
     } finally {
       client.close();
@@ -170,46 +169,70 @@ export class Agent {
     const enrollment = this.enrollment;
     if (enrollment === null) throw new BulwarkError('NODE_NOT_ENROLLED', 'not enrolled');
     const url = this.deps.config.natsUrl ?? enrollment.natsUrl;
+    // Jittered reconnects: a fleet that lost its NATS server does not come back in step.
+    const reconnect = new NatsReconnect();
     try {
-      this.nc = await connect({ servers: url, name: `bulwark-agent-${enrollment.nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      this.nc = await connect({ servers: url, name: `bulwark-agent-${enrollment.nodeId}`, ...reconnect.options() });
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${url}`);
     }
+    reconnect.follow(this.nc, this.log);
     this.sub = this.nc.subscribe(SUBJECTS.challenge(enrollment.nodeId), {
       callback: (err, msg) => {
-        if (err !== null) return;
-        try {
-          const ch = wire.challenge.decode(msg.data);
-          if (ch.nodeId === enrollment.nodeId) void this.enqueue(ch);
-        } catch (e) {
-          this.log('warn', 'ignored a malformed challenge', { error: e instanceof Error ? e.message : String(e) });
+        if (err !== null) {
+          this.log.warn(errorFields(err), 'dropped a challenge: subscription error');
+          return;
         }
+        let ch: ChallengeMsg;
+        try {
+          ch = wire.challenge.decode(msg.data);
+        } catch (e) {
+          this.log.warn(errorFields(e), 'dropped a challenge: it does not decode');
+          return;
+        }
+        if (ch.nodeId === enrollment.nodeId) void this.enqueue(ch);
+        else this.log.warn({ challengeFor: ch.nodeId }, 'dropped a challenge: it names another node');
       },
     });
   }
 
+  private get intervalMs(): number {
+    return this.deps.config.intervalMs || this.enrollment?.intervalMs || 30_000;
+  }
+
   private scheduleTimer(): void {
-    const interval = this.deps.config.intervalMs || this.enrollment?.intervalMs || 30_000;
-    this.timer = setInterval(() => void this.enqueue(null), interval);
+    this.timer = setInterval(() => void this.enqueue(null), this.intervalMs);
   }
 
   /** Queues a round; at most one waits behind the running one (a challenge always gets answered). */
   private enqueue(challenge: ChallengeMsg | null): Promise<unknown> {
-    if (this.stopped) return Promise.resolve();
+    if (this.stopped) {
+      if (challenge !== null) this.log.warn({ reason: 'stopping' }, 'dropped a challenge: the agent is stopping');
+      return Promise.resolve();
+    }
+    // A round is already waiting: it will carry what this one would have.
     if (challenge === null && this.pending > 0) return this.chain;
     this.pending++;
     const queuedAt = Date.now();
     this.chain = this.chain.then(async () => {
       this.pending--;
-      if (this.stopped) return;
-      try {
+      if (this.stopped) {
+        if (challenge !== null) this.log.warn({ reason: 'stopping' }, 'dropped a challenge: the agent is stopping');
+        return;
+      }
+      let ch = challenge;
+      const waitedMs = Date.now() - queuedAt;
+      if (ch !== null && waitedMs > STALE_CHALLENGE_MS) {
         // A challenge that waited behind a slow round would arrive with a stale nonce: ask for a fresh one.
-        await this.runRound(challenge !== null && Date.now() - queuedAt > STALE_CHALLENGE_MS ? null : challenge);
-        this.failures = 0;
+        this.log.warn({ waitedMs, reason: 'stale' }, 'dropped a challenge that waited too long; answering with a fresh nonce');
+        ch = null;
+      }
+      try {
+        await this.runRound(ch);
+        this.retryBackoff = null;
       } catch (err) {
         const e = isBulwarkError(err) ? err : toBulwarkError(err, 'INTERNAL', 'round failed');
-        this.log('error', 'attestation round failed', { code: e.code, error: e.message });
-        this.retrySoon();
+        this.retrySoon(e);
       }
     });
     return this.chain;
@@ -217,16 +240,20 @@ export class Agent {
 
   /**
    * After a failed round (TPM busy, controller unreachable) try again soon instead of
-   * waiting a whole interval: 250 ms, doubling, at most the interval.
+   * waiting a whole interval: a jittered wait under a ceiling of 250 ms, doubling, at most
+   * the interval (so a fleet that failed together does not retry together).
    */
-  private retrySoon(): void {
-    if (this.stopped || this.retryTimer !== null) return;
-    const delay = Math.min(250 * 2 ** Math.min(this.failures, 10), this.deps.config.intervalMs);
-    this.failures++;
+  private retrySoon(e: BulwarkError): void {
+    const retrying = !this.stopped && this.retryTimer === null;
+    const interval = this.intervalMs;
+    this.retryBackoff ??= new Backoff({ baseMs: Math.min(250, interval), capMs: interval });
+    const step = retrying ? this.retryBackoff.next() : null;
+    this.log.error({ code: e.code, error: e.message, ...(step === null ? {} : { retryInMs: step.delayMs, failures: step.attempt + 1 }) }, 'attestation round failed');
+    if (step === null) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.enqueue(null);
-    }, delay);
+    }, step.delayMs);
   }
 
   /** Triggers a round now and resolves when it is done (timer rounds do the same). */
@@ -255,7 +282,10 @@ export class Agent {
     const nc = this.nc;
     const enrollment = this.enrollment;
     const keys = this.keys;
-    if (nc === null || enrollment === null || keys === null) return;
+    if (nc === null || enrollment === null || keys === null) {
+      this.log.warn({ reason: 'not connected' }, 'skipped a round: not enrolled or not connected');
+      return;
+    }
     let ch = challenge;
     if (ch === null) {
       const msg = await nc.request(SUBJECTS.nonce, wire.nonceRequest.encode({ nodeId: enrollment.nodeId }), { timeout: NATS_REQUEST_TIMEOUT_MS });
@@ -295,7 +325,9 @@ export class Agent {
     if (reply.verdict === 'trusted' || reply.verdict === 'untrusted') this.ackedFactsDigest = digest;
     (this.deps.sources ?? []).forEach((source, i) => source.acknowledge(reply, sent[i] ?? {}));
     if (reply.verdict !== 'trusted') {
-      this.log('warn', 'controller verdict', { node: enrollment.nodeId, verdict: reply.verdict, reasons: reply.findings.map((f) => f.code) });
+      this.log.warn({ verdict: reply.verdict, codes: reply.findings.map((f) => f.code), round }, 'controller verdict');
+    } else {
+      this.log.debug({ verdict: reply.verdict, round }, 'controller verdict');
     }
     this.onRound?.({ round, reply });
   }

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import { BulwarkError } from '../lib/index.js';
 import { formatPcrSelectionSpec, parsePcrSelectionSpec } from '../lib/tpm/index.js';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../daemon/index.js';
 import type { TpmKeyAlgorithm } from './tpm.js';
 
 /** The agent's settings after layering and validation. */
@@ -42,6 +43,8 @@ export interface AgentConfig {
   readonly imaFormat: 'ascii' | 'binary';
   /** The local Nomad client's node name (or ID) when it differs from nodeId; null: the same. */
   readonly nomadNode: string | null;
+  /** Least severe level logged: trace, debug, info, warn, error or fatal. */
+  readonly logLevel: LogLevel;
 }
 
 /** Built-in defaults, the first layer. */
@@ -64,6 +67,7 @@ export const AGENT_CONFIG_DEFAULTS: AgentConfig = {
   imaLogPath: '/sys/kernel/security/ima/ascii_runtime_measurements',
   imaFormat: 'ascii',
   nomadNode: null,
+  logLevel: 'info',
 };
 
 /** Where the file layer is read unless --config or BULWARK_AGENT_CONFIG says otherwise. */
@@ -82,6 +86,7 @@ export const AGENT_CONFIG_ENV: Readonly<Partial<Record<keyof AgentConfig, string
   eventLogPath: 'BULWARK_EVENT_LOG',
   imaLogPath: 'BULWARK_IMA_LOG',
   nomadNode: 'BULWARK_NOMAD_NODE',
+  logLevel: 'BULWARK_LOG_LEVEL',
 };
 
 /** Largest config file read. */
@@ -104,6 +109,7 @@ const KEYS: readonly (keyof AgentConfig)[] = [
   'imaLogPath',
   'imaFormat',
   'nomadNode',
+  'logLevel',
 ];
 /** Same alphabet as node ids on the wire (they become NATS subject tokens and KV keys). */
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -221,6 +227,9 @@ function checkValue(key: keyof AgentConfig, source: string, raw: Raw): AgentConf
       if (s.length > 128) throw invalid(key, source, 'must be at most 128 characters');
       return s;
     }
+    case 'logLevel':
+      if (isLogLevel(raw.value)) return raw.value;
+      throw invalid(key, source, `must be one of ${LOG_LEVELS.join(', ')}`);
   }
 }
 
@@ -283,6 +292,7 @@ export function parseAgentConfig(layers: readonly unknown[], env: Readonly<Recor
     imaLogPath: pick('imaLogPath', isStringOrNull),
     imaFormat: pick('imaFormat', (v: unknown): v is 'ascii' | 'binary' => v === 'ascii' || v === 'binary'),
     nomadNode: pick('nomadNode', isStringOrNull),
+    logLevel: pick('logLevel', isLogLevel),
   };
 }
 

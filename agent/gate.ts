@@ -4,7 +4,7 @@
  * controller says this host is trusted with a fresh verdict (Placement.IsTrusted). It
  * fails closed: an unreachable controller, an unknown node or a timeout is exit 1.
  */
-import { isBulwarkError } from '../lib/index.js';
+import { Backoff, isBulwarkError } from '../lib/index.js';
 import { ControllerClient } from '../proto/index.js';
 
 export interface GateOptions {
@@ -22,12 +22,18 @@ export interface GateResult {
   readonly waitedMs: number;
 }
 
-/** Polls until the node is trusted or the timeout passes. */
+/**
+ * Polls until the node is trusted or the timeout passes: every pollMs while the controller
+ * answers; while it does not, after jittered waits growing to 5·pollMs (a rack that booted
+ * together does not hammer a controller that is still starting).
+ */
 export async function waitTrusted(opts: GateOptions): Promise<GateResult> {
   const started = Date.now();
   const client = new ControllerClient(opts.controller, { timeoutMs: Math.min(5000, Math.max(500, opts.timeoutMs)) });
   let last: GateResult = { trusted: false, state: 'unknown', reasons: [], waitedMs: 0 };
   let lastReport = '';
+  const pollMs = Math.max(1, opts.pollMs ?? 1000);
+  const unreachable = new Backoff({ baseMs: pollMs, capMs: 5 * pollMs });
   try {
     for (;;) {
       try {
@@ -40,8 +46,14 @@ export async function waitTrusted(opts: GateOptions): Promise<GateResult> {
       const report = `${last.state} ${last.reasons.join(',')}`;
       if (report !== lastReport) opts.log?.(`node ${opts.nodeId} is ${last.state}${last.reasons.length > 0 ? ` (${last.reasons.join(', ')})` : ''}; waiting`);
       lastReport = report;
-      if (Date.now() - started >= opts.timeoutMs) return { ...last, waitedMs: Date.now() - started };
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
+      const waited = Date.now() - started;
+      if (waited >= opts.timeoutMs) return { ...last, waitedMs: waited };
+      if (last.state === 'unreachable') {
+        await new Promise((r) => setTimeout(r, Math.min(unreachable.next().delayMs, opts.timeoutMs - waited)));
+      } else {
+        unreachable.reset();
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
     }
   } finally {
     client.close();

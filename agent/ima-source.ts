@@ -6,6 +6,7 @@
  * agent restart resumes instead of resending the whole list.
  */
 import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { Backoff, type BackoffPolicy } from '../lib/index.js';
 import { WIRE_LIMITS, type EvidenceReplyMsg } from '../proto/index.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 
@@ -20,6 +21,14 @@ export interface ImaSourceOptions {
   /** Most bytes sent in one round. */
   readonly maxChunk?: number;
 }
+
+/**
+ * Waits before asking again for entries sent past the quote: the kernel extends PCR 10 just
+ * after it appends the list entry, so a few short jittered waits (ceilings 20 ms doubling
+ * to 320 ms) usually suffice; after MAX_UNVERIFIED_RETRIES the interval timer takes over.
+ */
+const UNVERIFIED_BACKOFF: BackoffPolicy = { baseMs: 20, capMs: 320 };
+const MAX_UNVERIFIED_RETRIES = 5;
 
 interface Position {
   readonly entry: number;
@@ -40,7 +49,7 @@ export class ImaSource implements EvidenceSource {
   private trigger: (() => void) | null = null;
   /** The list end a follow-up round was last asked for. */
   private retriggeredAt = -1;
-  private retries = 0;
+  private readonly retries = new Backoff(UNVERIFIED_BACKOFF);
 
   constructor(opts: ImaSourceOptions) {
     this.opts = opts;
@@ -124,14 +133,13 @@ export class ImaSource implements EvidenceSource {
     // advance is not asked in a loop.
     if (sentEnd !== this.retriggeredAt) {
       this.retriggeredAt = sentEnd;
-      this.retries = 0;
+      this.retries.reset();
     }
-    const unverified = reply.imaOffset < sentEnd && this.retries < 5;
+    const unverified = reply.imaOffset < sentEnd && this.retries.attempt < MAX_UNVERIFIED_RETRIES;
     if (wentBack || sent.imaMore === true) this.trigger?.();
     else if (unverified) {
       // The extend follows the list entry: give the TPM a moment, a few times, then the timer.
-      const delay = 20 * 2 ** this.retries++;
-      setTimeout(() => this.trigger?.(), delay).unref();
+      setTimeout(() => this.trigger?.(), this.retries.next().delayMs).unref();
     }
   }
 

@@ -4,7 +4,8 @@
  * bulwark-agent enroll [--config FILE]  enroll now and exit
  */
 import { isBulwarkError } from '../lib/index.js';
-import { Agent, agentJsonLogger } from './agent.js';
+import { createLogger, isLogLevel } from '../daemon/index.js';
+import { Agent } from './agent.js';
 import { loadAgentConfig } from './config.js';
 import { collectHostFacts } from './facts.js';
 import { evidenceSources } from './sources.js';
@@ -64,7 +65,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return result.trusted ? 0 : 1;
   }
   const tpm = await Tpm2ToolsTpm.open({ tcti: config.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
-  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts, sources: evidenceSources(config) });
+  const log = createLogger({ name: 'bulwark-agent', level: config.logLevel });
+  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts, sources: evidenceSources(config), log });
   try {
     if (command === 'enroll') {
       await agent.enroll();
@@ -85,7 +87,10 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    agentJsonLogger('error', err instanceof Error ? err.message : String(err), { code: isBulwarkError(err) ? err.code : 'INTERNAL' });
+    // The config may be what failed: the level comes from the environment, or info.
+    const level = process.env['BULWARK_LOG_LEVEL'];
+    const log = createLogger({ name: 'bulwark-agent', level: isLogLevel(level) ? level : 'info' });
+    log.fatal({ code: isBulwarkError(err) ? err.code : 'INTERNAL' }, err instanceof Error ? err.message : String(err));
     process.exit(isBulwarkError(err) && err.kind === 'usage' ? 2 : 1);
   },
 );

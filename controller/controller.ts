@@ -7,9 +7,10 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:cryp
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { connect, headers, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import { toHex } from '../lib/index.js';
 import { BulwarkError, toBulwarkError } from '../lib/index.js';
+import { errorFields, NatsReconnect, type Logger } from '../daemon/index.js';
 import { parsePemBundle } from '../lib/tpm/index.js';
 import { SUBJECTS, wire } from '../proto/index.js';
 import type { ControllerConfig } from './config/index.js';
@@ -29,12 +30,6 @@ import { Verifier } from './verifier/index.js';
 const QUEUE = 'bulwark-verifiers';
 /** Header carrying the BulwarkError code when a NATS request is refused. */
 export const ERROR_HEADER = 'Bulwark-Error';
-
-export type Logger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
-
-export const jsonLogger: Logger = (level, msg, fields) => {
-  process.stderr.write(`${JSON.stringify({ level, msg, ...fields, at: new Date().toISOString() })}\n`);
-};
 
 /** Loads the controller's Ed25519 identity key, creating it on first start. */
 async function loadIdentityKey(dataDir: string): Promise<KeyObject> {
@@ -85,7 +80,7 @@ export class Controller {
   natsUrl = '';
   grpcPort = 0;
 
-  constructor(config: ControllerConfig, log: Logger = jsonLogger) {
+  constructor(config: ControllerConfig, log: Logger) {
     this.config = config;
     this.log = log;
   }
@@ -100,25 +95,27 @@ export class Controller {
     if (cfg.natsUrl === null) {
       this.natsServer = await NatsServerProcess.start({ storeDir: join(cfg.dataDir, 'nats'), port: cfg.natsPort });
       this.natsUrl = this.natsServer.url;
-      this.log('info', 'started embedded nats-server', { url: this.natsUrl });
+      this.log.info({ url: this.natsUrl }, 'started embedded nats-server');
     } else {
       this.natsUrl = cfg.natsUrl;
     }
+    const reconnect = new NatsReconnect();
     try {
-      this.nc = await connect({ servers: this.natsUrl, name: 'bulwark-controller', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      this.nc = await connect({ servers: this.natsUrl, name: 'bulwark-controller', ...reconnect.options() });
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${this.natsUrl}`);
     }
-    const store = await ControllerStore.open(this.nc);
-    const events = new TrustEvents(store);
+    reconnect.follow(this.nc, this.log);
+    const store = await ControllerStore.open(this.nc, { log: this.log });
+    const events = new TrustEvents(store, this.log);
     const policies = await PolicyStore.open(this.nc.jetstream());
     const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log });
     const identityKey = await loadIdentityKey(cfg.dataDir);
     const ekCaBundle = await loadCaBundle(cfg.ekCaDir);
     if (ekCaBundle.length === 0 && cfg.ekAllowList.length === 0) {
-      this.log('warn', 'no EK CA certificates and no allow-listed EKs: every enrollment will be refused', { ekCaDir: cfg.ekCaDir });
+      this.log.warn({ ekCaDir: cfg.ekCaDir }, 'no EK CA certificates and no allow-listed EKs: every enrollment will be refused');
     }
-    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs }, appraisers);
+    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs, log: this.log }, appraisers);
     const registrar = new Registrar(store, events, {
       ekCaBundle,
       ekAllowList: cfg.ekAllowList,
@@ -128,6 +125,7 @@ export class Controller {
       pcrSelection: cfg.pcrSelection,
       intervalMs: cfg.intervalMs,
       resetNodeState: (nodeId) => verifier.resetAppraisers(nodeId),
+      log: this.log,
     });
     this.verifier = verifier;
     const nc = this.nc;
@@ -136,20 +134,22 @@ export class Controller {
       nc.subscribe(SUBJECTS.nonce, {
         queue: QUEUE,
         callback: (err, msg) => {
-          if (err === null) void this.answer(msg, async () => wire.challenge.encode(await verifier.issueChallenge(wire.nonceRequest.decode(msg.data).nodeId)));
+          if (err !== null) this.log.warn({ subject: SUBJECTS.nonce, ...errorFields(err) }, 'dropped a nonce request: subscription error');
+          else void this.answer(msg, async () => wire.challenge.encode(await verifier.issueChallenge(wire.nonceRequest.decode(msg.data).nodeId)));
         },
       }),
       nc.subscribe(SUBJECTS.evidence, {
         queue: QUEUE,
         callback: (err, msg) => {
-          if (err === null) void this.answer(msg, async () => wire.evidenceReply.encode(await verifier.handleEvidence(wire.evidence.decode(msg.data))));
+          if (err !== null) this.log.warn({ subject: SUBJECTS.evidence, ...errorFields(err) }, 'dropped evidence: subscription error');
+          else void this.answer(msg, async () => wire.evidenceReply.encode(await verifier.handleEvidence(wire.evidence.decode(msg.data))));
         },
       }),
     );
 
     const nomad = cfg.nomadAddr === null ? null : new NomadHttpClient({ address: cfg.nomadAddr, token: cfg.nomadToken });
     const apps = new AppCatalogue(cfg.appsDir, nomad);
-    this.api = new GrpcApi({ store, registrar, verifier, policies, apps, freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs, challengeNow: (nodeId) => this.challenge(verifier, nodeId) });
+    this.api = new GrpcApi({ store, registrar, verifier, policies, apps, freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs, challengeNow: (nodeId) => this.challenge(verifier, nodeId), log: this.log });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
     this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000));
     this.timer = setInterval(() => void this.tick(store), this.tickMs);
@@ -170,9 +170,9 @@ export class Controller {
         },
       );
       this.reconciler.start();
-      this.log('info', 'Nomad placement gate started', { nomad: cfg.nomadAddr });
+      this.log.info({ nomad: cfg.nomadAddr }, 'Nomad placement gate started');
     }
-    this.log('info', 'controller started', { grpc: this.grpcAddress, nats: this.natsUrl, ekCaCertificates: ekCaBundle.length });
+    this.log.info({ grpc: this.grpcAddress, nats: this.natsUrl, ekCaCertificates: ekCaBundle.length }, 'controller started');
   }
 
   private get tickMs(): number {
@@ -181,19 +181,28 @@ export class Controller {
 
   /** Replies to a NATS request; a refusal carries its code in a header and no body. */
   private async answer(msg: Msg, produce: () => Promise<Uint8Array>): Promise<void> {
+    let reply: Uint8Array;
     try {
-      msg.respond(await produce());
+      reply = await produce();
     } catch (err) {
       const e = toBulwarkError(err, 'INTERNAL', 'request failed');
-      if (e.kind === 'internal' || e.kind === 'unavailable') this.log('error', 'request failed', { code: e.code, error: e.message });
+      if (e.kind === 'internal' || e.kind === 'unavailable') this.log.error({ subject: msg.subject, code: e.code, error: e.message }, 'request failed');
+      else this.log.debug({ subject: msg.subject, code: e.code, error: e.message }, 'request refused');
       const h = headers();
       h.set(ERROR_HEADER, e.code);
       h.set('Bulwark-Message', e.message.slice(0, 200));
-      try {
-        msg.respond(new Uint8Array(0), { headers: h });
-      } catch {
-        // the connection closed: nothing to answer on
-      }
+      this.respond(msg, new Uint8Array(0), { headers: h });
+      return;
+    }
+    this.respond(msg, reply);
+  }
+
+  /** Sends a reply; one that cannot be sent (the connection closed) is logged, not thrown. */
+  private respond(msg: Msg, data: Uint8Array, opts?: { headers: MsgHdrs }): void {
+    try {
+      if (!msg.respond(data, opts)) this.log.warn({ subject: msg.subject }, 'dropped a reply: the request has no reply subject');
+    } catch (err) {
+      this.log.warn({ subject: msg.subject, ...errorFields(err) }, 'dropped a reply: the NATS connection closed');
     }
   }
 
@@ -213,7 +222,7 @@ export class Controller {
     try {
       if (!(await this.lease.tryAcquire())) return;
       const now = Date.now();
-      for (const nodeId of await this.verifier.sweepStale(now)) this.log('warn', 'node is stale', { node: nodeId });
+      for (const nodeId of await this.verifier.sweepStale(now)) this.log.warn({ node: nodeId, code: 'NODE_STALE' }, 'node is stale');
       for (const record of await store.listNodes()) {
         if (record.requiresReenrollment) continue;
         const last = this.lastPulled.get(record.nodeId) ?? 0;
@@ -221,7 +230,7 @@ export class Controller {
         await this.challenge(this.verifier, record.nodeId);
       }
     } catch (err) {
-      if (!this.stopped) this.log('error', 'scheduler tick failed', { error: err instanceof Error ? err.message : String(err) });
+      if (!this.stopped) this.log.error(errorFields(err), 'scheduler tick failed');
     } finally {
       this.ticking = false;
     }

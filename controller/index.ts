@@ -1,5 +1,5 @@
 /** bulwark-controller and bulwarkctl: the public surface of controller/. */
-export { Controller, loadCaBundle, jsonLogger, ERROR_HEADER, type Logger } from './controller.js';
+export { Controller, loadCaBundle, ERROR_HEADER } from './controller.js';
 export { parseControllerConfig, loadControllerConfig, CONTROLLER_DEFAULTS, type ControllerConfig } from './config/index.js';
 export { ControllerStore, BUCKETS, AUDIT_STREAM, type StoredNode, type NonceCheck, type NonceEntry } from './state/index.js';
 export { Registrar, type RegistrarOptions } from './registrar/index.js';

@@ -4,8 +4,11 @@
  * Runs until SIGTERM/SIGINT. With no natsUrl configured it starts its own nats-server.
  */
 import { isBulwarkError } from '../lib/index.js';
+import { createLogger, isLogLevel } from '../daemon/index.js';
 import { loadControllerConfig } from './config/index.js';
-import { Controller, jsonLogger } from './controller.js';
+import { Controller } from './controller.js';
+
+const NAME = 'bulwark-controller';
 
 async function main(argv: readonly string[]): Promise<number> {
   let configPath: string | undefined;
@@ -21,7 +24,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
   const config = await loadControllerConfig(configPath);
-  const controller = new Controller(config);
+  const controller = new Controller(config, createLogger({ name: NAME, level: config.logLevel }));
   await controller.start();
   // Print where we listen so scripts (and the demo) can find the ports.
   process.stdout.write(`${JSON.stringify({ ready: true, grpc: controller.grpcAddress, nats: controller.natsUrl })}\n`);
@@ -36,8 +39,10 @@ async function main(argv: readonly string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (isBulwarkError(err)) jsonLogger('error', err.message, { code: err.code });
-    else jsonLogger('error', err instanceof Error ? err.message : String(err), { code: 'INTERNAL' });
+    // The config may be what failed: the level comes from the environment, or info.
+    const level = process.env['BULWARK_LOG_LEVEL'];
+    const log = createLogger({ name: NAME, level: isLogLevel(level) ? level : 'info' });
+    log.fatal({ code: isBulwarkError(err) ? err.code : 'INTERNAL' }, err instanceof Error ? err.message : String(err));
     process.exit(isBulwarkError(err) && err.kind === 'usage' ? 2 : 1);
   },
 );

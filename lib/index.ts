@@ -18,4 +18,5 @@ export {
   type ErrorKind,
 } from './errors.js';
 export { FINDING_CODES, finding, type Finding, type FindingCode, type TrustState, type Verdict } from './verdict.js';
+export { Backoff, backoffCeilingMs, fullJitterDelayMs, type BackoffPolicy, type BackoffStep, type RandomSource } from './backoff.js';
 export { validateHostFacts, sanitizeFactText, factsDigest, FACTS_LIMITS, type HostFacts, type HostDisk, type HostNetworkInterface } from './facts.js';

@@ -39,6 +39,7 @@ import type { PolicyStore } from '../policies/index.js';
 import type { Registrar } from '../registrar/index.js';
 import type { ControllerStore } from '../state/index.js';
 import type { Verifier } from '../verifier/index.js';
+import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
 
 export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   return {
@@ -84,17 +85,21 @@ export interface ApiDeps {
   readonly freshnessMs: number;
   /** Sends a challenge to the node now (Reattest). */
   readonly challengeNow: (nodeId: string) => Promise<string>;
+  /** Trust events a watcher does not get are reported here. */
+  readonly log?: Logger;
 }
 
 export class GrpcApi {
   private readonly server = new grpc.Server();
   private readonly deps: ApiDeps;
+  private readonly log: Logger;
   /** Open server streams (WatchTrust, Health.Watch), ended when the API closes. */
   private readonly watchers = new Set<{ end(): void }>();
   port = 0;
 
   constructor(deps: ApiDeps) {
     this.deps = deps;
+    this.log = deps.log ?? silentLogger();
     const { store, registrar, policies, apps } = deps;
     const registrarServer: RegistrarServer = {
       enroll: unary(async (req) => {
@@ -209,11 +214,22 @@ export class GrpcApi {
     this.watchers.add(call);
     const sub = this.deps.store.nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (err !== null) return;
+        if (err !== null) {
+          this.log.warn({ subject, ...errorFields(err) }, 'dropped a trust event for a watcher: subscription error');
+          return;
+        }
+        let event: ReturnType<typeof trustEventToWire>;
         try {
-          call.write(trustEventToWire(wire.trustEvent.decode(msg.data)));
-        } catch {
+          event = trustEventToWire(wire.trustEvent.decode(msg.data));
+        } catch (e) {
           // A trust event this version cannot decode is skipped for the watcher only.
+          this.log.warn({ subject: msg.subject, ...errorFields(e) }, 'dropped a trust event for a watcher: it does not decode');
+          return;
+        }
+        try {
+          call.write(event);
+        } catch (e) {
+          this.log.warn({ subject: msg.subject, ...errorFields(e) }, 'dropped a trust event for a watcher: the stream is closed');
         }
       },
     });

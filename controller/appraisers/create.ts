@@ -6,7 +6,7 @@ import type { Appraiser } from './appraiser.js';
 import { EventLogAppraiser } from './event-log-appraiser.js';
 import { ImaAppraiser } from './ima-appraiser.js';
 import type { ControllerConfig } from '../config/index.js';
-import type { Logger } from '../controller.js';
+import type { Logger } from '../../daemon/index.js';
 import type { PolicyStore } from '../policies/index.js';
 import type { ControllerStore } from '../state/index.js';
 

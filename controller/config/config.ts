@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { BulwarkError } from '../../lib/index.js';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../daemon/index.js';
 
 export interface ControllerConfig {
   readonly dataDir: string;
@@ -43,6 +44,8 @@ export interface ControllerConfig {
   readonly nomadNodeMap: Readonly<Record<string, string>>;
   /** The application catalogue: one NAME.nomad.hcl per app. */
   readonly appsDir: string;
+  /** Least severe level logged: trace, debug, info, warn, error or fatal. */
+  readonly logLevel: LogLevel;
 }
 
 export const CONTROLLER_DEFAULTS: ControllerConfig = {
@@ -69,6 +72,7 @@ export const CONTROLLER_DEFAULTS: ControllerConfig = {
   nomadReconcileIntervalMs: 5000,
   nomadNodeMap: {},
   appsDir: '/usr/share/bulwark/apps',
+  logLevel: 'info',
 };
 
 const ENV: Readonly<Record<string, keyof ControllerConfig>> = {
@@ -87,6 +91,7 @@ const ENV: Readonly<Record<string, keyof ControllerConfig>> = {
   BULWARK_NOMAD_ADDR: 'nomadAddr',
   BULWARK_APPS_DIR: 'appsDir',
   NOMAD_TOKEN: 'nomadToken',
+  BULWARK_LOG_LEVEL: 'logLevel',
 };
 
 const NUMBER_KEYS: ReadonlySet<keyof ControllerConfig> = new Set([
@@ -136,6 +141,8 @@ export function parseControllerConfig(layers: readonly unknown[], env: Readonly<
       if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) invalid(key, 'must map node ids to Nomad node names');
     } else if (key === 'ekAllowList') {
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x))) invalid(key, 'must be a list of sha256 hex strings');
+    } else if (key === 'logLevel') {
+      if (!isLogLevel(v)) invalid(key, `must be one of ${LOG_LEVELS.join(', ')}`);
     } else if (NULLABLE_KEYS.has(key)) {
       if (v !== null && typeof v !== 'string') invalid(key, 'must be a string or null');
     } else if (typeof v !== 'string') {
@@ -169,6 +176,7 @@ export function parseControllerConfig(layers: readonly unknown[], env: Readonly<
     nomadReconcileIntervalMs: ms('nomadReconcileIntervalMs'),
     nomadNodeMap: stringMap(out['nomadNodeMap']),
     appsDir: String(out['appsDir']),
+    logLevel: isLogLevel(out['logLevel']) ? out['logLevel'] : CONTROLLER_DEFAULTS.logLevel,
   };
 }
 

@@ -7,6 +7,5 @@ export {
   type ReconcileReport,
   type ReconcileTrigger,
   type ReconcilerLease,
-  type ReconcilerLogger,
   type TrustSource,
 } from './reconciler.js';

@@ -6,7 +6,8 @@
  * What each node must look like is decided by the pure lib/nomad/decide.ts; this class only
  * gathers inputs, serializes work per node, and makes the calls.
  */
-import { BulwarkError, toBulwarkError } from '../../lib/index.js';
+import { Backoff, BulwarkError, toBulwarkError, type BackoffPolicy } from '../../lib/index.js';
+import { errorFields, silentLogger, sleep, type Logger } from '../../daemon/index.js';
 import {
   desiredNodeState,
   judgePlacement,
@@ -37,9 +38,6 @@ export interface ReconcilerLease {
   release(): Promise<void>;
 }
 
-/** Same shape as the controller's Logger; messages never carry the Nomad token. */
-export type ReconcilerLogger = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
-
 /** Policy and timing of the gate; every duration in milliseconds. */
 export interface NomadReconcilerOptions {
   /** A trusted verdict older than this does not make a node eligible (fail closed). */
@@ -50,7 +48,7 @@ export interface NomadReconcilerOptions {
   readonly drainDeadlineMs: number;
   /** Period of the full reconcile and of the lease renewal (keep it under half the lease TTL). */
   readonly reconcileIntervalMs: number;
-  /** Retry delays while Nomad is unreachable: initial, doubling up to max. */
+  /** Retry delays while Nomad is unreachable: full jitter under a ceiling of initial, doubling up to max. */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Bulwark node id → Nomad node name or ID, for nodes whose Nomad name is not their Bulwark id. */
   readonly nodeMap?: Readonly<Record<string, string>>;
@@ -58,7 +56,8 @@ export interface NomadReconcilerOptions {
   readonly clockSkewMs?: number;
   /** The event stream is reopened when nothing, not even a heartbeat, arrives for this long. */
   readonly streamIdleTimeoutMs?: number;
-  readonly log?: ReconcilerLogger;
+  /** Messages never carry the Nomad token. */
+  readonly log?: Logger;
   /** Called after every call to Nomad the reconciler makes (tests, benchmarks, audit). */
   readonly onAction?: (action: AppliedAction) => void;
   readonly now?: () => number;
@@ -110,24 +109,14 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 5000 } as const;
+
 function isUnavailable(err: unknown): boolean {
   return err instanceof BulwarkError && err.code === 'NOMAD_UNAVAILABLE';
 }
 
 function isNotFound(err: unknown): boolean {
   return err instanceof BulwarkError && err.code === 'NOMAD_FAILED' && err.details['status'] === 404;
-}
-
-async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Keeps Nomad's scheduling eligibility (and the bulwark_* node labels) in line with Bulwark's trust. */
@@ -139,7 +128,7 @@ export class NomadReconciler {
   /** The explicit map from the options; records' own claims are added to it (mapping()). */
   private readonly explicitMap: Readonly<Record<string, string>>;
   private mappingCache: { readonly key: string; readonly mapping: NodeMapping } | null = null;
-  private readonly log: ReconcilerLogger;
+  private readonly log: Logger;
   private readonly now: () => number;
   private readonly records = new Map<string, NodeRecord>();
   /** The servers' view of each Nomad node; meta is kept from the last full read or event. */
@@ -154,7 +143,9 @@ export class NomadReconciler {
   private streamDone: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private tickDone: Promise<void> | null = null;
-  private failures = 0;
+  private readonly backoffPolicy: BackoffPolicy;
+  /** Failed full passes in a row. */
+  private readonly passBackoff: Backoff;
   private resyncWanted = false;
 
   /** Throws NOMAD_NODE_MAPPING_CONFLICT when the explicit node map maps two Bulwark nodes to one Nomad node. */
@@ -168,8 +159,11 @@ export class NomadReconciler {
     this.opts = opts;
     this.explicitMap = opts.nodeMap ?? {};
     NodeMapping.create(this.explicitMap);
-    this.log = opts.log ?? (() => undefined);
+    this.log = opts.log ?? silentLogger();
     this.now = opts.now ?? Date.now;
+    const b = opts.backoff ?? DEFAULT_BACKOFF;
+    this.backoffPolicy = { baseMs: b.initialMs, capMs: b.maxMs };
+    this.passBackoff = new Backoff(this.backoffPolicy);
   }
 
   /**
@@ -213,11 +207,6 @@ export class NomadReconciler {
     };
   }
 
-  private backoffMs(failures: number): number {
-    const b = this.opts.backoff ?? { initialMs: 250, maxMs: 5000 };
-    return Math.min(b.maxMs, b.initialMs * 2 ** Math.max(0, failures - 1));
-  }
-
   /** Starts the loop: the first tick (lease, then a full reconcile) runs at once. */
   start(): void {
     if (!this.stopped) return;
@@ -239,28 +228,31 @@ export class NomadReconciler {
       const holder = await this.lease.tryAcquire(this.now());
       if (!holder) {
         if (this.active) {
-          this.log('warn', 'nomad reconciler lost the lease; standing by');
+          this.log.warn({}, 'nomad reconciler lost the lease; standing by');
           await this.deactivate();
         }
       } else {
         if (!this.active) this.activate();
         await this.reconcileAll('periodic');
-        if (this.failures > 0) this.log('info', 'nomad is reachable again', { failures: this.failures });
-        this.failures = 0;
+        if (this.passBackoff.attempt > 0) this.log.info({ failures: this.passBackoff.attempt }, 'nomad is reachable again');
+        this.passBackoff.reset();
       }
     } catch (err) {
-      this.failures++;
-      // Retry soon after a blip, then less and less often (keep maxMs under the lease TTL).
-      delay = this.backoffMs(this.failures);
+      // Retry soon after a blip, then less and less often (keep maxMs under the lease TTL);
+      // jittered, so replicas and restarts do not hit Nomad in step.
+      const step = this.passBackoff.next();
+      delay = step.delayMs;
       const e = toBulwarkError(err, 'INTERNAL', 'nomad reconcile failed');
-      this.log(e.kind === 'unavailable' ? 'warn' : 'error', 'nomad reconcile failed; retrying', { code: e.code, error: e.message, retryInMs: delay });
+      const fields = { code: e.code, error: e.message, failures: step.attempt + 1, retryInMs: step.delayMs, retryCapMs: step.ceilingMs };
+      if (e.kind === 'unavailable') this.log.warn(fields, 'nomad reconcile failed; retrying');
+      else this.log.error(fields, 'nomad reconcile failed; retrying');
     }
     this.schedule(delay);
   }
 
   private activate(): void {
     this.active = true;
-    this.log('info', 'nomad reconciler holds the lease; gating placement');
+    this.log.info({}, 'nomad reconciler holds the lease; gating placement');
     this.unwatch = this.trust.watch((record) => this.onTrustChange(record));
     const ctl = new AbortController();
     this.streamAbort = ctl;
@@ -291,30 +283,30 @@ export class NomadReconciler {
 
   /** Follows Nomad's Node events; reopens the stream with backoff, and resyncs after a gap. */
   private async streamLoop(signal: AbortSignal): Promise<void> {
-    let failures = 0;
+    const backoff = new Backoff(this.backoffPolicy);
     while (!signal.aborted) {
       try {
         let first = true;
         for await (const frame of this.nomad.streamEvents({ topics: ['Node'], signal, idleTimeoutMs: this.opts.streamIdleTimeoutMs ?? 35_000 })) {
           if (first) {
             first = false;
-            failures = 0;
+            backoff.reset();
             if (this.resyncWanted) {
               this.resyncWanted = false;
               // Events were missed while the stream was down: look at every node again.
-              void this.reconcileAll('resync').catch((err: unknown) => this.log('warn', 'nomad resync failed', { error: errorText(err) }));
+              void this.reconcileAll('resync').catch((err: unknown) => this.log.warn(errorFields(err), 'nomad resync failed'));
             }
           }
           if (frame.kind !== 'events') continue;
           for (const e of frame.events) if (e.node !== null) this.onNodeEvent(e.node);
         }
       } catch (err) {
-        failures++;
-        if (!signal.aborted) this.log('warn', 'nomad event stream failed; reconnecting', { error: errorText(err), failures });
+        if (!signal.aborted) this.log.warn({ ...errorFields(err), failures: backoff.attempt + 1 }, 'nomad event stream failed; reconnecting');
       }
       if (signal.aborted) break;
       this.resyncWanted = true;
-      await sleep(this.backoffMs(Math.max(1, failures)), signal);
+      // A stream that ended without an error waits like a failed one.
+      await sleep(backoff.next().delayMs, signal);
     }
   }
 
@@ -339,7 +331,7 @@ export class NomadReconciler {
       this.enqueue(node.id, 'trust', null);
     }
     // A node Nomad has not shown us yet is handled by the next event or full pass.
-    if (!matched) this.log('info', 'trust changed for a node not (yet) in Nomad', { node: record.nodeId, state: record.state });
+    if (!matched) this.log.info({ node: record.nodeId, state: record.state }, 'trust changed for a node not (yet) in Nomad');
   }
 
   /** Runs the node's reconcile, coalescing triggers that arrive while one runs. */
@@ -362,7 +354,7 @@ export class NomadReconciler {
             await this.reconcileNode(nomadNodeId, q.trigger, v);
           } catch (err) {
             // The periodic pass (with backoff) retries; an event-driven failure is only logged.
-            this.log('warn', 'nomad node reconcile failed', { nomadNode: nomadNodeId, error: errorText(err) });
+            this.log.warn({ nomadNodeId, ...errorFields(err) }, 'nomad node reconcile failed');
           }
         } while (q.again && this.active);
       } finally {
@@ -443,7 +435,9 @@ export class NomadReconciler {
       };
       this.opts.onAction?.(applied);
       const reason = judgement.trusted ? 'trusted' : `${judgement.reason}: ${judgement.detail}`;
-      this.log(ok ? 'info' : 'warn', ok ? `nomad ${action.kind}` : `nomad ${action.kind} failed`, { nomadNode: node.name, nomadNodeId: node.id, bulwarkNode: bulwarkId, reason, trigger, ...(error === undefined ? {} : { error }) });
+      const fields = { nomadNode: node.name, nomadNodeId: node.id, node: bulwarkId, reason, trigger, ...(error === undefined ? {} : { error }) };
+      if (ok) this.log.info(fields, `nomad ${action.kind}`);
+      else this.log.warn(fields, `nomad ${action.kind} failed`);
     };
     try {
       switch (action.kind) {

@@ -16,6 +16,7 @@ import { checkAkAttributes, computeName, decodeTpmtPublic } from '../../lib/tpm/
 import type { ActivateRequestMsg, ActivateResponseMsg, EnrollRequestMsg, EnrollResponseMsg } from '../../proto/index.js';
 import type { ControllerStore } from '../state/index.js';
 import type { TrustEvents } from '../state/index.js';
+import { silentLogger, type Logger } from '../../daemon/index.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -32,6 +33,8 @@ export interface RegistrarOptions {
   readonly intervalMs: number;
   /** Forgets per-node appraisal state (event log, IMA progress) when a node enrolls. */
   readonly resetNodeState?: (nodeId: string) => Promise<void>;
+  /** Enrollments and trust transitions are logged here; none given: not logged. */
+  readonly log?: Logger;
 }
 
 interface PendingEnrollment {
@@ -83,8 +86,10 @@ export class Registrar {
   private readonly store: ControllerStore;
   private readonly events: TrustEvents;
   private readonly opts: RegistrarOptions;
+  private readonly log: Logger;
 
   constructor(store: ControllerStore, events: TrustEvents, opts: RegistrarOptions) {
+    this.log = opts.log ?? silentLogger();
     this.store = store;
     this.events = events;
     this.opts = opts;
@@ -220,7 +225,13 @@ export class Registrar {
     });
     if (record === null) throw new BulwarkError('INTERNAL', 'enrollment produced no record');
     await this.opts.resetNodeState?.(pending.nodeId);
-    await this.events.transition(seen.previous, record, now);
+    const log = this.log.child({ node: pending.nodeId });
+    const event = await this.events.transition(seen.previous, record, now);
+    // The same line as the verifier's, so a SIEM matches every transition with one rule.
+    if (event !== null) {
+      log.info({ from: event.previous, to: event.state, codes: event.reasons.map((r) => r.code), sequence: event.sequence, cause: 'enrollment' }, 'trust transition');
+    }
+    log.info({ akName: pending.akName, ekCertificateSubject: pending.ekCertificateSubject, reenrolled: seen.previous !== null }, 'node enrolled');
     const nodeIdentity = signNodeIdentity(this.opts.identityKey, {
       nodeId: pending.nodeId,
       ekName: pending.ekName,

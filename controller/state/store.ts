@@ -14,6 +14,8 @@ import {
 import { BulwarkError, toBulwarkError } from '../../lib/index.js';
 import { decodeNodeRecord, encodeNodeRecord, type NodeRecord } from '../../lib/attestation/index.js';
 import { SUBJECTS, wire, type TrustEventMsg } from '../../proto/index.js';
+import { errorFields, silentLogger, sleep, type Logger } from '../../daemon/index.js';
+import { Backoff, type BackoffPolicy } from '../../lib/index.js';
 
 export const BUCKETS = { nodes: 'bulwark_nodes', nonces: 'bulwark_nonces', enroll: 'bulwark_enroll', leases: 'bulwark_leases' } as const;
 export const AUDIT_STREAM = 'BULWARK_AUDIT';
@@ -51,6 +53,14 @@ function decodeNonceEntry(bytes: Uint8Array): NonceEntry | null {
   }
 }
 
+/** Waits between read-modify-write attempts that lost a race to another replica. */
+const CONFLICT_BACKOFF: BackoffPolicy = { baseMs: 5, capMs: 200 };
+
+export interface StoreOptions {
+  /** Where records and audit entries that cannot be read are reported (they are skipped). */
+  readonly log?: Logger;
+}
+
 function isConflict(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);
   return /wrong last sequence|key exists|10071|10164/i.test(msg);
@@ -63,8 +73,10 @@ export class ControllerStore {
   private readonly nonces: KV;
   readonly enroll: KV;
   readonly leases: KV;
+  private readonly log: Logger;
 
-  private constructor(nc: NatsConnection, js: JetStreamClient, nodes: KV, nonces: KV, enroll: KV, leases: KV) {
+  private constructor(nc: NatsConnection, js: JetStreamClient, nodes: KV, nonces: KV, enroll: KV, leases: KV, log: Logger) {
+    this.log = log;
     this.nc = nc;
     this.js = js;
     this.nodes = nodes;
@@ -74,7 +86,7 @@ export class ControllerStore {
   }
 
   /** Opens (creating when missing) the buckets and the audit stream. */
-  static async open(nc: NatsConnection): Promise<ControllerStore> {
+  static async open(nc: NatsConnection, opts: StoreOptions = {}): Promise<ControllerStore> {
     try {
       const js = nc.jetstream();
       const jsm = await nc.jetstreamManager();
@@ -89,7 +101,7 @@ export class ControllerStore {
       } catch {
         await jsm.streams.add({ name: AUDIT_STREAM, subjects: [SUBJECTS.auditAll], storage: StorageType.File });
       }
-      return new ControllerStore(nc, js, nodes, nonces, enroll, leases);
+      return new ControllerStore(nc, js, nodes, nonces, enroll, leases, opts.log ?? silentLogger());
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the JetStream buckets');
     }
@@ -126,11 +138,14 @@ export class ControllerStore {
   }
 
   /**
-   * Read-modify-write with revision checks, retried on conflict. `change` returns the new
-   * record, or null to leave the node as it is.
+   * Read-modify-write with revision checks, retried on conflict after a jittered wait (so
+   * replicas that collided do not collide again). `change` returns the new record, or null
+   * to leave the node as it is.
    */
   async updateNode(nodeId: string, change: (current: NodeRecord | null) => NodeRecord | null): Promise<NodeRecord | null> {
+    const backoff = new Backoff(CONFLICT_BACKOFF);
     for (let attempt = 0; attempt < 10; attempt++) {
+      if (attempt > 0) await sleep(backoff.next().delayMs);
       const current = await this.getNode(nodeId);
       const next = change(current?.record ?? null);
       if (next === null) return current?.record ?? null;
@@ -158,13 +173,17 @@ export class ControllerStore {
       for await (const e of iter) {
         if (stopped) break;
         if (e.operation !== 'PUT' || e.value.length === 0) continue;
+        let record: NodeRecord;
         try {
-          onChange(decodeNodeRecord(dec.decode(e.value)));
-        } catch {
+          record = decodeNodeRecord(dec.decode(e.value));
+        } catch (err) {
           // A record this version cannot read is not a trust change it can act on.
+          this.log.warn({ node: e.key, revision: e.revision, ...errorFields(err) }, 'dropped a node record change: the record does not decode');
+          continue;
         }
+        onChange(record);
       }
-    }, () => undefined);
+    }, (err: unknown) => this.log.warn(errorFields(err), 'cannot watch node records: trust changes are not followed'));
     return () => {
       stopped = true;
       stopIterator?.();
@@ -225,8 +244,9 @@ export class ControllerStore {
         remaining = m.info.pending;
         try {
           out.push({ ...wire.trustEvent.decode(m.data), sequence: m.seq });
-        } catch {
+        } catch (err) {
           // An audit entry this version cannot decode is skipped, never fatal.
+          this.log.warn({ node: nodeId, sequence: m.seq, ...errorFields(err) }, 'dropped an audit entry from the history: it does not decode');
         }
         if (out.length > limit) out.shift();
       }

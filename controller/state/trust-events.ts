@@ -4,6 +4,7 @@
  */
 import type { NodeRecord } from '../../lib/attestation/index.js';
 import { findingToMsg, SUBJECTS, wire, type TrustEventMsg } from '../../proto/index.js';
+import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
 import type { ControllerStore } from './store.js';
 
 function sameReasons(a: NodeRecord, b: NodeRecord): boolean {
@@ -12,9 +13,12 @@ function sameReasons(a: NodeRecord, b: NodeRecord): boolean {
 
 export class TrustEvents {
   private readonly store: ControllerStore;
+  private readonly log: Logger;
 
-  constructor(store: ControllerStore) {
+  /** `log` hears of every audit entry or trust event that could not be recorded or sent. */
+  constructor(store: ControllerStore, log: Logger = silentLogger()) {
     this.store = store;
+    this.log = log;
   }
 
   /** Records the move from `previous` to `next` when the state or its reasons changed. */
@@ -28,9 +32,23 @@ export class TrustEvents {
       at: new Date(now).toISOString(),
       sequence: 0,
     };
-    const sequence = await this.store.appendAudit(event);
+    // The node record already holds the new state: an event lost here is gone for good, so
+    // its content goes to the log with the reason.
+    const lost = { node: event.nodeId, from: event.previous, to: event.state, codes: event.reasons.map((r) => r.code), at: event.at };
+    let sequence: number;
+    try {
+      sequence = await this.store.appendAudit(event);
+    } catch (err) {
+      this.log.warn({ ...lost, ...errorFields(err) }, 'dropped an audit entry: appending to the audit stream failed');
+      throw err;
+    }
     const published = { ...event, sequence };
-    this.store.nc.publish(SUBJECTS.trust(next.nodeId), wire.trustEvent.encode(published));
+    try {
+      this.store.nc.publish(SUBJECTS.trust(next.nodeId), wire.trustEvent.encode(published));
+    } catch (err) {
+      this.log.warn({ ...lost, sequence, ...errorFields(err) }, 'dropped a trust event: publishing it failed (the audit stream has it)');
+      throw err;
+    }
     return published;
   }
 }

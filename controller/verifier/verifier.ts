@@ -14,10 +14,11 @@ import { decodeTpmtPublic, tpmtPublicToKeyObject } from '../../lib/tpm/index.js'
 import { parsePcrSelectionSpec } from '../../lib/tpm/index.js';
 import type { PcrSelection } from '../../lib/tpm/index.js';
 import { finding, type Finding } from '../../lib/index.js';
-import { findingToMsg, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/index.js';
+import { findingToMsg, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg, type TrustEventMsg } from '../../proto/index.js';
 import { appraisalInputs, type Appraiser, type ReplyPatch } from '../appraisers/index.js';
 import type { ControllerStore } from '../state/index.js';
 import type { TrustEvents } from '../state/index.js';
+import { silentLogger, type Logger } from '../../daemon/index.js';
 
 export interface VerifierOptions {
   /** PCR selection every quote must cover, e.g. "sha256:0,1,2,3,4,5,6,7,10". */
@@ -25,6 +26,8 @@ export interface VerifierOptions {
   readonly nonceTtlMs: number;
   /** A node with no evidence for this long is stale (and so untrusted). */
   readonly staleAfterMs: number;
+  /** Trust transitions are logged here (info, "trust transition"); none given: not logged. */
+  readonly log?: Logger;
 }
 
 /** What one round did to a node. */
@@ -49,8 +52,10 @@ export class Verifier {
   /** AK key objects by AK public hex: parsing a key costs as much as a verification. */
   private readonly akKeys = new Map<string, KeyObject>();
   private readonly appraisers: readonly Appraiser[];
+  private readonly log: Logger;
 
   constructor(store: ControllerStore, events: TrustEvents, opts: VerifierOptions, appraisers: readonly Appraiser[] = []) {
+    this.log = opts.log ?? silentLogger();
     this.store = store;
     this.events = events;
     this.opts = opts;
@@ -89,8 +94,14 @@ export class Verifier {
       if (current === null || current.akPublic !== stored.record.akPublic) return null; // re-enrolled meanwhile
       return applyRound(current, outcome, ev, at);
     });
-    if (next === null) return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} was re-enrolled during this round`);
-    await this.events.transition(seen.previous, next, now);
+    const log = this.log.child({ node: ev.nodeId });
+    if (next === null) {
+      log.info({}, 'evidence refused: the node was re-enrolled during this round');
+      return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} was re-enrolled during this round`);
+    }
+    const codes = next.reasons.map((r) => r.code);
+    log.debug({ round: ev.round, state: next.state, codes }, 'evidence judged');
+    logTransition(log, await this.events.transition(seen.previous, next, now), 'evidence');
     return { verdict: next.state === 'trusted' ? 'trusted' : 'untrusted', findings: next.reasons.map(findingToMsg), ...EMPTY_REPLY, ...outcome.reply };
   }
 
@@ -154,12 +165,22 @@ export class Verifier {
         };
       });
       if (next !== null && next.state === 'stale' && seen.previous !== null && seen.previous.state !== 'stale') {
-        await this.events.transition(seen.previous, next, now);
+        logTransition(this.log.child({ node: record.nodeId }), await this.events.transition(seen.previous, next, now), 'stale');
         changed.push(record.nodeId);
       }
     }
     return changed;
   }
+}
+
+/**
+ * One info line per trust transition, the same for every cause, so a SIEM can match it:
+ * msg "trust transition", `node`, `from`, `to`, `codes` (the findings now held), the audit
+ * `sequence` and `cause`. No line when nothing changed (no event).
+ */
+function logTransition(log: Logger, event: TrustEventMsg | null, cause: 'evidence' | 'stale'): void {
+  if (event === null) return;
+  log.info({ from: event.previous, to: event.state, codes: event.reasons.map((r) => r.code), sequence: event.sequence, cause }, 'trust transition');
 }
 
 /** The node after one round: sticky findings stay until an operator-approved re-enrollment. */

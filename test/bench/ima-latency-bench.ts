@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
 import { TPM_ALG } from '../../lib/tpm/types.js';
+import { createLogger } from '../../daemon/index.js';
 import { TestFleet } from '../helpers/fleet.js';
 import { ImaLogBuilder } from '../helpers/ima-builder.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
@@ -28,7 +29,7 @@ export async function benchImaLatency(trials = 20): Promise<BenchResult[]> {
   const fleet = await TestFleet.create({
     root,
     controller: { intervalMs: 30_000, pullIntervalMs: 30_000, staleAfterMs: 120_000, nonceTtlMs: 30_000 },
-    ...(process.env['BULWARK_BENCH_LOG'] === '1' ? { logger: (l: string, m: string, f?: Record<string, unknown>) => console.error(l, m, JSON.stringify(f)) } : {}),
+    ...(process.env['BULWARK_BENCH_LOG'] === '1' ? { logger: createLogger({ name: 'bench', level: 'debug', destination: process.stderr }) } : {}),
   });
   try {
     await fleet.startController();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseControllerConfig } from '../../controller/config/config.js';
 import { Controller } from '../../controller/controller.js';
 import { ControllerClient } from '../../proto/grpc.js';
-import { quietLogger } from '../helpers/fleet.js';
+import { silentLogger } from '../../daemon/index.js';
 import { freePort, makeTempDir, removeDir } from '../helpers/swtpm.js';
 
 const root = await makeTempDir('embedded');
@@ -22,7 +22,7 @@ async function natsServersFor(dir: string): Promise<number> {
 t.test('the embedded nats-server starts, keeps state and stops with the controller', async (t) => {
   const config = parseControllerConfig([{ dataDir: join(root, 'data'), natsPort: 0, grpcListen: `127.0.0.1:${await freePort()}`, ekCaDir: join(root, 'none') }], {});
   t.equal(config.natsUrl, null, 'no NATS URL configured');
-  const first = new Controller(config, quietLogger);
+  const first = new Controller(config, silentLogger());
   await first.start();
   t.match(first.natsUrl, /^nats:\/\/127\.0\.0\.1:\d+$/);
   t.equal(await natsServersFor(join(root, 'data')), 1, 'one nats-server runs in the data directory');
@@ -32,7 +32,7 @@ t.test('the embedded nats-server starts, keeps state and stops with the controll
   await first.stop();
   t.equal(await natsServersFor(join(root, 'data')), 0, 'stopping the controller stops its nats-server');
 
-  const second = new Controller(config, quietLogger);
+  const second = new Controller(config, silentLogger());
   await second.start();
   const again = new ControllerClient(second.grpcAddress);
   t.same(await again.listNodes(), [], 'a restart on the same data directory opens the same (empty) store');

@@ -9,20 +9,19 @@ import { randomUUID } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
-import { Agent, type AgentLogger, type RoundResult } from '../../agent/agent.js';
+import { Agent, type RoundResult } from '../../agent/agent.js';
 import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { evidenceSources } from '../../agent/sources.js';
 import type { HostFacts } from '../../lib/facts.js';
 import { parseControllerConfig, type ControllerConfig } from '../../controller/config/config.js';
-import { Controller, type Logger } from '../../controller/controller.js';
+import { Controller } from '../../controller/controller.js';
+import { silentLogger, type Logger } from '../../daemon/index.js';
 import { runCtl } from '../../cli/ctl.js';
 import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
 import { ControllerClient } from '../../proto/grpc.js';
 import type { NodeMsg } from '../../proto/wire.js';
 import { createTestCa, exportCaBundle, freePort, provisionTpm, SwtpmProcess, type TestCa } from './swtpm.js';
-
-export const quietLogger: Logger & AgentLogger = () => undefined;
 
 /** Host facts for test agents: fixed and distinct per node, so tests do not depend on the machine. */
 export function testFacts(nodeId: string): HostFacts {
@@ -96,7 +95,8 @@ export class ControllerProcess {
       const timer = setTimeout(() => reject(new Error(`controller did not start: ${buf}`)), 20_000);
       child.stdout?.on('data', (d: Buffer) => {
         buf += d.toString();
-        const m = /"grpc":"([^"]+)"/.exec(buf);
+        // The ready line, not a log record (logs share stdout).
+        const m = /\{"ready":true,"grpc":"([^"]+)"/.exec(buf);
         if (m?.[1] !== undefined) {
           clearTimeout(timer);
           resolve(m[1]);
@@ -104,7 +104,7 @@ export class ControllerProcess {
       });
       void child.then((r) => {
         clearTimeout(timer);
-        reject(new Error(`controller exited ${String(r.exitCode)}: ${String(r.stderr).slice(-2000)}`));
+        reject(new Error(`controller exited ${String(r.exitCode)}: ${`${String(r.stdout)}${String(r.stderr)}`.slice(-2000)}`));
       });
     });
     return new ControllerProcess(child, address);
@@ -158,7 +158,7 @@ export class TestFleet {
       ],
       {},
     );
-    return new TestFleet(opts.root, ca, nats, config, opts.logger ?? quietLogger);
+    return new TestFleet(opts.root, ca, nats, config, opts.logger ?? silentLogger());
   }
 
   get controllerAddress(): string {

@@ -16,6 +16,7 @@ import type { TrustState } from '../../lib/verdict.js';
 import { NomadCluster } from './nomad.js';
 import { setTrust, storeTrustSource } from './nomad-trust.js';
 import { removeDir } from './swtpm.js';
+import { recordingLogger } from './logs.js';
 
 /** A log line a reconciler wrote. */
 export interface LoggedLine {
@@ -137,7 +138,7 @@ export class NomadTestbed {
       ...GATE_DEFAULTS,
       ...overrides,
       onAction: (a) => this.actions.push({ ...a, replica }),
-      log: (level, msg, fields) => this.logs.push({ replica, level, msg, fields: fields ?? {}, at: Date.now() }),
+      log: recordingLogger(({ level, msg, fields }) => this.logs.push({ replica, level, msg, fields, at: Date.now() })),
     });
     this.reconcilers.set(replica, r);
     r.start();

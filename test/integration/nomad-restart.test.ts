@@ -45,8 +45,11 @@ async function run(): Promise<void> {
     const failures = bed.logs.filter(passFailed).slice(failuresBefore);
     tt.ok(failures.length >= 2, `the reconciler kept retrying while Nomad was down (${failures.length} failed passes in 3 s)`);
     tt.ok(failures.every((l) => l.fields['code'] === 'NOMAD_UNAVAILABLE'), 'each failure is NOMAD_UNAVAILABLE');
-    const delays = failures.map((l) => l.fields['retryInMs']).filter((d): d is number => typeof d === 'number');
-    tt.ok(delays.length >= 2 && delays.every((d, i) => i === 0 || d >= (delays[i - 1] ?? 0)), `retry delays back off (${delays.join(', ')} ms)`);
+    // Full jitter: each wait is drawn below its ceiling, and the ceilings grow (to the cap).
+    const waits = failures.map((l) => ({ delay: l.fields['retryInMs'], cap: l.fields['retryCapMs'] })).filter((w): w is { delay: number; cap: number } => typeof w.delay === 'number' && typeof w.cap === 'number');
+    tt.ok(waits.length >= 2 && waits.every((w, i) => i === 0 || w.cap >= (waits[i - 1]?.cap ?? 0)), `retry ceilings back off (${waits.map((w) => w.cap).join(', ')} ms)`);
+    tt.ok((waits[1]?.cap ?? 0) > (waits[0]?.cap ?? 0), 'the second ceiling is above the first');
+    tt.ok(waits.every((w) => w.delay >= 0 && w.delay <= w.cap), `each wait is within its ceiling (${waits.map((w) => w.delay).join(', ')} ms)`);
 
     const back = performance.now();
     await bed.cluster.startServer();
