@@ -9,7 +9,7 @@
  */
 import t, { type Test } from 'tap';
 import { execa } from 'execa';
-import { writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import {
@@ -25,8 +25,8 @@ import {
   type NatsConnection,
 } from 'nats';
 import { BulwarkError } from '../../lib/index.js';
-import { NODE_SUBJECTS, createNkeyUser, nodeIdFromSubject, parseNatsNodeId, renderNatsServerConfig, type NatsNodeId, type NodeNatsIdentity } from '../../lib/nats-auth/index.js';
-import { ConfiguredNatsServer, issueNkeySeedFile, natsClientAuthOptions } from '../../controller/nats-auth/index.js';
+import { NATS_SERVER_DEFAULTS, NODE_SUBJECTS, createNkeyUser, nodeIdFromSubject, parseNatsNodeId, renderNatsServerConfig, type NatsNodeId, type NodeNatsIdentity } from '../../lib/nats-auth/index.js';
+import { ConfiguredNatsServer, createNatsPassword, issueNkeySeedFile, natsClientAuthOptions, readNkeySeedFile, writeNatsPasswordFile } from '../../controller/nats-auth/index.js';
 import { AUDIT_STREAM, BUCKETS } from '../../controller/state/index.js';
 import { POLICY_BUCKET } from '../../controller/policies/index.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
@@ -35,11 +35,11 @@ import { waitFor, waitUntil } from '../helpers/wait.js';
 const sc = StringCodec();
 const root = await makeTempDir('nats-auth');
 const connections: NatsConnection[] = [];
-let server: ConfiguredNatsServer | undefined;
+const servers: ConfiguredNatsServer[] = [];
 
 t.teardown(async () => {
   for (const nc of connections) if (!nc.isClosed()) await nc.close().catch(() => undefined);
-  await server?.stop();
+  for (const s of servers) await s.stop();
   await removeDir(root);
 });
 
@@ -65,7 +65,7 @@ for (const nodeId of Object.values(nodeIds)) nodeIdentities.push({ nodeId, publi
 let enrolled: readonly NodeNatsIdentity[] = nodeIdentities;
 let renderBroken = false;
 const HOST = '127.0.0.1';
-server = await ConfiguredNatsServer.start({
+const nats = await ConfiguredNatsServer.start({
   configPath: join(root, 'nats', 'nats-server.conf'),
   host: HOST,
   render: (port) =>
@@ -80,11 +80,11 @@ server = await ConfiguredNatsServer.start({
           nodes: enrolled,
         }),
 });
-const nats = server;
-const servers = `${HOST}:${nats.port}`;
+servers.push(nats);
+const natsAddress = `${HOST}:${nats.port}`;
 
 async function open(opts: Partial<ConnectionOptions>): Promise<NatsConnection> {
-  const nc = await connect({ servers, maxReconnectAttempts: 0, reconnect: false, ...opts });
+  const nc = await connect({ servers: natsAddress, maxReconnectAttempts: 0, reconnect: false, ...opts });
   connections.push(nc);
   return nc;
 }
@@ -239,6 +239,67 @@ t.test('the controller has JetStream and KV', async (t) => {
   const r = await kvs.leases.put('probe', sc.encode('x'));
   t.ok(r > 0, 'a KV put');
   await kvs.leases.purge('probe');
+  const account = await jsm.getAccountInfo();
+  t.equal(account.limits.max_streams, NATS_SERVER_DEFAULTS.accountLimits.maxStreams, 'account stream limit applied');
+  t.equal(account.limits.max_consumers, NATS_SERVER_DEFAULTS.accountLimits.maxConsumers, 'account consumer limit applied');
+  t.equal(account.limits.max_storage, NATS_SERVER_DEFAULTS.accountLimits.maxFileBytes, 'account file limit applied');
+  t.equal(controller.info?.max_payload, NATS_SERVER_DEFAULTS.limits.maxPayloadBytes, 'max_payload applied');
+});
+
+t.test('secrets are on disk with mode 0600 and read only when private', async (t) => {
+  for (const file of [seedFile('controller'), seedFile(nodeIds.a), nats.configPath]) {
+    t.equal((await stat(file)).mode & 0o777, 0o600, `${file} is 0600`);
+  }
+  t.equal((await stat(join(root, 'credentials'))).mode & 0o777, 0o700, 'credentials directory is 0700');
+  const config = await readFile(nats.configPath, 'utf8');
+  t.notMatch(config, controllerKey.seed, 'the config holds public keys only');
+  await chmod(seedFile(nodeIds.b), 0o644);
+  t.equal(await rejection(readNkeySeedFile(seedFile(nodeIds.b))), 'NATS_AUTH_CREDENTIAL_INVALID', 'a seed file others can read is refused');
+  await chmod(seedFile(nodeIds.b), 0o600);
+  t.equal((await readNkeySeedFile(seedFile(nodeIds.b))).publicKey, nodeIdentities[1]?.publicKey);
+});
+
+t.test('a controller with user and password, and a config requiring client certificates, are accepted by nats-server', async (t) => {
+  const password = createNatsPassword();
+  const passwordFile = join(root, 'credentials', 'controller.password');
+  await writeNatsPasswordFile(passwordFile, password);
+  const dir = join(root, 'password-server');
+  const other = await ConfiguredNatsServer.start({
+    configPath: join(dir, 'nats-server.conf'),
+    host: HOST,
+    render: (port) =>
+      renderNatsServerConfig({
+        host: HOST,
+        port,
+        tls: { certFile, keyFile, caFile },
+        storeDir: join(dir, 'jetstream'),
+        controller: { kind: 'password', user: 'bulwark-controller', password },
+        nodes: nodeIdentities,
+      }),
+  });
+  servers.push(other);
+  try {
+    const auth = await natsClientAuthOptions({ credentials: { kind: 'password', user: 'bulwark-controller', passwordFile }, caFile });
+    const nc = await open({ servers: `${HOST}:${other.port}`, ...auth });
+    const kv = await nc.jetstream().views.kv(BUCKETS.nodes, { history: 1 });
+    t.ok((await kv.put('node-a', sc.encode('x'))) > 0, 'the password controller has KV');
+    await nc.close();
+    t.equal(
+      await rejection(open({ servers: `${HOST}:${other.port}`, tls: { caFile }, authenticator: usernamePasswordAuthenticator('bulwark-controller', `${password}x`) })),
+      ErrorCode.AuthorizationViolation,
+      'a wrong password is refused',
+    );
+  } finally {
+    await other.stop();
+  }
+  // verify: true (mutual TLS) renders a config nats-server accepts.
+  const mtls = join(root, 'mtls.conf');
+  await writeFile(
+    mtls,
+    renderNatsServerConfig({ host: HOST, port: 4222, tls: { certFile, keyFile, caFile, verify: true }, storeDir: join(root, 'mtls-js'), controller: { kind: 'nkey', publicKey: controllerKey.publicKey }, nodes: nodeIdentities }),
+  );
+  const checked = await execa('nats-server', ['-c', mtls, '-t'], { reject: false });
+  t.equal(checked.exitCode, 0, `nats-server -t accepts the verify: true config ${checked.stderr}`);
 });
 
 t.test('a node with its own identity: its own requests, challenges and replies work', async (t) => {
