@@ -177,8 +177,9 @@ export function resolveNatsLimits(spec: Pick<NatsServerConfigSpec, 'limits' | 'a
       maxPendingBytes: checkCount('limits.maxPendingBytes', l.maxPendingBytes, l.maxPayloadBytes),
     },
     accountLimits: {
-      maxMemoryBytes: checkCount('accountLimits.maxMemoryBytes', a.maxMemoryBytes, 0),
-      maxFileBytes: checkCount('accountLimits.maxFileBytes', a.maxFileBytes, 0),
+      // At least 1 MiB each: 0 would mean "no limit" or "auto" to nats-server at server level.
+      maxMemoryBytes: checkCount('accountLimits.maxMemoryBytes', a.maxMemoryBytes, MIB),
+      maxFileBytes: checkCount('accountLimits.maxFileBytes', a.maxFileBytes, MIB),
       maxStreams: checkCount('accountLimits.maxStreams', a.maxStreams, 1),
       maxConsumers: checkCount('accountLimits.maxConsumers', a.maxConsumers, 1),
     },

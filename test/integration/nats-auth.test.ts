@@ -81,10 +81,9 @@ const nats = await ConfiguredNatsServer.start({
         }),
 });
 servers.push(nats);
-const natsAddress = `${HOST}:${nats.port}`;
 
 async function open(opts: Partial<ConnectionOptions>): Promise<NatsConnection> {
-  const nc = await connect({ servers: natsAddress, maxReconnectAttempts: 0, reconnect: false, ...opts });
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: 0, reconnect: false, ...opts });
   connections.push(nc);
   return nc;
 }

@@ -99,6 +99,8 @@ t.test('refuses specs that could not be rendered safely', async (t) => {
     ['$SYS account', { ...SPEC, accountName: '$SYS' }, 'NATS_AUTH_CONFIG_INVALID'],
     ['fractional limit', { ...SPEC, limits: { maxConnections: 1.5 } }, 'NATS_AUTH_CONFIG_INVALID'],
     ['negative limit', { ...SPEC, accountLimits: { maxFileBytes: -1 } }, 'NATS_AUTH_CONFIG_INVALID'],
+    ['zero memory', { ...SPEC, accountLimits: { maxMemoryBytes: 0 } }, 'NATS_AUTH_CONFIG_INVALID'],
+    ['pending below payload', { ...SPEC, limits: { maxPayloadBytes: 8 * 1024 * 1024, maxPendingBytes: 1024 * 1024 } }, 'NATS_AUTH_CONFIG_INVALID'],
     ['duplicate node', { ...SPEC, nodes: [SPEC.nodes[0] ?? { nodeId: parseNatsNodeId('x'), publicKey: NODE_A }, { nodeId: parseNatsNodeId('node-b'), publicKey: key(9) }] }, 'NATS_AUTH_CONFIG_INVALID'],
     ['shared nkey', { ...SPEC, nodes: [{ nodeId: parseNatsNodeId('node-c'), publicKey: CONTROLLER }] }, 'NATS_AUTH_CONFIG_INVALID'],
     ['bad nkey', { ...SPEC, nodes: [{ nodeId: parseNatsNodeId('node-c'), publicKey: `${NODE_A.slice(0, -1)}"` }] }, 'NATS_AUTH_CREDENTIAL_INVALID'],
