@@ -119,6 +119,19 @@ export const ERROR_CODES = {
   MEASURED_BOOT_POLICY_INVALID: 'malformed',
   /** A measured-boot policy that checks nothing and is not marked "acceptAll": refused. */
   MEASURED_BOOT_POLICY_CHECKS_NOTHING: 'usage',
+  // NATS identities and permissions (lib/nats-auth, controller/nats-auth)
+  /** A node id that may not appear in a NATS subject or server config (empty, too long, or outside [A-Za-z0-9_-]). */
+  NATS_AUTH_NODE_ID_INVALID: 'malformed',
+  /** A subject that is not one of the node-scoped subjects it is read as (details.subject is cut to 200 characters). */
+  NATS_AUTH_SUBJECT_INVALID: 'malformed',
+  /** A message body names another node than the subject it arrived on: refused. */
+  NATS_AUTH_NODE_MISMATCH: 'refused',
+  /** A nats-server config that cannot be rendered from its spec (paths, duplicate users, limits). */
+  NATS_AUTH_CONFIG_INVALID: 'usage',
+  /** An nkey public key, seed or seed file, or a password, that is not of the expected form. */
+  NATS_AUTH_CREDENTIAL_INVALID: 'malformed',
+  /** nats-server did not apply a new config (it reported a reload error, exited, or did not answer in time). */
+  NATS_AUTH_RELOAD_FAILED: 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
