@@ -132,6 +132,25 @@ export const ERROR_CODES = {
   NATS_AUTH_CREDENTIAL_INVALID: 'malformed',
   /** nats-server did not apply a new config (it reported a reload error, exited, or did not answer in time). */
   NATS_AUTH_RELOAD_FAILED: 'unavailable',
+  // the controller's certificate authority (lib/pki, controller/pki)
+  /** A certificate request Bulwark cannot write faithfully (names, serial, validity, SANs, extensions). */
+  PKI_TEMPLATE_INVALID: 'usage',
+  /** A client certificate that names no person or node, or more than one, or one that is not valid. */
+  PKI_IDENTITY_INVALID: 'refused',
+  /** A CA certificate that is not a self-signed CA with keyCertSign, or has expired, or whose files are incomplete. */
+  PKI_CA_INVALID: 'refused',
+  /** A private key that does not belong to the certificate beside it. */
+  PKI_KEY_MISMATCH: 'refused',
+  /** A private key file others than its owner may read or write. */
+  PKI_KEY_PERMISSIONS: 'refused',
+  /** A credential directory that already holds files: never overwritten. */
+  PKI_CREDENTIALS_EXIST: 'usage',
+  /** Text that is not a certificate serial number in hex. */
+  PKI_SERIAL_INVALID: 'usage',
+  /** A revocation list at its entry cap. */
+  PKI_REVOCATION_LIST_FULL: 'refused',
+  /** A client certificate whose serial is on the revocation list. */
+  PKI_CERT_REVOKED: 'refused',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
