@@ -8,8 +8,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile, chmod } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCtl } from '../../cli/ctl.js';
-import { scanRootfs } from '../../cli/runtime-policy-generator.js';
+import { runCtl, scanRootfs } from '../../cli/index.js';
 import { importKeylimeRuntimePolicy, parseRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
 import { ImaLogBuilder } from '../helpers/ima-builder.js';
 import { sha256 } from '../lib/ima/ima-test-logs.js';
