@@ -109,8 +109,6 @@ function commandSections(commands: readonly Command[], width: number, helper: He
 export function ctlHelpConfiguration(): HelpConfiguration {
   return {
     showGlobalOptions: true,
-    // The command lists are drawn below by formatHelp, with full synopses.
-    visibleCommands: () => [],
     commandUsage: (command: Command): string => {
       const root = rootOf(command);
       if (command === root) return `${root.name()} ${command.usage()}`;
@@ -119,7 +117,9 @@ export function ctlHelpConfiguration(): HelpConfiguration {
     },
     formatHelp: (command: Command, helper: Help): string => {
       const width = helper.helpWidth ?? 80;
-      const own = Help.prototype.formatHelp.call(helper, command, helper);
+      // Commander's own layout without its command list: the lists below carry full synopses.
+      const plain = Object.assign(new Help(), helper, { visibleCommands: (): Command[] => [] });
+      const own = Help.prototype.formatHelp.call(plain, command, plain);
       const sections: string[] = [own.trimEnd(), ''];
       if (command.commands.length > 0) sections.push(commandSections(leavesOf(command), width, helper));
       else {
