@@ -2,8 +2,12 @@
 /**
  * bulwark-agent [run] [--config FILE]   enroll (once) and attest until SIGTERM
  * bulwark-agent enroll [--config FILE]  enroll now and exit
+ * bulwark-agent gate --wait-trusted [--timeout 5m]
+ * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
+ * one given twice is a usage error (exit 2).
  */
-import { isBulwarkError } from '../lib/index.js';
+import { parseArgs } from 'node:util';
+import { BulwarkError, isBulwarkError } from '../lib/index.js';
 import { Agent, agentJsonLogger } from './agent.js';
 import { loadAgentConfig } from './config.js';
 import { collectHostFacts } from './facts.js';
@@ -12,7 +16,7 @@ import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 import { parseDuration, waitTrusted } from './gate.js';
 import { hostname } from 'node:os';
 
-const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE]
+const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
   enroll  enroll with the controller now and exit
   gate --wait-trusted [--timeout 5m]
@@ -22,38 +26,88 @@ Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), th
 BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
 `;
 
-async function main(argv: readonly string[]): Promise<number> {
-  let command = 'run';
-  let configPath: string | undefined;
-  let waitTrustedFlag = false;
+const COMMANDS = ['run', 'enroll', 'gate'] as const;
+type AgentCommand = (typeof COMMANDS)[number];
+
+function isAgentCommand(word: string): word is AgentCommand {
+  return COMMANDS.some((c) => c === word);
+}
+
+interface AgentArgs {
+  readonly command: AgentCommand;
+  readonly configPath: string | undefined;
+  readonly waitTrusted: boolean;
+  readonly timeoutMs: number;
+  readonly help: boolean;
+}
+
+/** parseArgs throws a TypeError with an ERR_PARSE_ARGS_* code; here it is a usage error. */
+function asUsageError<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new BulwarkError('USAGE', err instanceof Error ? err.message : String(err), {}, { cause: err });
+  }
+}
+
+/**
+ * The agent's command line (node:util parseArgs, strict): unknown options, an option without
+ * its value, an option given twice, a second command word or a bad --timeout throw a
+ * USAGE BulwarkError (exit 2).
+ */
+function parseAgentArgs(argv: readonly string[]): AgentArgs {
+  const parsed = asUsageError(() =>
+    parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: true,
+      tokens: true,
+      options: {
+        config: { type: 'string' },
+        'wait-trusted': { type: 'boolean' },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+  );
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new BulwarkError('USAGE', `option '--${token.name}' given more than once`);
+    seen.add(token.name);
+  }
+  const [word, extra] = parsed.positionals;
+  if (extra !== undefined) throw new BulwarkError('USAGE', `unexpected argument ${extra}`);
+  if (word !== undefined && !isAgentCommand(word)) throw new BulwarkError('USAGE', `unknown command ${word}`);
+  const { values } = parsed;
   let timeoutMs = 5 * 60_000;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--config') configPath = argv[++i];
-    else if (a === '--wait-trusted') waitTrustedFlag = true;
-    else if (a === '--timeout') {
-      const t = parseDuration(argv[++i] ?? '');
-      if (t === null) {
-        process.stderr.write('bulwark-agent: --timeout takes a duration such as 90s or 5m\n');
-        return 2;
-      }
-      timeoutMs = t;
-    }
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(HELP);
-      return 0;
-    } else if (a === 'run' || a === 'enroll' || a === 'gate') command = a;
-    else {
-      process.stderr.write(`bulwark-agent: unknown argument ${String(a)}\n${HELP}`);
-      return 2;
-    }
+  if (values.timeout !== undefined) {
+    const t = parseDuration(values.timeout);
+    if (t === null) throw new BulwarkError('USAGE', '--timeout takes a duration such as 90s or 5m');
+    timeoutMs = t;
+  }
+  return { command: word ?? 'run', configPath: values.config, waitTrusted: values['wait-trusted'] === true, timeoutMs, help: values.help === true };
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args: AgentArgs;
+  try {
+    args = parseAgentArgs(argv);
+  } catch (err) {
+    process.stderr.write(`bulwark-agent: ${err instanceof Error ? err.message : String(err)}\n${HELP}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { command, configPath, timeoutMs } = args;
+  if (command === 'gate' && !args.waitTrusted) {
+    process.stderr.write('bulwark-agent: gate needs --wait-trusted\n');
+    return 2;
   }
   const config = await loadAgentConfig(configPath);
   if (command === 'gate') {
-    if (!waitTrustedFlag) {
-      process.stderr.write('bulwark-agent: gate needs --wait-trusted\n');
-      return 2;
-    }
     const result = await waitTrusted({
       controller: config.controller,
       nodeId: config.nodeId ?? hostname(),
