@@ -9,12 +9,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { refuseRepeatedOptions, type CtlContext } from './command.js';
-import { addAppsCommands } from './commands/apps.js';
-import { addEventlogCommands } from './commands/eventlog.js';
-import { addImaCommands } from './commands/ima.js';
-import { addNodeCommands } from './commands/nodes.js';
-import { addPolicyCommands } from './commands/policy.js';
-import { addQuoteCommands } from './commands/quote.js';
+import { addAppsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 

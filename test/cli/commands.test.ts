@@ -69,12 +69,12 @@ t.test('--help lists every documented command with its synopsis, and the exit co
   t.equal(help.err, '');
   t.equal(help.out, ctlHelp(), 'ctlHelp() is what --help prints');
   for (const words of DOCUMENTED) t.match(help.out, new RegExp(`^  ${escape(words)}( |$)`, 'm'), words);
-  t.match(help.out, /^  quote verify --ak AK\.pem --msg MSG --sig SIG --pcrs PCRS --nonce HEX$/m, 'required options bare, from the definition');
+  t.match(help.out, /^ {2}quote verify --ak AK\.pem --msg MSG --sig SIG --pcrs PCRS --nonce HEX$/m, 'required options bare, from the definition');
   t.match(help.out, /^ +\[--pcr-selection SEL\] \[--json\]$/m, 'optional ones in brackets');
-  t.match(help.out, /^  nodes \[--json\] /m);
+  t.match(help.out, /^ {2}nodes \[--json\] /m);
   t.match(help.out, /\[--exclude REGEX\]\.\.\./, 'a repeatable option says so');
   t.match(help.out, /--controller <HOST:PORT>/);
-  t.match(help.out, /Exit codes:\n  0 .*\n  1 .*\n  2  usage error\n  3 .*\n  4 /);
+  t.match(help.out, /Exit codes:\n {2}0 .*\n {2}1 .*\n {2}2 {2}usage error\n {2}3 .*\n {2}4 /);
   const bare = await ctl();
   t.equal(bare.code, 2, 'no command is a usage error');
   t.equal(bare.out, '');
@@ -90,14 +90,14 @@ t.test('COMMAND --help: usage, arguments and options of that command', async (t)
   }
   const verify = await ctl('quote', 'verify', '--help');
   for (const o of ['--ak <AK.pem>', '--msg <MSG>', '--sig <SIG>', '--pcrs <PCRS>', '--nonce <HEX>', '--pcr-selection <SEL>', '--json']) t.match(verify.out, o);
-  t.match(verify.out, /Global Options:\n  --controller/);
+  t.match(verify.out, /Global Options:\n {2}--controller/);
   const ima = await ctl('ima', 'check', '--help');
   t.match(ima.out, /--bank <ALG> +.*\(choices: "sha1", "sha256", "sha384", "sha512"\)/s, 'choices come from the definition');
   const group = await ctl('policy', '--help');
   t.equal(group.code, 0);
   t.match(group.out, /^Usage: bulwarkctl policy COMMAND \[ARGS\]/);
   for (const words of DOCUMENTED.filter((w) => w.startsWith('policy '))) t.match(group.out, new RegExp(`^  ${escape(words)}( |$)`, 'm'), words);
-  t.notMatch(group.out, /^  nodes/m, 'only the commands of the group');
+  t.notMatch(group.out, /^ {2}nodes/m, 'only the commands of the group');
   t.same(await ctl('help', 'policy'), group, 'help COMMAND is COMMAND --help');
   const noSub = await ctl('policy');
   t.equal(noSub.code, 2, 'a group without its subcommand is a usage error');
