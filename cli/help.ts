@@ -109,11 +109,12 @@ function commandSections(commands: readonly Command[], width: number, helper: He
 export function ctlHelpConfiguration(): HelpConfiguration {
   return {
     showGlobalOptions: true,
-    commandUsage: (command: Command): string => {
+    commandUsage(this: Help, command: Command): string {
       const root = rootOf(command);
       if (command === root) return `${root.name()} ${command.usage()}`;
       if (command.commands.length > 0) return `${root.name()} ${commandPath(command)} COMMAND [ARGS]`;
-      return `${root.name()} ${synopsisParts(command).join(' ')}`;
+      // "Usage: " comes before it; later lines line up under the command path.
+      return wrapWords([root.name(), ...synopsisParts(command)], (this.helpWidth ?? 80) - 7, ' '.repeat(11));
     },
     formatHelp: (command: Command, helper: Help): string => {
       const width = helper.helpWidth ?? 80;
