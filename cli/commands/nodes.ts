@@ -89,7 +89,7 @@ export function addNodeCommands(program: Command, ctx: CtlContext): void {
     .command('history')
     .helpGroup(TOPICS.fleet)
     .argument('<ID>', 'the node id')
-    .option('--limit <N>', 'at most N transitions, newest last (default 50)', positiveInteger)
+    .option('--limit <N>', 'at most N transitions, newest last', positiveInteger, 50)
     .description("the node's trust transitions from the audit stream");
   defineAction(jsonOption(history), ctx, async (call) => {
     const id = call.arg(0);
@@ -109,7 +109,7 @@ export function addNodeCommands(program: Command, ctx: CtlContext): void {
     await withController(ctx, (c) =>
       c.watchTrust(
         target,
-        (e) => call.io.out(call.json ? `${JSON.stringify(e)}\n` : eventLine(e)),
+        (e) => (call.json ? printJson(call.io, e) : call.io.out(eventLine(e))),
         call.io.signal,
         () => call.io.err(`watching trust transitions of ${target === '' ? 'every node' : target}\n`),
       ),
@@ -121,7 +121,8 @@ export function addNodeCommands(program: Command, ctx: CtlContext): void {
   defineAction(jsonOption(reattest), ctx, async (call) => {
     const id = call.arg(0);
     const nonce = await withController(ctx, (c) => c.reattest(id));
-    call.io.out(call.json ? `${JSON.stringify({ nodeId: id, nonce })}\n` : `challenge sent to ${id} (nonce ${nonce})\n`);
+    if (call.json) printJson(call.io, { nodeId: id, nonce });
+    else call.io.out(`challenge sent to ${id} (nonce ${nonce})\n`);
     return EXIT_CODES.ok;
   });
 
@@ -133,7 +134,8 @@ export function addNodeCommands(program: Command, ctx: CtlContext): void {
   defineAction(jsonOption(approve), ctx, async (call) => {
     const id = call.arg(0);
     const n = await withController(ctx, (c) => c.approveReenrollment(id));
-    call.io.out(call.json ? `${JSON.stringify(n)}\n` : `${id} may enroll again; it stays ${n.state} until it has and its evidence verifies\n`);
+    if (call.json) printJson(call.io, n);
+    else call.io.out(`${id} may enroll again; it stays ${n.state} until it has and its evidence verifies\n`);
     return EXIT_CODES.ok;
   });
 }

@@ -106,7 +106,7 @@ function addMeasuredBootPolicyCommands(policy: Command, ctx: CtlContext): void {
   const create = measuredBoot
     .command('create')
     .requiredOption('--from-eventlog <FILE>', 'the event log of a known-good host')
-    .option('--name <NAME>', 'the policy name (default reference)')
+    .option('--name <NAME>', 'the policy name', 'reference')
     .option('--bank <ALG>', 'the bank whose digests the policy lists (default sha256)')
     .option('--description <TEXT>', 'a description stored in the policy')
     .description('a reference policy (JSON on stdout) that accepts exactly the boot of a known-good host');

@@ -104,6 +104,13 @@ t.test('COMMAND --help: usage, arguments and options of that command', async (t)
   t.match(noSub.err, /^Usage: bulwarkctl policy /);
 });
 
+t.test('--json on every command that lists or reports', async (t) => {
+  const listings = ['nodes', 'node', 'history', 'watch', 'reattest', 'approve', 'policy list', 'policy push', 'policy check', 'apps list', 'apps deploy', 'apps status', 'apps stop', 'quote verify', 'eventlog show', 'eventlog replay', 'ima check'];
+  for (const words of listings) t.match((await ctl(...words.split(' '), '--help')).out, /^ {2}--json +print JSON instead of text$/m, words);
+  const defaults = await ctl('history', '--help');
+  t.match(defaults.out, /--limit <N> +at most N transitions, newest last \(default: 50\)/, 'defaults come from the definition');
+});
+
 t.test('an option that needs a value and lacks it: exit 2', async (t) => {
   usageError(t, await ctl('history', 'node-1', '--limit'), /option '--limit <N>' argument missing/);
   usageError(t, await ctl('ima', 'check', 'x.log', '--policy'), /option '--policy <P>' argument missing/);
