@@ -20,7 +20,6 @@ import {
   type ImaBankRule,
   type RuntimePolicy,
 } from '../lib/ima/index.js';
-import { parseJsonText } from '../lib/schema/index.js';
 import { HASH_ALGS, TPM_ALG } from '../lib/tpm/index.js';
 import type { Call } from './command.js';
 import { printJson, readInput, readTextInput, writeOutput } from './io.js';
@@ -126,6 +125,8 @@ export async function imaCheck(call: Call): Promise<number> {
 /** `policy import-keylime FILE [--output F]`: a Keylime runtime policy as Bulwark's. */
 export async function keylimePolicyImport(call: Call): Promise<number> {
   const file = call.arg(0);
+  // The schema layer (TypeBox) loads here, not for every command that imports this module.
+  const { parseJsonText } = await import('../lib/schema/index.js');
   const value = parseJsonText(await readInput(file, 'Keylime policy'), 'Keylime runtime policy', 'IMA_POLICY_INVALID', file);
   const policy = importKeylimeRuntimePolicy(value);
   const output = call.string('--output');
