@@ -18,6 +18,16 @@ export const EXIT_CODES_HELP = `Exit codes:
 
 const DEFAULT_TOPIC = 'Commands:';
 
+/** The topic headings commands are listed under. */
+export const TOPICS = {
+  fleet: 'Fleet (over the controller\'s gRPC API):',
+  fleetPolicies: 'Fleet policies (stored on the controller, checked before they are stored):',
+  apps: 'Apps (Nomad jobs deployed through the controller):',
+  quote: 'Forensics (offline, on tpm2_quote output):',
+  measuredBoot: 'Measured boot (offline, on a UEFI event log such as binary_bios_measurements):',
+  runtimeIntegrity: 'Runtime integrity (IMA, offline):',
+} as const;
+
 function rootOf(command: Command): Command {
   let c = command;
   while (c.parent !== null) c = c.parent;
@@ -133,13 +143,3 @@ export function ctlHelpConfiguration(): HelpConfiguration {
     },
   };
 }
-
-/** The topic headings commands are listed under. */
-export const TOPICS = {
-  fleet: 'Fleet (over the controller\'s gRPC API):',
-  fleetPolicies: 'Fleet policies (stored on the controller, checked before they are stored):',
-  apps: 'Apps (Nomad jobs deployed through the controller):',
-  quote: 'Forensics (offline, on tpm2_quote output):',
-  measuredBoot: 'Measured boot (offline, on a UEFI event log such as binary_bios_measurements):',
-  runtimeIntegrity: 'Runtime integrity (IMA, offline):',
-} as const;
