@@ -1,8 +1,8 @@
 /**
  * How a bulwarkctl command is declared and run on commander: the context an action gets,
- * typed access to its arguments and options, and the one rule for repeated options (an
- * option given twice is a usage error, exit 2, except the few declared repeatable, which
- * collect every value).
+ * typed access to its arguments and options, and the rules every option keeps: an option
+ * given twice is a usage error (exit 2), except the few declared repeatable, which collect
+ * every value; an option that needs a value never takes the next option as it.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BulwarkError } from '../lib/index.js';
@@ -47,18 +47,35 @@ export function nonNegativeInteger(value: string): number {
   return n;
 }
 
+/** Every flag `command` or one of its ancestors accepts, with the help flags. */
+function knownFlags(command: Command): Set<string> {
+  const flags = new Set(['-h', '--help']);
+  for (let c: Command | null = command; c !== null; c = c.parent) {
+    for (const o of c.options) {
+      if (o.long !== undefined) flags.add(o.long);
+      if (o.short !== undefined) flags.add(o.short);
+    }
+  }
+  return flags;
+}
+
 /**
- * Holds every option of `root` and its subcommands to "at most once" unless it was added
- * with addRepeatableOption; a switch given twice (`--json --json`) is refused the same way.
+ * Holds the options of `root` and its subcommands to two rules: an option is given at most
+ * once unless it was added with addRepeatableOption (a switch given twice, `--json --json`,
+ * is refused the same way), and an option that takes a value does not take the next option
+ * as its value (`--policy --json` lacks the policy, as `--policy` at the end does).
  */
-export function refuseRepeatedOptions(root: Command): void {
+export function holdOptionRules(root: Command): void {
   const visit = (command: Command): void => {
+    const flags = knownFlags(command);
     for (const option of command.options) {
-      if (isRepeatable(option)) continue;
       let given = 0;
-      command.on(`option:${option.name()}`, () => {
+      command.on(`option:${option.name()}`, (value: unknown) => {
         given++;
-        if (given > 1) command.error(`error: option '${option.flags}' given more than once`, { exitCode: 2, code: 'bulwarkctl.repeatedOption' });
+        if (given > 1 && !isRepeatable(option)) command.error(`error: option '${option.flags}' given more than once`, { exitCode: 2, code: 'bulwarkctl.repeatedOption' });
+        if (option.required && typeof value === 'string' && flags.has(value.split('=')[0] ?? value)) {
+          command.error(`error: option '${option.flags}' argument missing (${value} is an option)`, { exitCode: 2, code: 'commander.optionMissingArgument' });
+        }
       });
     }
     for (const sub of command.commands) visit(sub);

@@ -8,7 +8,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
-import { refuseRepeatedOptions, type CtlContext } from './command.js';
+import { holdOptionRules, type CtlContext } from './command.js';
 import { addAppsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
@@ -67,7 +67,7 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   addQuoteCommands(program, run);
   addEventlogCommands(program, run);
   addImaCommands(program, run);
-  refuseRepeatedOptions(program);
+  holdOptionRules(program);
   return { program, run };
 }
 

@@ -118,6 +118,9 @@ t.test('an option that needs a value and lacks it: exit 2', async (t) => {
   usageError(t, await ctl('policy', 'runtime', 'create', '--rootfs'), /'--rootfs <DIR>' argument missing/);
   usageError(t, await ctl('eventlog', 'show'), /missing required argument 'FILE'/);
   usageError(t, await ctl('quote', 'verify', '--msg', 'm'), /required option '--ak <AK\.pem>' not specified/);
+  usageError(t, await ctl('ima', 'check', 'x.log', '--policy', '--json'), /option '--policy <P>' argument missing \(--json is an option\)/);
+  usageError(t, await ctl('--controller', '--help', 'nodes'), /option '--controller <HOST:PORT>' argument missing \(--help is an option\)/);
+  usageError(t, await ctl('quote', 'verify', '--ak', '--msg=m', '--msg', 'm'), /'--ak <AK\.pem>' argument missing \(--msg=m is an option\)/);
   usageError(t, await ctl('history', 'node-1', '--limit', 'ten'), /'--limit <N>' argument 'ten' is invalid\. must be a positive integer/);
 });
 
