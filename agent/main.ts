@@ -6,8 +6,7 @@
  * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
  * one given twice is a usage error (exit 2).
  */
-import { parseArgs } from 'node:util';
-import { BulwarkError, isBulwarkError } from '../lib/index.js';
+import { isBulwarkError } from '../lib/index.js';
 import { Agent, agentJsonLogger } from './agent.js';
 import { loadAgentConfig } from './config.js';
 import { collectHostFacts } from './facts.js';
@@ -15,6 +14,7 @@ import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 import { parseDuration, waitTrusted } from './gate.js';
 import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
 
 const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
@@ -26,83 +26,18 @@ Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), th
 BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
 `;
 
-const COMMANDS = ['run', 'enroll', 'gate'] as const;
-type AgentCommand = (typeof COMMANDS)[number];
-
-function isAgentCommand(word: string): word is AgentCommand {
-  return COMMANDS.some((c) => c === word);
-}
-
-interface AgentArgs {
-  readonly command: AgentCommand;
-  readonly configPath: string | undefined;
-  readonly waitTrusted: boolean;
-  readonly timeoutMs: number;
-  readonly help: boolean;
-}
-
-/** parseArgs throws a TypeError with an ERR_PARSE_ARGS_* code; here it is a usage error. */
-function asUsageError<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (err) {
-    throw new BulwarkError('USAGE', err instanceof Error ? err.message : String(err), {}, { cause: err });
-  }
-}
-
-/**
- * The agent's command line (node:util parseArgs, strict): unknown options, an option without
- * its value, an option given twice, a second command word or a bad --timeout throw a
- * USAGE BulwarkError (exit 2).
- */
-function parseAgentArgs(argv: readonly string[]): AgentArgs {
-  const parsed = asUsageError(() =>
-    parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: true,
-      tokens: true,
-      options: {
-        config: { type: 'string' },
-        'wait-trusted': { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }),
-  );
-  const seen = new Set<string>();
-  for (const token of parsed.tokens) {
-    if (token.kind !== 'option') continue;
-    if (seen.has(token.name)) throw new BulwarkError('USAGE', `option '--${token.name}' given more than once`);
-    seen.add(token.name);
-  }
-  const [word, extra] = parsed.positionals;
-  if (extra !== undefined) throw new BulwarkError('USAGE', `unexpected argument ${extra}`);
-  if (word !== undefined && !isAgentCommand(word)) throw new BulwarkError('USAGE', `unknown command ${word}`);
-  const { values } = parsed;
-  let timeoutMs = 5 * 60_000;
-  if (values.timeout !== undefined) {
-    const t = parseDuration(values.timeout);
-    if (t === null) throw new BulwarkError('USAGE', '--timeout takes a duration such as 90s or 5m');
-    timeoutMs = t;
-  }
-  return { command: word ?? 'run', configPath: values.config, waitTrusted: values['wait-trusted'] === true, timeoutMs, help: values.help === true };
-}
-
 async function main(argv: readonly string[]): Promise<number> {
-  let args: AgentArgs;
-  try {
-    args = parseAgentArgs(argv);
-  } catch (err) {
-    process.stderr.write(`bulwark-agent: ${err instanceof Error ? err.message : String(err)}\n${HELP}`);
+  const parsed = parseAgentArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`bulwark-agent: ${parsed.reason}\n${HELP}`);
     return 2;
   }
-  if (args.help) {
+  const { command, configPath, waitTrustedFlag, timeoutMs, help } = parsed.args;
+  if (help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const { command, configPath, timeoutMs } = args;
-  if (command === 'gate' && !args.waitTrusted) {
+  if (command === 'gate' && !waitTrustedFlag) {
     process.stderr.write('bulwark-agent: gate needs --wait-trusted\n');
     return 2;
   }
@@ -134,6 +69,67 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await tpm.close();
   }
+}
+
+const COMMANDS = ['run', 'enroll', 'gate'] as const;
+type AgentCommand = (typeof COMMANDS)[number];
+
+function isAgentCommand(word: string): word is AgentCommand {
+  return COMMANDS.some((c) => c === word);
+}
+
+interface AgentArgs {
+  readonly command: AgentCommand;
+  readonly configPath: string | undefined;
+  readonly waitTrustedFlag: boolean;
+  readonly timeoutMs: number;
+  readonly help: boolean;
+}
+
+/**
+ * The agent's command line (node:util parseArgs, strict). A usage error is a value with its
+ * reason: an unknown option, an option without its value or given twice, a second command
+ * word, an unknown command or a --timeout that is no duration.
+ */
+function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly args: AgentArgs } | { readonly ok: false; readonly reason: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: true,
+      tokens: true,
+      options: {
+        config: { type: 'string' },
+        'wait-trusted': { type: 'boolean' },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // parseArgs throws a TypeError with an ERR_PARSE_ARGS_* code and a readable message.
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) return { ok: false, reason: `option '--${token.name}' given more than once` };
+    seen.add(token.name);
+  }
+  const [word, extra] = parsed.positionals;
+  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  if (word !== undefined && !isAgentCommand(word)) return { ok: false, reason: `unknown command ${word}` };
+  const { values } = parsed;
+  let timeoutMs = 5 * 60_000;
+  if (values.timeout !== undefined) {
+    const t = parseDuration(values.timeout);
+    if (t === null) return { ok: false, reason: '--timeout takes a duration such as 90s or 5m' };
+    timeoutMs = t;
+  }
+  return {
+    ok: true,
+    args: { command: word ?? 'run', configPath: values.config, waitTrustedFlag: values['wait-trusted'] === true, timeoutMs, help: values.help === true },
+  };
 }
 
 main(process.argv.slice(2)).then(
