@@ -2,6 +2,9 @@
 /**
  * bulwark-agent [run] [--config FILE]   enroll (once) and attest until SIGTERM
  * bulwark-agent enroll [--config FILE]  enroll now and exit
+ * bulwark-agent gate --wait-trusted [--timeout 5m]
+ * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
+ * one given twice is a usage error (exit 2).
  */
 import { isBulwarkError } from '../lib/index.js';
 import { createLogger, isLogLevel } from '../daemon/index.js';
@@ -12,8 +15,9 @@ import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 import { parseDuration, waitTrusted } from './gate.js';
 import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
 
-const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE]
+const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
   enroll  enroll with the controller now and exit
   gate --wait-trusted [--timeout 5m]
@@ -24,37 +28,22 @@ BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
-  let command = 'run';
-  let configPath: string | undefined;
-  let waitTrustedFlag = false;
-  let timeoutMs = 5 * 60_000;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--config') configPath = argv[++i];
-    else if (a === '--wait-trusted') waitTrustedFlag = true;
-    else if (a === '--timeout') {
-      const t = parseDuration(argv[++i] ?? '');
-      if (t === null) {
-        process.stderr.write('bulwark-agent: --timeout takes a duration such as 90s or 5m\n');
-        return 2;
-      }
-      timeoutMs = t;
-    }
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(HELP);
-      return 0;
-    } else if (a === 'run' || a === 'enroll' || a === 'gate') command = a;
-    else {
-      process.stderr.write(`bulwark-agent: unknown argument ${String(a)}\n${HELP}`);
-      return 2;
-    }
+  const parsed = parseAgentArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`bulwark-agent: ${parsed.reason}\n${HELP}`);
+    return 2;
+  }
+  const { command, configPath, waitTrustedFlag, timeoutMs, help } = parsed.args;
+  if (help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (command === 'gate' && !waitTrustedFlag) {
+    process.stderr.write('bulwark-agent: gate needs --wait-trusted\n');
+    return 2;
   }
   const config = await loadAgentConfig(configPath);
   if (command === 'gate') {
-    if (!waitTrustedFlag) {
-      process.stderr.write('bulwark-agent: gate needs --wait-trusted\n');
-      return 2;
-    }
     const result = await waitTrusted({
       controller: config.controller,
       nodeId: config.nodeId ?? hostname(),
@@ -82,6 +71,67 @@ async function main(argv: readonly string[]): Promise<number> {
   } finally {
     await tpm.close();
   }
+}
+
+const COMMANDS = ['run', 'enroll', 'gate'] as const;
+type AgentCommand = (typeof COMMANDS)[number];
+
+function isAgentCommand(word: string): word is AgentCommand {
+  return COMMANDS.some((c) => c === word);
+}
+
+interface AgentArgs {
+  readonly command: AgentCommand;
+  readonly configPath: string | undefined;
+  readonly waitTrustedFlag: boolean;
+  readonly timeoutMs: number;
+  readonly help: boolean;
+}
+
+/**
+ * The agent's command line (node:util parseArgs, strict). A usage error is a value with its
+ * reason: an unknown option, an option without its value or given twice, a second command
+ * word, an unknown command or a --timeout that is no duration.
+ */
+function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly args: AgentArgs } | { readonly ok: false; readonly reason: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: true,
+      tokens: true,
+      options: {
+        config: { type: 'string' },
+        'wait-trusted': { type: 'boolean' },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // parseArgs throws a TypeError with an ERR_PARSE_ARGS_* code and a readable message.
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) return { ok: false, reason: `option '--${token.name}' given more than once` };
+    seen.add(token.name);
+  }
+  const [word, extra] = parsed.positionals;
+  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  if (word !== undefined && !isAgentCommand(word)) return { ok: false, reason: `unknown command ${word}` };
+  const { values } = parsed;
+  let timeoutMs = 5 * 60_000;
+  if (values.timeout !== undefined) {
+    const t = parseDuration(values.timeout);
+    if (t === null) return { ok: false, reason: '--timeout takes a duration such as 90s or 5m' };
+    timeoutMs = t;
+  }
+  return {
+    ok: true,
+    args: { command: word ?? 'run', configPath: values.config, waitTrustedFlag: values['wait-trusted'] === true, timeoutMs, help: values.help === true },
+  };
 }
 
 main(process.argv.slice(2)).then(

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** bulwarkctl entry point: see controller/ctl.ts for commands and exit codes. */
+/** bulwarkctl entry point: see cli/ctl.ts for the command tree and exit codes. */
 import { runCtl } from './ctl.js';
 
 const abort = new AbortController();

@@ -2,7 +2,10 @@
 /**
  * bulwark-controller [--config FILE]
  * Runs until SIGTERM/SIGINT. With no natsUrl configured it starts its own nats-server.
+ * Flags are parsed strictly (node:util parseArgs): an unknown one, --config without its
+ * value, one given twice or an argument is a usage error (exit 2).
  */
+import { parseArgs } from 'node:util';
 import { isBulwarkError } from '../lib/index.js';
 import { createLogger, isLogLevel } from '../daemon/index.js';
 import { loadControllerConfig } from './config/index.js';
@@ -11,18 +14,16 @@ import { Controller } from './controller.js';
 const NAME = 'bulwark-controller';
 
 async function main(argv: readonly string[]): Promise<number> {
-  let configPath: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--config') configPath = argv[++i];
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: bulwark-controller [--config FILE]\n');
-      return 0;
-    } else {
-      process.stderr.write(`bulwark-controller: unknown argument ${a}\n`);
-      return 2;
-    }
+  const parsed = parseControllerArgs(argv);
+  if (!parsed.ok) {
+    process.stderr.write(`bulwark-controller: ${parsed.reason}\n${HELP}`);
+    return 2;
   }
+  if (parsed.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { configPath } = parsed;
   const config = await loadControllerConfig(configPath);
   const controller = new Controller(config, createLogger({ name: NAME, level: config.logLevel }));
   await controller.start();
@@ -34,6 +35,44 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   await controller.stop();
   return 0;
+}
+
+const HELP = `usage: bulwark-controller [--config FILE] [--help]
+  runs until SIGTERM/SIGINT; with no natsUrl configured it starts its own nats-server
+Configuration: /etc/bulwark/controller.json (or --config FILE), then BULWARK_* environment
+variables (BULWARK_DATA_DIR, BULWARK_NATS_URL, BULWARK_GRPC_LISTEN, ...).
+`;
+
+/**
+ * The controller's command line (node:util parseArgs, strict). A usage error is a value with
+ * its reason: an unknown option, an argument, --config without its value or given twice.
+ */
+function parseControllerArgs(
+  argv: readonly string[],
+): { readonly ok: true; readonly configPath: string | undefined; readonly help: boolean } | { readonly ok: false; readonly reason: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      tokens: true,
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // parseArgs throws a TypeError with an ERR_PARSE_ARGS_* code and a readable message.
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) return { ok: false, reason: `option '--${token.name}' given more than once` };
+    seen.add(token.name);
+  }
+  return { ok: true, configPath: parsed.values.config, help: parsed.values.help === true };
 }
 
 main(process.argv.slice(2)).then(

@@ -1,6 +1,6 @@
 /**
  * bulwarkctl's measured-boot commands through runCtl, on the fixtures: output, JSON and the
- * exit codes of controller/ctl.ts (0 ok, 1 finding, 2 usage, 3 malformed input). The check
+ * exit codes of cli/ctl.ts (0 ok, 1 finding, 2 usage, 3 malformed input). The check
  * against real tpm2_quote files runs in test/lib/eventlog/eventlog-swtpm.test.ts.
  */
 import t from 'tap';
@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CTL_HELP, runCtl } from '../../cli/ctl.js';
+import { ctlHelp, runCtl } from '../../cli/index.js';
 import { loadEventlogFixture } from '../lib/eventlog/eventlog-helpers.js';
 
 const FIX = fileURLToPath(new URL('../../../test/fixtures/eventlog/', import.meta.url));
@@ -80,8 +80,8 @@ t.test('malformed input and usage errors', async (t) => {
   const partial = await ctl(['policy', 'check', '--policy', EXAMPLE, '--name', 'lab-accept-all', '--eventlog', GOOD, '--ak', 'x.pem']);
   t.equal(partial.code, 2);
   t.match(partial.err, /needs all of --ak --msg --sig --pcrs --nonce/);
-  t.match(CTL_HELP, /eventlog show FILE/);
-  t.match(CTL_HELP, /policy measured-boot create --from-eventlog FILE/);
+  t.match(ctlHelp(), /eventlog show FILE/);
+  t.match(ctlHelp(), /policy measured-boot create --from-eventlog FILE/);
   const help = await ctl(['eventlog', 'show', '--help']);
   t.equal(help.code, 0);
   t.match(help.out, /policy check --policy P/);

@@ -8,8 +8,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile, chmod } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runCtl } from '../../cli/ctl.js';
-import { scanRootfs } from '../../cli/runtime-policy-generator.js';
+import { runCtl, scanRootfs } from '../../cli/index.js';
 import { importKeylimeRuntimePolicy, parseRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
 import { ImaLogBuilder } from '../helpers/ima-builder.js';
 import { sha256 } from '../lib/ima/ima-test-logs.js';
@@ -82,6 +81,10 @@ t.test('bulwarkctl policy runtime create, ima check, policy import/export-keylim
     const unverified = await ctl('ima', 'check', good, '--policy', policyFile);
     t.equal(unverified.code, 0);
     t.match(unverified.out, /NOT verified against a TPM/);
+    t.match(unverified.out, /^replay: self-consistent only \(no quoted PCR 10 given\)/m, 'it says which replay it judged');
+    const selfJson = await ctl('ima', 'check', good, '--policy', policyFile, '--json');
+    t.equal(selfJson.code, 0);
+    t.match(JSON.parse(selfJson.out), { replay: 'self', verifiedAgainstPcr10: false, pcr10: pcr });
   });
 
   await t.test('ima check: an unknown binary → exit 1 naming it; a wrong PCR 10 → exit 1', async (t) => {
@@ -93,7 +96,7 @@ t.test('bulwarkctl policy runtime create, ima check, policy import/export-keylim
     const r = await ctl('ima', 'check', file, '--policy', policyFile, '--pcr10', bad.pcr10('sha256').toString('hex'), '--json');
     t.equal(r.code, 1);
     const out: unknown = JSON.parse(r.out);
-    t.match(out, { entries: 5, replayed: true, consumed: 5, verifiedAgainstPcr10: true, findings: [{ code: 'IMA_DIGEST_NOT_ALLOWED', details: { path: '/usr/bin/xmrig' } }] });
+    t.match(out, { entries: 5, replay: 'pcr10', replayed: true, consumed: 5, verifiedAgainstPcr10: true, findings: [{ code: 'IMA_DIGEST_NOT_ALLOWED', details: { path: '/usr/bin/xmrig' } }] });
     const wrong = await ctl('ima', 'check', good, '--policy', policyFile, '--pcr10', 'ab'.repeat(32));
     t.equal(wrong.code, 1);
     t.match(wrong.out, /IMA_REPLAY_MISMATCH/);

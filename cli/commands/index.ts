@@ -1,0 +1,7 @@
+/** cli/commands/: one file per command group; each adds its commands to the program. */
+export { addAppsCommands } from './apps.js';
+export { addEventlogCommands } from './eventlog.js';
+export { addImaCommands } from './ima.js';
+export { addNodeCommands } from './nodes.js';
+export { addPolicyCommands } from './policy.js';
+export { addQuoteCommands } from './quote.js';
