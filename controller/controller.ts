@@ -109,7 +109,7 @@ export class Controller {
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${this.natsUrl}`);
     }
-    const store = await ControllerStore.open(this.nc);
+    const store = await ControllerStore.open(this.nc, this.log);
     const events = new TrustEvents(store);
     const policies = await PolicyStore.open(this.nc.jetstream());
     const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log });
@@ -213,12 +213,20 @@ export class Controller {
     try {
       if (!(await this.lease.tryAcquire())) return;
       const now = Date.now();
-      for (const nodeId of await this.verifier.sweepStale(now)) this.log('warn', 'node is stale', { node: nodeId });
+      const sweepFailed = (nodeId: string, err: unknown): void => {
+        if (!this.stopped) this.log('warn', 'cannot mark node stale', { node: nodeId, error: err instanceof Error ? err.message : String(err) });
+      };
+      for (const nodeId of await this.verifier.sweepStale(now, sweepFailed)) this.log('warn', 'node is stale', { node: nodeId });
       for (const record of await store.listNodes()) {
         if (record.requiresReenrollment) continue;
         const last = this.lastPulled.get(record.nodeId) ?? 0;
         if (now - last < this.config.pullIntervalMs) continue;
-        await this.challenge(this.verifier, record.nodeId);
+        try {
+          await this.challenge(this.verifier, record.nodeId);
+        } catch (err) {
+          // One node that cannot be challenged does not stop the pulls of the rest.
+          if (!this.stopped) this.log('warn', 'cannot challenge node', { node: record.nodeId, error: err instanceof Error ? err.message : String(err) });
+        }
       }
     } catch (err) {
       if (!this.stopped) this.log('error', 'scheduler tick failed', { error: err instanceof Error ? err.message : String(err) });

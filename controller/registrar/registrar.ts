@@ -120,6 +120,12 @@ export class Registrar {
     }
 
     const existing = await this.store.getNode(req.nodeId);
+    if (existing !== null && existing.corrupt !== null) {
+      throw new BulwarkError(
+        'NODE_REENROLL_NOT_APPROVED',
+        `the stored record of node ${req.nodeId} is corrupt (STATE_CORRUPT); it enrolls again once an operator approves it (bulwarkctl approve ${req.nodeId})`,
+      );
+    }
     if (existing !== null) {
       if (existing.record.ekPublic !== toHex(req.ekPublic)) {
         throw new BulwarkError('NODE_CONFLICT', `node ${req.nodeId} is enrolled with another EK`);
