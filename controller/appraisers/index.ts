@@ -2,4 +2,4 @@
 export { appraisalInputs, type AppraisalContext, type AppraisalResult, type Appraiser, type ReplyPatch } from './appraiser.js';
 export { createAppraisers, type AppraiserDeps } from './create.js';
 export { EVENTLOG_BUCKET, EventLogAppraiser, MEASURED_BOOT_POLICY } from './event-log-appraiser.js';
-export { IMA_BUCKET, ImaAppraiser, RUNTIME_POLICY } from './ima-appraiser.js';
+export { IMA_BUCKET, ImaAppraiser, RUNTIME_POLICY, StoredImaSchema, decodeStoredIma } from './ima-appraiser.js';

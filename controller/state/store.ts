@@ -14,7 +14,7 @@ import {
   type NatsConnection,
 } from 'nats';
 import { BulwarkError, toBulwarkError } from '../../lib/index.js';
-import { corruptNodeRecord, decodeNodeRecord, encodeNodeRecord, type NodeRecord } from '../../lib/attestation/index.js';
+import { corruptNodeRecord, corruptPath, decodeNodeRecord, encodeNodeRecord, type NodeRecord } from '../../lib/attestation/index.js';
 import { defineDocument } from '../../lib/schema/index.js';
 import { SUBJECTS, wire, type TrustEventMsg } from '../../proto/index.js';
 
@@ -120,7 +120,7 @@ export class ControllerStore {
         this.reported.add(seen);
         this.log('warn', 'stored node record is corrupt: the node is untrusted (STATE_CORRUPT) until an operator approves it', {
           node: entry.key,
-          path: error.details['path'] ?? '/',
+          path: corruptPath(error),
           revision: entry.revision,
           error: error.message,
         });
@@ -244,7 +244,7 @@ export class ControllerStore {
     } catch (err) {
       // A nonce whose record does not decode cannot be proven issued and unused: refused, and said so.
       const error = corruption(err, 'stored nonce');
-      this.log('warn', 'stored nonce is corrupt: the evidence using it is refused', { node: nodeId, path: error.details['path'] ?? '/', error: error.message });
+      this.log('warn', 'stored nonce is corrupt: the evidence using it is refused', { node: nodeId, path: corruptPath(error), error: error.message });
       return { ok: false, code: 'NONCE_UNKNOWN', message: `the nonce's stored record does not decode: ${error.message}` };
     }
     if (value.nodeId !== nodeId) return { ok: false, code: 'NONCE_UNKNOWN', message: 'the nonce was issued to another node' };

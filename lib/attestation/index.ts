@@ -7,8 +7,10 @@ export {
   NodeRecordSchema,
   StoredFindingSchema,
   corruptNodeRecord,
+  corruptPath,
   decodeNodeRecord,
   encodeNodeRecord,
   type AttestationState,
   type NodeRecord,
 } from './node-record.js';
+export { IMA_FORMATS, findingCodeOf, imaFormatOf, verdictOf, type ImaFormat } from './evidence-fields.js';

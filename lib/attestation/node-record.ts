@@ -132,12 +132,12 @@ export function encodeNodeRecord(r: NodeRecord): string {
  * until one approves the node (which removes them) and the host enrolls again.
  */
 export function corruptNodeRecord(nodeId: string, error: BulwarkError, writtenAt: string): NodeRecord {
-  const path = typeof error.details['path'] === 'string' ? error.details['path'] : '';
+  const path = corruptPath(error);
   return {
     version: 1,
     nodeId,
     state: 'untrusted',
-    reasons: [finding('STATE_CORRUPT', `the stored node record does not decode: ${error.message}`, { path: path === '' ? '/' : path })],
+    reasons: [finding('STATE_CORRUPT', `the stored node record does not decode: ${error.message}`, { path })],
     stateSince: writtenAt,
     enrolledAt: '',
     ekType: 'rsa',
@@ -154,4 +154,10 @@ export function corruptNodeRecord(nodeId: string, error: BulwarkError, writtenAt
     reenrollApproved: false,
     nomadNode: null,
   };
+}
+
+/** The JSON pointer a decode error names ("/" for the whole document), for findings and log lines. */
+export function corruptPath(error: BulwarkError): string {
+  const path = error.details['path'];
+  return typeof path === 'string' && path !== '' ? path : '/';
 }
