@@ -29,7 +29,7 @@ import { IMA_FORMATS, corruptPath, imaFormatOf, type ImaFormat } from '../../lib
 import { defineDocument, literalUnion } from '../../lib/schema/index.js';
 import { TPM_ALG } from '../../lib/tpm/index.js';
 import { finding, type Finding } from '../../lib/index.js';
-import type { AppraisalContext, AppraisalResult, Appraiser } from './appraiser.js';
+import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
 import type { StoreLog } from '../state/index.js';
 import type { PolicyKind, PolicyStore } from '../policies/index.js';
 
@@ -100,7 +100,9 @@ export class ImaAppraiser implements Appraiser {
 
   async appraise(ctx: AppraisalContext): Promise<AppraisalResult> {
     const { evidence: ev, record } = ctx;
-    const policy = await this.policies.resolve(RUNTIME_POLICY, record.nodeId);
+    const resolved = await resolvePolicy(this.policies, RUNTIME_POLICY, record.nodeId, this.log);
+    if (resolved.findings.length > 0) return { findings: resolved.findings };
+    const policy = resolved.policy;
     if (ev.imaFormat === '') {
       return policy === null ? { findings: [] } : { findings: [finding('IMA_LOG_MISSING', `runtime policy ${policy.name} applies, but the host sent no IMA log`)] };
     }
