@@ -64,8 +64,11 @@ function unary<Req, Res>(fn: (req: unknown) => Promise<Res>): grpc.handleUnaryCa
   };
 }
 
+/** A field of a decoded request (plain objects from the proto loader: own properties only). */
 function field(req: unknown, key: string): unknown {
-  return typeof req === 'object' && req !== null ? Reflect.get(req, key) : undefined;
+  if (typeof req !== 'object' || req === null) return undefined;
+  for (const [k, v] of Object.entries(req)) if (k === key) return v;
+  return undefined;
 }
 
 export interface ApiDeps {
