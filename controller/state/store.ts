@@ -132,7 +132,8 @@ export class ControllerStore {
   /** A node as stored; a record that does not decode comes back as its stand-in with `corrupt` set. */
   async getNode(nodeId: string): Promise<StoredNode | null> {
     const entry = await this.nodes.get(nodeId);
-    if (entry === null || entry.operation !== 'PUT' || entry.value.length === 0) return null;
+    // Deletes and purges are operations of their own: an empty PUT is a value, and a corrupt one.
+    if (entry === null || entry.operation !== 'PUT') return null;
     return this.decodeNode(entry);
   }
 
@@ -212,7 +213,7 @@ export class ControllerStore {
       if (stopped) iter.stop();
       for await (const e of iter) {
         if (stopped) break;
-        if (e.operation !== 'PUT' || e.value.length === 0) continue;
+        if (e.operation !== 'PUT') continue;
         onChange(this.decodeNode(e).record);
       }
     }, () => undefined);

@@ -134,13 +134,16 @@ t.test('against nats-server: corrupt records fail closed, each with a warn line'
   await store.putNode(record, 0);
   const kvNodes = await nc.jetstream().views.kv('bulwark_nodes');
   const corruptRevision = await kvNodes.put('node-2', enc.encode('\u0000garbage'));
+  await kvNodes.put('node-3', new Uint8Array(0));
   const listed = await store.listNodes();
   t.same(
     listed.map((n) => [n.nodeId, n.state, n.reasons[0]?.code ?? '']),
     [
       ['node-1', 'trusted', ''],
       ['node-2', 'untrusted', 'STATE_CORRUPT'],
+      ['node-3', 'untrusted', 'STATE_CORRUPT'],
     ],
+    'a corrupt record, and an empty value, are listed as untrusted stand-ins',
   );
   await store.listNodes();
   t.equal(warnings.filter((w) => w['node'] === 'node-2').length, 1, 'a corrupt revision is reported once, not at every listing');
