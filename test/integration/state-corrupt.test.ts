@@ -88,6 +88,12 @@ t.test('a corrupt record fails only its own node', async (t) => {
   const ctl = await fleet.ctl(['nodes']);
   t.equal(ctl.code, 0);
   t.match(ctl.out, new RegExp(`${corrupt}\\s+untrusted.*STATE_CORRUPT`), 'bulwarkctl nodes shows it untrusted with STATE_CORRUPT');
+  const one = await fleet.ctl(['node', corrupt]);
+  t.equal(one.code, 1, 'bulwarkctl node exits 1: the node is not trusted');
+  t.match(one.out, /state:\s+untrusted/);
+  t.match(one.out, /STATE_CORRUPT: the stored node record does not decode/, 'and says why');
+  const json = await fleet.ctl(['nodes', '--json']);
+  t.match(json.out, new RegExp(`"nodeId":"${corrupt}","state":"untrusted"`), 'bulwarkctl nodes --json too');
   t.ok(
     logs.some((l) => l.level === 'warn' && l.fields['node'] === corrupt && l.fields['path'] === '/attestation/resetCount'),
     'a warn line names the node and the JSON path',
