@@ -11,6 +11,7 @@ import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { isBulwarkError, toBulwarkError } from '../../lib/index.js';
 import { EventLogCache, validateMeasuredBootPolicy, type MeasuredBootPolicy } from '../../lib/eventlog/index.js';
 import { finding, type Finding } from '../../lib/index.js';
+import type { PolicyKindName } from '../../lib/attestation/index.js';
 import { WIRE_LIMITS } from '../../proto/index.js';
 import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
 import type { StoreLog } from '../state/index.js';
@@ -19,7 +20,7 @@ import type { PolicyKind, PolicyStore } from '../policies/index.js';
 export const EVENTLOG_BUCKET = 'bulwark_eventlogs';
 
 /** The measured-boot policy kind (policies/measured-boot/schema.json). */
-export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy> = {
+export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy, Extract<PolicyKindName, 'measured-boot'>> = {
   kind: 'measured-boot',
   parse: (document: unknown) => validateMeasuredBootPolicy(document),
 };

@@ -25,7 +25,7 @@ import {
   type ImaReplayState,
   type RuntimePolicy,
 } from '../../lib/ima/index.js';
-import { IMA_FORMATS, corruptPath, imaFormatOf, type ImaFormat } from '../../lib/attestation/index.js';
+import { IMA_FORMATS, corruptPath, imaFormatOf, type ImaFormat, type PolicyKindName } from '../../lib/attestation/index.js';
 import { defineDocument, literalUnion } from '../../lib/schema/index.js';
 import { TPM_ALG } from '../../lib/tpm/index.js';
 import { finding, type Finding } from '../../lib/index.js';
@@ -36,7 +36,7 @@ import type { PolicyKind, PolicyStore } from '../policies/index.js';
 export const IMA_BUCKET = 'bulwark_ima';
 
 /** The runtime policy kind (Bulwark's format; `bulwarkctl policy import-keylime` converts Keylime's). */
-export const RUNTIME_POLICY: PolicyKind<RuntimePolicy> = {
+export const RUNTIME_POLICY: PolicyKind<RuntimePolicy, Extract<PolicyKindName, 'runtime'>> = {
   kind: 'runtime',
   parse: (document: unknown) => parseRuntimePolicy(document),
 };

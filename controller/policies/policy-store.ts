@@ -25,9 +25,9 @@ const MAX_DOCUMENT = 8 * 1024 * 1024;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** How a kind of policy is checked; `parse` throws a BulwarkError naming what is wrong. */
-export interface PolicyKind<T> {
-  readonly kind: string;
+/** How a kind of policy is checked; `parse` throws a BulwarkError naming what is wrong. `K`: the kind's literal name. */
+export interface PolicyKind<T, K extends string = string> {
+  readonly kind: K;
   parse(document: unknown): T;
 }
 

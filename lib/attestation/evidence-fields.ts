@@ -25,3 +25,13 @@ export function verdictOf(value: string): VerdictValue | null {
 export function findingCodeOf(value: string): AnyFindingCode | null {
   return isFindingCode(value) ? value : null;
 }
+
+/** The policy kinds the controller's appraisers register (PolicyInfo.kind on the wire). */
+export const POLICY_KINDS = ['measured-boot', 'runtime'] as const;
+
+export type PolicyKindName = (typeof POLICY_KINDS)[number];
+
+/** A policy kind read off the wire, or null for one this version does not know. */
+export function policyKindOf(value: string): PolicyKindName | null {
+  return POLICY_KINDS.find((k) => k === value) ?? null;
+}

@@ -13,4 +13,4 @@ export {
   type AttestationState,
   type NodeRecord,
 } from './node-record.js';
-export { IMA_FORMATS, findingCodeOf, imaFormatOf, verdictOf, type ImaFormat } from './evidence-fields.js';
+export { IMA_FORMATS, POLICY_KINDS, findingCodeOf, imaFormatOf, policyKindOf, verdictOf, type ImaFormat, type PolicyKindName } from './evidence-fields.js';
