@@ -6,8 +6,11 @@
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
 import { connect, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { toHex } from '../lib/index.js';
+import { verdictOf } from '../lib/attestation/index.js';
+import { defineDocument } from '../lib/schema/index.js';
 import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/index.js';
 import { factsDigest, type HostFacts } from '../lib/index.js';
 import { Backoff } from '../lib/index.js';
@@ -18,15 +21,23 @@ import type { AgentConfig } from './config.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
 
-/** What the agent remembers between starts (data dir `enrollment.json`). */
-export interface Enrollment {
-  readonly nodeId: string;
-  readonly akName: string;
-  readonly nodeIdentity: string;
-  readonly natsUrl: string;
-  readonly pcrSelection: string;
-  readonly intervalMs: number;
-}
+/** What the agent remembers between starts (data dir `enrollment.json`); written without `version` before it existed. */
+export const EnrollmentSchema = Type.Object(
+  {
+    version: Type.Optional(Type.Literal(1)),
+    nodeId: Type.String({ maxLength: 128 }),
+    akName: Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 256 }),
+    nodeIdentity: Type.String({ maxLength: 16_384 }),
+    natsUrl: Type.String({ maxLength: 1024 }),
+    pcrSelection: Type.String({ maxLength: 1024 }),
+    intervalMs: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+export type Enrollment = Static<typeof EnrollmentSchema>;
+
+const ENROLLMENT = defineDocument(EnrollmentSchema, 'saved enrollment', 'STORE_CORRUPT');
 
 export interface AgentDeps {
   readonly config: AgentConfig;
@@ -53,23 +64,6 @@ function errorHeader(msg: Msg): BulwarkError | null {
   const code = msg.headers?.get('Bulwark-Error');
   if (code === undefined || code === '') return null;
   return new BulwarkError('RPC_FAILED', `controller refused: ${code}: ${msg.headers?.get('Bulwark-Message') ?? ''}`, { code });
-}
-
-function decodeEnrollment(text: string): Enrollment | null {
-  try {
-    const v: unknown = JSON.parse(text);
-    if (typeof v !== 'object' || v === null) return null;
-    const s = (k: string): string | null => {
-      const x: unknown = Reflect.get(v, k);
-      return typeof x === 'string' ? x : null;
-    };
-    const interval: unknown = Reflect.get(v, 'intervalMs');
-    const [nodeId, akName, nodeIdentity, natsUrl, pcrSelection] = [s('nodeId'), s('akName'), s('nodeIdentity'), s('natsUrl'), s('pcrSelection')];
-    if (nodeId === null || akName === null || nodeIdentity === null || natsUrl === null || pcrSelection === null || typeof interval !== 'number') return null;
-    return { nodeId, akName, nodeIdentity, natsUrl, pcrSelection, intervalMs: interval };
-  } catch {
-    return null;
-  }
 }
 
 export class Agent {
@@ -112,7 +106,7 @@ export class Agent {
     const cfg = this.deps.config;
     await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
     this.keys = await this.deps.tpm.ensureKeys({ ekType: cfg.ekType, akHandle: cfg.akHandle });
-    const saved = await readFile(this.enrollmentPath, 'utf8').then(decodeEnrollment, () => null);
+    const saved = await this.savedEnrollment();
     if (saved !== null && saved.akName === toHex(this.keys.akName) && saved.nodeId === (cfg.nodeId ?? saved.nodeId)) {
       this.enrollment = saved;
     } else {
@@ -123,6 +117,22 @@ export class Agent {
     this.scheduleTimer();
     for (const source of this.deps.sources ?? []) source.start?.(() => void this.enqueue(null));
     void this.enqueue(null);
+  }
+
+  /** The enrollment saved by an earlier start; null (said in a warn line when it exists but does not decode) enrolls again. */
+  private async savedEnrollment(): Promise<Enrollment | null> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(this.enrollmentPath);
+    } catch {
+      return null;
+    }
+    try {
+      return ENROLLMENT.parseJson(bytes, this.enrollmentPath);
+    } catch (err) {
+      this.log.warn({ path: this.enrollmentPath, ...errorFields(err) }, 'saved enrollment does not decode: enrolling again');
+      return null;
+    }
   }
 
   /** Runs the enrollment protocol against the controller's Registrar. */
@@ -146,6 +156,7 @@ export class Agent {
       const secret = await this.deps.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
       const res = await client.activateCredential({ challengeId: challenge.challengeId, secret });
       const enrollment: Enrollment = {
+        version: 1,
         nodeId: res.nodeId,
         akName: toHex(keys.akName),
         nodeIdentity: res.nodeIdentity,
@@ -322,12 +333,14 @@ export class Agent {
     const refused = errorHeader(msg);
     if (refused !== null) throw refused;
     const reply = wire.evidenceReply.decode(msg.data);
-    if (reply.verdict === 'trusted' || reply.verdict === 'untrusted') this.ackedFactsDigest = digest;
+    const verdict = verdictOf(reply.verdict);
+    if (verdict === null) throw new BulwarkError('WIRE_MALFORMED', `the controller answered with an unknown verdict ${JSON.stringify(reply.verdict.slice(0, 32))}`);
+    if (verdict === 'trusted' || verdict === 'untrusted') this.ackedFactsDigest = digest;
     (this.deps.sources ?? []).forEach((source, i) => source.acknowledge(reply, sent[i] ?? {}));
-    if (reply.verdict !== 'trusted') {
-      this.log.warn({ verdict: reply.verdict, codes: reply.findings.map((f) => f.code), round }, 'controller verdict');
+    if (verdict !== 'trusted') {
+      this.log.warn({ verdict, codes: reply.findings.map((f) => f.code), round }, 'controller verdict');
     } else {
-      this.log.debug({ verdict: reply.verdict, round }, 'controller verdict');
+      this.log.debug({ verdict, round }, 'controller verdict');
     }
     this.onRound?.({ round, reply });
   }

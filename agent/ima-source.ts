@@ -7,12 +7,15 @@
  */
 import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { Backoff, type BackoffPolicy } from '../lib/index.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { verdictOf, type ImaFormat } from '../lib/attestation/index.js';
+import { defineDocument } from '../lib/schema/index.js';
 import { WIRE_LIMITS, type EvidenceReplyMsg } from '../proto/index.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 
 export interface ImaSourceOptions {
   readonly path: string;
-  readonly format: 'ascii' | 'binary';
+  readonly format: ImaFormat;
   /** File remembering the acknowledged position (and the boot it belongs to). */
   readonly statePath: string;
   readonly bootId: () => Promise<string>;
@@ -34,6 +37,19 @@ interface Position {
   readonly entry: number;
   readonly offset: number;
 }
+
+/** The acknowledged position as saved in the data directory; written without `version` before it existed. */
+export const ImaPositionSchema = Type.Object(
+  {
+    version: Type.Optional(Type.Literal(1)),
+    bootId: Type.String({ maxLength: 128 }),
+    entry: Type.Integer({ minimum: 0 }),
+    offset: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+const IMA_POSITION = defineDocument(ImaPositionSchema, 'saved IMA position', 'STORE_CORRUPT');
 
 export class ImaSource implements EvidenceSource {
   readonly name = 'ima';
@@ -65,15 +81,11 @@ export class ImaSource implements EvidenceSource {
     if (this.loaded) return;
     this.loaded = true;
     try {
-      const v: unknown = JSON.parse(await readFile(this.opts.statePath, 'utf8'));
-      const bootId: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'bootId') : undefined;
-      const entry: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'entry') : undefined;
-      const offset: unknown = typeof v === 'object' && v !== null ? Reflect.get(v, 'offset') : undefined;
-      if (bootId === boot && typeof entry === 'number' && typeof offset === 'number' && entry >= 0 && offset >= 0) {
-        this.acked = { entry, offset };
-      }
+      const saved = IMA_POSITION.parseJson(await readFile(this.opts.statePath), this.opts.statePath);
+      if (saved.bootId === boot) this.acked = { entry: saved.entry, offset: saved.offset };
     } catch {
-      // No saved position (first start, or another boot): from the beginning.
+      // No saved position (first start), or one that does not decode: from the beginning.
+      // Safe either way: the controller acknowledges only what it verified and says where to resume.
     }
   }
 
@@ -122,7 +134,8 @@ export class ImaSource implements EvidenceSource {
   }
 
   acknowledge(reply: EvidenceReplyMsg, sent: SourceFields): void {
-    if (sent.imaFormat === undefined || (reply.verdict !== 'trusted' && reply.verdict !== 'untrusted')) return;
+    const verdict = verdictOf(reply.verdict);
+    if (sent.imaFormat === undefined || (verdict !== 'trusted' && verdict !== 'untrusted')) return;
     const wentBack = reply.imaOffset < (sent.imaFromOffset ?? 0);
     const sentEnd = (sent.imaFromOffset ?? 0) + (sent.imaEntries?.length ?? 0);
     this.acked = { entry: reply.imaEntry, offset: reply.imaOffset };
@@ -146,7 +159,8 @@ export class ImaSource implements EvidenceSource {
   private async save(): Promise<void> {
     try {
       const tmp = `${this.opts.statePath}.tmp`;
-      await writeFile(tmp, JSON.stringify({ bootId: this.boot, ...this.acked }), { mode: 0o600 });
+      const saved: Static<typeof ImaPositionSchema> = { version: 1, bootId: this.boot, ...this.acked };
+      await writeFile(tmp, JSON.stringify(saved), { mode: 0o600 });
       await rename(tmp, this.opts.statePath);
     } catch {
       // Losing the position costs one resend from an older offset, nothing more.

@@ -31,14 +31,18 @@ const QUEUE = 'bulwark-verifiers';
 /** Header carrying the BulwarkError code when a NATS request is refused. */
 export const ERROR_HEADER = 'Bulwark-Error';
 
+/** True for a file system error saying the file is not there. */
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && err.code === 'ENOENT';
+}
+
 /** Loads the controller's Ed25519 identity key, creating it on first start. */
 async function loadIdentityKey(dataDir: string): Promise<KeyObject> {
   const path = join(dataDir, 'identity-ed25519.pem');
   try {
     return createPrivateKey(await readFile(path, 'utf8'));
   } catch (err) {
-    const missing = typeof err === 'object' && err !== null && Reflect.get(err, 'code') === 'ENOENT';
-    if (!missing) throw new BulwarkError('IO_FAILED', `cannot read ${path}`, {}, { cause: err });
+    if (!isNotFound(err)) throw new BulwarkError('IO_FAILED', `cannot read ${path}`, {}, { cause: err });
   }
   const { privateKey } = generateKeyPairSync('ed25519');
   await writeFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
@@ -51,8 +55,7 @@ export async function loadCaBundle(dir: string): Promise<string[]> {
   try {
     names = await readdir(dir);
   } catch (err) {
-    const missing = typeof err === 'object' && err !== null && Reflect.get(err, 'code') === 'ENOENT';
-    if (missing) return [];
+    if (isNotFound(err)) return [];
     throw new BulwarkError('IO_FAILED', `cannot read the EK CA directory ${dir}`, {}, { cause: err });
   }
   const out: string[] = [];
@@ -151,7 +154,7 @@ export class Controller {
     const apps = new AppCatalogue(cfg.appsDir, nomad);
     this.api = new GrpcApi({ store, registrar, verifier, policies, apps, freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs, challengeNow: (nodeId) => this.challenge(verifier, nodeId), log: this.log });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
-    this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000));
+    this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000), this.log);
     this.timer = setInterval(() => void this.tick(store), this.tickMs);
     if (nomad !== null) {
       // The placement gate: one replica at a time (a lease in KV) keeps Nomad's eligibility in line with trust.
@@ -159,7 +162,7 @@ export class Controller {
       this.reconciler = new NomadReconciler(
         nomad,
         { listNodes: () => store.listNodes(), watch: (onChange) => store.watchNodes(onChange) },
-        new KvLease(store.leases, 'nomad-reconciler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * reconcileMs, 3000)),
+        new KvLease(store.leases, 'nomad-reconciler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * reconcileMs, 3000), this.log),
         {
           freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
           drainUntrusted: cfg.nomadDrain,
@@ -222,12 +225,20 @@ export class Controller {
     try {
       if (!(await this.lease.tryAcquire())) return;
       const now = Date.now();
-      for (const nodeId of await this.verifier.sweepStale(now)) this.log.warn({ node: nodeId, code: 'NODE_STALE' }, 'node is stale');
+      const sweepFailed = (nodeId: string, err: unknown): void => {
+        if (!this.stopped) this.log.warn({ node: nodeId, ...errorFields(err) }, 'cannot mark node stale');
+      };
+      for (const nodeId of await this.verifier.sweepStale(now, sweepFailed)) this.log.warn({ node: nodeId, code: 'NODE_STALE' }, 'node is stale');
       for (const record of await store.listNodes()) {
         if (record.requiresReenrollment) continue;
         const last = this.lastPulled.get(record.nodeId) ?? 0;
         if (now - last < this.config.pullIntervalMs) continue;
-        await this.challenge(this.verifier, record.nodeId);
+        try {
+          await this.challenge(this.verifier, record.nodeId);
+        } catch (err) {
+          // One node that cannot be challenged does not stop the pulls of the rest.
+          if (!this.stopped) this.log.warn({ node: record.nodeId, ...errorFields(err) }, 'cannot challenge node');
+        }
       }
     } catch (err) {
       if (!this.stopped) this.log.error(errorFields(err), 'scheduler tick failed');

@@ -1,4 +1,4 @@
-/** daemon/: process plumbing shared by bulwark-agent and bulwark-controller. */
+/** daemon/: process plumbing shared by bulwark-agent and bulwark-controller: logging, config layering, retries. */
 export {
   createLogger,
   errorFields,
@@ -16,3 +16,18 @@ export {
   type LogMethod,
 } from './logger.js';
 export { NATS_RECONNECT_BACKOFF, NatsReconnect, sleep } from './retry.js';
+export {
+  MAX_CONFIG_FILE_BYTES,
+  configError,
+  defineConfig,
+  dropInDirOf,
+  layerConfig,
+  mergeConfig,
+  readConfigLayers,
+  type ConfigLayer,
+  type ConfigSpec,
+  type EnvOverride,
+  type EnvTable,
+  type EnvValueType,
+  type LayeredConfig,
+} from './config-layers.js';

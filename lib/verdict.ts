@@ -1,4 +1,4 @@
-import type { ErrorCode, ErrorDetails } from './errors.js';
+import { ERROR_CODES, type ErrorCode, type ErrorDetails } from './errors.js';
 
 /** One reason a piece of evidence was judged, with a stable machine-readable code. */
 export interface Finding {
@@ -42,11 +42,33 @@ export const FINDING_CODES = {
   SECURE_BOOT_AUTHORITY_NOT_ALLOWED: 'a boot application was verified by an authority the policy does not allow',
   DBX_ENTRY_MISSING: 'dbx lacks a revocation the policy requires',
   KERNEL_CMDLINE_NOT_ALLOWED: 'the kernel command line does not match the policy, or was not measured',
+  STATE_CORRUPT: "the controller's stored record of this node does not decode; the node stays untrusted until an operator approves it and it enrolls again",
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;
 
-export type TrustState = 'unknown' | 'enrolled' | 'trusted' | 'untrusted' | 'stale';
+/** Every trust state a node can be in. */
+export const TRUST_STATES = ['unknown', 'enrolled', 'trusted', 'untrusted', 'stale'] as const;
+
+export type TrustState = (typeof TRUST_STATES)[number];
+
+/** Every code a finding can carry: error codes raised as findings, and finding-only codes. */
+export type AnyFindingCode = ErrorCode | FindingCode;
+
+/** True for a code this version knows (an error code or a finding code): a guard for codes read back from the wire or storage. */
+export function isFindingCode(value: string): value is AnyFindingCode {
+  return Object.prototype.hasOwnProperty.call(FINDING_CODES, value) || Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+}
+
+/** The verdict values evidence can get on the wire ("refused": the round was not judged). */
+export const VERDICTS = ['trusted', 'untrusted', 'refused'] as const;
+
+export type VerdictValue = (typeof VERDICTS)[number];
+
+/** True for a verdict value this version knows. */
+export function isVerdictValue(value: string): value is VerdictValue {
+  return VERDICTS.some((v) => v === value);
+}
 
 /** The result of judging evidence: a value, not an exception. */
 export type Verdict =

@@ -128,6 +128,13 @@ export class GrpcApi {
       reattest: unary(async (req) => ({ nonce: await deps.challengeNow(checkNodeId(req.nodeId)) })),
       approveReenrollment: unary(async (req) => {
         const nodeId = checkNodeId(req.nodeId);
+        const stored = await store.getNode(nodeId);
+        if (stored !== null && stored.corrupt !== null) {
+          // Approving a node whose record is corrupt removes that record: the host enrolls
+          // again as a new node (EK certificate chain and credential activation as always).
+          await store.removeCorruptNode(nodeId, stored.revision);
+          return nodeToWire(nodeRecordToMsg({ ...stored.record, reenrollApproved: true }));
+        }
         const updated = await store.updateNode(nodeId, (current) => {
           if (current === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
           if (!current.requiresReenrollment) throw new BulwarkError('USAGE', `node ${nodeId} does not need re-enrollment`);

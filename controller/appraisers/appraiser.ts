@@ -8,7 +8,10 @@
 import type { Judgement } from '../../lib/attestation/index.js';
 import type { NodeRecord } from '../../lib/attestation/index.js';
 import type { ClockInfo, QuotedPcrs } from '../../lib/tpm/index.js';
-import type { Finding } from '../../lib/index.js';
+import { BulwarkError, finding, type Finding } from '../../lib/index.js';
+import { corruptPath } from '../../lib/attestation/index.js';
+import type { PolicyKind, PolicyStore, StoredPolicy } from '../policies/index.js';
+import type { Logger } from '../../daemon/index.js';
 import type { EvidenceMsg, EvidenceReplyMsg } from '../../proto/index.js';
 
 /** Everything an appraiser may look at in one round. */
@@ -45,4 +48,28 @@ export interface Appraiser {
 /** The inputs of an appraisal that come from the quote's judgement, when it verified. */
 export function appraisalInputs(j: Judgement): { quoted: QuotedPcrs; clockInfo: ClockInfo; newBoot: boolean } | null {
   return j.pcrs === null || j.clockInfo === null ? null : { quoted: j.pcrs, clockInfo: j.clockInfo, newBoot: j.newBoot };
+}
+
+/**
+ * The policy that applies to a node, or the finding that says why none can be read: a
+ * stored policy that does not decode (STATE_CORRUPT) or no longer passes its kind's
+ * checks fails this node's round closed, with a warn line, instead of throwing out of
+ * the round. A dependency failure (NATS) still throws.
+ */
+export async function resolvePolicy<T>(
+  policies: PolicyStore,
+  kind: PolicyKind<T>,
+  nodeId: string,
+  log: Logger,
+): Promise<{ readonly policy: StoredPolicy<T> | null; readonly findings: readonly Finding[] }> {
+  try {
+    return { policy: await policies.resolve(kind, nodeId), findings: [] };
+  } catch (err) {
+    // Malformed or refused-as-usage: the stored policy, its assignment or its document does not check out.
+    if (!(err instanceof BulwarkError) || (err.kind !== 'malformed' && err.kind !== 'usage')) throw err;
+    const path = corruptPath(err);
+    log.warn({ node: nodeId, path, code: err.code, error: err.message }, `stored ${kind.kind} policy does not decode: the node's round is untrusted`);
+    const code = err.code === 'STORE_CORRUPT' ? 'STATE_CORRUPT' : err.code;
+    return { policy: null, findings: [finding(code, `the ${kind.kind} policy assigned to this node cannot be read: ${err.message}`, { path })] };
+  }
 }

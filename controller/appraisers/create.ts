@@ -19,5 +19,5 @@ export interface AppraiserDeps {
 
 export async function createAppraisers(deps: AppraiserDeps): Promise<Appraiser[]> {
   const js = deps.store.nc.jetstream();
-  return [await EventLogAppraiser.open(js, deps.policies), await ImaAppraiser.open(js, deps.policies)];
+  return [await EventLogAppraiser.open(js, deps.policies, deps.log), await ImaAppraiser.open(js, deps.policies, deps.log)];
 }

@@ -11,14 +11,16 @@ import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { isBulwarkError, toBulwarkError } from '../../lib/index.js';
 import { EventLogCache, validateMeasuredBootPolicy, type MeasuredBootPolicy } from '../../lib/eventlog/index.js';
 import { finding, type Finding } from '../../lib/index.js';
+import type { PolicyKindName } from '../../lib/attestation/index.js';
 import { WIRE_LIMITS } from '../../proto/index.js';
-import type { AppraisalContext, AppraisalResult, Appraiser } from './appraiser.js';
+import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
+import { silentLogger, type Logger } from '../../daemon/index.js';
 import type { PolicyKind, PolicyStore } from '../policies/index.js';
 
 export const EVENTLOG_BUCKET = 'bulwark_eventlogs';
 
 /** The measured-boot policy kind (policies/measured-boot/schema.json). */
-export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy> = {
+export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy, Extract<PolicyKindName, 'measured-boot'>> = {
   kind: 'measured-boot',
   parse: (document: unknown) => validateMeasuredBootPolicy(document),
 };
@@ -27,20 +29,22 @@ export class EventLogAppraiser implements Appraiser {
   readonly name = 'event-log';
   private readonly kv: KV;
   private readonly policies: PolicyStore;
+  private readonly log: Logger;
   private readonly cache = new EventLogCache();
   /** Stored logs read back this process's lifetime, by node: digest and bytes. */
   private readonly held = new Map<string, { digest: string; bytes: Uint8Array }>();
 
-  private constructor(kv: KV, policies: PolicyStore) {
+  private constructor(kv: KV, policies: PolicyStore, log: Logger) {
+    this.log = log;
     this.kv = kv;
     this.policies = policies;
   }
 
-  static async open(js: JetStreamClient, policies: PolicyStore): Promise<EventLogAppraiser> {
+  static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger()): Promise<EventLogAppraiser> {
     policies.register(MEASURED_BOOT_POLICY);
     try {
       const kv = await js.views.kv(EVENTLOG_BUCKET, { history: 1, storage: StorageType.File, maxValueSize: WIRE_LIMITS.eventLog });
-      return new EventLogAppraiser(kv, policies);
+      return new EventLogAppraiser(kv, policies, log);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the event log bucket');
     }
@@ -60,7 +64,9 @@ export class EventLogAppraiser implements Appraiser {
 
   async appraise(ctx: AppraisalContext): Promise<AppraisalResult> {
     const { evidence: ev, record } = ctx;
-    const policy = await this.policies.resolve(MEASURED_BOOT_POLICY, record.nodeId);
+    const resolved = await resolvePolicy(this.policies, MEASURED_BOOT_POLICY, record.nodeId, this.log);
+    if (resolved.findings.length > 0) return { findings: resolved.findings };
+    const policy = resolved.policy;
     if (ev.eventLogSha256 === '') {
       // The host has no event log. Without a policy nothing is required of it.
       return policy === null

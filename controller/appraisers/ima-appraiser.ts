@@ -8,6 +8,7 @@
  * has verified. Findings on verified entries (an unknown binary ran) and a log that no
  * longer replays are sticky: the next clean round does not undo what already ran.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { isBulwarkError, toBulwarkError } from '../../lib/index.js';
 import {
@@ -24,56 +25,74 @@ import {
   type ImaReplayState,
   type RuntimePolicy,
 } from '../../lib/ima/index.js';
+import { IMA_FORMATS, corruptPath, imaFormatOf, type ImaFormat, type PolicyKindName } from '../../lib/attestation/index.js';
+import { defineDocument, literalUnion } from '../../lib/schema/index.js';
 import { TPM_ALG } from '../../lib/tpm/index.js';
 import { finding, type Finding } from '../../lib/index.js';
-import type { AppraisalContext, AppraisalResult, Appraiser } from './appraiser.js';
+import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
+import { silentLogger, type Logger } from '../../daemon/index.js';
 import type { PolicyKind, PolicyStore } from '../policies/index.js';
 
 export const IMA_BUCKET = 'bulwark_ima';
 
 /** The runtime policy kind (Bulwark's format; `bulwarkctl policy import-keylime` converts Keylime's). */
-export const RUNTIME_POLICY: PolicyKind<RuntimePolicy> = {
+export const RUNTIME_POLICY: PolicyKind<RuntimePolicy, Extract<PolicyKindName, 'runtime'>> = {
   kind: 'runtime',
   parse: (document: unknown) => parseRuntimePolicy(document),
 };
 
+/** Where IMA replay stands for a node (KV `bulwark_ima`); written without `version` before it existed. */
+export const StoredImaSchema = Type.Object(
+  {
+    version: Type.Optional(Type.Literal(1)),
+    /** TPM resetCount of the boot this state belongs to. */
+    resetCount: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    format: literalUnion(IMA_FORMATS),
+    /** ImaReplayStateJson: the bank names and PCR 10 lengths are checked by decodeImaReplayState. */
+    state: Type.Object(
+      {
+        entryCount: Type.Integer({ minimum: 0 }),
+        byteOffset: Type.Integer({ minimum: 0 }),
+        pcr10: Type.Record(Type.String({ maxLength: 16 }), Type.String({ pattern: '^[0-9a-f]{1,256}$' }), { maxProperties: 8 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 interface StoredIma {
   readonly resetCount: number;
-  readonly format: string;
+  readonly format: ImaFormat;
   readonly state: ImaReplayState;
 }
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const STORED_IMA = defineDocument(StoredImaSchema, 'stored IMA replay state', 'STORE_CORRUPT');
 
-function decodeStored(bytes: Uint8Array): StoredIma | null {
-  try {
-    const v: unknown = JSON.parse(dec.decode(bytes));
-    if (typeof v !== 'object' || v === null) return null;
-    const resetCount: unknown = Reflect.get(v, 'resetCount');
-    const format: unknown = Reflect.get(v, 'format');
-    if (typeof resetCount !== 'number' || typeof format !== 'string') return null;
-    return { resetCount, format, state: decodeImaReplayState(Reflect.get(v, 'state')) };
-  } catch {
-    // A stored state this version cannot read: start from entry 0 (the agent resends).
-    return null;
-  }
+const enc = new TextEncoder();
+
+/** Decodes a node's stored IMA replay state: STORE_CORRUPT (or IMA_STATE_INVALID for its banks) when it does not. */
+export function decodeStoredIma(bytes: Uint8Array, nodeId: string): StoredIma {
+  const doc = STORED_IMA.parseJson(bytes, `${IMA_BUCKET}/${nodeId}`);
+  return { resetCount: doc.resetCount, format: doc.format, state: decodeImaReplayState(doc.state) };
 }
 
 export class ImaAppraiser implements Appraiser {
   readonly name = 'ima';
   private readonly kv: KV;
   private readonly policies: PolicyStore;
+  private readonly log: Logger;
 
-  private constructor(kv: KV, policies: PolicyStore) {
+  private constructor(kv: KV, policies: PolicyStore, log: Logger) {
+    this.log = log;
     this.kv = kv;
     this.policies = policies;
   }
 
-  static async open(js: JetStreamClient, policies: PolicyStore): Promise<ImaAppraiser> {
+  static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger()): Promise<ImaAppraiser> {
     policies.register(RUNTIME_POLICY);
     try {
-      return new ImaAppraiser(await js.views.kv(IMA_BUCKET, { history: 1, storage: StorageType.File }), policies);
+      return new ImaAppraiser(await js.views.kv(IMA_BUCKET, { history: 1, storage: StorageType.File }), policies, log);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the IMA bucket');
     }
@@ -81,15 +100,35 @@ export class ImaAppraiser implements Appraiser {
 
   async appraise(ctx: AppraisalContext): Promise<AppraisalResult> {
     const { evidence: ev, record } = ctx;
-    const policy = await this.policies.resolve(RUNTIME_POLICY, record.nodeId);
+    const resolved = await resolvePolicy(this.policies, RUNTIME_POLICY, record.nodeId, this.log);
+    if (resolved.findings.length > 0) return { findings: resolved.findings };
+    const policy = resolved.policy;
     if (ev.imaFormat === '') {
       return policy === null ? { findings: [] } : { findings: [finding('IMA_LOG_MISSING', `runtime policy ${policy.name} applies, but the host sent no IMA log`)] };
     }
+    const format = imaFormatOf(ev.imaFormat);
+    if (format === null) {
+      return { findings: [finding('WIRE_MALFORMED', `unknown IMA list format ${JSON.stringify(ev.imaFormat.slice(0, 16))}`)] };
+    }
     const entry = await this.kv.get(record.nodeId);
-    const stored = entry === null || entry.operation !== 'PUT' ? null : decodeStored(entry.value);
+    let stored: StoredIma | null = null;
+    const findings: Finding[] = [];
+    if (entry !== null && entry.operation === 'PUT' && entry.value.length > 0) {
+      try {
+        stored = decodeStoredIma(entry.value, record.nodeId);
+      } catch (err) {
+        if (!isBulwarkError(err)) throw err;
+        // The stored position cannot be trusted: the replay starts again from entry 0 (the
+        // agent resends the list, which must replay to the quoted PCR 10 from the start, so
+        // nothing unverified is accepted), and this round is untrusted with STATE_CORRUPT.
+        const path = corruptPath(err);
+        this.log.warn({ node: record.nodeId, path, error: err.message }, 'stored IMA replay state is corrupt: replaying from entry 0');
+        findings.push(finding('STATE_CORRUPT', `the stored IMA replay state does not decode (${err.message}); replaying the list from entry 0`, { path }));
+      }
+    }
     // A new boot (or a stored state of another boot or format) starts from entry 0.
     const state =
-      stored !== null && stored.resetCount === ctx.clockInfo.resetCount && stored.format === ev.imaFormat && !ctx.newBoot
+      stored !== null && stored.resetCount === ctx.clockInfo.resetCount && stored.format === format && !ctx.newBoot
         ? stored.state
         : initialImaReplayState(quotedBanks(ctx));
     const position = { imaEntry: state.entryCount, imaOffset: state.byteOffset };
@@ -97,24 +136,24 @@ export class ImaAppraiser implements Appraiser {
     if (ev.imaFromEntry > state.entryCount || (ev.imaFromEntry === state.entryCount && ev.imaFromOffset !== state.byteOffset)) {
       // The agent skipped entries we have not verified: PCR 10 cannot be proven this round.
       return {
-        findings: [finding('IMA_LOG_DISCONTINUOUS', `the agent sent IMA entries from ${ev.imaFromEntry}, the controller verified up to ${state.entryCount}`)],
+        findings: [...findings, finding('IMA_LOG_DISCONTINUOUS', `the agent sent IMA entries from ${ev.imaFromEntry}, the controller verified up to ${state.entryCount}`)],
         reply: position,
       };
     }
     let entries: readonly ImaEntry[];
     try {
       const options = { fromEntry: ev.imaFromEntry, fromOffset: ev.imaFromOffset, allowIncompleteTail: true };
-      entries = (ev.imaFormat === 'binary' ? parseImaBinary(ev.imaEntries, options) : parseImaAscii(ev.imaEntries, options)).entries;
+      entries = (format === 'binary' ? parseImaBinary(ev.imaEntries, options) : parseImaAscii(ev.imaEntries, options)).entries;
     } catch (err) {
       if (!isBulwarkError(err)) throw err;
-      return { findings: [finding(err.code, err.message, err.details)], reply: position };
+      return { findings: [...findings, finding(err.code, err.message, err.details)], reply: position };
     }
     // Entries the controller verified before (the agent resent from an older position).
     const fresh = entries.filter((e) => e.index >= state.entryCount);
     const first = fresh[0];
     if (first !== undefined && (first.index !== state.entryCount || first.offset !== state.byteOffset)) {
       return {
-        findings: [finding('IMA_LOG_DISCONTINUOUS', `IMA entry ${first.index} at offset ${first.offset} does not continue the verified list (${state.entryCount} at ${state.byteOffset})`)],
+        findings: [...findings, finding('IMA_LOG_DISCONTINUOUS', `IMA entry ${first.index} at offset ${first.offset} does not continue the verified list (${state.entryCount} at ${state.byteOffset})`)],
         reply: position,
       };
     }
@@ -123,11 +162,10 @@ export class ImaAppraiser implements Appraiser {
     if (!replay.ok) {
       // With more entries still to come the quote may simply be ahead of what arrived.
       if (ev.imaMore) {
-        return { findings: [finding('IMA_LOG_INCOMPLETE', 'the IMA backlog is larger than one round carries; the quoted PCR 10 is not reached yet')], reply: position };
+        return { findings: [...findings, finding('IMA_LOG_INCOMPLETE', 'the IMA backlog is larger than one round carries; the quoted PCR 10 is not reached yet')], reply: position };
       }
-      return { findings: replay.findings, sticky: true, reply: position };
+      return { findings: [...findings, ...replay.findings], sticky: true, reply: position };
     }
-    const findings: Finding[] = [];
     // boot_aggregate is proven against the quoted PCRs 0-9, not looked up in the policy.
     let aggregateProven = false;
     for (const e of replay.verified) {
@@ -140,16 +178,19 @@ export class ImaAppraiser implements Appraiser {
       const judged = evaluateImaEntries(policy.policy, replay.verified);
       findings.push(...judged.filter((f) => !(aggregateProven && f.details?.['entry'] === 0 && f.details['path'] === 'boot_aggregate')));
     }
-    const next: StoredIma = { resetCount: ctx.clockInfo.resetCount, format: ev.imaFormat, state: replay.state };
+    const next: StoredIma = { resetCount: ctx.clockInfo.resetCount, format, state: replay.state };
     const advanced = replay.state.entryCount !== state.entryCount || stored === null || stored.resetCount !== next.resetCount;
+    // STATE_CORRUPT is not sticky: the state is rebuilt from a full replay, and once written the next round reads it.
+    const sticky = findings.some((f) => f.code !== 'STATE_CORRUPT');
     return {
       findings,
-      sticky: findings.length > 0,
+      sticky,
       reply: { imaEntry: replay.state.entryCount, imaOffset: replay.state.byteOffset },
       ...(advanced
         ? {
             commit: async () => {
-              await this.kv.put(record.nodeId, enc.encode(JSON.stringify({ ...next, state: encodeImaReplayState(next.state) })));
+              const value: Static<typeof StoredImaSchema> = { version: 1, ...next, state: encodeImaReplayState(next.state) };
+              await this.kv.put(record.nodeId, enc.encode(JSON.stringify(value)));
             },
           }
         : {}),

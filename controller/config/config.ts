@@ -1,206 +1,126 @@
 /**
- * Controller configuration, layered: defaults → /etc/bulwark/controller.json (or
- * --config / BULWARK_CONTROLLER_CONFIG) → environment. Parsing is pure; loading reads the file.
+ * bulwark-controller configuration: one schema (with the defaults) and one table of
+ * environment variables, layered by daemon/ like the agent's: defaults, then the JSON
+ * file (/etc/bulwark/controller.json, or --config / BULWARK_CONTROLLER_CONFIG), then the
+ * drop-ins beside it (controller.d/*.json, in lexical order), then the variables.
+ * Parsing is pure; loading reads the files.
  */
-import { readFile } from 'node:fs/promises';
-import { BulwarkError } from '../../lib/index.js';
-import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../daemon/index.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { configError, defineConfig, layerConfig, LOG_LEVELS, readConfigLayers, type ConfigLayer } from '../../daemon/index.js';
+import { literalUnion } from '../../lib/schema/index.js';
 
-export interface ControllerConfig {
-  readonly dataDir: string;
-  /** null: start an embedded `nats-server -js` in dataDir. */
-  readonly natsUrl: string | null;
-  /** Embedded server port (0: a free one). */
-  readonly natsPort: number;
-  /** The NATS URL given to agents at enrollment (default: the one the controller uses). */
-  readonly natsAdvertiseUrl: string | null;
-  /** gRPC listen address host:port. */
-  readonly grpcListen: string;
-  /** Directory of PEM EK CA certificates (roots and intermediates). */
-  readonly ekCaDir: string;
-  /** sha256 hex of EK TPMT_PUBLIC bytes accepted without a certificate. */
-  readonly ekAllowList: readonly string[];
-  readonly pcrSelection: string;
-  /** How often agents push evidence. */
-  readonly intervalMs: number;
-  /** How often the controller pulls evidence from each node (a fresh challenge). */
-  readonly pullIntervalMs: number;
-  readonly staleAfterMs: number;
-  readonly nonceTtlMs: number;
-  readonly enrollTtlMs: number;
-  /** Name of this replica in leases. */
-  readonly replicaId: string;
-  /** Nomad HTTP API (e.g. http://127.0.0.1:4646); null: no placement gate. */
-  readonly nomadAddr: string | null;
-  /** Nomad ACL token; null: NOMAD_TOKEN from the environment. Never logged. */
-  readonly nomadToken: string | null;
-  /** Drain untrusted nodes (their allocations move to trusted ones), not only make them ineligible. */
-  readonly nomadDrain: boolean;
-  readonly nomadDrainDeadlineMs: number;
-  /** A trusted verdict older than this does not keep a node eligible (0: staleAfterMs). */
-  readonly nomadFreshnessMs: number;
-  readonly nomadReconcileIntervalMs: number;
-  /** Bulwark node id → Nomad node name, where they differ. */
-  readonly nomadNodeMap: Readonly<Record<string, string>>;
-  /** The application catalogue: one NAME.nomad.hcl per app. */
-  readonly appsDir: string;
-  /** Least severe level logged: trace, debug, info, warn, error or fatal. */
-  readonly logLevel: LogLevel;
+const TEXT = '^[^\\x00-\\x1f\\x7f]*$';
+const Text = (fallback: string, pattern = TEXT) => Type.String({ maxLength: 4096, pattern, default: fallback });
+const NullableText = () => Type.Union([Type.String({ maxLength: 4096, pattern: TEXT }), Type.Null()], { default: null });
+const Ms = (fallback: number) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: fallback });
+
+/** The controller's settings: every key, its type and its default. Unknown keys are refused. */
+export const ControllerConfigSchema = Type.Object(
+  {
+    dataDir: Text('/var/lib/bulwark-controller'),
+    /** null: start an embedded `nats-server -js` in dataDir. */
+    natsUrl: NullableText(),
+    /** Embedded server port (0: a free one). */
+    natsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 4222 }),
+    /** The NATS URL given to agents at enrollment (default: the one the controller uses). */
+    natsAdvertiseUrl: NullableText(),
+    /** gRPC listen address host:port. */
+    grpcListen: Text('127.0.0.1:7443', '^[^:\\x00-\\x1f\\x7f]+:[0-9]+$'),
+    /** Directory of PEM EK CA certificates (roots and intermediates). */
+    ekCaDir: Text('/etc/bulwark/ek-ca'),
+    /** sha256 hex of EK TPMT_PUBLIC bytes accepted without a certificate. */
+    ekAllowList: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { maxItems: 100_000, default: [] }),
+    /** PCRs every quote must cover: 0-7 firmware and Secure Boot, 8-9 GRUB, kernel, initrd and command line, 10 IMA, 14 shim's MOK lists. */
+    pcrSelection: Text('sha256:0,1,2,3,4,5,6,7,8,9,10,14'),
+    /** How often agents push evidence. */
+    intervalMs: Ms(30_000),
+    /** How often the controller pulls evidence from each node (a fresh challenge). */
+    pullIntervalMs: Ms(60_000),
+    /** A node without evidence for this long is stale (so untrusted); longer than intervalMs. */
+    staleAfterMs: Ms(120_000),
+    nonceTtlMs: Ms(30_000),
+    enrollTtlMs: Ms(120_000),
+    /** Name of this replica in leases ("": hostname and pid). */
+    replicaId: Text(''),
+    /** Nomad HTTP API (e.g. http://127.0.0.1:4646); null: no placement gate. */
+    nomadAddr: NullableText(),
+    /** Nomad ACL token; null: none. Never logged. */
+    nomadToken: NullableText(),
+    /** Drain untrusted nodes (their allocations move to trusted ones), not only make them ineligible. */
+    nomadDrain: Type.Boolean({ default: true }),
+    nomadDrainDeadlineMs: Ms(5 * 60_000),
+    /** A trusted verdict older than this does not keep a node eligible (0: staleAfterMs). */
+    nomadFreshnessMs: Ms(0),
+    nomadReconcileIntervalMs: Ms(5000),
+    /** Bulwark node id → Nomad node name, where they differ (drop-ins add to it key by key). */
+    nomadNodeMap: Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { default: {} }),
+    /** The application catalogue: one NAME.nomad.hcl per app. */
+    appsDir: Text('/usr/share/bulwark/apps'),
+    /** Least severe level logged: trace, debug, info, warn, error or fatal. */
+    logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
+  },
+  { additionalProperties: false },
+);
+
+export type ControllerConfig = Static<typeof ControllerConfigSchema>;
+
+/** Environment variables that override a key (the last layer): variable → key and how its text converts. */
+export const CONTROLLER_CONFIG_ENV = {
+  BULWARK_DATA_DIR: { key: 'dataDir', type: 'string' },
+  BULWARK_NATS_URL: { key: 'natsUrl', type: 'string' },
+  BULWARK_NATS_PORT: { key: 'natsPort', type: 'integer' },
+  BULWARK_NATS_ADVERTISE_URL: { key: 'natsAdvertiseUrl', type: 'string' },
+  BULWARK_GRPC_LISTEN: { key: 'grpcListen', type: 'string' },
+  BULWARK_EK_CA_DIR: { key: 'ekCaDir', type: 'string' },
+  BULWARK_PCR_SELECTION: { key: 'pcrSelection', type: 'string' },
+  BULWARK_INTERVAL_MS: { key: 'intervalMs', type: 'integer' },
+  BULWARK_PULL_INTERVAL_MS: { key: 'pullIntervalMs', type: 'integer' },
+  BULWARK_STALE_AFTER_MS: { key: 'staleAfterMs', type: 'integer' },
+  BULWARK_NONCE_TTL_MS: { key: 'nonceTtlMs', type: 'integer' },
+  BULWARK_REPLICA_ID: { key: 'replicaId', type: 'string' },
+  BULWARK_NOMAD_ADDR: { key: 'nomadAddr', type: 'string' },
+  BULWARK_APPS_DIR: { key: 'appsDir', type: 'string' },
+  BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  NOMAD_TOKEN: { key: 'nomadToken', type: 'string' },
+} as const;
+
+const CONTROLLER_CONFIG = defineConfig('controller config', ControllerConfigSchema, CONTROLLER_CONFIG_ENV);
+
+/** Where the file layer is read unless --config or BULWARK_CONTROLLER_CONFIG says otherwise (drop-ins: /etc/bulwark/controller.d/). */
+export const DEFAULT_CONTROLLER_CONFIG_PATH = '/etc/bulwark/controller.json';
+
+/** Layers parsed sources, then checks what relates keys to each other. */
+function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, string | undefined>>): ControllerConfig {
+  const { value, origin } = layerConfig(CONTROLLER_CONFIG, layers, env);
+  for (const key of ['intervalMs', 'pullIntervalMs'] as const) {
+    if (value[key] < 100) throw configError(key, origin(key), `/${key}`, 'must be at least 100 ms');
+  }
+  if (value.staleAfterMs <= value.intervalMs) throw configError('staleAfterMs', origin('staleAfterMs'), '/staleAfterMs', `must be longer than intervalMs (${value.intervalMs})`);
+  return value;
 }
 
-export const CONTROLLER_DEFAULTS: ControllerConfig = {
-  dataDir: '/var/lib/bulwark-controller',
-  natsUrl: null,
-  natsPort: 4222,
-  natsAdvertiseUrl: null,
-  grpcListen: '127.0.0.1:7443',
-  ekCaDir: '/etc/bulwark/ek-ca',
-  ekAllowList: [],
-  // 0-7 firmware and Secure Boot, 8-9 GRUB, kernel, initrd and command line, 10 IMA, 14 shim's MOK lists.
-  pcrSelection: 'sha256:0,1,2,3,4,5,6,7,8,9,10,14',
-  intervalMs: 30_000,
-  pullIntervalMs: 60_000,
-  staleAfterMs: 120_000,
-  nonceTtlMs: 30_000,
-  enrollTtlMs: 120_000,
-  replicaId: '',
-  nomadAddr: null,
-  nomadToken: null,
-  nomadDrain: true,
-  nomadDrainDeadlineMs: 5 * 60_000,
-  nomadFreshnessMs: 0,
-  nomadReconcileIntervalMs: 5000,
-  nomadNodeMap: {},
-  appsDir: '/usr/share/bulwark/apps',
-  logLevel: 'info',
-};
-
-const ENV: Readonly<Record<string, keyof ControllerConfig>> = {
-  BULWARK_DATA_DIR: 'dataDir',
-  BULWARK_NATS_URL: 'natsUrl',
-  BULWARK_NATS_PORT: 'natsPort',
-  BULWARK_NATS_ADVERTISE_URL: 'natsAdvertiseUrl',
-  BULWARK_GRPC_LISTEN: 'grpcListen',
-  BULWARK_EK_CA_DIR: 'ekCaDir',
-  BULWARK_PCR_SELECTION: 'pcrSelection',
-  BULWARK_INTERVAL_MS: 'intervalMs',
-  BULWARK_PULL_INTERVAL_MS: 'pullIntervalMs',
-  BULWARK_STALE_AFTER_MS: 'staleAfterMs',
-  BULWARK_NONCE_TTL_MS: 'nonceTtlMs',
-  BULWARK_REPLICA_ID: 'replicaId',
-  BULWARK_NOMAD_ADDR: 'nomadAddr',
-  BULWARK_APPS_DIR: 'appsDir',
-  NOMAD_TOKEN: 'nomadToken',
-  BULWARK_LOG_LEVEL: 'logLevel',
-};
-
-const NUMBER_KEYS: ReadonlySet<keyof ControllerConfig> = new Set([
-  'natsPort',
-  'intervalMs',
-  'pullIntervalMs',
-  'staleAfterMs',
-  'nonceTtlMs',
-  'enrollTtlMs',
-  'nomadDrainDeadlineMs',
-  'nomadFreshnessMs',
-  'nomadReconcileIntervalMs',
-]);
-const NULLABLE_KEYS: ReadonlySet<keyof ControllerConfig> = new Set(['natsUrl', 'natsAdvertiseUrl', 'nomadAddr', 'nomadToken']);
-
-function invalid(key: string, why: string): never {
-  throw new BulwarkError('CONFIG_INVALID', `controller config ${key}: ${why}`, { key });
-}
-
-function isKey(k: string): k is keyof ControllerConfig {
-  return Object.prototype.hasOwnProperty.call(CONTROLLER_DEFAULTS, k);
-}
-
-/** Merges layers (parsed JSON objects) and env over the defaults, checking every value. */
+/**
+ * Merges `layers` (parsed JSON objects, partial documents) and the variables of `env`
+ * over the defaults, checking every value: CONFIG_INVALID with `details.key`,
+ * `details.path` and `details.source`. Pure: no I/O.
+ */
 export function parseControllerConfig(layers: readonly unknown[], env: Readonly<Record<string, string | undefined>>): ControllerConfig {
-  const out: Record<string, unknown> = { ...CONTROLLER_DEFAULTS };
-  for (const layer of layers) {
-    if (typeof layer !== 'object' || layer === null || Array.isArray(layer)) invalid('(file)', 'not a JSON object');
-    for (const [k, v] of Object.entries(layer)) {
-      if (!isKey(k)) invalid(k, 'unknown key');
-      out[k] = v;
-    }
-  }
-  for (const [name, key] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v === undefined || v === '') continue;
-    out[key] = NUMBER_KEYS.has(key) ? Number(v) : v;
-  }
-  for (const key of Object.keys(CONTROLLER_DEFAULTS)) {
-    if (!isKey(key)) continue;
-    const v = out[key];
-    if (NUMBER_KEYS.has(key)) {
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) invalid(key, 'must be a non-negative integer');
-    } else if (key === 'nomadDrain') {
-      if (typeof v !== 'boolean') invalid(key, 'must be true or false');
-    } else if (key === 'nomadNodeMap') {
-      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) invalid(key, 'must map node ids to Nomad node names');
-    } else if (key === 'ekAllowList') {
-      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x))) invalid(key, 'must be a list of sha256 hex strings');
-    } else if (key === 'logLevel') {
-      if (!isLogLevel(v)) invalid(key, `must be one of ${LOG_LEVELS.join(', ')}`);
-    } else if (NULLABLE_KEYS.has(key)) {
-      if (v !== null && typeof v !== 'string') invalid(key, 'must be a string or null');
-    } else if (typeof v !== 'string') {
-      invalid(key, 'must be a string');
-    }
-  }
-  if (!/^[^:]+:\d+$/.test(String(out['grpcListen']))) invalid('grpcListen', 'must be host:port');
-  const ms = (k: keyof ControllerConfig): number => Number(out[k]);
-  if (ms('intervalMs') < 100 || ms('pullIntervalMs') < 100) invalid('intervalMs', 'intervals must be at least 100 ms');
-  if (ms('staleAfterMs') <= ms('intervalMs')) invalid('staleAfterMs', 'must be longer than intervalMs');
-  return {
-    dataDir: String(out['dataDir']),
-    natsUrl: out['natsUrl'] === null ? null : String(out['natsUrl']),
-    natsPort: ms('natsPort'),
-    natsAdvertiseUrl: out['natsAdvertiseUrl'] === null ? null : String(out['natsAdvertiseUrl']),
-    grpcListen: String(out['grpcListen']),
-    ekCaDir: String(out['ekCaDir']),
-    ekAllowList: Array.isArray(out['ekAllowList']) ? out['ekAllowList'].map(String) : [],
-    pcrSelection: String(out['pcrSelection']),
-    intervalMs: ms('intervalMs'),
-    pullIntervalMs: ms('pullIntervalMs'),
-    staleAfterMs: ms('staleAfterMs'),
-    nonceTtlMs: ms('nonceTtlMs'),
-    enrollTtlMs: ms('enrollTtlMs'),
-    replicaId: String(out['replicaId']),
-    nomadAddr: out['nomadAddr'] === null ? null : String(out['nomadAddr']),
-    nomadToken: out['nomadToken'] === null ? null : String(out['nomadToken']),
-    nomadDrain: out['nomadDrain'] === true,
-    nomadDrainDeadlineMs: ms('nomadDrainDeadlineMs'),
-    nomadFreshnessMs: ms('nomadFreshnessMs'),
-    nomadReconcileIntervalMs: ms('nomadReconcileIntervalMs'),
-    nomadNodeMap: stringMap(out['nomadNodeMap']),
-    appsDir: String(out['appsDir']),
-    logLevel: isLogLevel(out['logLevel']) ? out['logLevel'] : CONTROLLER_DEFAULTS.logLevel,
-  };
+  return finish(
+    layers.map((value, i) => ({ source: `layer ${i}`, value, file: false })),
+    env,
+  );
 }
 
-function stringMap(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-  return out;
-}
+/** Built-in defaults, the first layer. */
+export const CONTROLLER_DEFAULTS: ControllerConfig = parseControllerConfig([], {});
 
-/** Reads the config file (a missing default file means defaults) and applies env. */
+/**
+ * Reads the config file (`path` from --config, else BULWARK_CONTROLLER_CONFIG, else
+ * /etc/bulwark/controller.json; a missing default file means defaults), then the drop-ins
+ * beside it (controller.d/*.json, lexical order), then applies `env`.
+ */
 export async function loadControllerConfig(path: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Promise<ControllerConfig> {
-  const file = path ?? env['BULWARK_CONTROLLER_CONFIG'] ?? '/etc/bulwark/controller.json';
-  let layers: unknown[] = [];
-  try {
-    const text = await readFile(file, 'utf8');
-    try {
-      layers = [JSON.parse(text)];
-    } catch (err) {
-      throw new BulwarkError('CONFIG_INVALID', `${file} is not valid JSON`, {}, { cause: err });
-    }
-  } catch (err) {
-    if (err instanceof BulwarkError) throw err;
-    const missing = typeof err === 'object' && err !== null && Reflect.get(err, 'code') === 'ENOENT';
-    if (!missing || path !== undefined) throw new BulwarkError('CONFIG_INVALID', `cannot read ${file}`, {}, { cause: err });
-  }
-  return parseControllerConfig(layers, env);
+  const fromEnv = env['BULWARK_CONTROLLER_CONFIG'];
+  const explicit = path ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
+  return finish(await readConfigLayers(explicit, DEFAULT_CONTROLLER_CONFIG_PATH, 'controller config'), env);
 }

@@ -6,8 +6,10 @@
  * appraiser.
  */
 import { createHash } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { BulwarkError, toBulwarkError } from '../../lib/index.js';
+import { defineDocument, parseJsonText } from '../../lib/schema/index.js';
 
 export const POLICY_BUCKET = 'bulwark_policies';
 
@@ -23,9 +25,9 @@ const MAX_DOCUMENT = 8 * 1024 * 1024;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** How a kind of policy is checked; `parse` throws a BulwarkError naming what is wrong. */
-export interface PolicyKind<T> {
-  readonly kind: string;
+/** How a kind of policy is checked; `parse` throws a BulwarkError naming what is wrong. `K`: the kind's literal name. */
+export interface PolicyKind<T, K extends string = string> {
+  readonly kind: K;
   parse(document: unknown): T;
 }
 
@@ -66,26 +68,26 @@ function checkKind(kind: string, kinds: ReadonlyMap<string, PolicyKind<unknown>>
   return kind;
 }
 
-interface Envelope {
-  readonly kind: string;
-  readonly name: string;
-  readonly updatedAt: string;
-  readonly document: unknown;
-}
+/** A stored policy (KV `bulwark_policies`, key policy.<kind>.<name>); written without `version` before it existed. */
+export const PolicyEnvelopeSchema = Type.Object(
+  {
+    version: Type.Optional(Type.Literal(1)),
+    kind: Type.String({ pattern: KIND.source }),
+    name: Type.String({ pattern: NAME.source }),
+    updatedAt: Type.String({ maxLength: 64 }),
+    /** The policy document itself, checked by its kind's parser on every read. */
+    document: Type.Unknown(),
+  },
+  { additionalProperties: false },
+);
 
-function decodeEnvelope(bytes: Uint8Array): Envelope {
-  let v: unknown;
-  try {
-    v = JSON.parse(dec.decode(bytes));
-  } catch (err) {
-    throw new BulwarkError('STORE_CORRUPT', 'stored policy is not JSON', {}, { cause: err });
-  }
-  if (typeof v !== 'object' || v === null) throw new BulwarkError('STORE_CORRUPT', 'stored policy is not an object');
-  const kind: unknown = Reflect.get(v, 'kind');
-  const name: unknown = Reflect.get(v, 'name');
-  const updatedAt: unknown = Reflect.get(v, 'updatedAt');
-  if (typeof kind !== 'string' || typeof name !== 'string' || typeof updatedAt !== 'string') throw new BulwarkError('STORE_CORRUPT', 'stored policy misses kind, name or updatedAt');
-  return { kind, name, updatedAt, document: Reflect.get(v, 'document') };
+export type PolicyEnvelope = Static<typeof PolicyEnvelopeSchema>;
+
+const POLICY_ENVELOPE = defineDocument(PolicyEnvelopeSchema, 'stored policy', 'STORE_CORRUPT');
+
+/** Decodes a stored policy envelope (the document inside is checked by its kind's parser): STORE_CORRUPT naming the JSON path. */
+export function decodeStoredPolicy(bytes: Uint8Array, key: string): PolicyEnvelope {
+  return POLICY_ENVELOPE.parseJson(bytes, `${POLICY_BUCKET}/${key}`);
 }
 
 export class PolicyStore {
@@ -120,15 +122,10 @@ export class PolicyStore {
     checkKind(kind, this.kinds);
     checkName(name);
     if (documentText.length > MAX_DOCUMENT) throw new BulwarkError('USAGE', `policy documents are limited to ${MAX_DOCUMENT} bytes`);
-    let document: unknown;
-    try {
-      document = JSON.parse(documentText);
-    } catch (err) {
-      throw new BulwarkError('CONFIG_INVALID', `policy ${name} is not JSON`, {}, { cause: err });
-    }
+    const document = parseJsonText(documentText, `policy ${name}`, 'CONFIG_INVALID');
     this.kinds.get(kind)?.parse(document);
     const updatedAt = new Date(now).toISOString();
-    const bytes = enc.encode(JSON.stringify({ kind, name, updatedAt, document } satisfies Envelope));
+    const bytes = enc.encode(JSON.stringify({ version: 1, kind, name, updatedAt, document } satisfies PolicyEnvelope));
     const revision = await this.kv.put(`policy.${kind}.${name}`, bytes);
     return { kind, name, sha256: createHash('sha256').update(bytes).digest('hex'), revision, updatedAt, assignedTo: await this.assignedTo(kind, name) };
   }
@@ -138,7 +135,7 @@ export class PolicyStore {
     const entry = await this.kv.get(`policy.${kind.kind}.${checkName(name)}`);
     if (entry === null || entry.operation !== 'PUT') return null;
     const sha256 = createHash('sha256').update(entry.value).digest('hex');
-    const env = decodeEnvelope(entry.value);
+    const env = decodeStoredPolicy(entry.value, entry.key);
     const cacheKey = `${kind.kind}:${sha256}`;
     let policy = this.parsed.get(cacheKey) as T | undefined;
     if (policy === undefined) {
@@ -154,7 +151,7 @@ export class PolicyStore {
     checkKind(kind, this.kinds);
     const entry = await this.kv.get(`policy.${kind}.${checkName(name)}`);
     if (entry === null || entry.operation !== 'PUT') throw new BulwarkError('NODE_NOT_FOUND', `no ${kind} policy named ${name}`);
-    return decodeEnvelope(entry.value).document;
+    return decodeStoredPolicy(entry.value, entry.key).document;
   }
 
   /**
@@ -223,7 +220,7 @@ export class PolicyStore {
     for (const key of await this.keys(filter)) {
       const entry = await this.kv.get(key);
       if (entry === null || entry.operation !== 'PUT') continue;
-      const env = decodeEnvelope(entry.value);
+      const env = decodeStoredPolicy(entry.value, key);
       out.push({
         kind: env.kind,
         name: env.name,

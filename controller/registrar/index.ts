@@ -1,2 +1,2 @@
 /** controller/registrar/: the public surface of this folder. */
-export { Registrar, type RegistrarOptions } from './registrar.js';
+export { PendingEnrollmentSchema, Registrar, decodePendingEnrollment, type RegistrarOptions } from './registrar.js';

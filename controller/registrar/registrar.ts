@@ -5,11 +5,13 @@
  * enrolled and given an identity.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { fromHex, toHex } from '../../lib/index.js';
 import { BulwarkError } from '../../lib/index.js';
 import { factsDigest, validateHostFacts, type HostFacts } from '../../lib/index.js';
 import { EMPTY_ATTESTATION, type NodeRecord } from '../../lib/attestation/index.js';
 import { signNodeIdentity } from '../../lib/attestation/index.js';
+import { defineDocument, literalUnion } from '../../lib/schema/index.js';
 import { verifyEkCertificate } from '../../lib/tpm/index.js';
 import { makeCredential } from '../../lib/tpm/index.js';
 import { checkAkAttributes, computeName, decodeTpmtPublic } from '../../lib/tpm/index.js';
@@ -19,7 +21,6 @@ import type { TrustEvents } from '../state/index.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export interface RegistrarOptions {
   /** PEM certificates of the EK CAs (roots and intermediates). */
@@ -37,45 +38,44 @@ export interface RegistrarOptions {
   readonly log?: Logger;
 }
 
-interface PendingEnrollment {
-  readonly nodeId: string;
-  readonly ekType: 'rsa' | 'ecc';
-  readonly ekPublic: string;
-  readonly ekName: string;
-  readonly akPublic: string;
-  readonly akName: string;
-  readonly ekCertificateSubject: string;
-  readonly facts: HostFacts | null;
-  readonly nomadNode: string | null;
-  readonly secretSha256: string;
-  readonly createdAt: number;
-}
+/** An enrollment between Enroll and ActivateCredential (KV `bulwark_enroll`); written without `version` before it existed. */
+export const PendingEnrollmentSchema = Type.Object(
+  {
+    version: Type.Optional(Type.Literal(1)),
+    nodeId: Type.String({ maxLength: 128 }),
+    ekType: literalUnion(['rsa', 'ecc']),
+    ekPublic: Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 8192 }),
+    ekName: Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 256 }),
+    akPublic: Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 8192 }),
+    akName: Type.String({ pattern: '^([0-9a-f]{2})*$', maxLength: 256 }),
+    ekCertificateSubject: Type.String({ maxLength: 4096 }),
+    /** Host facts: checked by validateHostFacts after the schema. */
+    facts: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+    nomadNode: Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
+    secretSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    createdAt: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
 
-function decodePending(bytes: Uint8Array): PendingEnrollment {
-  const v: unknown = JSON.parse(dec.decode(bytes));
-  if (typeof v !== 'object' || v === null) throw new BulwarkError('STORE_CORRUPT', 'pending enrollment is not an object');
-  const s = (k: string): string => {
-    const x: unknown = Reflect.get(v, k);
-    if (typeof x !== 'string') throw new BulwarkError('STORE_CORRUPT', `pending enrollment field ${k} is invalid`);
-    return x;
-  };
-  const ekType = s('ekType');
-  const createdAt: unknown = Reflect.get(v, 'createdAt');
-  const facts: unknown = Reflect.get(v, 'facts');
-  if ((ekType !== 'rsa' && ekType !== 'ecc') || typeof createdAt !== 'number') throw new BulwarkError('STORE_CORRUPT', 'pending enrollment is invalid');
-  return {
-    nodeId: s('nodeId'),
-    ekType,
-    ekPublic: s('ekPublic'),
-    ekName: s('ekName'),
-    akPublic: s('akPublic'),
-    akName: s('akName'),
-    ekCertificateSubject: s('ekCertificateSubject'),
-    facts: facts === null || facts === undefined ? null : validateHostFacts(facts),
-    nomadNode: typeof Reflect.get(v, 'nomadNode') === 'string' ? String(Reflect.get(v, 'nomadNode')) : null,
-    secretSha256: s('secretSha256'),
-    createdAt,
-  };
+type PendingEnrollment = Omit<Static<typeof PendingEnrollmentSchema>, 'facts'> & { readonly facts: HostFacts | null };
+
+const PENDING_ENROLLMENT = defineDocument(PendingEnrollmentSchema, 'pending enrollment', 'STORE_CORRUPT');
+
+/** Decodes a stored pending enrollment; anything else (not JSON, wrong shape, bad facts) is STORE_CORRUPT. */
+export function decodePendingEnrollment(bytes: Uint8Array, challengeId: string): PendingEnrollment {
+  const source = `bulwark_enroll/${challengeId}`;
+  const doc = PENDING_ENROLLMENT.parseJson(bytes, source);
+  let facts: HostFacts | null = null;
+  if (doc.facts !== null) {
+    try {
+      facts = validateHostFacts(doc.facts);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new BulwarkError('STORE_CORRUPT', `pending enrollment (${source}) is invalid at /facts: ${reason}`, { path: '/facts', source }, { cause: err });
+    }
+  }
+  return { ...doc, facts };
 }
 
 function sha256(bytes: Uint8Array): Uint8Array {
@@ -125,6 +125,12 @@ export class Registrar {
     }
 
     const existing = await this.store.getNode(req.nodeId);
+    if (existing !== null && existing.corrupt !== null) {
+      throw new BulwarkError(
+        'NODE_REENROLL_NOT_APPROVED',
+        `the stored record of node ${req.nodeId} is corrupt (STATE_CORRUPT); it enrolls again once an operator approves it (bulwarkctl approve ${req.nodeId})`,
+      );
+    }
     if (existing !== null) {
       if (existing.record.ekPublic !== toHex(req.ekPublic)) {
         throw new BulwarkError('NODE_CONFLICT', `node ${req.nodeId} is enrolled with another EK`);
@@ -145,6 +151,7 @@ export class Registrar {
     const blob = makeCredential(ek, akName, secret);
     const challengeId = randomUUID();
     const pending: PendingEnrollment = {
+      version: 1,
       nodeId: req.nodeId,
       ekType: req.ekType,
       ekPublic: toHex(req.ekPublic),
@@ -181,7 +188,7 @@ export class Registrar {
       throw new BulwarkError('ENROLL_UNKNOWN_CHALLENGE', 'unknown or already used enrollment challenge');
     }
     await this.store.enroll.delete(req.challengeId);
-    const pending = decodePending(entry.value);
+    const pending = decodePendingEnrollment(entry.value, req.challengeId);
     if (now - pending.createdAt > this.opts.enrollTtlMs) {
       throw new BulwarkError('ENROLL_CHALLENGE_EXPIRED', 'the enrollment challenge expired', { ageMs: now - pending.createdAt });
     }

@@ -3,26 +3,32 @@
  * writes), renews it while alive, and another takes it over once it has expired. Used for
  * work that must not run twice (scheduling challenges, sweeping stale nodes, Nomad).
  */
+import { Type, type Static } from '@sinclair/typebox';
 import type { KV } from 'nats';
+import { BulwarkError } from '../../lib/index.js';
+import { corruptPath } from '../../lib/attestation/index.js';
+import { defineDocument } from '../../lib/schema/index.js';
+import { silentLogger, type Logger } from '../../daemon/index.js';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
-interface LeaseValue {
-  readonly holder: string;
-  readonly expiresAt: number;
-}
+/** A lease as stored (KV `bulwark_leases`); written without `version` before it existed. */
+export const LeaseRecordSchema = Type.Object(
+  {
+    version: Type.Optional(Type.Literal(1)),
+    holder: Type.String({ maxLength: 256 }),
+    expiresAt: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
 
-function decodeLease(bytes: Uint8Array): LeaseValue | null {
-  try {
-    const v: unknown = JSON.parse(dec.decode(bytes));
-    if (typeof v !== 'object' || v === null) return null;
-    const holder: unknown = Reflect.get(v, 'holder');
-    const expiresAt: unknown = Reflect.get(v, 'expiresAt');
-    return typeof holder === 'string' && typeof expiresAt === 'number' ? { holder, expiresAt } : null;
-  } catch {
-    return null;
-  }
+export type LeaseRecord = Static<typeof LeaseRecordSchema>;
+
+const LEASE_RECORD = defineDocument(LeaseRecordSchema, 'stored lease', 'STORE_CORRUPT');
+
+/** Decodes a stored lease: STORE_CORRUPT naming the JSON path when it does not. */
+export function decodeLease(bytes: Uint8Array, name: string): LeaseRecord {
+  return LEASE_RECORD.parseJson(bytes, `bulwark_leases/${name}`);
 }
 
 export class KvLease {
@@ -30,8 +36,10 @@ export class KvLease {
   private readonly name: string;
   private readonly holder: string;
   private readonly ttlMs: number;
+  private readonly log: Logger;
 
-  constructor(kv: KV, name: string, holder: string, ttlMs: number) {
+  constructor(kv: KV, name: string, holder: string, ttlMs: number, log: Logger = silentLogger()) {
+    this.log = log;
     this.kv = kv;
     this.name = name;
     this.holder = holder;
@@ -40,7 +48,7 @@ export class KvLease {
 
   /** Takes or renews the lease; true when this replica holds it until now + ttl. */
   async tryAcquire(now = Date.now()): Promise<boolean> {
-    const value = enc.encode(JSON.stringify({ holder: this.holder, expiresAt: now + this.ttlMs } satisfies LeaseValue));
+    const value = enc.encode(JSON.stringify({ version: 1, holder: this.holder, expiresAt: now + this.ttlMs } satisfies LeaseRecord));
     try {
       const entry = await this.kv.get(this.name);
       if (entry === null || entry.operation !== 'PUT') {
@@ -48,7 +56,8 @@ export class KvLease {
         else await this.kv.update(this.name, value, entry.revision);
         return true;
       }
-      const current = decodeLease(entry.value);
+      const current = this.read(entry.value);
+      // A lease that does not decode names no holder to wait for: it is taken over (revision-checked, so by one replica).
       if (current !== null && current.holder !== this.holder && current.expiresAt > now) return false;
       await this.kv.update(this.name, value, entry.revision);
       return true;
@@ -58,12 +67,23 @@ export class KvLease {
     }
   }
 
+  /** The stored lease, or null (with a warn line) when it does not decode. */
+  private read(bytes: Uint8Array): LeaseRecord | null {
+    try {
+      return decodeLease(bytes, this.name);
+    } catch (err) {
+      const error = err instanceof BulwarkError ? err : new BulwarkError('STORE_CORRUPT', 'stored lease does not decode', {}, { cause: err });
+      this.log.warn({ lease: this.name, path: corruptPath(error), error: error.message }, 'stored lease is corrupt: it is taken over');
+      return null;
+    }
+  }
+
   /** Gives the lease up so another replica can take it at once. */
   async release(): Promise<void> {
     try {
       const entry = await this.kv.get(this.name);
       if (entry === null || entry.operation !== 'PUT') return;
-      const current = decodeLease(entry.value);
+      const current = this.read(entry.value);
       if (current?.holder === this.holder) await this.kv.delete(this.name, { previousSeq: entry.revision });
     } catch {
       // Expiry hands it over anyway.

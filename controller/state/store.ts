@@ -4,15 +4,18 @@
  * `bulwark_nonces`), pending enrollments (KV `bulwark_enroll`) and the audit log (stream
  * `BULWARK_AUDIT`, one subject per node).
  */
+import { Type, type Static } from '@sinclair/typebox';
 import {
   KvWatchInclude,
   StorageType,
   type JetStreamClient,
   type KV,
+  type KvEntry,
   type NatsConnection,
 } from 'nats';
 import { BulwarkError, toBulwarkError } from '../../lib/index.js';
-import { decodeNodeRecord, encodeNodeRecord, type NodeRecord } from '../../lib/attestation/index.js';
+import { corruptNodeRecord, corruptPath, decodeNodeRecord, encodeNodeRecord, type NodeRecord } from '../../lib/attestation/index.js';
+import { defineDocument } from '../../lib/schema/index.js';
 import { SUBJECTS, wire, type TrustEventMsg } from '../../proto/index.js';
 import { errorFields, silentLogger, sleep, type Logger } from '../../daemon/index.js';
 import { Backoff, type BackoffPolicy } from '../../lib/index.js';
@@ -21,37 +24,34 @@ export const BUCKETS = { nodes: 'bulwark_nodes', nonces: 'bulwark_nonces', enrol
 export const AUDIT_STREAM = 'BULWARK_AUDIT';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
+/**
+ * A node as read from KV. When the stored value does not decode, `corrupt` holds the
+ * STORE_CORRUPT error and `record` is a stand-in (untrusted, STATE_CORRUPT, no keys) that
+ * is shown and listed but never written back.
+ */
 export interface StoredNode {
   readonly record: NodeRecord;
   readonly revision: number;
+  readonly corrupt: BulwarkError | null;
 }
 
-/** A nonce as issued: to whom, when, and whether it has been used. */
-export interface NonceEntry {
-  readonly nodeId: string;
-  readonly issuedAt: number;
-  readonly usedAt: number | null;
-}
+/** A nonce as issued: to whom, when, and whether it has been used. Written without `version` before it existed. */
+export const NonceEntrySchema = Type.Object(
+  {
+    version: Type.Optional(Type.Literal(1)),
+    nodeId: Type.String({ maxLength: 128 }),
+    issuedAt: Type.Integer({ minimum: 0 }),
+    usedAt: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+
+export type NonceEntry = Static<typeof NonceEntrySchema>;
+
+const NONCE_ENTRY = defineDocument(NonceEntrySchema, 'stored nonce', 'STORE_CORRUPT');
 
 export type NonceCheck = { ok: true } | { ok: false; code: 'NONCE_UNKNOWN' | 'NONCE_EXPIRED' | 'NONCE_REPLAYED'; message: string };
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function decodeNonceEntry(bytes: Uint8Array): NonceEntry | null {
-  try {
-    const v: unknown = JSON.parse(dec.decode(bytes));
-    if (!isRecord(v)) return null;
-    const { nodeId, issuedAt, usedAt } = v;
-    if (typeof nodeId !== 'string' || typeof issuedAt !== 'number' || !(usedAt === null || typeof usedAt === 'number')) return null;
-    return { nodeId, issuedAt, usedAt };
-  } catch {
-    return null;
-  }
-}
 
 /** Waits between read-modify-write attempts that lost a race to another replica. */
 const CONFLICT_BACKOFF: BackoffPolicy = { baseMs: 5, capMs: 200 };
@@ -66,6 +66,11 @@ function isConflict(err: unknown): boolean {
   return /wrong last sequence|key exists|10071|10164/i.test(msg);
 }
 
+/** The decode error of a stored value as a STORE_CORRUPT BulwarkError (the schema layer throws only those). */
+function corruption(err: unknown, what: string): BulwarkError {
+  return err instanceof BulwarkError ? err : new BulwarkError('STORE_CORRUPT', `${what} does not decode`, {}, { cause: err });
+}
+
 export class ControllerStore {
   readonly nc: NatsConnection;
   private readonly js: JetStreamClient;
@@ -74,6 +79,9 @@ export class ControllerStore {
   readonly enroll: KV;
   readonly leases: KV;
   private readonly log: Logger;
+
+  /** Corrupt node records already reported (node@revision), so a listing every tick logs each once. */
+  private readonly reported = new Set<string>();
 
   private constructor(nc: NatsConnection, js: JetStreamClient, nodes: KV, nonces: KV, enroll: KV, leases: KV, log: Logger) {
     this.log = log;
@@ -107,12 +115,39 @@ export class ControllerStore {
     }
   }
 
-  async getNode(nodeId: string): Promise<StoredNode | null> {
-    const entry = await this.nodes.get(nodeId);
-    if (entry === null || entry.operation !== 'PUT' || entry.value.length === 0) return null;
-    return { record: decodeNodeRecord(dec.decode(entry.value)), revision: entry.revision };
+  /** Decodes a node entry; a corrupt one becomes the STATE_CORRUPT stand-in, reported once per revision. */
+  private decodeNode(entry: KvEntry): StoredNode {
+    try {
+      return { record: decodeNodeRecord(entry.value, entry.key), revision: entry.revision, corrupt: null };
+    } catch (err) {
+      const error = corruption(err, `stored node record ${entry.key}`);
+      const seen = `${entry.key}@${entry.revision}`;
+      if (!this.reported.has(seen)) {
+        if (this.reported.size > 10_000) this.reported.clear();
+        this.reported.add(seen);
+        this.log.warn({
+          node: entry.key,
+          path: corruptPath(error),
+          revision: entry.revision,
+          error: error.message,
+        }, 'stored node record is corrupt: the node is untrusted (STATE_CORRUPT) until an operator approves it');
+      }
+      return { record: corruptNodeRecord(entry.key, error, entry.created.toISOString()), revision: entry.revision, corrupt: error };
+    }
   }
 
+  /** A node as stored; a record that does not decode comes back as its stand-in with `corrupt` set. */
+  async getNode(nodeId: string): Promise<StoredNode | null> {
+    const entry = await this.nodes.get(nodeId);
+    // Deletes and purges are operations of their own: an empty PUT is a value, and a corrupt one.
+    if (entry === null || entry.operation !== 'PUT') return null;
+    return this.decodeNode(entry);
+  }
+
+  /**
+   * Every node, by id. A record that does not decode fails only its own node: it is listed
+   * as its untrusted STATE_CORRUPT stand-in, and the rest are listed as usual.
+   */
   async listNodes(): Promise<NodeRecord[]> {
     const out: NodeRecord[] = [];
     const keys = await this.nodes.keys();
@@ -147,6 +182,8 @@ export class ControllerStore {
     for (let attempt = 0; attempt < 10; attempt++) {
       if (attempt > 0) await sleep(backoff.next().delayMs);
       const current = await this.getNode(nodeId);
+      // A corrupt record is never overwritten by a round or an enrollment: only an operator's approval removes it.
+      if (current !== null && current.corrupt !== null) throw current.corrupt;
       const next = change(current?.record ?? null);
       if (next === null) return current?.record ?? null;
       try {
@@ -161,8 +198,22 @@ export class ControllerStore {
   }
 
   /**
+   * Removes a corrupt node record (an operator's approval), only if it is still the
+   * revision that was shown as corrupt; the host then enrolls as a new node.
+   */
+  async removeCorruptNode(nodeId: string, revision: number): Promise<void> {
+    try {
+      await this.nodes.delete(nodeId, { previousSeq: revision });
+    } catch (err) {
+      if (isConflict(err)) throw new BulwarkError('STORE_CONFLICT', `node ${nodeId} was changed concurrently`, { revision }, { cause: err });
+      throw toBulwarkError(err, 'NATS_FAILED', `cannot remove node ${nodeId}`);
+    }
+  }
+
+  /**
    * Calls `onChange` with every node record written from now on (any replica), until the
-   * returned function is called. Records that do not decode are skipped.
+   * returned function is called. A record that does not decode is passed as its untrusted
+   * STATE_CORRUPT stand-in, so the Nomad gate closes for it like for any untrusted node.
    */
   watchNodes(onChange: (record: NodeRecord) => void): () => void {
     let stopped = false;
@@ -172,16 +223,8 @@ export class ControllerStore {
       if (stopped) iter.stop();
       for await (const e of iter) {
         if (stopped) break;
-        if (e.operation !== 'PUT' || e.value.length === 0) continue;
-        let record: NodeRecord;
-        try {
-          record = decodeNodeRecord(dec.decode(e.value));
-        } catch (err) {
-          // A record this version cannot read is not a trust change it can act on.
-          this.log.warn({ node: e.key, revision: e.revision, ...errorFields(err) }, 'dropped a node record change: the record does not decode');
-          continue;
-        }
-        onChange(record);
+        if (e.operation !== 'PUT') continue;
+        onChange(this.decodeNode(e).record);
       }
     }, (err: unknown) => this.log.warn(errorFields(err), 'cannot watch node records: trust changes are not followed'));
     return () => {
@@ -195,7 +238,7 @@ export class ControllerStore {
   }
 
   async issueNonce(nonceHex: string, nodeId: string, now: number): Promise<void> {
-    await this.nonces.create(nonceHex, enc.encode(JSON.stringify({ nodeId, issuedAt: now, usedAt: null } satisfies NonceEntry)));
+    await this.nonces.create(nonceHex, enc.encode(JSON.stringify({ version: 1, nodeId, issuedAt: now, usedAt: null } satisfies NonceEntry)));
   }
 
   /**
@@ -205,12 +248,20 @@ export class ControllerStore {
    */
   async consumeNonce(nonceHex: string, nodeId: string, now: number, ttlMs: number): Promise<NonceCheck> {
     const entry = await this.nonces.get(nonceHex);
-    const value = entry === null || entry.operation !== 'PUT' ? null : decodeNonceEntry(entry.value);
-    if (entry === null || value === null) return { ok: false, code: 'NONCE_UNKNOWN', message: 'the nonce was never issued by a controller' };
+    if (entry === null || entry.operation !== 'PUT') return { ok: false, code: 'NONCE_UNKNOWN', message: 'the nonce was never issued by a controller' };
+    let value: NonceEntry;
+    try {
+      value = NONCE_ENTRY.parseJson(entry.value, `${BUCKETS.nonces}/${nonceHex}`);
+    } catch (err) {
+      // A nonce whose record does not decode cannot be proven issued and unused: refused, and said so.
+      const error = corruption(err, 'stored nonce');
+      this.log.warn({ node: nodeId, path: corruptPath(error), error: error.message }, 'stored nonce is corrupt: the evidence using it is refused');
+      return { ok: false, code: 'NONCE_UNKNOWN', message: `the nonce's stored record does not decode: ${error.message}` };
+    }
     if (value.nodeId !== nodeId) return { ok: false, code: 'NONCE_UNKNOWN', message: 'the nonce was issued to another node' };
     if (value.usedAt !== null) return { ok: false, code: 'NONCE_REPLAYED', message: 'the nonce was already used' };
     try {
-      await this.nonces.update(nonceHex, enc.encode(JSON.stringify({ ...value, usedAt: now })), entry.revision);
+      await this.nonces.update(nonceHex, enc.encode(JSON.stringify({ ...value, version: 1, usedAt: now } satisfies NonceEntry)), entry.revision);
     } catch (err) {
       if (isConflict(err)) return { ok: false, code: 'NONCE_REPLAYED', message: 'the nonce was used concurrently' };
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot mark the nonce used');

@@ -67,6 +67,7 @@ export class Verifier {
   async issueChallenge(nodeId: string, now = Date.now()): Promise<ChallengeMsg> {
     const node = await this.store.getNode(nodeId);
     if (node === null) throw new BulwarkError('NODE_NOT_ENROLLED', `node ${nodeId} is not enrolled`);
+    if (node.corrupt !== null) throw node.corrupt;
     const nonce = randomBytes(32);
     await this.store.issueNonce(toHex(nonce), nodeId, now);
     return { nodeId, nonce, pcrSelection: this.opts.pcrSelection };
@@ -86,6 +87,10 @@ export class Verifier {
   async handleEvidence(ev: EvidenceMsg, now = Date.now()): Promise<EvidenceReplyMsg> {
     const stored = await this.store.getNode(ev.nodeId);
     if (stored === null) return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} is not enrolled`);
+    // Fail closed: a node whose record does not decode has no AK to verify against and no
+    // sticky state to honour. It stays untrusted (STATE_CORRUPT) and its record is left
+    // as it is, round after round, until an operator approves it and it enrolls again.
+    if (stored.corrupt !== null) return { verdict: 'untrusted', findings: stored.record.reasons.map(findingToMsg), ...EMPTY_REPLY };
     const outcome = await this.judge(stored.record, ev, now);
     const at = new Date(now).toISOString();
     const seen: { previous: NodeRecord | null } = { previous: null };
@@ -144,32 +149,47 @@ export class Verifier {
     for (const a of this.appraisers) await a.reset?.(nodeId);
   }
 
-  /** Marks trusted or enrolled nodes without evidence for `staleAfterMs` as stale. */
-  async sweepStale(now = Date.now()): Promise<string[]> {
+  /**
+   * Marks trusted or enrolled nodes without evidence for `staleAfterMs` as stale. A node
+   * whose update fails does not stop the sweep: the rest are swept, and each failure goes
+   * to `onError` (without one, the first failure is thrown once the sweep is done).
+   */
+  async sweepStale(now = Date.now(), onError?: (nodeId: string, err: unknown) => void): Promise<string[]> {
     const changed: string[] = [];
+    const failures: unknown[] = [];
     for (const record of await this.store.listNodes()) {
       if (record.state !== 'trusted' && record.state !== 'enrolled') continue;
       const last = Date.parse(record.lastEvidenceAt ?? record.enrolledAt);
       if (!(now - last > this.opts.staleAfterMs)) continue;
-      const seen: { previous: NodeRecord | null } = { previous: null };
-      const next = await this.store.updateNode(record.nodeId, (current) => {
-        seen.previous = current;
-        if (current === null || (current.state !== 'trusted' && current.state !== 'enrolled')) return null;
-        const currentLast = Date.parse(current.lastEvidenceAt ?? current.enrolledAt);
-        if (!(now - currentLast > this.opts.staleAfterMs)) return null;
-        return {
-          ...current,
-          state: 'stale',
-          stateSince: new Date(now).toISOString(),
-          reasons: [finding('NODE_STALE', `no evidence for ${now - currentLast} ms (allowed ${this.opts.staleAfterMs} ms)`, { lastEvidenceAt: current.lastEvidenceAt ?? '' })],
-        };
-      });
-      if (next !== null && next.state === 'stale' && seen.previous !== null && seen.previous.state !== 'stale') {
-        logTransition(this.log.child({ node: record.nodeId }), await this.events.transition(seen.previous, next, now), 'stale');
-        changed.push(record.nodeId);
+      try {
+        if (await this.markStale(record.nodeId, now)) changed.push(record.nodeId);
+      } catch (err) {
+        if (onError === undefined) failures.push(err);
+        else onError(record.nodeId, err);
       }
     }
+    if (failures.length > 0) throw failures[0];
     return changed;
+  }
+
+  /** Marks one node stale if it still has no fresh evidence; true when it changed. */
+  private async markStale(nodeId: string, now: number): Promise<boolean> {
+    const seen: { previous: NodeRecord | null } = { previous: null };
+    const next = await this.store.updateNode(nodeId, (current) => {
+      seen.previous = current;
+      if (current === null || (current.state !== 'trusted' && current.state !== 'enrolled')) return null;
+      const currentLast = Date.parse(current.lastEvidenceAt ?? current.enrolledAt);
+      if (!(now - currentLast > this.opts.staleAfterMs)) return null;
+      return {
+        ...current,
+        state: 'stale',
+        stateSince: new Date(now).toISOString(),
+        reasons: [finding('NODE_STALE', `no evidence for ${now - currentLast} ms (allowed ${this.opts.staleAfterMs} ms)`, { lastEvidenceAt: current.lastEvidenceAt ?? '' })],
+      };
+    });
+    if (next === null || next.state !== 'stale' || seen.previous === null || seen.previous.state === 'stale') return false;
+    logTransition(this.log.child({ node: nodeId }), await this.events.transition(seen.previous, next, now), 'stale');
+    return true;
   }
 }
 
