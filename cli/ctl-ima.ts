@@ -10,7 +10,7 @@ import { fromHex, toHex } from '../lib/index.js';
 import { BulwarkError, EXIT_CODES } from '../lib/index.js';
 import {
   computeImaPcr10,
-  evaluateImaEntries,
+  evaluateImaEntriesOffline,
   exportKeylimeRuntimePolicy,
   formatRuntimePolicy,
   importKeylimeRuntimePolicy,
@@ -189,7 +189,7 @@ async function imaCheck(args: ImaArgs, io: CtlIo): Promise<number> {
   if (!Number.isSafeInteger(maxFindings) || maxFindings <= 0) throw usage('--max-findings must be a positive integer');
 
   const replay = replayImaEntriesOffline(state, parsed.entries, new Map([[bank, new Map([[10, reference]])]]), { bankRule });
-  const findings: Finding[] = replay.ok ? evaluateImaEntries(policy, replay.verified, { maxFindings }) : [...replay.findings];
+  const findings: Finding[] = replay.ok ? evaluateImaEntriesOffline(policy, replay.replayed, { maxFindings }).findings : [...replay.findings];
   const verified = pcr10Hex !== undefined;
   const consumed = replay.ok ? replay.consumed : 0;
   const pending = replay.ok ? replay.pending.length : parsed.entries.length;

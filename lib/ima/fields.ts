@@ -4,12 +4,12 @@
  * to lib/ima.
  */
 import { BulwarkError, type ErrorCode } from '../errors.js';
+import { HASH_ALGS_BY_NAME } from '../tpm/index.js';
 import {
   IMA_HASH_ALGOS,
   IMA_TEMPLATE_FIELDS,
   isImaTemplateName,
   IMA_LIMITS,
-  IMA_TEMPLATE_HASH_SIZES,
   type ImaEntry,
   type ImaModsig,
   type ImaParseOptions,
@@ -33,7 +33,7 @@ export function resolveParseOptions(options: ImaParseOptions): ResolvedParseOpti
   if (!Number.isSafeInteger(fromEntry) || fromEntry < 0) throw new BulwarkError('USAGE', `fromEntry must be a non-negative integer, not ${fromEntry}`);
   if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) throw new BulwarkError('USAGE', `fromOffset must be a non-negative integer, not ${fromOffset}`);
   const templateHashAlgorithm = options.templateHashAlgorithm ?? 'sha1';
-  const templateHashSize = IMA_TEMPLATE_HASH_SIZES[templateHashAlgorithm];
+  const templateHashSize = HASH_ALGS_BY_NAME.get(templateHashAlgorithm)?.size;
   if (templateHashSize === undefined) throw new BulwarkError('USAGE', `unsupported template hash algorithm ${String(templateHashAlgorithm)}`);
   const byteOrder = options.byteOrder ?? 'le';
   if (byteOrder !== 'le' && byteOrder !== 'be') throw new BulwarkError('USAGE', `byteOrder must be 'le' or 'be'`);

@@ -9,6 +9,7 @@ export { parseImaBinary } from './binary.js';
 export {
   replayImaEntries,
   replayImaEntriesOffline,
+  imaReplayKind,
   computeImaPcr10,
   initialImaReplayState,
   encodeImaReplayState,
@@ -18,11 +19,14 @@ export {
   type ImaReplayStateJson,
   type ImaReplayOptions,
   type ImaReplayResult,
+  type ImaOfflineReplayResult,
+  type ImaReplayFailure,
   type ImaBankRule,
   type BootAggregateCheck,
 } from './replay.js';
 export {
   evaluateImaEntries,
+  evaluateImaEntriesOffline,
   parseRuntimePolicy,
   formatRuntimePolicy,
   importKeylimeRuntimePolicy,
@@ -42,6 +46,7 @@ export {
   type MeasuredFile,
   type BuildRuntimePolicyOptions,
   type EvaluateImaOptions,
+  type OfflineImaEvaluation,
 } from './policy.js';
 export {
   decodeImaSignature,
@@ -59,7 +64,6 @@ export {
   HASH_ALGO,
   IMA_LIMITS,
   IMA_PCR,
-  IMA_TEMPLATE_HASH_SIZES,
   BOOT_AGGREGATE_NAME,
   imaHashSize,
   isImaTemplateName,
@@ -70,4 +74,6 @@ export {
   type ImaTemplateHashAlgorithm,
   type ParsedImaLog,
   type VerifiedImaEntries,
+  type SelfReplayedImaEntries,
+  type ImaReplayKind,
 } from './types.js';

@@ -33,10 +33,12 @@
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
+import { isHashAlgName } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { AllowedPairIndex } from './pair-index.js';
 import { computeImaKeyId, verifyImaSignature } from './signature.js';
-import { IMA_HASH_ALGOS, IMA_TEMPLATE_HASH_SIZES, imaHashSize, type ImaEntry, type ImaTemplateHashAlgorithm, type VerifiedImaEntries } from './types.js';
+import { imaReplayKind } from './replay.js';
+import { IMA_HASH_ALGOS, imaHashSize, type ImaEntry, type ImaReplayKind, type ImaTemplateHashAlgorithm, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
 
 /** The `kind` of Bulwark's policy JSON. */
 export const RUNTIME_POLICY_KIND = 'bulwark.ima-runtime-policy';
@@ -672,12 +674,37 @@ export interface EvaluateImaOptions {
 }
 
 /**
- * Judges verified entries against a runtime policy; [] when every entry is allowed. Findings:
- * IMA_DIGEST_NOT_ALLOWED (path or digest not listed and not excluded), IMA_SIGNATURE_INVALID,
- * IMA_BUF_UNEXPECTED, IMA_VIOLATION, and IMA_FINDINGS_CAPPED past `maxFindings`; each names
- * the entry, its path and its digest. Trust: `entries` passed replay; `policy` is trusted.
+ * Judges the quote-verified entries of a live node against a runtime policy; [] when every
+ * entry is allowed. Findings: IMA_DIGEST_NOT_ALLOWED (path or digest not listed and not
+ * excluded), IMA_SIGNATURE_INVALID, IMA_BUF_UNEXPECTED, IMA_VIOLATION, and
+ * IMA_FINDINGS_CAPPED past `maxFindings`; each names the entry, its path and its digest.
+ * Trust: `entries` replayed against a verified quote (replayImaEntries); `policy` is trusted.
  */
 export function evaluateImaEntries(policy: RuntimePolicy, entries: VerifiedImaEntries, options: EvaluateImaOptions = {}): Finding[] {
+  return evaluateEntries(policy, entries, options);
+}
+
+/** What evaluateImaEntriesOffline judged, and how far those entries were proven. */
+export interface OfflineImaEvaluation {
+  /** 'quoted' when the entries replayed against a verified quote; 'self-replayed' when only against a reference no quote proved. */
+  readonly replay: ImaReplayKind;
+  readonly findings: Finding[];
+}
+
+/**
+ * evaluateImaEntries for offline forensics (`bulwarkctl ima check`): also accepts entries
+ * replayed against a reference no quote proved (the log's own PCR 10, an operator's value),
+ * and says in `replay` which kind it judged. Never the verdict on a live node.
+ */
+export function evaluateImaEntriesOffline(
+  policy: RuntimePolicy,
+  entries: SelfReplayedImaEntries | VerifiedImaEntries,
+  options: EvaluateImaOptions = {},
+): OfflineImaEvaluation {
+  return { replay: imaReplayKind(entries), findings: evaluateEntries(policy, entries, options) };
+}
+
+function evaluateEntries(policy: RuntimePolicy, entries: readonly ImaEntry[], options: EvaluateImaOptions): Finding[] {
   const c = compile(policy);
   const max = options.maxFindings ?? 1000;
   const findings: Finding[] = [];
@@ -705,5 +732,5 @@ export function evaluateImaEntries(policy: RuntimePolicy, entries: VerifiedImaEn
 
 /** Checks that a template hash algorithm name is one the parsers accept (for CLI flags). */
 export function isTemplateHashAlgorithm(name: string): name is ImaTemplateHashAlgorithm {
-  return Object.prototype.hasOwnProperty.call(IMA_TEMPLATE_HASH_SIZES, name);
+  return isHashAlgName(name);
 }

@@ -8,6 +8,7 @@
  * hash), ima_queue.c (ima_add_template_entry / ima_init_digests: what is extended into the
  * PCR), and crypto/hash_info.c (hash_algo_name[]).
  */
+import type { HashAlgName } from '../tpm/index.js';
 
 /**
  * The builtin template descriptors Bulwark decodes, with their field lists
@@ -75,10 +76,8 @@ export function imaHashSize(name: string): number | undefined {
   return undefined;
 }
 
-/** Hash algorithms whose template hashes Bulwark can recompute (node:crypto names = kernel names). */
-export type ImaTemplateHashAlgorithm = 'sha1' | 'sha256' | 'sha384' | 'sha512';
-
-export const IMA_TEMPLATE_HASH_SIZES: Readonly<Record<ImaTemplateHashAlgorithm, number>> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
+/** Hash algorithms whose template hashes Bulwark can recompute: those of lib/tpm's HASH_ALG_TABLE (node:crypto names = kernel names). */
+export type ImaTemplateHashAlgorithm = HashAlgName;
 
 /** Caps checked before anything is sliced or allocated. Each names the kernel limit it stands for. */
 export const IMA_LIMITS = {
@@ -189,10 +188,22 @@ export interface ParsedImaLog {
 }
 
 declare const verifiedBrand: unique symbol;
+declare const selfReplayedBrand: unique symbol;
 
 /**
- * Entries that replayed, in order and without gaps, to a reference PCR 10 value (a quote,
- * or for offline forensics an operator's value). Only replayImaEntries makes them; policy
- * evaluation accepts nothing else.
+ * Entries that replayed, in order and without gaps, to a PCR 10 value proven by a verified
+ * quote. Only replayImaEntries makes them; evaluation of a live node (evaluateImaEntries)
+ * accepts nothing else.
  */
 export type VerifiedImaEntries = readonly ImaEntry[] & { readonly [verifiedBrand]: true };
+
+/**
+ * Entries that replayed to a PCR 10 value no quote proved: one the log itself supplied, or
+ * one an operator typed (offline forensics, `bulwarkctl ima check`). The list is
+ * self-consistent, nothing more. Only replayImaEntriesOffline makes them; only the offline
+ * evaluation (evaluateImaEntriesOffline) accepts them.
+ */
+export type SelfReplayedImaEntries = readonly ImaEntry[] & { readonly [selfReplayedBrand]: true };
+
+/** How a list of replayed entries was proven: against a quote, or only against a reference no quote proved. */
+export type ImaReplayKind = 'quoted' | 'self-replayed';

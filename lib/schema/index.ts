@@ -1,2 +1,2 @@
 /** The schema layer (pure): document kinds defined once, parsed and validated in one call. */
-export { defineDocument, parseJsonText, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, type DocumentSchema, type SchemaIssue } from './validate.js';
+export { defineDocument, literalUnion, parseJsonText, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, type DocumentSchema, type SchemaIssue } from './validate.js';

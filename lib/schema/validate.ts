@@ -8,8 +8,8 @@
  * Validators compile on first use (TypeBox's TypeCompiler), so a process that never
  * reads a document of some kind pays nothing for its schema at start.
  */
-import type { Static, TSchema } from '@sinclair/typebox';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { Type, type SchemaOptions, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler';
 import { BulwarkError, type ErrorCode } from '../errors.js';
 
 /** Largest JSON text any document parser accepts before it is parsed (16 MiB). */
@@ -80,10 +80,31 @@ export function defineDocument<T extends TSchema>(schema: T, what: string, code:
 function schemaIssues<T extends TSchema>(c: TypeCheck<T>, value: unknown): SchemaIssue[] {
   const out: SchemaIssue[] = [];
   for (const e of c.Errors(value)) {
-    out.push({ path: e.path, message: e.message });
+    out.push({ path: e.path, message: issueMessage(e) });
     if (out.length >= 8) break;
   }
   return out;
+}
+
+/** TypeBox's message, except for a union of literals, where it names the allowed values. */
+function issueMessage(e: ValueError): string {
+  const anyOf: unknown = e.schema['anyOf'];
+  if (!Array.isArray(anyOf) || anyOf.length === 0) return e.message;
+  const allowed: string[] = [];
+  for (const member of anyOf) {
+    const value: unknown = typeof member === 'object' && member !== null && 'const' in member ? member.const : undefined;
+    if (value === undefined) return e.message;
+    allowed.push(JSON.stringify(value));
+  }
+  return `Expected one of ${allowed.join(', ')}`;
+}
+
+/**
+ * A union of string literals (JSON Schema `anyOf` of `const`s) whose static type is the
+ * union of the values: a validated enum, for value lists built at run time from a table.
+ */
+export function literalUnion<T extends string>(values: readonly T[], options?: SchemaOptions): TUnsafe<T> {
+  return Type.Unsafe<T>(Type.Union(values.map((v) => Type.Literal(v)), options));
 }
 
 /**

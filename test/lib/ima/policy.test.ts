@@ -23,7 +23,7 @@ import {
   loadRuntimePolicy,
   parseImaBinary,
   parseRuntimePolicy,
-  replayImaEntriesOffline,
+  replayImaEntries,
   verifyImaSignature,
   type RuntimePolicy,
   type VerifiedImaEntries,
@@ -31,11 +31,13 @@ import {
 import { TPM_ALG } from '../../../lib/tpm/types.js';
 import type { Finding } from '../../../lib/verdict.js';
 import { ImaLogBuilder, signImaDigest } from '../../helpers/ima-builder.js';
+import { softwareQuote } from '../eventlog/eventlog-helpers.js';
 import { sha256, testSigner, throwsCode } from './ima-test-logs.js';
 
-/** Entries of `b`, verified by a replay against the builder's own PCR 10 (the pure path). */
+/** Entries of `b`, verified by a replay against a quote of the builder's PCR 10 (a software AK through the real verifyQuote). */
 function verified(b: ImaLogBuilder): VerifiedImaEntries {
-  const r = replayImaEntriesOffline(initialImaReplayState(), parseImaBinary(b.binary()).entries, new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
+  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
+  const r = replayImaEntries(initialImaReplayState(), parseImaBinary(b.binary()).entries, quoted);
   if (!r.ok) throw new Error(`replay failed: ${r.findings.map((f) => f.code).join(',')}`);
   return r.verified;
 }
