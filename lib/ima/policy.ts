@@ -311,7 +311,7 @@ const KeylimeKeyringSchema = Type.Object(
 );
 
 const BULWARK_POLICY = defineDocument(RuntimePolicySchema, WHAT, CODE);
-const KEYLIME_POLICY = defineDocument(KeylimeRuntimePolicySchema, 'Keylime runtime policy', CODE);
+const KEYLIME_POLICY = defineDocument(KeylimeRuntimePolicySchema, WHAT, CODE);
 const KEYLIME_KEYRING = defineDocument(KeylimeKeyringSchema, 'keyring', CODE);
 
 /** Runs a parse of a document nested in a string field at `path`, its error paths rebased onto `path`. */
