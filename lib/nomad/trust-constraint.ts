@@ -6,7 +6,7 @@
  */
 import { BulwarkError } from '../errors.js';
 import { parseJob } from './jobs.js';
-import { isJsonObject, isObject, type JsonObject, type JsonValue } from './shape.js';
+import { isJsonObject, type JsonObject, type JsonValue } from './shape.js';
 
 /** The constraint added to every task group, in Nomad's API JSON form. */
 export const TRUST_CONSTRAINT = { LTarget: '${meta.bulwark_trusted}', RTarget: 'true', Operand: '=' } as const;
@@ -31,22 +31,22 @@ function invalid(path: string, message: string): never {
  * "constraints" key would be read as Constraints and could replace the injected one. Only the
  * canonical spelling is accepted for the fields this module checks.
  */
-function checkCanonicalKeys(o: Readonly<Record<string, unknown>>, fields: readonly string[], path: string): void {
+function checkCanonicalKeys(o: JsonObject, fields: readonly string[], path: string): void {
   for (const key of Object.keys(o)) {
     const canonical = fields.find((f) => f.toLowerCase() === key.toLowerCase());
     if (canonical !== undefined && canonical !== key) invalid(`${path}.${key}`, `spells ${canonical} as "${key}"`);
   }
 }
 
-function mentionsTrust(v: unknown): boolean {
+function mentionsTrust(v: JsonValue | undefined): boolean {
   return typeof v === 'string' && /bulwark_trusted/i.test(v.replace(/\s+/g, ''));
 }
 
-function checkList(v: unknown, path: string, what: string, keys: readonly string[]): void {
+function checkList(v: JsonValue | undefined, path: string, what: string, keys: readonly string[]): void {
   if (v === null || v === undefined) return;
-  if (!Array.isArray(v)) invalid(path, 'has a non-list');
-  v.forEach((entry: unknown, i) => {
-    if (!isObject(entry)) invalid(`${path}[${i}]`, 'has a non-object');
+  if (!Array.isArray(v)) return invalid(path, 'has a non-list');
+  asList(v).forEach((entry, i) => {
+    if (!isJsonObject(entry)) return invalid(`${path}[${i}]`, 'has a non-object');
     checkCanonicalKeys(entry, keys, `${path}[${i}]`);
     for (const k of keys) if (mentionsTrust(entry[k])) refuse(`${path}[${i}]`, what);
   });
@@ -55,7 +55,7 @@ function checkList(v: unknown, path: string, what: string, keys: readonly string
 const CONSTRAINT_KEYS = ['LTarget', 'RTarget', 'Operand'] as const;
 const SPREAD_KEYS = ['Attribute'] as const;
 
-function checkSteering(o: Readonly<Record<string, unknown>>, path: string, spreads: boolean): void {
+function checkSteering(o: JsonObject, path: string, spreads: boolean): void {
   checkList(o['Constraints'], `${path}.Constraints`, 'constraint', CONSTRAINT_KEYS);
   checkList(o['Affinities'], `${path}.Affinities`, 'affinity', CONSTRAINT_KEYS);
   if (spreads) checkList(o['Spreads'], `${path}.Spreads`, 'spread', SPREAD_KEYS);
