@@ -4,14 +4,21 @@
  * Ed25519 key, binding the node id to the TPM names of its EK and AK.
  */
 import { sign, verify, type KeyObject } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
+import { defineDocument } from '../schema/index.js';
 
-export interface NodeIdentityClaims {
-  readonly nodeId: string;
-  readonly ekName: string;
-  readonly akName: string;
-  readonly issuedAt: string;
-}
+/** The claims of a node identity token. */
+export const NodeIdentityClaimsSchema = Type.Object({
+  nodeId: Type.String(),
+  ekName: Type.String(),
+  akName: Type.String(),
+  issuedAt: Type.String(),
+});
+
+export type NodeIdentityClaims = Static<typeof NodeIdentityClaimsSchema>;
+
+const CLAIMS = defineDocument(NodeIdentityClaimsSchema, 'node identity claims', 'KEY_INVALID');
 
 export function signNodeIdentity(key: KeyObject, claims: NodeIdentityClaims): string {
   const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
@@ -26,12 +33,6 @@ export function verifyNodeIdentity(key: KeyObject, token: string): NodeIdentityC
   if (parts.length !== 2 || body === undefined || sig === undefined || !verify(null, Buffer.from(body), key, Buffer.from(sig, 'base64url'))) {
     throw new BulwarkError('KEY_INVALID', 'node identity does not verify');
   }
-  const v: unknown = JSON.parse(Buffer.from(body, 'base64url').toString());
-  if (typeof v !== 'object' || v === null) throw new BulwarkError('KEY_INVALID', 'node identity claims are not an object');
-  const get = (k: string): string => {
-    const x: unknown = Reflect.get(v, k);
-    if (typeof x !== 'string') throw new BulwarkError('KEY_INVALID', `node identity claim ${k} is missing`);
-    return x;
-  };
-  return { nodeId: get('nodeId'), ekName: get('ekName'), akName: get('akName'), issuedAt: get('issuedAt') };
+  const c = CLAIMS.parseJson(Buffer.from(body, 'base64url'));
+  return { nodeId: c.nodeId, ekName: c.ekName, akName: c.akName, issuedAt: c.issuedAt };
 }
