@@ -53,11 +53,12 @@ export const NomadJobSchema = Type.Object({
   ),
 });
 
-const JOB = nomadDocument(NomadJobSchema, 'job');
+/** The job document (also read by trust-constraint.ts). */
+export const NOMAD_JOB = nomadDocument(NomadJobSchema, 'job');
 
 /** Checks the parts of a job Bulwark reads or changes and keeps the whole job as JSON. */
 export function parseJob(v: unknown): NomadJob {
-  const o = JOB.parse(v);
+  const o = NOMAD_JOB.parse(v);
   return { id: o.ID, name: o.Name ?? '', type: o.Type ?? '', taskGroups: o.TaskGroups.map((g) => g.Name), json: toJsonObject(v, '') };
 }
 

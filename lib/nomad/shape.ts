@@ -9,7 +9,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
 import { defineDocument, parseJsonText as parseDocumentText, type DocumentSchema } from '../schema/index.js';
 
-/** Any JSON value, as JSON.parse can produce it. */
+/** Any JSON value, as a JSON parser can produce it. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 /** A JSON object. */
