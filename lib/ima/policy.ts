@@ -42,7 +42,7 @@ import { finding, type Finding } from '../verdict.js';
 import { AllowedPairIndex } from './pair-index.js';
 import { computeImaKeyId, verifyImaSignature } from './signature.js';
 import { imaReplayKind } from './replay.js';
-import { IMA_HASH_ALGOS, imaHashSize, type ImaEntry, type ImaReplayKind, type ImaTemplateHashAlgorithm, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
+import { IMA_HASH_ALGOS, imaHashSize, isImaHashAlgorithmName, type ImaEntry, type ImaHashAlgorithmName, type ImaReplayKind, type ImaTemplateHashAlgorithm, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
 
 /** The `kind` of Bulwark's policy JSON. */
 export const RUNTIME_POLICY_KIND = 'bulwark.ima-runtime-policy';
@@ -129,9 +129,9 @@ function policyName(name: string, path: string | (() => string)): string {
 }
 
 /** Algorithm inferred from a Keylime hex digest's length, preferring the common ones. */
-const ALGO_BY_SIZE: ReadonlyMap<number, string> = (() => {
-  const m = new Map<number, string>();
-  for (const name of [...HASH_ALG_NAMES, 'sha224']) {
+const ALGO_BY_SIZE: ReadonlyMap<number, ImaHashAlgorithmName> = (() => {
+  const m = new Map<number, ImaHashAlgorithmName>();
+  for (const name of [...HASH_ALG_NAMES, 'sha224'] as const) {
     const size = imaHashSize(name);
     if (size !== undefined && !m.has(size)) m.set(size, name);
   }
@@ -151,8 +151,8 @@ function bulwarkDigest(text: string, path: string): PolicyDigest {
   const colon = text.indexOf(':');
   const algorithm = text.slice(0, colon);
   const hex = text.slice(colon + 1);
-  const size = imaHashSize(algorithm);
-  if (size === undefined) throw invalid(path, `unknown hash algorithm ${algorithm}`);
+  const size = isImaHashAlgorithmName(algorithm) ? imaHashSize(algorithm) : undefined;
+  if (size === undefined || !isImaHashAlgorithmName(algorithm)) throw invalid(path, `unknown hash algorithm ${algorithm}`);
   if (hex.length !== 2 * size) throw invalid(path, `a ${algorithm} digest has ${2 * size} hex digits`);
   return { algorithm, value: new Uint8Array(Buffer.from(hex, 'hex')) };
 }

@@ -30,7 +30,7 @@ import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { defineDocument } from '../schema/index.js';
-import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
+import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type HashAlgInfo, type HashAlgName, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { asBuffer, templateHashLength } from './fields.js';
 import { BOOT_AGGREGATE_NAME, IMA_PCR, type ImaEntry, type ImaReplayKind, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
@@ -94,7 +94,7 @@ type CoreReplayResult =
   | ImaReplayFailure;
 
 /** The banks Bulwark replays, by TPM_ALG_ID, with node:crypto names and sizes. */
-function bankInfo(alg: number): { readonly name: string; readonly size: number } {
+function bankInfo(alg: number): HashAlgInfo {
   const info = HASH_ALGS.get(alg);
   if (info === undefined) throw new BulwarkError('TPM_ALG_UNSUPPORTED', `cannot replay bank 0x${alg.toString(16)}`, { hashAlg: alg });
   return info;
@@ -393,7 +393,7 @@ export function decodeImaReplayState(value: unknown): ImaReplayState {
 }
 
 export type BootAggregateCheck =
-  | { readonly status: 'match'; readonly bank: string; readonly pcrs: readonly number[] }
+  | { readonly status: 'match'; readonly bank: HashAlgName; readonly pcrs: readonly number[] }
   | { readonly status: 'mismatch'; readonly finding: Finding }
   | { readonly status: 'unverifiable'; readonly reason: string };
 

@@ -60,6 +60,25 @@ export const IMA_HASH_ALGOS = [
   { name: 'sha3-512', size: 64 },
 ] as const;
 
+/** A kernel hash algorithm name (hash_algo_name[]): what a d-ng field or an IMA signature names. */
+export type ImaHashAlgorithmName = (typeof IMA_HASH_ALGOS)[number]['name'];
+
+const IMA_HASH_BY_NAME: ReadonlyMap<string, (typeof IMA_HASH_ALGOS)[number]> = new Map(IMA_HASH_ALGOS.map((a) => [a.name, a]));
+
+/** Whether a name is one of hash_algo_name[]. */
+export function isImaHashAlgorithmName(name: string): name is ImaHashAlgorithmName {
+  return IMA_HASH_BY_NAME.has(name);
+}
+
+/** The two forms of the measurement list: ascii_runtime_measurements and binary_runtime_measurements. */
+export const IMA_LOG_FORMATS = ['ascii', 'binary'] as const;
+export type ImaLogFormat = (typeof IMA_LOG_FORMATS)[number];
+
+/** Whether a wire or stored string names a measurement list form. */
+export function isImaLogFormat(v: string): v is ImaLogFormat {
+  return v === 'ascii' || v === 'binary';
+}
+
 /** HASH_ALGO_* ids Bulwark refers to by name (include/uapi/linux/hash_info.h). */
 export const HASH_ALGO = {
   MD5: 1,
@@ -72,8 +91,7 @@ export const HASH_ALGO = {
 
 /** Digest size of a kernel hash algorithm name, or undefined for a name the kernel does not know. */
 export function imaHashSize(name: string): number | undefined {
-  for (const a of IMA_HASH_ALGOS) if (a.name === name) return a.size;
-  return undefined;
+  return IMA_HASH_BY_NAME.get(name)?.size;
 }
 
 /** Hash algorithms whose template hashes Bulwark can recompute: those of lib/tpm's HASH_ALG_TABLE (node:crypto names = kernel names). */
@@ -103,7 +121,7 @@ export const BOOT_AGGREGATE_NAME = 'boot_aggregate';
 
 /** The modsig part of an ima-modsig entry (d-modsig, modsig fields), present when the file carries an appended signature. */
 export interface ImaModsig {
-  readonly digestAlgorithm: string;
+  readonly digestAlgorithm: ImaHashAlgorithmName;
   /** Digest of the file without its appended signature. */
   readonly digest: Uint8Array;
   /** The appended PKCS#7 signature. */
@@ -136,7 +154,7 @@ export interface ImaEntry {
   /** A violation entry: template hash all zero in the list, 0xff..ff extended into the PCR. */
   readonly violation: boolean;
   /** Kernel hash algorithm name of `digest` ("sha256"); "sha1" for the 'ima' template. */
-  readonly digestAlgorithm: string;
+  readonly digestAlgorithm: ImaHashAlgorithmName;
   /** The file (or buffer) digest; all zero in a violation entry. */
   readonly digest: Uint8Array;
   /** The event name: the file's path, "boot_aggregate", a keyring or critical-data name. Decoded as UTF-8 (lossy for other bytes). */
@@ -177,7 +195,7 @@ export interface ImaParseOptions {
 
 /** The result of a parse: entries in list order and where the next read continues. Untrusted. */
 export interface ParsedImaLog {
-  readonly format: 'ascii' | 'binary';
+  readonly format: ImaLogFormat;
   readonly entries: readonly ImaEntry[];
   /** Index the next entry will have. */
   readonly nextEntry: number;
