@@ -231,6 +231,7 @@ const KEYLIME_DIGEST = Type.String({ pattern: '^[0-9a-f]{40,128}$', description:
 /** Bulwark's own runtime policy JSON. */
 export const RuntimePolicySchema = Type.Object(
   {
+    $schema: Type.Optional(Type.String({ maxLength: 1024, description: 'Where an editor finds this schema (policies/runtime/schema.json); not read.' })),
     kind: Type.Literal(RUNTIME_POLICY_KIND),
     version: Type.Literal(RUNTIME_POLICY_VERSION),
     release: uint({ description: 'Raised with every rollout.' }),
