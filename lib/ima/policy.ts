@@ -52,6 +52,8 @@ export const KEYLIME_POLICY_VERSION = 1;
 
 /** Caps on policy contents, checked before anything is built. */
 export const RUNTIME_POLICY_LIMITS = {
+  /** A policy document's JSON text (a whole distribution's files are a few hundred MB at most; V8 strings stop near 512 MiB). */
+  documentBytes: 512 * 1024 * 1024,
   paths: 5_000_000,
   digestsPerPath: 256,
   /** PATH_MAX. */
@@ -139,33 +141,36 @@ const ALGO_BY_SIZE: ReadonlyMap<number, ImaHashAlgorithmName> = (() => {
   return m;
 })();
 
-function keylimeDigest(hex: string, path: string): PolicyDigest {
+/** A JSON pointer made only when an error needs it (policies hold millions of paths). */
+type LazyPath = () => string;
+
+function keylimeDigest(hex: string, path: LazyPath): PolicyDigest {
   // The schema checked ^[0-9a-f]{40,128}$ (Keylime's pattern); the length must also make whole bytes.
   const algorithm = hex.length % 2 === 0 ? ALGO_BY_SIZE.get(hex.length / 2) : undefined;
-  if (algorithm === undefined) throw invalid(path, `no hash algorithm makes ${hex.length / 2}-byte digests`);
+  if (algorithm === undefined) throw invalid(path(), `no hash algorithm makes ${hex.length / 2}-byte digests`);
   return { algorithm, value: new Uint8Array(Buffer.from(hex, 'hex')) };
 }
 
-function bulwarkDigest(text: string, path: string): PolicyDigest {
+function bulwarkDigest(text: string, path: LazyPath): PolicyDigest {
   // The schema checked "<algorithm>:<lowercase hex>".
   const colon = text.indexOf(':');
   const algorithm = text.slice(0, colon);
   const hex = text.slice(colon + 1);
   const size = isImaHashAlgorithmName(algorithm) ? imaHashSize(algorithm) : undefined;
-  if (size === undefined || !isImaHashAlgorithmName(algorithm)) throw invalid(path, `unknown hash algorithm ${algorithm}`);
-  if (hex.length !== 2 * size) throw invalid(path, `a ${algorithm} digest has ${2 * size} hex digits`);
+  if (size === undefined || !isImaHashAlgorithmName(algorithm)) throw invalid(path(), `unknown hash algorithm ${algorithm}`);
+  if (hex.length !== 2 * size) throw invalid(path(), `a ${algorithm} digest has ${2 * size} hex digits`);
   return { algorithm, value: new Uint8Array(Buffer.from(hex, 'hex')) };
 }
 
-function digestMap(v: Readonly<Record<string, readonly string[]>>, path: string, parse: (x: string, p: string) => PolicyDigest): Map<string, PolicyDigest[]> {
+function digestMap(v: Readonly<Record<string, readonly string[]>>, path: string, parse: (x: string, p: LazyPath) => PolicyDigest): Map<string, PolicyDigest[]> {
   const out = new Map<string, PolicyDigest[]>();
-  for (const [name, list] of Object.entries(v)) {
-    const p = `${path}${pointer(name)}`;
-    policyName(name, p);
-    out.set(
-      name,
-      list.map((d, i) => parse(d, `${p}/${i}`)),
-    );
+  for (const name of Object.keys(v)) {
+    const list = v[name] ?? [];
+    const at = (): string => `${path}${pointer(name)}`;
+    policyName(name, at);
+    const digests: PolicyDigest[] = [];
+    for (let i = 0; i < list.length; i++) digests.push(parse(list[i] ?? '', () => `${at()}/${i}`));
+    out.set(name, digests);
   }
   return out;
 }
@@ -492,7 +497,7 @@ export function exportKeylimeRuntimePolicy(policy: RuntimePolicy): KeylimeRuntim
  * Throws IMA_POLICY_INVALID (also for text that is not JSON).
  */
 export function loadRuntimePolicy(text: string, source?: string): RuntimePolicy {
-  const value = parseJsonText(text, WHAT, CODE, source);
+  const value = parseJsonText(text, WHAT, CODE, source, RUNTIME_POLICY_LIMITS.documentBytes);
   return typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, 'kind') ? parseRuntimePolicy(value) : importKeylimeRuntimePolicy(value);
 }
 

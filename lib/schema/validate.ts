@@ -109,12 +109,13 @@ export function literalUnion<T extends string>(values: readonly T[], options?: S
 
 /**
  * JSON.parse with a size cap and a depth cap, every failure a coded `BulwarkError`
- * (never a `SyntaxError`). The only `JSON.parse` outside tests.
+ * (never a `SyntaxError`). The only `JSON.parse` outside tests. `maxBytes` raises the cap
+ * for a kind that is legitimately larger (a runtime policy of a whole root file system).
  */
-export function parseJsonText(text: string | Uint8Array, what: string, code: ErrorCode, source?: string): unknown {
+export function parseJsonText(text: string | Uint8Array, what: string, code: ErrorCode, source?: string, maxBytes: number = MAX_DOCUMENT_BYTES): unknown {
   const from = source === undefined ? '' : ` (${source})`;
-  if (text.length > MAX_DOCUMENT_BYTES) {
-    throw new BulwarkError(code, `${what}${from} is larger than ${MAX_DOCUMENT_BYTES} bytes`, { path: '', size: text.length });
+  if (text.length > maxBytes) {
+    throw new BulwarkError(code, `${what}${from} is larger than ${maxBytes} bytes`, { path: '', size: text.length });
   }
   let str: string;
   try {
@@ -136,18 +137,23 @@ export function parseJsonText(text: string | Uint8Array, what: string, code: Err
   return value;
 }
 
-/** Depth of a parsed JSON value, iteratively (a hostile document cannot overflow the stack). */
+/** Depth of a parsed JSON value, iteratively (a hostile document cannot overflow the stack); leaves count one level. */
 function jsonDepth(root: unknown): number {
-  let max = 0;
-  const stack: Array<[unknown, number]> = [[root, 1]];
+  if (root === null || typeof root !== 'object') return 1;
+  let max = 1;
+  // Only containers go on the stack: a document of millions of strings walks fast.
+  const stack: Array<[object, number]> = [[root, 1]];
   while (stack.length > 0) {
     const top = stack.pop();
     if (top === undefined) break;
     const [value, depth] = top;
-    if (depth > max) max = depth;
     if (depth > MAX_DOCUMENT_DEPTH) return depth;
-    if (Array.isArray(value)) for (const v of value) stack.push([v, depth + 1]);
-    else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) stack.push([v, depth + 1]);
+    const children: unknown[] = Array.isArray(value) ? value : Object.values(value);
+    for (const v of children) {
+      if (depth + 1 > max) max = depth + 1;
+      if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
+    }
+    if (depth > max) max = depth;
   }
   return max;
 }
