@@ -80,10 +80,25 @@ export function defineDocument<T extends TSchema>(schema: T, what: string, code:
 function schemaIssues<T extends TSchema>(c: TypeCheck<T>, value: unknown): SchemaIssue[] {
   const out: SchemaIssue[] = [];
   for (const e of c.Errors(value)) {
-    out.push({ path: e.path, message: issueMessage(e) });
+    const d = deepest(e);
+    out.push({ path: d.path, message: issueMessage(d) });
     if (out.length >= 8) break;
   }
   return out;
+}
+
+/**
+ * For a union that failed, the error of the alternative that got furthest into the value
+ * (a list that may be null: the bad item inside the list, not "Expected union value" at the
+ * list); the union's own error when no alternative got further.
+ */
+function deepest(e: ValueError): ValueError {
+  let best = e;
+  for (const alternative of e.errors) {
+    const first = alternative.First();
+    if (first !== undefined && first.path.length > best.path.length) best = deepest(first);
+  }
+  return best;
 }
 
 /** TypeBox's message, except for a union of literals, where it names the allowed values. */
@@ -103,7 +118,7 @@ function issueMessage(e: ValueError): string {
  * A union of string literals (JSON Schema `anyOf` of `const`s) whose static type is the
  * union of the values: a validated enum, for value lists built at run time from a table.
  */
-export function literalUnion<T extends string>(values: readonly T[], options?: SchemaOptions): TUnsafe<T> {
+export function literalUnion<const T extends string>(values: readonly T[], options?: SchemaOptions): TUnsafe<T> {
   return Type.Unsafe<T>(Type.Union(values.map((v) => Type.Literal(v)), options));
 }
 
