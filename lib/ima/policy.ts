@@ -33,8 +33,8 @@
  * Excludes are matched like Keylime's re.match: anchored at the start of the path only.
  */
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { toHex } from '../bytes.js';
 import { Type, type TString } from '@sinclair/typebox';
+import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
 import { defineDocument, literalUnion, parseJsonText } from '../schema/index.js';
 import { HASH_ALG_NAMES, isHashAlgName } from '../tpm/index.js';

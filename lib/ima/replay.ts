@@ -26,9 +26,9 @@
  * initialImaReplayState().
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
-import { Type, type Static } from '@sinclair/typebox';
 import { defineDocument } from '../schema/index.js';
 import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type HashAlgInfo, type HashAlgName, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';

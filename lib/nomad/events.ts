@@ -4,8 +4,8 @@
  * The splitter takes bytes as they arrive (chunks may cut a line, or a UTF-8 sequence, anywhere)
  * and the frame parser checks every field it hands out. Pure: no I/O.
  */
-import { BulwarkError } from '../errors.js';
 import { Type } from '@sinclair/typebox';
+import { BulwarkError } from '../errors.js';
 import { NODE, nodeFromJson, type NomadNode } from './nodes.js';
 import { nomadDocument, NomadIndex, nullableList, OptionalString, parseAt, parseJsonText } from './shape.js';
 

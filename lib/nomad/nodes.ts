@@ -1,7 +1,7 @@
 /**
  * Nomad node answers: `GET /v1/nodes` (stubs), `GET /v1/node/:id`, the node inside a Node
- * event, `POST /v1/node/:id/eligibility|drain` and `/v1/client/metadata`. Pure parsers with
- * shape checks; Nomad's answer is input like any other.
+ * event, `POST /v1/node/:id/eligibility|drain` and `/v1/client/metadata`. Pure parsers over
+ * TypeBox schemas of the fields Bulwark reads; Nomad's answer is input like any other.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { literalUnion } from '../schema/index.js';
