@@ -7,7 +7,7 @@
 import { BulwarkError, EXIT_CODES, fromHex, toHex, type Finding } from '../lib/index.js';
 import {
   computeImaPcr10,
-  evaluateImaEntries,
+  evaluateImaEntriesOffline,
   exportKeylimeRuntimePolicy,
   formatRuntimePolicy,
   importKeylimeRuntimePolicy,
@@ -87,7 +87,7 @@ export async function imaCheck(call: Call): Promise<number> {
   const maxFindings = call.number('--max-findings') ?? 1000;
 
   const replay = replayImaEntriesOffline(state, parsed.entries, new Map([[bank, new Map([[10, reference]])]]), { bankRule });
-  const findings: Finding[] = replay.ok ? evaluateImaEntries(policy, replay.verified, { maxFindings }) : [...replay.findings];
+  const findings: Finding[] = replay.ok ? evaluateImaEntriesOffline(policy, replay.replayed, { maxFindings }).findings : [...replay.findings];
   // Which replay was evaluated: against the given (quoted) PCR 10, or the list against itself.
   const kind: 'pcr10' | 'self' = pcr10Hex === undefined ? 'self' : 'pcr10';
   const consumed = replay.ok ? replay.consumed : 0;

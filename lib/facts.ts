@@ -2,55 +2,15 @@
  * Host facts: what an agent reports about its machine (inventory, not evidence — nothing
  * here is attested by the TPM). The shape mirrors `HostFacts` in
  * proto/bulwark/v1/common.proto. The controller receives facts from agents, so
- * `validateHostFacts` is a schema check at a trust boundary: exact keys, types, caps.
+ * `validateHostFacts` is a schema check at a trust boundary (HostFactsSchema through the
+ * schema layer, after a plain-data copy): exact keys, types, caps.
  */
 import { createHash } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError } from './errors.js';
+import { defineDocument } from './schema/index.js';
 
-/** One block device of the host. */
-export interface HostDisk {
-  /** Device path ("/dev/nvme0n1"). */
-  readonly device: string;
-  /** Medium as systeminformation names it ("HDD", "SSD", "NVMe"), or empty. */
-  readonly type: string;
-  readonly sizeBytes: number;
-  readonly serial: string;
-}
-
-/** One non-loopback network interface of the host. */
-export interface HostNetworkInterface {
-  readonly name: string;
-  readonly mac: string;
-  /** IPv4 and IPv6 addresses, without prefix length. */
-  readonly addresses: readonly string[];
-}
-
-/** What an agent reports about its host; unknown values are empty strings or 0. Self-reported, unattested. */
-export interface HostFacts {
-  readonly hostname: string;
-  readonly osDistro: string;
-  readonly osRelease: string;
-  readonly kernel: string;
-  readonly arch: string;
-  /** CPU manufacturer and brand ("AMD EPYC 7302"). */
-  readonly cpu: string;
-  /** Logical CPU cores. */
-  readonly cpuCores: number;
-  readonly memoryBytes: number;
-  readonly disks: readonly HostDisk[];
-  readonly interfaces: readonly HostNetworkInterface[];
-  /** /etc/machine-id (32 hex digits), or empty. */
-  readonly machineId: string;
-  readonly systemManufacturer: string;
-  readonly systemModel: string;
-  readonly systemSerial: string;
-  readonly systemUuid: string;
-  readonly boardManufacturer: string;
-  readonly boardModel: string;
-  readonly boardSerial: string;
-}
-
-/** Caps on host facts, shared by the collector (which truncates) and the validator (which refuses). */
+/** Caps on host facts, shared by the collector (which truncates) and the schema (which refuses). */
 export const FACTS_LIMITS = {
   /** RFC 1123: a host name is at most 253 characters; one more than that is refused. */
   hostname: 255,
@@ -62,131 +22,122 @@ export const FACTS_LIMITS = {
   cpuCores: 1 << 20,
 } as const;
 
-const STRING_KEYS = [
-  'hostname',
-  'osDistro',
-  'osRelease',
-  'kernel',
-  'arch',
-  'cpu',
-  'machineId',
-  'systemManufacturer',
-  'systemModel',
-  'systemSerial',
-  'systemUuid',
-  'boardManufacturer',
-  'boardModel',
-  'boardSerial',
-] as const;
-const FACT_KEYS: readonly string[] = [...STRING_KEYS, 'cpuCores', 'memoryBytes', 'disks', 'interfaces'];
-const DISK_KEYS: readonly string[] = ['device', 'type', 'sizeBytes', 'serial'];
-const INTERFACE_KEYS: readonly string[] = ['name', 'mac', 'addresses'];
-
 /** C0 and C1 control characters and DEL: nothing a fact needs, and terminal escapes in bulwarkctl output. */
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 const CONTROL_CHARS_GLOBAL = /[\u0000-\u001f\u007f-\u009f]/g;
 /** A UTF-16 surrogate without its partner: not encodable as UTF-8 (protobuf strings). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const LONE_SURROGATE_GLOBAL = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
-function fail(path: string, why: string): BulwarkError {
-  return new BulwarkError('EVIDENCE_MALFORMED', `host facts: ${path} ${why}`, { field: path });
-}
+/**
+ * Fact text: no control character (C0, DEL, C1) and no lone surrogate, as UTF-16 code units
+ * (the pattern is compiled without the u flag): every unit is printable and not a surrogate,
+ * or a high surrogate followed by a low one.
+ */
+const FACT_TEXT_PATTERN = '^(?:[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
 
-/** A plain data object (from JSON or a protobuf decoder): Object.prototype or null prototype, nothing else. */
-function plainObject(value: unknown, path: string): object {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(path, 'is not an object');
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) throw fail(path, 'is not a plain object');
-  return value;
+const text = (maxLength: number = FACTS_LIMITS.string) => Type.String({ maxLength, pattern: FACT_TEXT_PATTERN });
+const count = (maximum: number) => Type.Integer({ minimum: 0, maximum });
+
+/** One block device of the host. */
+export const HostDiskSchema = Type.Object(
+  {
+    /** Device path ("/dev/nvme0n1"). */
+    device: text(),
+    /** Medium as systeminformation names it ("HDD", "SSD", "NVMe"), or empty. */
+    type: text(),
+    sizeBytes: count(Number.MAX_SAFE_INTEGER),
+    serial: text(),
+  },
+  { additionalProperties: false },
+);
+export type HostDisk = Static<typeof HostDiskSchema>;
+
+/** One non-loopback network interface of the host. */
+export const HostNetworkInterfaceSchema = Type.Object(
+  {
+    name: text(),
+    mac: text(),
+    /** IPv4 and IPv6 addresses, without prefix length. */
+    addresses: Type.Array(text(), { maxItems: FACTS_LIMITS.addressesPerInterface }),
+  },
+  { additionalProperties: false },
+);
+export type HostNetworkInterface = Static<typeof HostNetworkInterfaceSchema>;
+
+/**
+ * What an agent reports about its host (HostFacts in proto/bulwark/v1/common.proto); unknown
+ * values are empty strings or 0. Self-reported, unattested.
+ */
+export const HostFactsSchema = Type.Object(
+  {
+    hostname: text(FACTS_LIMITS.hostname),
+    osDistro: text(),
+    osRelease: text(),
+    kernel: text(),
+    arch: text(),
+    /** CPU manufacturer and brand ("AMD EPYC 7302"). */
+    cpu: text(),
+    /** Logical CPU cores. */
+    cpuCores: count(FACTS_LIMITS.cpuCores),
+    memoryBytes: count(Number.MAX_SAFE_INTEGER),
+    disks: Type.Array(HostDiskSchema, { maxItems: FACTS_LIMITS.disks }),
+    interfaces: Type.Array(HostNetworkInterfaceSchema, { maxItems: FACTS_LIMITS.interfaces }),
+    /** /etc/machine-id (32 hex digits), or empty. */
+    machineId: text(),
+    systemManufacturer: text(),
+    systemModel: text(),
+    systemSerial: text(),
+    systemUuid: text(),
+    boardManufacturer: text(),
+    boardModel: text(),
+    boardSerial: text(),
+  },
+  { additionalProperties: false },
+);
+
+/** What an agent reports about its host; unknown values are empty strings or 0. Self-reported, unattested. */
+export type HostFacts = Static<typeof HostFactsSchema>;
+
+const HOST_FACTS = defineDocument(HostFactsSchema, 'host facts object', 'EVIDENCE_MALFORMED');
+
+/** Bounds of the copy made before the schema looks: deeper or wider than any valid facts object. */
+const COPY_LIMITS = { depth: 4, keys: 64, items: Math.max(FACTS_LIMITS.disks, FACTS_LIMITS.interfaces, FACTS_LIMITS.addressesPerInterface) } as const;
+
+function fail(path: string, why: string): BulwarkError {
+  return new BulwarkError('EVIDENCE_MALFORMED', `host facts object is invalid at ${path === '' ? '/' : path}: ${why}`, { path });
 }
 
 /**
- * The own data properties of `obj`, which must be exactly `keys`: a missing, unknown
- * (`__proto__`, `constructor`, ...) or accessor property is refused.
+ * A fresh copy of plain data (from JSON or a protobuf decoder), read once: objects must have
+ * Object.prototype or a null prototype, string keys and data properties only; arrays must
+ * have no holes. Getters, proxies and exotic objects never reach the schema, and what the
+ * schema checks is what is returned.
  */
-function exactFields(obj: object, keys: readonly string[], path: string): Map<string, unknown> {
-  const own = Reflect.ownKeys(obj);
-  if (own.length > keys.length * 2) throw fail(path, `has ${own.length} properties`);
-  const out = new Map<string, unknown>();
+function plainCopy(value: unknown, path: string, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth > COPY_LIMITS.depth) throw fail(path, 'nests too deep');
+  if (Array.isArray(value)) {
+    if (value.length > COPY_LIMITS.items) throw fail(path, `has more than ${COPY_LIMITS.items} items`);
+    const out: unknown[] = [];
+    for (let i = 0; i < value.length; i++) {
+      if (!Object.prototype.hasOwnProperty.call(value, i)) throw fail(`${path}/${i}`, 'is a hole');
+      out.push(plainCopy(value[i], `${path}/${i}`, depth + 1));
+    }
+    return out;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) throw fail(path, 'is not a plain object');
+  const own = Reflect.ownKeys(value);
+  if (own.length > COPY_LIMITS.keys) throw fail(path, `has ${own.length} properties`);
+  const out: Record<string, unknown> = {};
   for (const key of own) {
-    if (typeof key !== 'string' || !keys.includes(key)) throw fail(path, `has an unknown property ${JSON.stringify(String(key)).slice(0, 40)}`);
-    const desc = Object.getOwnPropertyDescriptor(obj, key);
-    if (desc === undefined || !('value' in desc)) throw fail(`${path}.${key}`, 'is not a data property');
-    out.set(key, desc.value);
-  }
-  for (const key of keys) if (!out.has(key)) throw fail(`${path}.${key}`, 'is missing');
-  return out;
-}
-
-function checkString(value: unknown, path: string, cap: number): string {
-  if (typeof value !== 'string') throw fail(path, 'is not a string');
-  if (value.length > cap) throw fail(path, `is longer than ${cap} characters`);
-  if (CONTROL_CHARS.test(value)) throw fail(path, 'contains a control character');
-  if (LONE_SURROGATE.test(value)) throw fail(path, 'is not valid Unicode');
-  return value;
-}
-
-function checkCount(value: unknown, path: string, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) throw fail(path, `is not an integer in 0..${max}`);
-  return value;
-}
-
-function checkList(value: unknown, path: string, cap: number): readonly unknown[] {
-  if (!Array.isArray(value)) throw fail(path, 'is not a list');
-  if (value.length > cap) throw fail(path, `has more than ${cap} items`);
-  const out: unknown[] = [];
-  for (let i = 0; i < value.length; i++) {
-    if (!Object.prototype.hasOwnProperty.call(value, i)) throw fail(`${path}[${i}]`, 'is a hole');
-    out.push(value[i]);
+    if (typeof key !== 'string') throw fail(path, 'has a symbol property');
+    const at = `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    const desc = Object.getOwnPropertyDescriptor(value, key);
+    if (desc === undefined || !('value' in desc)) throw fail(at, 'is not a data property');
+    // defineProperty keeps a "__proto__" key an own property (the schema then refuses it) instead of setting the prototype.
+    Object.defineProperty(out, key, { value: plainCopy(desc.value, at, depth + 1), enumerable: true, writable: true, configurable: true });
   }
   return out;
-}
-
-function validateDisk(value: unknown, path: string): HostDisk {
-  const f = exactFields(plainObject(value, path), DISK_KEYS, path);
-  return {
-    device: checkString(f.get('device'), `${path}.device`, FACTS_LIMITS.string),
-    type: checkString(f.get('type'), `${path}.type`, FACTS_LIMITS.string),
-    sizeBytes: checkCount(f.get('sizeBytes'), `${path}.sizeBytes`, Number.MAX_SAFE_INTEGER),
-    serial: checkString(f.get('serial'), `${path}.serial`, FACTS_LIMITS.string),
-  };
-}
-
-function validateInterface(value: unknown, path: string): HostNetworkInterface {
-  const f = exactFields(plainObject(value, path), INTERFACE_KEYS, path);
-  return {
-    name: checkString(f.get('name'), `${path}.name`, FACTS_LIMITS.string),
-    mac: checkString(f.get('mac'), `${path}.mac`, FACTS_LIMITS.string),
-    addresses: checkList(f.get('addresses'), `${path}.addresses`, FACTS_LIMITS.addressesPerInterface).map((a, i) =>
-      checkString(a, `${path}.addresses[${i}]`, FACTS_LIMITS.string),
-    ),
-  };
-}
-
-function validateUnchecked(value: unknown): HostFacts {
-  const f = exactFields(plainObject(value, 'facts'), FACT_KEYS, 'facts');
-  const text = (key: (typeof STRING_KEYS)[number]): string => checkString(f.get(key), key, key === 'hostname' ? FACTS_LIMITS.hostname : FACTS_LIMITS.string);
-  return {
-    hostname: text('hostname'),
-    osDistro: text('osDistro'),
-    osRelease: text('osRelease'),
-    kernel: text('kernel'),
-    arch: text('arch'),
-    cpu: text('cpu'),
-    cpuCores: checkCount(f.get('cpuCores'), 'cpuCores', FACTS_LIMITS.cpuCores),
-    memoryBytes: checkCount(f.get('memoryBytes'), 'memoryBytes', Number.MAX_SAFE_INTEGER),
-    disks: checkList(f.get('disks'), 'disks', FACTS_LIMITS.disks).map((d, i) => validateDisk(d, `disks[${i}]`)),
-    interfaces: checkList(f.get('interfaces'), 'interfaces', FACTS_LIMITS.interfaces).map((d, i) => validateInterface(d, `interfaces[${i}]`)),
-    machineId: text('machineId'),
-    systemManufacturer: text('systemManufacturer'),
-    systemModel: text('systemModel'),
-    systemSerial: text('systemSerial'),
-    systemUuid: text('systemUuid'),
-    boardManufacturer: text('boardManufacturer'),
-    boardModel: text('boardModel'),
-    boardSerial: text('boardSerial'),
-  };
 }
 
 /**
@@ -194,16 +145,19 @@ function validateUnchecked(value: unknown): HostFacts {
  * fresh copy holding exactly the known fields: every key present, no other key
  * (`__proto__`, `constructor` included), plain objects with data properties only,
  * strings capped (FACTS_LIMITS) and free of control characters and lone surrogates,
- * counts non-negative safe integers, lists capped. Throws EVIDENCE_MALFORMED naming the field.
+ * counts non-negative safe integers, lists capped. Throws EVIDENCE_MALFORMED with the JSON
+ * pointer of the field in details.path.
  */
 export function validateHostFacts(value: unknown): HostFacts {
+  let copy: unknown;
   try {
-    return validateUnchecked(value);
+    copy = plainCopy(value, '', 0);
   } catch (err) {
     if (err instanceof BulwarkError) throw err;
     // A Proxy or exotic object whose traps throw: still a typed error, never a TypeError.
     throw new BulwarkError('EVIDENCE_MALFORMED', 'host facts cannot be read', {}, { cause: err });
   }
+  return HOST_FACTS.parse(copy);
 }
 
 /**

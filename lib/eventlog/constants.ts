@@ -6,6 +6,7 @@
  * section 10 "Event Logging"; UEFI Specification 2.10, sections 10.3 (device path nodes),
  * 3.3 (globally defined variables) and 32.4.1 (signature database).
  */
+import { HASH_ALG_TABLE } from '../tpm/index.js';
 
 /** Event types (PFP 10.4.1 "Event Types", Table 9). */
 export const TCG_EVENT_TYPE = {
@@ -139,11 +140,8 @@ export const DEVICE_PATH_SUBTYPE = {
   END_ENTIRE_DEVICE_PATH_SUBTYPE: 0xff,
 } as const;
 
-/** The TCG algorithm ids (TPM_ALG_ID) a log's digests may use, with their sizes; SM3 is known but not replayed. */
-export const TCG_DIGEST_SIZES: ReadonlyMap<number, number> = new Map([
-  [0x0004, 20], // TPM_ALG_SHA1
-  [0x000b, 32], // TPM_ALG_SHA256
-  [0x000c, 48], // TPM_ALG_SHA384
-  [0x000d, 64], // TPM_ALG_SHA512
-  [0x0012, 32], // TPM_ALG_SM3_256
-]);
+/** TPM_ALG_SM3_256 (TPM 2.0 Library, Part 2, 6.3): known in logs, not replayed. */
+const TPM_ALG_SM3_256 = 0x0012;
+
+/** The TCG algorithm ids (TPM_ALG_ID) a log's digests may use, with their sizes: lib/tpm's HASH_ALG_TABLE, and SM3, known but not replayed. */
+export const TCG_DIGEST_SIZES: ReadonlyMap<number, number> = new Map([...HASH_ALG_TABLE.map((h): [number, number] => [h.alg, h.size]), [TPM_ALG_SM3_256, 32]]);

@@ -53,6 +53,11 @@ export {
   BOOT_STAGES,
   MAX_CMDLINE_PATTERN,
   MAX_POLICY_DOCUMENT_SIZE,
+  MAX_POLICIES,
+  MAX_POLICY_LIST,
+  MeasuredBootPolicyBundleSchema,
+  MeasuredBootPolicyDocumentSchema,
+  MeasuredBootPolicySchema,
   compileCmdlinePattern,
   formatMeasuredBootPolicy,
   parseMeasuredBootPolicies,
@@ -60,6 +65,7 @@ export {
   validateMeasuredBootPolicy,
   type BootStage,
   type MeasuredBootPolicy,
+  type MeasuredBootPolicyJson,
   type SecureBootRequirement,
 } from './policy.js';
 export { FIRMWARE_QUIRKS, FIRMWARE_QUIRK_IDS, type FirmwareQuirk, type FirmwareQuirkId } from './quirks.js';

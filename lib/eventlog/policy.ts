@@ -1,16 +1,21 @@
 /**
- * The measured-boot policy format (documented by policies/measured-boot/schema.json): what
- * a boot must look like — Secure Boot state and keys, allowed digests per boot stage,
- * the kernel command line — in JSON a person can read and review.
+ * The measured-boot policy format: what a boot must look like — Secure Boot state and keys,
+ * allowed digests per boot stage, the kernel command line — in JSON a person can read and
+ * review.
  *
- * The validator is written by hand: the parsed JSON is `unknown` and every field is
- * narrowed with a check; anything unexpected (an unknown key, a wrong type, a digest of the
- * wrong length, a pattern that does not compile) is MEASURED_BOOT_POLICY_INVALID with the
- * JSON path in `details.path`. A policy that checks nothing is refused
- * (MEASURED_BOOT_POLICY_CHECKS_NOTHING) unless it says `"acceptAll": true`.
+ * The TypeBox schemas below are the format: the validator is the schema layer's
+ * (lib/schema) over them, and policies/measured-boot/schema.json is generated from them
+ * (`node dist/test/tools/write-schemas.js`; a test fails when it is out of date). A
+ * document that does not validate is MEASURED_BOOT_POLICY_INVALID with the JSON pointer of
+ * the first problem in `details.path`. What JSON Schema cannot say is checked after it, with
+ * the same code and path: digest lengths follow `bank`, command line patterns must compile,
+ * names in a bundle are unique, `acceptAll` excludes checks; a policy that checks nothing
+ * is refused (MEASURED_BOOT_POLICY_CHECKS_NOTHING) unless it says `"acceptAll": true`.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, TPM_ALG } from '../tpm/index.js';
+import { defineDocument, literalUnion, parseJsonText } from '../schema/index.js';
+import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type HashAlgName } from '../tpm/index.js';
 
 /** The boot stages a policy lists digests for (see evaluate.ts for which events each covers). */
 export type BootStage = 'firmware' | 'shim' | 'grub' | 'grubFiles' | 'kernel' | 'initrd';
@@ -55,121 +60,212 @@ export const MAX_CMDLINE_PATTERN = 4096;
 /** Most policies in one document. */
 export const MAX_POLICIES = 256;
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const BANKS: ReadonlyMap<string, number> = new Map([
-  ['sha1', TPM_ALG.SHA1],
-  ['sha256', TPM_ALG.SHA256],
-  ['sha384', TPM_ALG.SHA384],
-  ['sha512', TPM_ALG.SHA512],
-]);
+const WHAT = 'measured-boot policy';
+const CODE = 'MEASURED_BOOT_POLICY_INVALID';
 
-function invalid(path: string, message: string): BulwarkError {
-  return new BulwarkError('MEASURED_BOOT_POLICY_INVALID', `${path}: ${message}`, { path });
+// ---------------------------------------------------------------------------------------------
+// The schema (the source of policies/measured-boot/schema.json)
+
+function fingerprints(description: string) {
+  return Type.Array(
+    Type.String({
+      pattern: '^[0-9a-fA-F]{64}$',
+      description:
+        'A SHA-256 fingerprint as lib/eventlog/secure-boot.ts names signature entries: the SHA-256 of the DER certificate for X.509 entries, the hash itself for EFI_CERT_SHA256 entries (the TBS hash for EFI_CERT_X509_SHA256), the SHA-256 of the data otherwise.',
+    }),
+    { maxItems: MAX_POLICY_LIST, description },
+  );
 }
 
-function typeOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  return typeof v;
-}
-
-/** A JSON object as a plain record, refusing other types and keys outside `allowed`. */
-function object(v: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(path, `must be an object, not ${typeOf(v)}`);
-  const out: Record<string, unknown> = {};
-  for (const [k, value] of Object.entries(v)) {
-    if (!allowed.includes(k)) throw invalid(`${path}.${k}`, `unknown property (allowed: ${allowed.join(', ')})`);
-    out[k] = value;
-  }
-  return out;
-}
-
-function string(v: unknown, path: string, max: number): string {
-  if (typeof v !== 'string') throw invalid(path, `must be a string, not ${typeOf(v)}`);
-  if (v.length > max) throw invalid(path, `is longer than ${max} characters`);
-  return v;
-}
-
-function boolean(v: unknown, path: string): boolean {
-  if (typeof v !== 'boolean') throw invalid(path, `must be true or false, not ${typeOf(v)}`);
-  return v;
-}
-
-/** A list of hex digests of `octets` octets each, lower-cased. */
-function hexList(v: unknown, path: string, octets: number): string[] {
-  if (!Array.isArray(v)) throw invalid(path, `must be an array of hex digests, not ${typeOf(v)}`);
-  if (v.length > MAX_POLICY_LIST) throw invalid(path, `lists more than ${MAX_POLICY_LIST} entries`);
-  const re = new RegExp(`^[0-9a-fA-F]{${octets * 2}}$`);
-  return v.map((item: unknown, i) => {
-    if (typeof item !== 'string' || !re.test(item)) throw invalid(`${path}[${i}]`, `must be ${octets * 2} hex digits`);
-    return item.toLowerCase();
+function digests(description: string) {
+  return Type.Array(Type.String({ pattern: '^[0-9a-fA-F]+$' }), {
+    maxItems: MAX_POLICY_LIST,
+    description: `${description} Event digests in the policy's bank, as hex: 40 digits for sha1, 64 for sha256, 96 for sha384, 128 for sha512 (checked against "bank" after the schema). An empty list allows nothing.`,
   });
 }
 
+/** One measured-boot policy. */
+export const MeasuredBootPolicySchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ maxLength: 1024 })),
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$', description: 'Names the policy in verdicts and in bundles.' }),
+    description: Type.Optional(Type.String({ maxLength: 4000 })),
+    bank: Type.Optional(
+      literalUnion(HASH_ALG_NAMES, { default: 'sha256', description: 'The PCR bank whose digests the stages list and whose PCRs the quote must prove.' }),
+    ),
+    acceptAll: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: 'Accept every boot on purpose: only the replay against the quote is checked. Cannot be combined with any check; evaluation carries a warning.',
+      }),
+    ),
+    secureBoot: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(
+            Type.Boolean({ description: 'The required SecureBoot value. true: off or unmeasured is SECURE_BOOT_DISABLED; false: on is SECURE_BOOT_STATE_INVALID.' }),
+          ),
+          pk: Type.Optional(fingerprints('Every PK entry must be one of these (SECURE_BOOT_KEY_NOT_ALLOWED).')),
+          kek: Type.Optional(fingerprints('Every KEK entry must be one of these.')),
+          db: Type.Optional(fingerprints('Every db entry must be one of these.')),
+          dbxRequired: Type.Optional(fingerprints('Entries dbx must hold (revoked image hashes or certificates); DBX_ENTRY_MISSING otherwise.')),
+          authorities: Type.Optional(
+            fingerprints(
+              "Every authority that verified a boot application (db entries, shim's vendor certificate, MOK entries) must be one of these (SECURE_BOOT_AUTHORITY_NOT_ALLOWED).",
+            ),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'Secure Boot as PCR 7 shows it (EV_EFI_VARIABLE_DRIVER_CONFIG SecureBoot/PK/KEK/db/dbx and EV_EFI_VARIABLE_AUTHORITY events whose digest is over their data).',
+        },
+      ),
+    ),
+    stages: Type.Optional(
+      Type.Object(
+        {
+          firmware: Type.Optional(
+            digests(
+              'Every PCR 0 measurement except the separator (S-CRTM version and contents, firmware volumes, POST code) and boot applications PCR 4 measures before its separator.',
+            ),
+          ),
+          shim: Type.Optional(digests('The first EV_EFI_BOOT_SERVICES_APPLICATION after the PCR 4 separator (its Authenticode digest).')),
+          grub: Type.Optional(digests('The second boot application after the PCR 4 separator.')),
+          grubFiles: Type.Optional(
+            digests(
+              "Every other PCR 9 measurement: grub.cfg, modules, fonts, the EFI stub's load options. When kernel, initrd or grubFiles is set, every PCR 9 measurement must be in kernel + initrd + grubFiles.",
+            ),
+          ),
+          kernel: Type.Optional(
+            digests('Every later boot application in PCR 4 (Authenticode digest), and kernel files GRUB measures into PCR 9 (plain file hash).'),
+          ),
+          initrd: Type.Optional(digests("Initrds GRUB (PCR 9 file) or the kernel's EFI stub (PCR 9 EV_EVENT_TAG) measure; one must be present.")),
+        },
+        {
+          additionalProperties: false,
+          description: 'Allowed digests per boot stage (BOOT_COMPONENT_NOT_ALLOWED / BOOT_COMPONENT_MISSING). A stage that is absent is not checked.',
+        },
+      ),
+    ),
+    kernelCmdline: Type.Optional(
+      Type.Object(
+        {
+          pattern: Type.String({
+            maxLength: MAX_CMDLINE_PATTERN,
+            description:
+              "An ECMAScript regular expression (u flag) that must match the whole command line, including GRUB's leading BOOT_IMAGE=<kernel path>. It must compile.",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description: 'GRUB\'s "kernel_cmdline: " strings in PCR 8 (digest over the string). Each must match; none measured is KERNEL_CMDLINE_NOT_ALLOWED.',
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false, title: 'One measured-boot policy' },
+);
+
+/** Several named policies in one document. */
+export const MeasuredBootPolicyBundleSchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ maxLength: 1024 })),
+    policies: Type.Array(MeasuredBootPolicySchema, { minItems: 1, maxItems: MAX_POLICIES, description: 'Names must be unique.' }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Several named policies in one document (for example one per hardware model); bulwarkctl picks one with --name.',
+  },
+);
+
+/** A measured-boot policy document: one policy, or a bundle of named policies. */
+export const MeasuredBootPolicyDocumentSchema = Type.Union([MeasuredBootPolicySchema, MeasuredBootPolicyBundleSchema], {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://bulwark.invalid/schemas/measured-boot-policy.json',
+  title: 'Bulwark measured-boot policy',
+  description:
+    'What a boot must look like, judged on the events of a TCG PC Client event log that replayed against a verified quote. Generated from the schema in lib/eventlog/policy.ts, which the validator uses; checked after it: digest lengths follow "bank", patterns compile, bundle names are unique. Only the checks a policy sets are made; a policy that sets none is refused unless it says "acceptAll": true. Each check needs its PCR proven by the quote in the policy\'s bank, else EVENTLOG_PCR_NOT_QUOTED: secureBoot PCR 7, stages.firmware PCR 0, stages.shim/grub/kernel PCR 4, stages.kernel/initrd/grubFiles PCR 9, kernelCmdline PCR 8.',
+});
+
+/** One policy as the schema admits it, before the checks that follow it. */
+export type MeasuredBootPolicyJson = Static<typeof MeasuredBootPolicySchema>;
+
+const POLICY = defineDocument(MeasuredBootPolicySchema, WHAT, CODE);
+const BUNDLE = defineDocument(MeasuredBootPolicyBundleSchema, WHAT, CODE);
+
+// ---------------------------------------------------------------------------------------------
+// What the schema cannot say
+
+/** A failed check after the schema, in the schema layer's form (JSON pointer in details.path). */
+function invalid(path: string, message: string, source?: string): BulwarkError {
+  const from = source === undefined ? '' : ` (${source})`;
+  return new BulwarkError(CODE, `${WHAT}${from} is invalid at ${path === '' ? '/' : path}: ${message}`, { path, ...(source === undefined ? {} : { source }) });
+}
+
+/** Lower-cased digests, each of `octets` octets (the schema checked they are hex). */
+function digestSet(list: readonly string[], path: string, octets: number, source: string | undefined): Set<string> {
+  list.forEach((d, i) => {
+    if (d.length !== octets * 2) throw invalid(`${path}/${i}`, `must be ${octets * 2} hex digits`, source);
+  });
+  return new Set(list.map((d) => d.toLowerCase()));
+}
+
 /** Compiles a command line pattern anchored at both ends. */
-export function compileCmdlinePattern(pattern: string, path = '$.kernelCmdline.pattern'): RegExp {
+export function compileCmdlinePattern(pattern: string, path = '/kernelCmdline/pattern', source?: string): RegExp {
   try {
     return new RegExp(`^(?:${pattern})$`, 'u');
   } catch (err) {
-    throw invalid(path, `is not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`);
+    throw invalid(path, `is not a valid regular expression: ${err instanceof Error ? err.message : String(err)}`, source);
   }
 }
 
-/** Validates one policy object found at `path` (see the module comment and schema.json). */
-export function validateMeasuredBootPolicy(value: unknown, path = '$'): MeasuredBootPolicy {
-  const o = object(value, path, ['$schema', 'name', 'description', 'bank', 'acceptAll', 'secureBoot', 'stages', 'kernelCmdline']);
-  if (o['$schema'] !== undefined) string(o['$schema'], `${path}.$schema`, 1024);
-  if (o['name'] === undefined) throw invalid(`${path}.name`, 'is required');
-  const name = string(o['name'], `${path}.name`, 64);
-  if (!NAME.test(name)) throw invalid(`${path}.name`, 'must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit');
-  const description = o['description'] === undefined ? undefined : string(o['description'], `${path}.description`, 4000);
-  const bankName = o['bank'] === undefined ? 'sha256' : string(o['bank'], `${path}.bank`, 16);
-  const bank = BANKS.get(bankName);
-  if (bank === undefined) throw invalid(`${path}.bank`, `must be one of ${[...BANKS.keys()].join(', ')}`);
+/** The policy from its validated JSON at `path` (a JSON pointer): the checks that follow the schema. */
+function policyFromJson(o: MeasuredBootPolicyJson, path: string, source: string | undefined): MeasuredBootPolicy {
+  const { name, description } = o;
+  const bankName: HashAlgName = o.bank ?? 'sha256';
+  const bank = HASH_ALGS_BY_NAME.get(bankName)?.alg ?? TPM_ALG.SHA256;
   const digestSize = HASH_ALGS.get(bank)?.size ?? 32;
-  const acceptAll = o['acceptAll'] === undefined ? false : boolean(o['acceptAll'], `${path}.acceptAll`);
+  const acceptAll = o.acceptAll ?? false;
   const checks: string[] = [];
 
   let secureBoot: SecureBootRequirement | undefined;
-  if (o['secureBoot'] !== undefined) {
-    const sp = `${path}.secureBoot`;
-    const s = object(o['secureBoot'], sp, ['enabled', 'pk', 'kek', 'db', 'dbxRequired', 'authorities']);
-    const set = (key: string): ReadonlySet<string> | undefined => {
-      if (s[key] === undefined) return undefined;
+  const sb = o.secureBoot;
+  if (sb !== undefined) {
+    const sp = `${path}/secureBoot`;
+    const set = (key: 'pk' | 'kek' | 'db' | 'authorities'): ReadonlySet<string> | undefined => {
+      const list = sb[key];
+      if (list === undefined) return undefined;
       checks.push(`secureBoot.${key}`);
-      return new Set(hexList(s[key], `${sp}.${key}`, 32));
+      return digestSet(list, `${sp}/${key}`, 32, source);
     };
-    const enabled = s['enabled'] === undefined ? undefined : boolean(s['enabled'], `${sp}.enabled`);
-    if (enabled !== undefined) checks.push('secureBoot.enabled');
-    const dbxRequired = s['dbxRequired'] === undefined ? undefined : hexList(s['dbxRequired'], `${sp}.dbxRequired`, 32);
+    if (sb.enabled !== undefined) checks.push('secureBoot.enabled');
+    const dbxRequired = sb.dbxRequired === undefined ? undefined : [...digestSet(sb.dbxRequired, `${sp}/dbxRequired`, 32, source)];
     if (dbxRequired !== undefined) checks.push('secureBoot.dbxRequired');
-    secureBoot = { enabled, pk: set('pk'), kek: set('kek'), db: set('db'), dbxRequired, authorities: set('authorities') };
+    secureBoot = { enabled: sb.enabled, pk: set('pk'), kek: set('kek'), db: set('db'), dbxRequired, authorities: set('authorities') };
   }
 
   const stages: Partial<Record<BootStage, ReadonlySet<string>>> = {};
-  if (o['stages'] !== undefined) {
-    const sp = `${path}.stages`;
-    const s = object(o['stages'], sp, BOOT_STAGES);
+  const st = o.stages;
+  if (st !== undefined) {
     for (const stage of BOOT_STAGES) {
-      if (s[stage] === undefined) continue;
-      stages[stage] = new Set(hexList(s[stage], `${sp}.${stage}`, digestSize));
+      const list = st[stage];
+      if (list === undefined) continue;
+      stages[stage] = digestSet(list, `${path}/stages/${stage}`, digestSize, source);
       checks.push(`stages.${stage}`);
     }
   }
 
   let kernelCmdline: { pattern: string; regex: RegExp } | undefined;
-  if (o['kernelCmdline'] !== undefined) {
-    const kp = `${path}.kernelCmdline`;
-    const k = object(o['kernelCmdline'], kp, ['pattern']);
-    if (k['pattern'] === undefined) throw invalid(`${kp}.pattern`, 'is required');
-    const pattern = string(k['pattern'], `${kp}.pattern`, MAX_CMDLINE_PATTERN);
-    kernelCmdline = { pattern, regex: compileCmdlinePattern(pattern, `${kp}.pattern`) };
+  if (o.kernelCmdline !== undefined) {
+    const { pattern } = o.kernelCmdline;
+    kernelCmdline = { pattern, regex: compileCmdlinePattern(pattern, `${path}/kernelCmdline/pattern`, source) };
     checks.push('kernelCmdline');
   }
 
   const warnings: string[] = [];
   if (acceptAll) {
-    if (checks.length > 0) throw invalid(`${path}.acceptAll`, `cannot be combined with checks (${checks.join(', ')})`);
+    if (checks.length > 0) throw invalid(`${path}/acceptAll`, `cannot be combined with checks (${checks.join(', ')})`, source);
     warnings.push(`policy "${name}" accepts every boot ("acceptAll": true): only the replay against the quote is checked`);
   } else if (checks.length === 0) {
     throw new BulwarkError(
@@ -187,32 +283,34 @@ export function validateMeasuredBootPolicy(value: unknown, path = '$'): Measured
 }
 
 /**
+ * Validates one policy object (already parsed JSON, e.g. from the policy store): the schema,
+ * then the checks that follow it. MEASURED_BOOT_POLICY_INVALID (JSON pointer in details.path)
+ * or MEASURED_BOOT_POLICY_CHECKS_NOTHING on bad input.
+ */
+export function validateMeasuredBootPolicy(value: unknown, source?: string): MeasuredBootPolicy {
+  return policyFromJson(POLICY.parse(value, source), '', source);
+}
+
+/**
  * Parses a measured-boot policy document: one policy object, or `{ "policies": [ ... ] }`
- * with unique names. Untrusted text in; MEASURED_BOOT_POLICY_INVALID (with the JSON path)
+ * with unique names. Untrusted text in; MEASURED_BOOT_POLICY_INVALID (with the JSON pointer)
  * or MEASURED_BOOT_POLICY_CHECKS_NOTHING out on bad input.
  */
-export function parseMeasuredBootPolicies(text: string): MeasuredBootPolicy[] {
-  if (text.length > MAX_POLICY_DOCUMENT_SIZE) throw invalid('$', `the document is larger than ${MAX_POLICY_DOCUMENT_SIZE} characters`);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw invalid('$', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
+export function parseMeasuredBootPolicies(text: string, source?: string): MeasuredBootPolicy[] {
+  if (text.length > MAX_POLICY_DOCUMENT_SIZE) throw invalid('', `the document is larger than ${MAX_POLICY_DOCUMENT_SIZE} characters`, source);
+  const value = parseJsonText(text, WHAT, CODE, source);
+  // A bundle is told apart by its "policies" key; anything else must be one policy.
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, 'policies')) {
-    const o = object(value, '$', ['$schema', 'policies']);
-    const list = o['policies'];
-    if (!Array.isArray(list)) throw invalid('$.policies', `must be an array, not ${typeOf(list)}`);
-    if (list.length === 0 || list.length > MAX_POLICIES) throw invalid('$.policies', `must hold 1..${MAX_POLICIES} policies`);
-    const out = list.map((p: unknown, i) => validateMeasuredBootPolicy(p, `$.policies[${i}]`));
+    const bundle = BUNDLE.parse(value, source);
+    const out = bundle.policies.map((p, i) => policyFromJson(p, `/policies/${i}`, source));
     const names = new Set<string>();
     out.forEach((p, i) => {
-      if (names.has(p.name)) throw invalid(`$.policies[${i}].name`, `"${p.name}" is used twice`);
+      if (names.has(p.name)) throw invalid(`/policies/${i}/name`, `"${p.name}" is used twice`, source);
       names.add(p.name);
     });
     return out;
   }
-  return [validateMeasuredBootPolicy(value)];
+  return [validateMeasuredBootPolicy(value, source)];
 }
 
 /** Picks the policy named `name`, or the only one when `name` is undefined; USAGE otherwise. */
@@ -232,7 +330,7 @@ export function selectMeasuredBootPolicy(policies: readonly MeasuredBootPolicy[]
 /** A policy as JSON text in the schema's form (stable key order, sorted lists); parseMeasuredBootPolicies reads it back. */
 export function formatMeasuredBootPolicy(policy: MeasuredBootPolicy): string {
   const sorted = (s: ReadonlySet<string> | readonly string[] | undefined): string[] | undefined => (s === undefined ? undefined : [...s].sort());
-  const bank = [...BANKS].find(([, v]) => v === policy.bank)?.[0] ?? 'sha256';
+  const bank = HASH_ALGS.get(policy.bank)?.name ?? 'sha256';
   const sb = policy.secureBoot;
   const doc = {
     $schema: './schema.json',

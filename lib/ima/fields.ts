@@ -4,13 +4,14 @@
  * to lib/ima.
  */
 import { BulwarkError, type ErrorCode } from '../errors.js';
+import { HASH_ALGS_BY_NAME } from '../tpm/index.js';
 import {
   IMA_HASH_ALGOS,
   IMA_TEMPLATE_FIELDS,
   isImaTemplateName,
   IMA_LIMITS,
-  IMA_TEMPLATE_HASH_SIZES,
   type ImaEntry,
+  type ImaHashAlgorithmName,
   type ImaModsig,
   type ImaParseOptions,
   type ImaTemplateHashAlgorithm,
@@ -33,7 +34,7 @@ export function resolveParseOptions(options: ImaParseOptions): ResolvedParseOpti
   if (!Number.isSafeInteger(fromEntry) || fromEntry < 0) throw new BulwarkError('USAGE', `fromEntry must be a non-negative integer, not ${fromEntry}`);
   if (!Number.isSafeInteger(fromOffset) || fromOffset < 0) throw new BulwarkError('USAGE', `fromOffset must be a non-negative integer, not ${fromOffset}`);
   const templateHashAlgorithm = options.templateHashAlgorithm ?? 'sha1';
-  const templateHashSize = IMA_TEMPLATE_HASH_SIZES[templateHashAlgorithm];
+  const templateHashSize = HASH_ALGS_BY_NAME.get(templateHashAlgorithm)?.size;
   if (templateHashSize === undefined) throw new BulwarkError('USAGE', `unsupported template hash algorithm ${String(templateHashAlgorithm)}`);
   const byteOrder = options.byteOrder ?? 'le';
   if (byteOrder !== 'le' && byteOrder !== 'be') throw new BulwarkError('USAGE', `byteOrder must be 'le' or 'be'`);
@@ -62,10 +63,13 @@ export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-const HASH_BY_NAME: ReadonlyMap<string, { readonly name: string; readonly size: number }> = new Map(IMA_HASH_ALGOS.map((a) => [a.name, a]));
+/** A row of IMA_HASH_ALGOS. */
+type ImaHashAlgo = { readonly name: ImaHashAlgorithmName; readonly size: number };
+
+const HASH_BY_NAME: ReadonlyMap<string, ImaHashAlgo> = new Map(IMA_HASH_ALGOS.map((a) => [a.name, a]));
 
 /** The interned algorithm entry for the ASCII bytes [start, end) of `buf`, if the kernel knows such a name. */
-export function hashAlgoAt(buf: Buffer, start: number, end: number): { readonly name: string; readonly size: number } | undefined {
+export function hashAlgoAt(buf: Buffer, start: number, end: number): ImaHashAlgo | undefined {
   // Fast path: almost every entry of a current kernel says sha256.
   if (
     end - start === 6 &&
@@ -82,7 +86,7 @@ export function hashAlgoAt(buf: Buffer, start: number, end: number): { readonly 
   return HASH_BY_NAME.get(buf.toString('latin1', start, end));
 }
 
-const SHA256 = { name: 'sha256', size: 32 } as const;
+const SHA256: ImaHashAlgo = { name: 'sha256', size: 32 };
 
 const TEMPLATE_NAME_BYTES: readonly (readonly [ImaTemplateName, Buffer])[] = Object.keys(IMA_TEMPLATE_FIELDS)
   .filter(isImaTemplateName)
@@ -187,7 +191,7 @@ export class DecodedImaEntry implements ImaEntry {
   constructor(
     readonly template: ImaTemplateName,
     readonly violation: boolean,
-    readonly digestAlgorithm: string,
+    readonly digestAlgorithm: ImaHashAlgorithmName,
     /** Holds the template hash, digest, name and other fields. */
     readonly src: Buffer,
     /** A DataView of `src`, shared by the entries of a parse: four bytes per comparison. */
@@ -330,7 +334,7 @@ const SHA256_PREFIX = [0x73, 0x68, 0x61, 0x32, 0x35, 0x36, 0x3a, 0x00] as const;
  * "<algo>:" NUL digest in buf[start, end) (DATA_FMT_DIGEST_WITH_ALGO) → the interned algorithm
  * (its digest starts at start + name length + 2); null for an empty field.
  */
-function digestWithAlgo(buf: Buffer, start: number, end: number, index: number, offset: number, field: string): { readonly name: string; readonly size: number } | null {
+function digestWithAlgo(buf: Buffer, start: number, end: number, index: number, offset: number, field: string): ImaHashAlgo | null {
   if (end === start) return null;
   if (end - start === 40) {
     let sha256 = true;
@@ -394,7 +398,7 @@ export function decodeEntry(
       break;
     }
   }
-  let digestAlgorithm: string;
+  let digestAlgorithm: ImaHashAlgorithmName;
   let digestAt: number;
   let pathAt: number;
   let pathEnd: number;

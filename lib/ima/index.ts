@@ -9,6 +9,7 @@ export { parseImaBinary } from './binary.js';
 export {
   replayImaEntries,
   replayImaEntriesOffline,
+  imaReplayKind,
   computeImaPcr10,
   initialImaReplayState,
   encodeImaReplayState,
@@ -18,11 +19,14 @@ export {
   type ImaReplayStateJson,
   type ImaReplayOptions,
   type ImaReplayResult,
+  type ImaOfflineReplayResult,
+  type ImaReplayFailure,
   type ImaBankRule,
   type BootAggregateCheck,
 } from './replay.js';
 export {
   evaluateImaEntries,
+  evaluateImaEntriesOffline,
   parseRuntimePolicy,
   formatRuntimePolicy,
   importKeylimeRuntimePolicy,
@@ -34,6 +38,9 @@ export {
   RUNTIME_POLICY_VERSION,
   KEYLIME_POLICY_VERSION,
   RUNTIME_POLICY_LIMITS,
+  RuntimePolicySchema,
+  KeylimeRuntimePolicySchema,
+  RuntimePolicyDocumentSchema,
   type RuntimePolicy,
   type RuntimePolicyJson,
   type RuntimePolicyKey,
@@ -42,6 +49,7 @@ export {
   type MeasuredFile,
   type BuildRuntimePolicyOptions,
   type EvaluateImaOptions,
+  type OfflineImaEvaluation,
 } from './policy.js';
 export {
   decodeImaSignature,
@@ -59,10 +67,14 @@ export {
   HASH_ALGO,
   IMA_LIMITS,
   IMA_PCR,
-  IMA_TEMPLATE_HASH_SIZES,
   BOOT_AGGREGATE_NAME,
   imaHashSize,
   isImaTemplateName,
+  isImaHashAlgorithmName,
+  isImaLogFormat,
+  IMA_LOG_FORMATS,
+  type ImaHashAlgorithmName,
+  type ImaLogFormat,
   type ImaEntry,
   type ImaModsig,
   type ImaParseOptions,
@@ -70,4 +82,6 @@ export {
   type ImaTemplateHashAlgorithm,
   type ParsedImaLog,
   type VerifiedImaEntries,
+  type SelfReplayedImaEntries,
+  type ImaReplayKind,
 } from './types.js';

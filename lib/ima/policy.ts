@@ -18,7 +18,9 @@
  *   inferred from their length. dm_policy (device-mapper rules) is not supported: a policy
  *   with one is refused rather than half-applied.
  *
- * Every JSON input is validated by hand; a failure is IMA_POLICY_INVALID with the JSON path.
+ * Every JSON input is validated by the schema layer against the TypeBox schemas below (the
+ * source of policies/runtime/schema.json), then by the checks JSON Schema cannot express;
+ * a failure is IMA_POLICY_INVALID with the JSON pointer in details.path.
  *
  * Evaluation follows Keylime (keylime/ima/ima.py _validate_ima_ng/_sig/_buf) with these
  * deliberate differences, all stricter:
@@ -31,12 +33,16 @@
  * Excludes are matched like Keylime's re.match: anchored at the start of the path only.
  */
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { Type, type TString } from '@sinclair/typebox';
 import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
+import { defineDocument, literalUnion, parseJsonText } from '../schema/index.js';
+import { HASH_ALG_NAMES, isHashAlgName } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { AllowedPairIndex } from './pair-index.js';
 import { computeImaKeyId, verifyImaSignature } from './signature.js';
-import { IMA_HASH_ALGOS, IMA_TEMPLATE_HASH_SIZES, imaHashSize, type ImaEntry, type ImaTemplateHashAlgorithm, type VerifiedImaEntries } from './types.js';
+import { imaReplayKind } from './replay.js';
+import { IMA_HASH_ALGOS, imaHashSize, isImaHashAlgorithmName, type ImaEntry, type ImaHashAlgorithmName, type ImaReplayKind, type ImaTemplateHashAlgorithm, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
 
 /** The `kind` of Bulwark's policy JSON. */
 export const RUNTIME_POLICY_KIND = 'bulwark.ima-runtime-policy';
@@ -46,6 +52,8 @@ export const KEYLIME_POLICY_VERSION = 1;
 
 /** Caps on policy contents, checked before anything is built. */
 export const RUNTIME_POLICY_LIMITS = {
+  /** A policy document's JSON text (a whole distribution's files are a few hundred MB at most; V8 strings stop near 512 MiB). */
+  documentBytes: 512 * 1024 * 1024,
   paths: 5_000_000,
   digestsPerPath: 256,
   /** PATH_MAX. */
@@ -90,45 +98,24 @@ export interface RuntimePolicy {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Validation helpers
+// Schemas (the source of policies/runtime/schema.json) and what is checked after them
 
-type Json = Readonly<Record<string, unknown>>;
+const WHAT = 'runtime policy';
+const CODE = 'IMA_POLICY_INVALID';
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A JSON pointer from segments (RFC 6901: "~" as "~0", "/" as "~1"), as the schema layer writes them. */
+function pointer(...segments: readonly (string | number)[]): string {
+  return segments.map((x) => `/${String(x).replace(/~/g, '~0').replace(/\//g, '~1')}`).join('');
 }
 
+/** A failed check after the schema, in the schema layer's form (JSON pointer in details.path). */
 function invalid(path: string, why: string): BulwarkError {
-  return new BulwarkError('IMA_POLICY_INVALID', `runtime policy ${path}: ${why}`, { path });
+  return new BulwarkError(CODE, `${WHAT} is invalid at ${path === '' ? '/' : path}: ${why}`, { path });
 }
 
-function at(path: string, key: string): string {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
-function onlyKeys(o: Json, path: string, allowed: readonly string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw invalid(at(path, k), 'unknown field');
-}
-
-function field(o: Json, key: string, path: string): unknown {
-  if (!Object.prototype.hasOwnProperty.call(o, key)) throw invalid(at(path, key), 'missing');
-  return o[key];
-}
-
-function nonNegativeInt(v: unknown, path: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw invalid(path, 'not a non-negative integer');
+function nonNegativeInt(v: number, path: string): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw invalid(path, 'not a non-negative integer');
   return v;
-}
-
-function str(v: unknown, path: string): string {
-  if (typeof v !== 'string') throw invalid(path, 'not a string');
-  return v;
-}
-
-function strArray(v: unknown, path: string, cap: number): string[] {
-  if (!Array.isArray(v)) throw invalid(path, 'not an array');
-  if (v.length > cap) throw invalid(path, `more than ${cap} items`);
-  return v.map((x, i) => str(x, `${path}[${i}]`));
 }
 
 /** A path or name: non-empty, no NUL, at most PATH_MAX bytes, and no U+FFFD (so a name IMA logged as invalid UTF-8 can never equal one). */
@@ -144,73 +131,62 @@ function policyName(name: string, path: string | (() => string)): string {
 }
 
 /** Algorithm inferred from a Keylime hex digest's length, preferring the common ones. */
-const ALGO_BY_SIZE: ReadonlyMap<number, string> = (() => {
-  const m = new Map<number, string>();
-  for (const name of ['sha1', 'sha256', 'sha384', 'sha512', 'sha224']) {
+const ALGO_BY_SIZE: ReadonlyMap<number, ImaHashAlgorithmName> = (() => {
+  const m = new Map<number, ImaHashAlgorithmName>();
+  for (const name of [...HASH_ALG_NAMES, 'sha224'] as const) {
     const size = imaHashSize(name);
-    if (size !== undefined) m.set(size, name);
+    if (size !== undefined && !m.has(size)) m.set(size, name);
   }
   for (const a of IMA_HASH_ALGOS) if (!m.has(a.size)) m.set(a.size, a.name);
   return m;
 })();
 
-function keylimeDigest(v: unknown, path: string): PolicyDigest {
-  const hex = str(v, path);
-  // Keylime's schema: ^[0-9a-f]{40,128}$.
-  if (!/^[0-9a-f]{40,128}$/.test(hex) || hex.length % 2 !== 0) throw invalid(path, 'not 40-128 lowercase hex digits');
-  const algorithm = ALGO_BY_SIZE.get(hex.length / 2);
-  if (algorithm === undefined) throw invalid(path, `no hash algorithm makes ${hex.length / 2}-byte digests`);
+/** A JSON pointer made only when an error needs it (policies hold millions of paths). */
+type LazyPath = () => string;
+
+function keylimeDigest(hex: string, path: LazyPath): PolicyDigest {
+  // The schema checked ^[0-9a-f]{40,128}$ (Keylime's pattern); the length must also make whole bytes.
+  const algorithm = hex.length % 2 === 0 ? ALGO_BY_SIZE.get(hex.length / 2) : undefined;
+  if (algorithm === undefined) throw invalid(path(), `no hash algorithm makes ${hex.length / 2}-byte digests`);
   return { algorithm, value: new Uint8Array(Buffer.from(hex, 'hex')) };
 }
 
-function bulwarkDigest(v: unknown, path: string): PolicyDigest {
-  const text = str(v, path);
-  const m = /^([a-z0-9-]{2,16}):([0-9a-f]+)$/.exec(text);
-  const algorithm = m?.[1];
-  const hex = m?.[2];
-  if (algorithm === undefined || hex === undefined) throw invalid(path, 'not "<algorithm>:<lowercase hex>"');
-  const size = imaHashSize(algorithm);
-  if (size === undefined) throw invalid(path, `unknown hash algorithm ${algorithm}`);
-  if (hex.length !== 2 * size) throw invalid(path, `a ${algorithm} digest has ${2 * size} hex digits`);
+function bulwarkDigest(text: string, path: LazyPath): PolicyDigest {
+  // The schema checked "<algorithm>:<lowercase hex>".
+  const colon = text.indexOf(':');
+  const algorithm = text.slice(0, colon);
+  const hex = text.slice(colon + 1);
+  const size = isImaHashAlgorithmName(algorithm) ? imaHashSize(algorithm) : undefined;
+  if (size === undefined || !isImaHashAlgorithmName(algorithm)) throw invalid(path(), `unknown hash algorithm ${algorithm}`);
+  if (hex.length !== 2 * size) throw invalid(path(), `a ${algorithm} digest has ${2 * size} hex digits`);
   return { algorithm, value: new Uint8Array(Buffer.from(hex, 'hex')) };
 }
 
-function digestMap(v: unknown, path: string, parse: (x: unknown, p: string) => PolicyDigest, cap: number): Map<string, PolicyDigest[]> {
-  if (!isObject(v)) throw invalid(path, 'not an object');
-  const keys = Object.keys(v);
-  if (keys.length > cap) throw invalid(path, `more than ${cap} entries`);
+function digestMap(v: Readonly<Record<string, readonly string[]>>, path: string, parse: (x: string, p: LazyPath) => PolicyDigest): Map<string, PolicyDigest[]> {
   const out = new Map<string, PolicyDigest[]>();
-  for (const name of keys) {
-    const p = at(path, name);
-    policyName(name, p);
-    const list = v[name];
-    if (!Array.isArray(list) || list.length === 0) throw invalid(p, 'not a non-empty array');
-    if (list.length > RUNTIME_POLICY_LIMITS.digestsPerPath) throw invalid(p, `more than ${RUNTIME_POLICY_LIMITS.digestsPerPath} digests`);
-    out.set(
-      name,
-      list.map((d, i) => parse(d, `${p}[${i}]`)),
-    );
+  for (const name of Object.keys(v)) {
+    const list = v[name] ?? [];
+    const at = (): string => `${path}${pointer(name)}`;
+    policyName(name, at);
+    const digests: PolicyDigest[] = [];
+    for (let i = 0; i < list.length; i++) digests.push(parse(list[i] ?? '', () => `${at()}/${i}`));
+    out.set(name, digests);
   }
   return out;
 }
 
 /** Each exclude must compile on its own, so joining them cannot change any one's meaning. */
-function excludeList(v: unknown, path: string): string[] {
-  const list = strArray(v, path, RUNTIME_POLICY_LIMITS.excludes);
+function excludeList(list: readonly string[], path: string): string[] {
+  if (list.length > RUNTIME_POLICY_LIMITS.excludes) throw invalid(path, `more than ${RUNTIME_POLICY_LIMITS.excludes} items`);
   list.forEach((re, i) => {
-    if (re.length === 0 || re.length > RUNTIME_POLICY_LIMITS.excludeLength) throw invalid(`${path}[${i}]`, `empty or longer than ${RUNTIME_POLICY_LIMITS.excludeLength}`);
+    if (re.length === 0 || re.length > RUNTIME_POLICY_LIMITS.excludeLength) throw invalid(`${path}/${i}`, `empty or longer than ${RUNTIME_POLICY_LIMITS.excludeLength}`);
     try {
       new RegExp(re);
     } catch (err) {
-      throw invalid(`${path}[${i}]`, `not a regular expression: ${err instanceof Error ? err.message : String(err)}`);
+      throw invalid(`${path}/${i}`, `not a regular expression: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
-  return list;
-}
-
-function logHashAlgorithm(v: unknown, path: string): ImaTemplateHashAlgorithm {
-  if (v === 'sha1' || v === 'sha256' || v === 'sha384' || v === 'sha512') return v;
-  throw invalid(path, 'not one of sha1, sha256, sha384, sha512');
+  return [...list];
 }
 
 function publicKeyFromDer(der: Uint8Array, path: string): KeyObject {
@@ -247,16 +223,116 @@ function checkKey(key: KeyObject, path: string): void {
 /** Keylime's RUNTIME_POLICY_GENERATOR values: Unknown 0 .. LegacyAllowList 3. */
 const KEYLIME_GENERATOR_MAX = 3;
 
-function keylimeGenerator(v: unknown, path: string): number {
-  const n = nonNegativeInt(v, path);
-  if (n > KEYLIME_GENERATOR_MAX) throw invalid(path, `above ${KEYLIME_GENERATOR_MAX}`);
-  return n;
+const uint = (options: { maximum?: number; description?: string } = {}) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, ...options });
+const digestLists = (item: TString, maxProperties: number, description: string) =>
+  Type.Record(Type.String(), Type.Array(item, { minItems: 1, maxItems: RUNTIME_POLICY_LIMITS.digestsPerPath }), { maxProperties, description });
+const excludes = Type.Array(Type.String({ minLength: 1, maxLength: RUNTIME_POLICY_LIMITS.excludeLength }), {
+  maxItems: RUNTIME_POLICY_LIMITS.excludes,
+  description: 'Regular expressions (ECMAScript, each must compile on its own) matched at the start of a path, like Keylime\'s re.match.',
+});
+const BULWARK_DIGEST = Type.String({ pattern: '^[a-z0-9-]{2,16}:[0-9a-f]+$', description: '"<kernel hash algorithm>:<lowercase hex>".' });
+const KEYLIME_DIGEST = Type.String({ pattern: '^[0-9a-f]{40,128}$', description: 'Lowercase hex; the algorithm is inferred from the length.' });
+
+/** Bulwark's own runtime policy JSON. */
+export const RuntimePolicySchema = Type.Object(
+  {
+    $schema: Type.Optional(Type.String({ maxLength: 1024, description: 'Where an editor finds this schema (policies/runtime/schema.json); not read.' })),
+    kind: Type.Literal(RUNTIME_POLICY_KIND),
+    version: Type.Literal(RUNTIME_POLICY_VERSION),
+    release: uint({ description: 'Raised with every rollout.' }),
+    // Imported Keylime timestamps are Python's str(datetime), so any short text is kept as is.
+    generatedAt: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+    generator: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    logHashAlgorithm: literalUnion(HASH_ALG_NAMES, { description: 'Algorithm of the list\'s template hash column.' }),
+    digests: digestLists(BULWARK_DIGEST, RUNTIME_POLICY_LIMITS.paths, 'Allowed digests per absolute path.'),
+    excludes,
+    keyrings: digestLists(BULWARK_DIGEST, RUNTIME_POLICY_LIMITS.names, 'Allowed digests of keys per keyring (ima-buf entries of func=KEY_CHECK).'),
+    ignoredKeyrings: Type.Array(Type.String(), { maxItems: RUNTIME_POLICY_LIMITS.names, description: 'Keyrings whose key measurements are accepted unchecked ("*": all).' }),
+    imaBuf: digestLists(BULWARK_DIGEST, RUNTIME_POLICY_LIMITS.names, 'Allowed digests of other ima-buf critical data, per name.'),
+    verificationKeys: Type.Array(
+      Type.Object(
+        {
+          keyId: Type.Union([Type.Integer({ minimum: 0, maximum: 0xffffffff }), Type.String({ pattern: '^[0-9a-f]{8}$' })], { description: '32-bit key id (8 hex digits).' }),
+          publicKey: Type.String({ description: 'PEM public key or certificate (RSA or EC).' }),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: RUNTIME_POLICY_LIMITS.keys, description: 'Keys ima-sig signatures must verify against.' },
+    ),
+    keylimeGenerator: Type.Optional(uint({ maximum: KEYLIME_GENERATOR_MAX })),
+  },
+  { additionalProperties: false, title: 'Bulwark IMA runtime policy' },
+);
+
+/**
+ * Keylime's runtime policy, as keylime/ima/ima.py RUNTIME_POLICY_SCHEMA admits it: extra
+ * fields are allowed where Keylime allows them (meta, the keyring JSON); `rules` must be
+ * empty and `ima.dm_policy` null (what Bulwark cannot honour is refused, not half-applied).
+ */
+export const KeylimeRuntimePolicySchema = Type.Object(
+  {
+    meta: Type.Object(
+      {
+        version: Type.Literal(KEYLIME_POLICY_VERSION),
+        generator: Type.Optional(uint({ maximum: KEYLIME_GENERATOR_MAX })),
+        timestamp: Type.Optional(Type.String({ maxLength: 64 })),
+      },
+      { additionalProperties: true },
+    ),
+    release: uint(),
+    digests: digestLists(KEYLIME_DIGEST, RUNTIME_POLICY_LIMITS.paths, 'Allowed digests per absolute path.'),
+    excludes,
+    keyrings: digestLists(KEYLIME_DIGEST, RUNTIME_POLICY_LIMITS.names, 'Allowed digests of keys per keyring.'),
+    ima: Type.Object(
+      {
+        ignored_keyrings: Type.Array(Type.String(), { maxItems: RUNTIME_POLICY_LIMITS.names }),
+        log_hash_alg: literalUnion(HASH_ALG_NAMES),
+        dm_policy: Type.Optional(Type.Null({ description: 'Device-mapper policies are not supported.' })),
+      },
+      { additionalProperties: false },
+    ),
+    'ima-buf': digestLists(KEYLIME_DIGEST, RUNTIME_POLICY_LIMITS.names, 'Allowed digests of ima-buf critical data, per name.'),
+    'verification-keys': Type.String({ description: '"" or the JSON of a Keylime ImaKeyring {pubkeys: [base64 DER], keyids: [int]}, possibly JSON-encoded twice.' }),
+    rules: Type.Optional(Type.Literal('', { description: 'Keylime policy rules are not supported.' })),
+  },
+  { additionalProperties: false, title: 'Keylime runtime policy (version 1)' },
+);
+
+/** A runtime policy file: Bulwark's form (it has `kind`) or Keylime's. */
+export const RuntimePolicyDocumentSchema = Type.Union([RuntimePolicySchema, KeylimeRuntimePolicySchema], {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://bulwark.invalid/schemas/ima-runtime-policy.json',
+  title: 'Bulwark IMA runtime policy',
+  description:
+    'What may run on a host: allowed digests per path, excludes, keyring and ima-buf digests, ima-sig verification keys. Bulwark\'s own form (kind "bulwark.ima-runtime-policy") or a Keylime runtime policy imported as is. Generated from the schemas in lib/ima/policy.ts, which the validator uses; checked after them: digest lengths follow their algorithm, names are non-empty without NUL or U+FFFD and at most 4096 bytes, excludes compile, keys are RSA or EC public keys.',
+});
+
+/** The keyring JSON inside Keylime's "verification-keys" (keylime/ima/file_signatures.py ImaKeyring.to_json). */
+const KeylimeKeyringSchema = Type.Object(
+  {
+    pubkeys: Type.Array(Type.String({ pattern: '^[A-Za-z0-9+/]+={0,2}$' }), { maxItems: RUNTIME_POLICY_LIMITS.keys }),
+    keyids: Type.Optional(Type.Array(Type.Union([Type.Integer({ minimum: 0, maximum: 0xffffffff }), Type.Null()]))),
+  },
+  { additionalProperties: true },
+);
+
+const BULWARK_POLICY = defineDocument(RuntimePolicySchema, WHAT, CODE);
+const KEYLIME_POLICY = defineDocument(KeylimeRuntimePolicySchema, WHAT, CODE);
+const KEYLIME_KEYRING = defineDocument(KeylimeKeyringSchema, 'keyring', CODE);
+
+/** Runs a parse of a document nested in a string field at `path`, its error paths rebased onto `path`. */
+function nested<T>(path: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof BulwarkError)) throw err;
+    const inner = typeof err.details['path'] === 'string' ? err.details['path'] : '';
+    throw new BulwarkError(CODE, `${WHAT} is invalid at ${path}${inner}: ${err.message}`, { path: `${path}${inner}` }, { cause: err });
+  }
 }
 
-function keyIdFrom(v: unknown, path: string): number {
-  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 0xffffffff) return v;
-  if (typeof v === 'string' && /^[0-9a-f]{8}$/.test(v)) return Number.parseInt(v, 16);
-  throw invalid(path, 'not a 32-bit key id (8 hex digits)');
+function keyIdFrom(v: number | string): number {
+  return typeof v === 'number' ? v : Number.parseInt(v, 16);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,60 +355,27 @@ export interface RuntimePolicyJson {
   readonly keylimeGenerator: number;
 }
 
-const BULWARK_FIELDS = [
-  'kind',
-  'version',
-  'release',
-  'generatedAt',
-  'generator',
-  'logHashAlgorithm',
-  'digests',
-  'excludes',
-  'keyrings',
-  'ignoredKeyrings',
-  'imaBuf',
-  'verificationKeys',
-  'keylimeGenerator',
-] as const;
-
-function nullableString(v: unknown, path: string): string | null {
-  if (v === null || v === undefined) return null;
-  return str(v, path);
-}
-
-/** Validates Bulwark's policy JSON (already JSON.parse'd). Throws IMA_POLICY_INVALID with the JSON path. */
+/** Validates Bulwark's policy JSON (already parsed). Throws IMA_POLICY_INVALID with the JSON pointer. */
 export function parseRuntimePolicy(value: unknown): RuntimePolicy {
-  const $ = '$';
-  if (!isObject(value)) throw invalid($, 'not an object');
-  onlyKeys(value, $, BULWARK_FIELDS);
-  if (field(value, 'kind', $) !== RUNTIME_POLICY_KIND) throw invalid(at($, 'kind'), `not "${RUNTIME_POLICY_KIND}"`);
-  if (field(value, 'version', $) !== RUNTIME_POLICY_VERSION) throw invalid(at($, 'version'), `not ${RUNTIME_POLICY_VERSION}`);
-  const generatedAt = nullableString(value['generatedAt'], at($, 'generatedAt'));
-  // Imported Keylime timestamps are Python's str(datetime), so any short text is kept as is.
-  if (generatedAt !== null && generatedAt.length > 64) throw invalid(at($, 'generatedAt'), 'longer than 64 characters');
-  const keysValue = field(value, 'verificationKeys', $);
-  if (!Array.isArray(keysValue)) throw invalid(at($, 'verificationKeys'), 'not an array');
-  if (keysValue.length > RUNTIME_POLICY_LIMITS.keys) throw invalid(at($, 'verificationKeys'), `more than ${RUNTIME_POLICY_LIMITS.keys} keys`);
-  const verificationKeys = keysValue.map((k, i): RuntimePolicyKey => {
-    const p = `$.verificationKeys[${i}]`;
-    if (!isObject(k)) throw invalid(p, 'not an object');
-    onlyKeys(k, p, ['keyId', 'publicKey']);
-    const key = keyFromPem(str(field(k, 'publicKey', p), at(p, 'publicKey')), at(p, 'publicKey'));
-    checkKey(key, at(p, 'publicKey'));
-    return { keyId: keyIdFrom(field(k, 'keyId', p), at(p, 'keyId')), key };
+  const doc = BULWARK_POLICY.parse(value);
+  const verificationKeys = doc.verificationKeys.map((k, i): RuntimePolicyKey => {
+    const p = `/verificationKeys/${i}/publicKey`;
+    const key = keyFromPem(k.publicKey, p);
+    checkKey(key, p);
+    return { keyId: keyIdFrom(k.keyId), key };
   });
   return {
-    release: nonNegativeInt(field(value, 'release', $), at($, 'release')),
-    generatedAt,
-    generator: nullableString(value['generator'], at($, 'generator')),
-    logHashAlgorithm: logHashAlgorithm(field(value, 'logHashAlgorithm', $), at($, 'logHashAlgorithm')),
-    digests: digestMap(field(value, 'digests', $), at($, 'digests'), bulwarkDigest, RUNTIME_POLICY_LIMITS.paths),
-    excludes: excludeList(field(value, 'excludes', $), at($, 'excludes')),
-    keyrings: digestMap(field(value, 'keyrings', $), at($, 'keyrings'), bulwarkDigest, RUNTIME_POLICY_LIMITS.names),
-    ignoredKeyrings: strArray(field(value, 'ignoredKeyrings', $), at($, 'ignoredKeyrings'), RUNTIME_POLICY_LIMITS.names),
-    imaBuf: digestMap(field(value, 'imaBuf', $), at($, 'imaBuf'), bulwarkDigest, RUNTIME_POLICY_LIMITS.names),
+    release: doc.release,
+    generatedAt: doc.generatedAt ?? null,
+    generator: doc.generator ?? null,
+    logHashAlgorithm: doc.logHashAlgorithm,
+    digests: digestMap(doc.digests, '/digests', bulwarkDigest),
+    excludes: excludeList(doc.excludes, '/excludes'),
+    keyrings: digestMap(doc.keyrings, '/keyrings', bulwarkDigest),
+    ignoredKeyrings: doc.ignoredKeyrings,
+    imaBuf: digestMap(doc.imaBuf, '/imaBuf', bulwarkDigest),
     verificationKeys,
-    keylimeGenerator: value['keylimeGenerator'] === undefined ? 0 : keylimeGenerator(value['keylimeGenerator'], at($, 'keylimeGenerator')),
+    keylimeGenerator: doc.keylimeGenerator ?? 0,
   };
 }
 
@@ -385,69 +428,42 @@ export interface KeylimeRuntimePolicy {
  * The keys of Keylime's "verification-keys": "" for none, else the JSON of an ImaKeyring,
  * possibly JSON-encoded once more (ImaKeyring.from_string accepts both).
  */
-function keylimeVerificationKeys(v: unknown, path: string): RuntimePolicyKey[] {
-  const text = str(v, path);
+function keylimeVerificationKeys(text: string, path: string): RuntimePolicyKey[] {
   if (text === '') return [];
-  let obj: unknown;
-  try {
-    obj = JSON.parse(text);
-    if (typeof obj === 'string') obj = JSON.parse(obj);
-  } catch {
-    throw invalid(path, 'not the JSON of a keyring');
-  }
-  if (!isObject(obj)) throw invalid(path, 'not a keyring object');
-  onlyKeys(obj, path, ['pubkeys', 'keyids']);
-  const pubkeys = strArray(field(obj, 'pubkeys', path), `${path}.pubkeys`, RUNTIME_POLICY_LIMITS.keys);
-  const keyidsValue = obj['keyids'] ?? [];
-  if (!Array.isArray(keyidsValue)) throw invalid(`${path}.keyids`, 'not an array');
-  if (keyidsValue.length > pubkeys.length) throw invalid(`${path}.keyids`, 'more key ids than keys');
-  return pubkeys.map((b64, i) => {
-    const p = `${path}.pubkeys[${i}]`;
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw invalid(p, 'not base64');
+  const keyring = nested(path, () => {
+    const value = parseJsonText(text, 'keyring', CODE);
+    return KEYLIME_KEYRING.parse(typeof value === 'string' ? parseJsonText(value, 'keyring', CODE) : value);
+  });
+  const keyids = keyring.keyids ?? [];
+  if (keyids.length > keyring.pubkeys.length) throw invalid(`${path}/keyids`, 'more key ids than keys');
+  return keyring.pubkeys.map((b64, i) => {
+    const p = `${path}/pubkeys/${i}`;
     const key = publicKeyFromDer(Buffer.from(b64, 'base64'), p);
     checkKey(key, p);
-    const id: unknown = keyidsValue[i];
-    return { keyId: id === undefined || id === null ? computeImaKeyId(key) : keyIdFrom(id, `${path}.keyids[${i}]`), key };
+    const id = keyids[i];
+    return { keyId: id === undefined || id === null ? computeImaKeyId(key) : id, key };
   });
 }
 
-const KEYLIME_FIELDS = ['meta', 'release', 'digests', 'excludes', 'keyrings', 'ima', 'ima-buf', 'verification-keys', 'rules'] as const;
-
 /**
- * Imports a Keylime runtime policy (already JSON.parse'd) as is: validated against Keylime's
- * RUNTIME_POLICY_SCHEMA by hand. Throws IMA_POLICY_INVALID with the JSON path, also for
- * what Bulwark cannot honour (dm_policy, rules).
+ * Imports a Keylime runtime policy (already parsed) as is: validated against Keylime's
+ * RUNTIME_POLICY_SCHEMA (KeylimeRuntimePolicySchema). Throws IMA_POLICY_INVALID with the
+ * JSON pointer, also for what Bulwark cannot honour (dm_policy, rules).
  */
 export function importKeylimeRuntimePolicy(value: unknown): RuntimePolicy {
-  const $ = '$';
-  if (!isObject(value)) throw invalid($, 'not an object');
-  onlyKeys(value, $, KEYLIME_FIELDS);
-  const meta = field(value, 'meta', $);
-  if (!isObject(meta)) throw invalid('$.meta', 'not an object');
-  onlyKeys(meta, '$.meta', ['version', 'generator', 'timestamp']);
-  const version = nonNegativeInt(field(meta, 'version', '$.meta'), '$.meta.version');
-  if (version !== KEYLIME_POLICY_VERSION) throw invalid('$.meta.version', `version ${version} is not ${KEYLIME_POLICY_VERSION}`);
-  const generator = keylimeGenerator(field(meta, 'generator', '$.meta'), '$.meta.generator');
-  const timestamp = meta['timestamp'] === undefined ? null : str(meta['timestamp'], '$.meta.timestamp');
-  if (timestamp !== null && timestamp.length > 64) throw invalid('$.meta.timestamp', 'longer than 64 characters');
-  const rules = value['rules'];
-  if (rules !== undefined && rules !== '') throw invalid('$.rules', 'Keylime policy rules are not supported');
-  const ima = field(value, 'ima', $);
-  if (!isObject(ima)) throw invalid('$.ima', 'not an object');
-  onlyKeys(ima, '$.ima', ['ignored_keyrings', 'log_hash_alg', 'dm_policy']);
-  if (field(ima, 'dm_policy', '$.ima') !== null) throw invalid('$.ima.dm_policy', 'device-mapper policies are not supported (must be null)');
+  const doc = KEYLIME_POLICY.parse(value);
   return {
-    release: nonNegativeInt(field(value, 'release', $), '$.release'),
-    generatedAt: timestamp,
+    release: doc.release,
+    generatedAt: doc.meta.timestamp ?? null,
     generator: null,
-    logHashAlgorithm: logHashAlgorithm(field(ima, 'log_hash_alg', '$.ima'), '$.ima.log_hash_alg'),
-    digests: digestMap(field(value, 'digests', $), '$.digests', keylimeDigest, RUNTIME_POLICY_LIMITS.paths),
-    excludes: excludeList(field(value, 'excludes', $), '$.excludes'),
-    keyrings: digestMap(field(value, 'keyrings', $), '$.keyrings', keylimeDigest, RUNTIME_POLICY_LIMITS.names),
-    ignoredKeyrings: strArray(field(ima, 'ignored_keyrings', '$.ima'), '$.ima.ignored_keyrings', RUNTIME_POLICY_LIMITS.names),
-    imaBuf: digestMap(field(value, 'ima-buf', $), '$["ima-buf"]', keylimeDigest, RUNTIME_POLICY_LIMITS.names),
-    verificationKeys: keylimeVerificationKeys(field(value, 'verification-keys', $), '$["verification-keys"]'),
-    keylimeGenerator: generator,
+    logHashAlgorithm: doc.ima.log_hash_alg,
+    digests: digestMap(doc.digests, '/digests', keylimeDigest),
+    excludes: excludeList(doc.excludes, '/excludes'),
+    keyrings: digestMap(doc.keyrings, '/keyrings', keylimeDigest),
+    ignoredKeyrings: doc.ima.ignored_keyrings,
+    imaBuf: digestMap(doc['ima-buf'], '/ima-buf', keylimeDigest),
+    verificationKeys: keylimeVerificationKeys(doc['verification-keys'], '/verification-keys'),
+    keylimeGenerator: doc.meta.generator ?? 0,
   };
 }
 
@@ -480,14 +496,9 @@ export function exportKeylimeRuntimePolicy(policy: RuntimePolicy): KeylimeRuntim
  * Reads policy JSON text in either form: Bulwark's (it has `kind`) or Keylime's.
  * Throws IMA_POLICY_INVALID (also for text that is not JSON).
  */
-export function loadRuntimePolicy(text: string): RuntimePolicy {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw invalid('$', `not JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  return isObject(value) && Object.prototype.hasOwnProperty.call(value, 'kind') ? parseRuntimePolicy(value) : importKeylimeRuntimePolicy(value);
+export function loadRuntimePolicy(text: string, source?: string): RuntimePolicy {
+  const value = parseJsonText(text, WHAT, CODE, source, RUNTIME_POLICY_LIMITS.documentBytes);
+  return typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, 'kind') ? parseRuntimePolicy(value) : importKeylimeRuntimePolicy(value);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,18 +532,18 @@ export function buildRuntimePolicy(files: Iterable<MeasuredFile>, options: Build
   const digests = new Map<string, PolicyDigest[]>();
   if (base !== undefined) for (const [p, list] of base.digests) digests.set(p, [...list]);
   for (const f of files) {
-    policyName(f.path, () => at('$.digests', f.path));
+    policyName(f.path, () => `/digests${pointer(f.path)}`);
     const list = digests.get(f.path);
     if (list === undefined) digests.set(f.path, [f.digest]);
     else if (!list.some((d) => sameDigest(d, f.digest))) {
-      if (list.length >= RUNTIME_POLICY_LIMITS.digestsPerPath) throw invalid(at('$.digests', f.path), 'too many digests');
+      if (list.length >= RUNTIME_POLICY_LIMITS.digestsPerPath) throw invalid(`/digests${pointer(f.path)}`, 'too many digests');
       list.push(f.digest);
     }
   }
   const excludes = [...new Set([...(base?.excludes ?? []), ...(options.excludes ?? [])])];
-  excludeList(excludes, '$.excludes');
+  excludeList(excludes, '/excludes');
   const release = options.release ?? (base === undefined ? 1 : base.release + 1);
-  nonNegativeInt(release, '$.release');
+  nonNegativeInt(release, '/release');
   return {
     release,
     generatedAt: options.generatedAt,
@@ -672,12 +683,37 @@ export interface EvaluateImaOptions {
 }
 
 /**
- * Judges verified entries against a runtime policy; [] when every entry is allowed. Findings:
- * IMA_DIGEST_NOT_ALLOWED (path or digest not listed and not excluded), IMA_SIGNATURE_INVALID,
- * IMA_BUF_UNEXPECTED, IMA_VIOLATION, and IMA_FINDINGS_CAPPED past `maxFindings`; each names
- * the entry, its path and its digest. Trust: `entries` passed replay; `policy` is trusted.
+ * Judges the quote-verified entries of a live node against a runtime policy; [] when every
+ * entry is allowed. Findings: IMA_DIGEST_NOT_ALLOWED (path or digest not listed and not
+ * excluded), IMA_SIGNATURE_INVALID, IMA_BUF_UNEXPECTED, IMA_VIOLATION, and
+ * IMA_FINDINGS_CAPPED past `maxFindings`; each names the entry, its path and its digest.
+ * Trust: `entries` replayed against a verified quote (replayImaEntries); `policy` is trusted.
  */
 export function evaluateImaEntries(policy: RuntimePolicy, entries: VerifiedImaEntries, options: EvaluateImaOptions = {}): Finding[] {
+  return evaluateEntries(policy, entries, options);
+}
+
+/** What evaluateImaEntriesOffline judged, and how far those entries were proven. */
+export interface OfflineImaEvaluation {
+  /** 'quoted' when the entries replayed against a verified quote; 'self-replayed' when only against a reference no quote proved. */
+  readonly replay: ImaReplayKind;
+  readonly findings: Finding[];
+}
+
+/**
+ * evaluateImaEntries for offline forensics (`bulwarkctl ima check`): also accepts entries
+ * replayed against a reference no quote proved (the log's own PCR 10, an operator's value),
+ * and says in `replay` which kind it judged. Never the verdict on a live node.
+ */
+export function evaluateImaEntriesOffline(
+  policy: RuntimePolicy,
+  entries: SelfReplayedImaEntries | VerifiedImaEntries,
+  options: EvaluateImaOptions = {},
+): OfflineImaEvaluation {
+  return { replay: imaReplayKind(entries), findings: evaluateEntries(policy, entries, options) };
+}
+
+function evaluateEntries(policy: RuntimePolicy, entries: readonly ImaEntry[], options: EvaluateImaOptions): Finding[] {
   const c = compile(policy);
   const max = options.maxFindings ?? 1000;
   const findings: Finding[] = [];
@@ -705,5 +741,5 @@ export function evaluateImaEntries(policy: RuntimePolicy, entries: VerifiedImaEn
 
 /** Checks that a template hash algorithm name is one the parsers accept (for CLI flags). */
 export function isTemplateHashAlgorithm(name: string): name is ImaTemplateHashAlgorithm {
-  return Object.prototype.hasOwnProperty.call(IMA_TEMPLATE_HASH_SIZES, name);
+  return isHashAlgName(name);
 }

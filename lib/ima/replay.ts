@@ -26,12 +26,14 @@
  * initialImaReplayState().
  */
 import { createHash, hash as oneShotHash } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, TPM_ALG, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
+import { defineDocument } from '../schema/index.js';
+import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type HashAlgInfo, type HashAlgName, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { asBuffer, templateHashLength } from './fields.js';
-import { BOOT_AGGREGATE_NAME, IMA_PCR, type ImaEntry, type VerifiedImaEntries } from './types.js';
+import { BOOT_AGGREGATE_NAME, IMA_PCR, type ImaEntry, type ImaReplayKind, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
 
 /** Where replay stands after the entries verified so far since boot. Persisted by the controller between rounds. */
 export interface ImaReplayState {
@@ -60,15 +62,39 @@ export type ImaReplayResult =
       readonly state: ImaReplayState;
       /** How many of the given entries the reference covers. */
       readonly consumed: number;
-      /** The first `consumed` entries, now verified. */
+      /** The first `consumed` entries, now verified against the quote. */
       readonly verified: VerifiedImaEntries;
       /** Entries after the reference value (the list was ahead of the quote): replay them next round. */
       readonly pending: readonly ImaEntry[];
     }
-  | { readonly ok: false; readonly findings: readonly Finding[]; readonly state: ImaReplayState };
+  | ImaReplayFailure;
+
+/** The result of replayImaEntriesOffline: as ImaReplayResult, but nothing in it is proven by a quote. */
+export type ImaOfflineReplayResult =
+  | {
+      readonly ok: true;
+      readonly state: ImaReplayState;
+      readonly consumed: number;
+      /** The first `consumed` entries: consistent with the reference, which no quote proved. */
+      readonly replayed: SelfReplayedImaEntries;
+      readonly pending: readonly ImaEntry[];
+    }
+  | ImaReplayFailure;
+
+/** A replay that failed: the findings, and the state it started from (unchanged). */
+export interface ImaReplayFailure {
+  readonly ok: false;
+  readonly findings: readonly Finding[];
+  readonly state: ImaReplayState;
+}
+
+/** What replayCore found, before the entries are branded with the kind of reference they met. */
+type CoreReplayResult =
+  | { readonly ok: true; readonly state: ImaReplayState; readonly consumed: number; readonly entries: readonly ImaEntry[]; readonly pending: readonly ImaEntry[] }
+  | ImaReplayFailure;
 
 /** The banks Bulwark replays, by TPM_ALG_ID, with node:crypto names and sizes. */
-function bankInfo(alg: number): { readonly name: string; readonly size: number } {
+function bankInfo(alg: number): HashAlgInfo {
   const info = HASH_ALGS.get(alg);
   if (info === undefined) throw new BulwarkError('TPM_ALG_UNSUPPORTED', `cannot replay bank 0x${alg.toString(16)}`, { hashAlg: alg });
   return info;
@@ -160,9 +186,27 @@ function extend(e: ImaEntry, b: Bank): string | undefined {
   return extended;
 }
 
-/** The one place VerifiedImaEntries are made: the brand is a claim only replay may make. */
+/** The lists branded VerifiedImaEntries, so the brand can also be told at run time (imaReplayKind). */
+const quoteVerified = new WeakSet<readonly ImaEntry[]>();
+
+/** The one place VerifiedImaEntries are made: the brand is a claim only a replay against a quote may make. */
 function brandVerified(entries: readonly ImaEntry[]): VerifiedImaEntries {
-  return Object.freeze(entries.slice()) as unknown as VerifiedImaEntries;
+  const frozen = Object.freeze(entries.slice());
+  quoteVerified.add(frozen);
+  return frozen as unknown as VerifiedImaEntries;
+}
+
+/** The one place SelfReplayedImaEntries are made: a replay against a reference no quote proved. */
+function brandSelfReplayed(entries: readonly ImaEntry[]): SelfReplayedImaEntries {
+  return Object.freeze(entries.slice()) as unknown as SelfReplayedImaEntries;
+}
+
+/**
+ * Which replay made a list: 'quoted' only for lists replayImaEntries returned; anything
+ * else, whatever its static type claims, is 'self-replayed' (fail closed).
+ */
+export function imaReplayKind(entries: VerifiedImaEntries | SelfReplayedImaEntries): ImaReplayKind {
+  return quoteVerified.has(entries) ? 'quoted' : 'self-replayed';
 }
 
 function discontinuity(e: ImaEntry, expectEntry: number, expectOffset: number): Finding {
@@ -173,10 +217,10 @@ function discontinuity(e: ImaEntry, expectEntry: number, expectOffset: number): 
   );
 }
 
-function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expected: PcrBanks, options: ImaReplayOptions): ImaReplayResult {
+function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expected: PcrBanks, options: ImaReplayOptions): CoreReplayResult {
   const rule = options.bankRule ?? 'per-bank';
   const pcr = options.pcr ?? IMA_PCR;
-  const fail = (...findings: Finding[]): ImaReplayResult => ({ ok: false, findings, state });
+  const fail = (...findings: Finding[]): ImaReplayFailure => ({ ok: false, findings, state });
 
   const banks = makeBanks(state, rule, expected, pcr);
   const missing = banks.filter((b) => b.expected === '');
@@ -261,7 +305,7 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
   let byteOffset = state.byteOffset;
   for (let i = 0; i < consumed; i++) byteOffset += entries[i]?.size ?? 0;
   const next: ImaReplayState = { entryCount: state.entryCount + consumed, byteOffset, pcr10 };
-  return { ok: true, state: next, consumed, verified: brandVerified(entries.slice(0, consumed)), pending: entries.slice(consumed) };
+  return { ok: true, state: next, consumed, entries: entries.slice(0, consumed), pending: entries.slice(consumed) };
 }
 
 /**
@@ -276,16 +320,21 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
  * Trust: `quoted` comes from verifyQuote; the entries are untrusted until this returns ok.
  */
 export function replayImaEntries(state: ImaReplayState, entries: readonly ImaEntry[], quoted: QuotedPcrs, options: ImaReplayOptions = {}): ImaReplayResult {
-  return replayCore(state, entries, quoted, options);
+  const r = replayCore(state, entries, quoted, options);
+  if (!r.ok) return r;
+  return { ok: true, state: r.state, consumed: r.consumed, verified: brandVerified(r.entries), pending: r.pending };
 }
 
 /**
- * replayImaEntries against PCR values an operator supplies for offline forensics
- * (`bulwarkctl ima check --pcr10`). Never call it with values an agent sent: only a quote
- * proves PCRs. Trust: as trusted as `reference`.
+ * replayImaEntries against PCR values no quote proved: an operator's value for offline
+ * forensics (`bulwarkctl ima check --pcr10`), or the value the log itself replays to. The
+ * entries come back as SelfReplayedImaEntries, which only the offline evaluation accepts.
+ * Never use it for a live node. Trust: the entries are consistent with `reference`, nothing more.
  */
-export function replayImaEntriesOffline(state: ImaReplayState, entries: readonly ImaEntry[], reference: PcrBanks, options: ImaReplayOptions = {}): ImaReplayResult {
-  return replayCore(state, entries, reference, options);
+export function replayImaEntriesOffline(state: ImaReplayState, entries: readonly ImaEntry[], reference: PcrBanks, options: ImaReplayOptions = {}): ImaOfflineReplayResult {
+  const r = replayCore(state, entries, reference, options);
+  if (!r.ok) return r;
+  return { ok: true, state: r.state, consumed: r.consumed, replayed: brandSelfReplayed(r.entries), pending: r.pending };
 }
 
 /**
@@ -308,14 +357,20 @@ export function computeImaPcr10(state: ImaReplayState, entries: readonly ImaEntr
   return { entryCount: state.entryCount + entries.length, byteOffset, pcr10 };
 }
 
-const BANK_BY_NAME: ReadonlyMap<string, number> = new Map([...HASH_ALGS].map(([alg, info]) => [info.name, alg]));
+/** The stored replay state (banks by name, values as lower-case hex); digest lengths are checked after the schema. */
+export const ImaReplayStateSchema = Type.Object(
+  {
+    entryCount: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    byteOffset: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+    pcr10: Type.Record(Type.String({ pattern: `^(?:${HASH_ALG_NAMES.join('|')})$` }), Type.String({ pattern: '^[0-9a-f]+$' }), { additionalProperties: false, minProperties: 1 }),
+  },
+  { additionalProperties: false },
+);
 
 /** JSON form of a replay state, for durable storage (banks by name, values as hex). */
-export interface ImaReplayStateJson {
-  readonly entryCount: number;
-  readonly byteOffset: number;
-  readonly pcr10: Readonly<Record<string, string>>;
-}
+export type ImaReplayStateJson = Static<typeof ImaReplayStateSchema>;
+
+const IMA_REPLAY_STATE = defineDocument(ImaReplayStateSchema, 'stored IMA replay state', 'IMA_STATE_INVALID');
 
 export function encodeImaReplayState(state: ImaReplayState): ImaReplayStateJson {
   const pcr10: Record<string, string> = {};
@@ -323,38 +378,22 @@ export function encodeImaReplayState(state: ImaReplayState): ImaReplayStateJson 
   return { entryCount: state.entryCount, byteOffset: state.byteOffset, pcr10 };
 }
 
-/** Validates a stored replay state (read back from storage others can write): IMA_STATE_INVALID. */
+/** Validates a stored replay state (read back from storage others can write): IMA_STATE_INVALID with the JSON path. */
 export function decodeImaReplayState(value: unknown): ImaReplayState {
-  const bad = (why: string): BulwarkError => new BulwarkError('IMA_STATE_INVALID', `stored IMA replay state: ${why}`);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('not an object');
-  const entryCount: unknown = Reflect.get(value, 'entryCount');
-  const byteOffset: unknown = Reflect.get(value, 'byteOffset');
-  const pcr10: unknown = Reflect.get(value, 'pcr10');
-  if (typeof entryCount !== 'number' || !Number.isSafeInteger(entryCount) || entryCount < 0) throw bad('entryCount');
-  if (typeof byteOffset !== 'number' || !Number.isSafeInteger(byteOffset) || byteOffset < 0) throw bad('byteOffset');
-  if (typeof pcr10 !== 'object' || pcr10 === null || Array.isArray(pcr10)) throw bad('pcr10');
+  const doc = IMA_REPLAY_STATE.parse(value);
   const banks = new Map<number, Uint8Array>();
-  for (const [name, hex] of Object.entries(pcr10)) {
-    const alg = BANK_BY_NAME.get(name);
-    const size = alg === undefined ? undefined : HASH_ALGS.get(alg)?.size;
-    if (alg === undefined || size === undefined) throw bad(`unknown bank ${name}`);
-    if (typeof hex !== 'string' || hex.length !== 2 * size || !/^[0-9a-f]*$/.test(hex)) throw bad(`pcr10.${name}`);
-    banks.set(alg, new Uint8Array(Buffer.from(hex, 'hex')));
+  for (const [name, hex] of Object.entries(doc.pcr10)) {
+    const info = HASH_ALGS_BY_NAME.get(name);
+    if (info === undefined || hex.length !== 2 * info.size) {
+      throw new BulwarkError('IMA_STATE_INVALID', `stored IMA replay state is invalid at /pcr10/${name}: not a ${name} value`, { path: `/pcr10/${name}` });
+    }
+    banks.set(info.alg, new Uint8Array(Buffer.from(hex, 'hex')));
   }
-  if (banks.size === 0) throw bad('no bank');
-  return { entryCount, byteOffset, pcr10: banks };
+  return { entryCount: doc.entryCount, byteOffset: doc.byteOffset, pcr10: banks };
 }
 
-/** TPM bank of a kernel hash algorithm name, for the boot_aggregate. */
-const BANK_OF_IMA_ALGO: ReadonlyMap<string, number> = new Map([
-  ['sha1', TPM_ALG.SHA1],
-  ['sha256', TPM_ALG.SHA256],
-  ['sha384', TPM_ALG.SHA384],
-  ['sha512', TPM_ALG.SHA512],
-]);
-
 export type BootAggregateCheck =
-  | { readonly status: 'match'; readonly bank: string; readonly pcrs: readonly number[] }
+  | { readonly status: 'match'; readonly bank: HashAlgName; readonly pcrs: readonly number[] }
   | { readonly status: 'mismatch'; readonly finding: Finding }
   | { readonly status: 'unverifiable'; readonly reason: string };
 
@@ -369,7 +408,7 @@ export type BootAggregateCheck =
  */
 export function checkBootAggregate(entry: ImaEntry, quoted: QuotedPcrs): BootAggregateCheck {
   if (entry.path !== BOOT_AGGREGATE_NAME) return { status: 'unverifiable', reason: `entry ${entry.index} is ${entry.path}, not ${BOOT_AGGREGATE_NAME}` };
-  const alg = BANK_OF_IMA_ALGO.get(entry.digestAlgorithm);
+  const alg = HASH_ALGS_BY_NAME.get(entry.digestAlgorithm)?.alg;
   if (alg === undefined) return { status: 'unverifiable', reason: `no TPM bank for ${entry.digestAlgorithm}` };
   const bank = quoted.get(alg);
   const pcrs = alg === TPM_ALG.SHA1 ? [0, 1, 2, 3, 4, 5, 6, 7] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];

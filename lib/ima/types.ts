@@ -8,6 +8,7 @@
  * hash), ima_queue.c (ima_add_template_entry / ima_init_digests: what is extended into the
  * PCR), and crypto/hash_info.c (hash_algo_name[]).
  */
+import type { HashAlgName } from '../tpm/index.js';
 
 /**
  * The builtin template descriptors Bulwark decodes, with their field lists
@@ -59,6 +60,25 @@ export const IMA_HASH_ALGOS = [
   { name: 'sha3-512', size: 64 },
 ] as const;
 
+/** A kernel hash algorithm name (hash_algo_name[]): what a d-ng field or an IMA signature names. */
+export type ImaHashAlgorithmName = (typeof IMA_HASH_ALGOS)[number]['name'];
+
+const IMA_HASH_BY_NAME: ReadonlyMap<string, (typeof IMA_HASH_ALGOS)[number]> = new Map(IMA_HASH_ALGOS.map((a) => [a.name, a]));
+
+/** Whether a name is one of hash_algo_name[]. */
+export function isImaHashAlgorithmName(name: string): name is ImaHashAlgorithmName {
+  return IMA_HASH_BY_NAME.has(name);
+}
+
+/** The two forms of the measurement list: ascii_runtime_measurements and binary_runtime_measurements. */
+export const IMA_LOG_FORMATS = ['ascii', 'binary'] as const;
+export type ImaLogFormat = (typeof IMA_LOG_FORMATS)[number];
+
+/** Whether a wire or stored string names a measurement list form. */
+export function isImaLogFormat(v: string): v is ImaLogFormat {
+  return v === 'ascii' || v === 'binary';
+}
+
 /** HASH_ALGO_* ids Bulwark refers to by name (include/uapi/linux/hash_info.h). */
 export const HASH_ALGO = {
   MD5: 1,
@@ -71,14 +91,11 @@ export const HASH_ALGO = {
 
 /** Digest size of a kernel hash algorithm name, or undefined for a name the kernel does not know. */
 export function imaHashSize(name: string): number | undefined {
-  for (const a of IMA_HASH_ALGOS) if (a.name === name) return a.size;
-  return undefined;
+  return IMA_HASH_BY_NAME.get(name)?.size;
 }
 
-/** Hash algorithms whose template hashes Bulwark can recompute (node:crypto names = kernel names). */
-export type ImaTemplateHashAlgorithm = 'sha1' | 'sha256' | 'sha384' | 'sha512';
-
-export const IMA_TEMPLATE_HASH_SIZES: Readonly<Record<ImaTemplateHashAlgorithm, number>> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
+/** Hash algorithms whose template hashes Bulwark can recompute: those of lib/tpm's HASH_ALG_TABLE (node:crypto names = kernel names). */
+export type ImaTemplateHashAlgorithm = HashAlgName;
 
 /** Caps checked before anything is sliced or allocated. Each names the kernel limit it stands for. */
 export const IMA_LIMITS = {
@@ -104,7 +121,7 @@ export const BOOT_AGGREGATE_NAME = 'boot_aggregate';
 
 /** The modsig part of an ima-modsig entry (d-modsig, modsig fields), present when the file carries an appended signature. */
 export interface ImaModsig {
-  readonly digestAlgorithm: string;
+  readonly digestAlgorithm: ImaHashAlgorithmName;
   /** Digest of the file without its appended signature. */
   readonly digest: Uint8Array;
   /** The appended PKCS#7 signature. */
@@ -137,7 +154,7 @@ export interface ImaEntry {
   /** A violation entry: template hash all zero in the list, 0xff..ff extended into the PCR. */
   readonly violation: boolean;
   /** Kernel hash algorithm name of `digest` ("sha256"); "sha1" for the 'ima' template. */
-  readonly digestAlgorithm: string;
+  readonly digestAlgorithm: ImaHashAlgorithmName;
   /** The file (or buffer) digest; all zero in a violation entry. */
   readonly digest: Uint8Array;
   /** The event name: the file's path, "boot_aggregate", a keyring or critical-data name. Decoded as UTF-8 (lossy for other bytes). */
@@ -178,7 +195,7 @@ export interface ImaParseOptions {
 
 /** The result of a parse: entries in list order and where the next read continues. Untrusted. */
 export interface ParsedImaLog {
-  readonly format: 'ascii' | 'binary';
+  readonly format: ImaLogFormat;
   readonly entries: readonly ImaEntry[];
   /** Index the next entry will have. */
   readonly nextEntry: number;
@@ -189,10 +206,22 @@ export interface ParsedImaLog {
 }
 
 declare const verifiedBrand: unique symbol;
+declare const selfReplayedBrand: unique symbol;
 
 /**
- * Entries that replayed, in order and without gaps, to a reference PCR 10 value (a quote,
- * or for offline forensics an operator's value). Only replayImaEntries makes them; policy
- * evaluation accepts nothing else.
+ * Entries that replayed, in order and without gaps, to a PCR 10 value proven by a verified
+ * quote. Only replayImaEntries makes them; evaluation of a live node (evaluateImaEntries)
+ * accepts nothing else.
  */
 export type VerifiedImaEntries = readonly ImaEntry[] & { readonly [verifiedBrand]: true };
+
+/**
+ * Entries that replayed to a PCR 10 value no quote proved: one the log itself supplied, or
+ * one an operator typed (offline forensics, `bulwarkctl ima check`). The list is
+ * self-consistent, nothing more. Only replayImaEntriesOffline makes them; only the offline
+ * evaluation (evaluateImaEntriesOffline) accepts them.
+ */
+export type SelfReplayedImaEntries = readonly ImaEntry[] & { readonly [selfReplayedBrand]: true };
+
+/** How a list of replayed entries was proven: against a quote, or only against a reference no quote proved. */
+export type ImaReplayKind = 'quoted' | 'self-replayed';

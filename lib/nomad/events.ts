@@ -4,9 +4,10 @@
  * The splitter takes bytes as they arrive (chunks may cut a line, or a UTF-8 sequence, anywhere)
  * and the frame parser checks every field it hands out. Pure: no I/O.
  */
+import { Type } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
-import { parseNode, type NomadNode } from './nodes.js';
-import { arrOrNull, obj, parseJsonText, str, strOrEmpty, uint } from './shape.js';
+import { NODE, nodeFromJson, type NomadNode } from './nodes.js';
+import { nomadDocument, NomadIndex, nullableList, OptionalString, parseAt, parseJsonText } from './shape.js';
 
 /** The longest line accepted; a Node event with a big node is a few tens of KiB. */
 export const MAX_EVENT_LINE_BYTES = 8 * 1024 * 1024;
@@ -83,27 +84,46 @@ export function parseEventLine(line: string): NomadEventFrame {
   return parseEventFrame(parseJsonText(line, 'the event stream'));
 }
 
+/** An event frame: the fields Bulwark reads (a Node event's payload is checked on its own). */
+const FRAME = nomadDocument(
+  Type.Object({
+    Index: NomadIndex,
+    Events: Type.Optional(
+      nullableList(
+        Type.Object({
+          Topic: Type.String(),
+          Type: Type.String(),
+          Key: OptionalString,
+          Index: NomadIndex,
+          Payload: Type.Optional(Type.Unknown()),
+        }),
+      ),
+    ),
+  }),
+  'event stream frame',
+);
+
+const NODE_PAYLOAD = nomadDocument(Type.Object({ Node: Type.Unknown() }), 'Node event payload');
+
 /** Parses one decoded frame: a heartbeat `{}` or a batch of events at one Raft index. */
 export function parseEventFrame(v: unknown): NomadEventFrame {
-  const o = obj(v, 'frame');
-  if (Object.keys(o).length === 0) return { kind: 'heartbeat' };
-  const err = o['Error'];
-  if (err !== undefined && err !== null) {
-    const message = typeof err === 'string' ? err : JSON.stringify(err);
-    throw new BulwarkError('NOMAD_FAILED', `the event stream reported an error: ${message.slice(0, 300)}`);
-  }
-  const index = uint(o, 'Index', 'frame');
-  const events = arrOrNull(o['Events'], 'frame.Events').map((x, i): NomadEvent => {
-    const path = `frame.Events[${i}]`;
-    const e = obj(x, path);
-    const topic = str(e, 'Topic', path);
-    const payload = e['Payload'];
-    let node: NomadNode | null = null;
-    if (topic === 'Node') {
-      const p = obj(payload, `${path}.Payload`);
-      node = parseNode(p['Node'], `${path}.Payload.Node`);
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    if (Object.keys(v).length === 0) return { kind: 'heartbeat' };
+    const err: unknown = 'Error' in v ? v.Error : undefined;
+    if (err !== undefined && err !== null) {
+      const message = typeof err === 'string' ? err : JSON.stringify(err);
+      throw new BulwarkError('NOMAD_FAILED', `the event stream reported an error: ${message.slice(0, 300)}`);
     }
-    return { topic, type: str(e, 'Type', path), key: strOrEmpty(e, 'Key', path), index: uint(e, 'Index', path), node };
+  }
+  const frame = FRAME.parse(v);
+  const events = (frame.Events ?? []).map((e, i): NomadEvent => {
+    let node: NomadNode | null = null;
+    if (e.Topic === 'Node') {
+      const path = `/Events/${i}/Payload`;
+      const payload = parseAt(NODE_PAYLOAD, e.Payload, path);
+      node = nodeFromJson(parseAt(NODE, payload.Node, `${path}/Node`), `${path}/Node`);
+    }
+    return { topic: e.Topic, type: e.Type, key: e.Key ?? '', index: e.Index, node };
   });
-  return { kind: 'events', index, events };
+  return { kind: 'events', index: frame.Index, events };
 }

@@ -1,10 +1,12 @@
 /** Pure Nomad support (no I/O): shape-checked parsers for Nomad's answers, the placement decision, the node mapping. */
-export { isJsonObject, isObject, parseJsonText, toJsonObject, toJsonValue, type JsonObject, type JsonValue } from './shape.js';
+export { isJsonObject, parseJsonText, toJsonObject, toJsonValue, type JsonObject, type JsonValue } from './shape.js';
 export {
   parseNode,
   parseNodeList,
   parseNodeMetaResponse,
   parseNodeUpdateResponse,
+  NomadNodeSchema,
+  NomadNodeStubSchema,
   type NomadDrainStrategy,
   type NomadEligibility,
   type NomadNode,
@@ -20,6 +22,7 @@ export {
   parseJobDeregisterResponse,
   parseJobRegisterResponse,
   parseJobValidateResponse,
+  NomadJobSchema,
   type NomadAllocation,
   type NomadJob,
   type NomadJobRegistration,

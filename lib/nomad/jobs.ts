@@ -1,9 +1,11 @@
 /**
  * Nomad job answers: `POST /v1/jobs/parse` (a job in Nomad's JSON form), `POST
  * /v1/validate/job`, `POST /v1/jobs` (register), `GET /v1/job/:id/allocations` and
- * `/v1/node/:id/allocations`, `DELETE /v1/job/:id`. Pure parsers with shape checks.
+ * `/v1/node/:id/allocations`, `DELETE /v1/job/:id`. Pure parsers over TypeBox schemas that
+ * check the fields Bulwark reads and let Nomad's other fields through.
  */
-import { arr, arrOrNull, malformed, obj, str, strOrEmpty, toJsonObject, uint, type JsonObject } from './shape.js';
+import { Type, type TSchema } from '@sinclair/typebox';
+import { nomadDocument, NomadIndex, nullableList, OptionalString, toJsonObject, type JsonObject } from './shape.js';
 
 /** A job in Nomad's API JSON form: every field kept (it is sent back to Nomad as it is). */
 export interface NomadJob {
@@ -15,49 +17,49 @@ export interface NomadJob {
   readonly json: JsonObject;
 }
 
-function checkConstraintList(v: unknown, path: string): void {
-  arrOrNull(v, path).forEach((c, i) => {
-    const o = obj(c, `${path}[${i}]`);
-    for (const k of ['LTarget', 'RTarget', 'Operand']) strOrEmpty(o, k, `${path}[${i}]`);
-  });
-}
+/** A list a job may leave out or write as null. */
+const optionalList = <T extends TSchema>(item: T) => Type.Optional(nullableList(item));
 
-function checkSpreadList(v: unknown, path: string): void {
-  arrOrNull(v, path).forEach((c, i) => {
-    strOrEmpty(obj(c, `${path}[${i}]`), 'Attribute', `${path}[${i}]`);
-  });
-}
+/** A constraint or affinity: the fields the trust rule reads. */
+const Constraint = Type.Object({ LTarget: OptionalString, RTarget: OptionalString, Operand: OptionalString });
+const Spread = Type.Object({ Attribute: OptionalString });
 
 /**
- * Checks the parts of a job Bulwark reads or changes (ID, task groups and their tasks,
- * constraints, affinities, spreads) and keeps the whole job as JSON.
+ * The parts of a job Bulwark reads or changes (ID, task groups and their tasks, constraints,
+ * affinities, spreads); every other field passes and is kept.
  */
-export function parseJob(v: unknown, path = 'job'): NomadJob {
-  const o = obj(v, path);
-  const json = toJsonObject(o, path);
-  const id = str(o, 'ID', path);
-  if (id === '') malformed(`${path}.ID`, 'a non-empty string');
-  checkConstraintList(o['Constraints'], `${path}.Constraints`);
-  checkConstraintList(o['Affinities'], `${path}.Affinities`);
-  checkSpreadList(o['Spreads'], `${path}.Spreads`);
-  const groups = arr(o['TaskGroups'], `${path}.TaskGroups`);
-  const names = groups.map((g, i) => {
-    const gp = `${path}.TaskGroups[${i}]`;
-    const go = obj(g, gp);
-    checkConstraintList(go['Constraints'], `${gp}.Constraints`);
-    checkConstraintList(go['Affinities'], `${gp}.Affinities`);
-    checkSpreadList(go['Spreads'], `${gp}.Spreads`);
-    arr(go['Tasks'], `${gp}.Tasks`).forEach((t, j) => {
-      const tp = `${gp}.Tasks[${j}]`;
-      const to = obj(t, tp);
-      str(to, 'Name', tp);
-      str(to, 'Driver', tp);
-      checkConstraintList(to['Constraints'], `${tp}.Constraints`);
-      checkConstraintList(to['Affinities'], `${tp}.Affinities`);
-    });
-    return str(go, 'Name', gp);
-  });
-  return { id, name: strOrEmpty(o, 'Name', path), type: strOrEmpty(o, 'Type', path), taskGroups: names, json };
+export const NomadJobSchema = Type.Object({
+  ID: Type.String({ minLength: 1 }),
+  Name: OptionalString,
+  Type: OptionalString,
+  Constraints: optionalList(Constraint),
+  Affinities: optionalList(Constraint),
+  Spreads: optionalList(Spread),
+  TaskGroups: Type.Array(
+    Type.Object({
+      Name: Type.String(),
+      Constraints: optionalList(Constraint),
+      Affinities: optionalList(Constraint),
+      Spreads: optionalList(Spread),
+      Tasks: Type.Array(
+        Type.Object({
+          Name: Type.String(),
+          Driver: Type.String(),
+          Constraints: optionalList(Constraint),
+          Affinities: optionalList(Constraint),
+        }),
+      ),
+    }),
+  ),
+});
+
+/** The job document (also read by trust-constraint.ts). */
+export const NOMAD_JOB = nomadDocument(NomadJobSchema, 'job');
+
+/** Checks the parts of a job Bulwark reads or changes and keeps the whole job as JSON. */
+export function parseJob(v: unknown): NomadJob {
+  const o = NOMAD_JOB.parse(v);
+  return { id: o.ID, name: o.Name ?? '', type: o.Type ?? '', taskGroups: o.TaskGroups.map((g) => g.Name), json: toJsonObject(v, '') };
 }
 
 /** The answer of `POST /v1/validate/job`. */
@@ -68,15 +70,15 @@ export interface NomadJobValidation {
   readonly warnings: string;
 }
 
+const VALIDATE = nomadDocument(
+  Type.Object({ DriverConfigValidated: Type.Boolean(), ValidationErrors: optionalList(Type.String()), Error: OptionalString, Warnings: OptionalString }),
+  'job validation answer',
+);
+
 /** Parses `POST /v1/validate/job`: a job is valid when `errors` is empty and `error` is "". */
 export function parseJobValidateResponse(v: unknown): NomadJobValidation {
-  const o = obj(v, 'validate');
-  const d = o['DriverConfigValidated'];
-  if (typeof d !== 'boolean') malformed('validate.DriverConfigValidated', 'a boolean');
-  const errors = arrOrNull(o['ValidationErrors'], 'validate.ValidationErrors').map((x, i) =>
-    typeof x === 'string' ? x : malformed(`validate.ValidationErrors[${i}]`, 'a string'),
-  );
-  return { driverConfigValidated: d, errors, error: strOrEmpty(o, 'Error', 'validate'), warnings: strOrEmpty(o, 'Warnings', 'validate') };
+  const o = VALIDATE.parse(v);
+  return { driverConfigValidated: o.DriverConfigValidated, errors: o.ValidationErrors ?? [], error: o.Error ?? '', warnings: o.Warnings ?? '' };
 }
 
 /** The answer of `POST /v1/jobs` (register). */
@@ -86,16 +88,19 @@ export interface NomadJobRegistration {
   readonly warnings: string;
 }
 
+const REGISTER = nomadDocument(Type.Object({ EvalID: OptionalString, JobModifyIndex: NomadIndex, Warnings: OptionalString }), 'job registration answer');
+const DEREGISTER = nomadDocument(Type.Object({ EvalID: OptionalString, JobModifyIndex: NomadIndex }), 'job deregistration answer');
+
 /** Parses the answer to a job registration. */
 export function parseJobRegisterResponse(v: unknown): NomadJobRegistration {
-  const o = obj(v, 'register');
-  return { evalId: strOrEmpty(o, 'EvalID', 'register'), jobModifyIndex: uint(o, 'JobModifyIndex', 'register'), warnings: strOrEmpty(o, 'Warnings', 'register') };
+  const o = REGISTER.parse(v);
+  return { evalId: o.EvalID ?? '', jobModifyIndex: o.JobModifyIndex, warnings: o.Warnings ?? '' };
 }
 
 /** Parses the answer to `DELETE /v1/job/:id`: the evaluation it created. */
 export function parseJobDeregisterResponse(v: unknown): { readonly evalId: string; readonly jobModifyIndex: number } {
-  const o = obj(v, 'deregister');
-  return { evalId: strOrEmpty(o, 'EvalID', 'deregister'), jobModifyIndex: uint(o, 'JobModifyIndex', 'deregister') };
+  const o = DEREGISTER.parse(v);
+  return { evalId: o.EvalID ?? '', jobModifyIndex: o.JobModifyIndex };
 }
 
 /** One allocation stub. */
@@ -116,30 +121,43 @@ export interface NomadAllocation {
   readonly modifyTime: number;
 }
 
-function allocation(v: unknown, path: string): NomadAllocation {
-  const o = obj(v, path);
-  const t = (k: string): number => {
-    const x = o[k];
-    return typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : malformed(`${path}.${k}`, 'a non-negative number');
-  };
-  return {
-    id: str(o, 'ID', path),
-    jobId: str(o, 'JobID', path),
-    taskGroup: str(o, 'TaskGroup', path),
-    nodeId: str(o, 'NodeID', path),
-    nodeName: strOrEmpty(o, 'NodeName', path),
-    desiredStatus: str(o, 'DesiredStatus', path),
-    clientStatus: str(o, 'ClientStatus', path),
-    createIndex: uint(o, 'CreateIndex', path),
-    modifyIndex: uint(o, 'ModifyIndex', path),
-    createTime: t('CreateTime'),
-    modifyTime: t('ModifyTime'),
-  };
-}
+/** Nanoseconds since the epoch, as Nomad reports them. */
+const NomadTime = Type.Number({ minimum: 0 });
+
+const ALLOCATIONS = nomadDocument(
+  nullableList(
+    Type.Object({
+      ID: Type.String(),
+      JobID: Type.String(),
+      TaskGroup: Type.String(),
+      NodeID: Type.String(),
+      NodeName: OptionalString,
+      DesiredStatus: Type.String(),
+      ClientStatus: Type.String(),
+      CreateIndex: NomadIndex,
+      ModifyIndex: NomadIndex,
+      CreateTime: NomadTime,
+      ModifyTime: NomadTime,
+    }),
+  ),
+  'allocation list',
+);
 
 /** Parses a list of allocations (job or node allocations). */
 export function parseAllocationList(v: unknown): NomadAllocation[] {
-  return arrOrNull(v, 'allocations').map((x, i) => allocation(x, `allocations[${i}]`));
+  return (ALLOCATIONS.parse(v) ?? []).map((o) => ({
+    id: o.ID,
+    jobId: o.JobID,
+    taskGroup: o.TaskGroup,
+    nodeId: o.NodeID,
+    nodeName: o.NodeName ?? '',
+    desiredStatus: o.DesiredStatus,
+    clientStatus: o.ClientStatus,
+    createIndex: o.CreateIndex,
+    modifyIndex: o.ModifyIndex,
+    createTime: o.CreateTime,
+    modifyTime: o.ModifyTime,
+  }));
 }
 
 /** Whether an allocation still occupies its node (not finished on the client). */

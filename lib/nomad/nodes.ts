@@ -1,9 +1,11 @@
 /**
  * Nomad node answers: `GET /v1/nodes` (stubs), `GET /v1/node/:id`, the node inside a Node
- * event, `POST /v1/node/:id/eligibility|drain` and `/v1/client/metadata`. Pure parsers with
- * shape checks; Nomad's answer is input like any other.
+ * event, `POST /v1/node/:id/eligibility|drain` and `/v1/client/metadata`. Pure parsers over
+ * TypeBox schemas of the fields Bulwark reads; Nomad's answer is input like any other.
  */
-import { arrOrNull, bool, malformed, obj, str, strMap, strOrEmpty, uint } from './shape.js';
+import { Type, type Static } from '@sinclair/typebox';
+import { literalUnion } from '../schema/index.js';
+import { malformed, nomadDocument, NomadIndex, nullableList, OptionalString, StringMap } from './shape.js';
 
 /** Whether the scheduler may place new allocations on a node (Nomad's SchedulingEligibility). */
 export type NomadEligibility = 'eligible' | 'ineligible';
@@ -37,57 +39,76 @@ export interface NomadNode extends NomadNodeStub {
   readonly drainStrategy: NomadDrainStrategy | null;
 }
 
-function eligibility(o: Readonly<Record<string, unknown>>, path: string): NomadEligibility {
-  const v = o['SchedulingEligibility'];
-  if (v === 'eligible' || v === 'ineligible') return v;
-  return malformed(`${path}.SchedulingEligibility`, '"eligible" or "ineligible"');
-}
+/** The node fields Bulwark reads, common to the list stub and the full node (other fields pass). */
+const NODE_STUB_FIELDS = {
+  ID: Type.String({ minLength: 1 }),
+  Name: Type.String(),
+  Datacenter: OptionalString,
+  /** `initializing`, `ready`, `down`, `disconnected`; unknown values are kept as they are. */
+  Status: Type.String(),
+  SchedulingEligibility: literalUnion<NomadEligibility>(['eligible', 'ineligible']),
+  Drain: Type.Boolean(),
+  CreateIndex: NomadIndex,
+  ModifyIndex: NomadIndex,
+};
 
-// Nomad's Go nanosecond durations are int64: JSON numbers that can be negative.
-function int(o: Readonly<Record<string, unknown>>, key: string, path: string): number {
-  const v = o[key];
-  return typeof v === 'number' && Number.isSafeInteger(v) ? v : malformed(`${path}.${key}`, 'an integer');
-}
+/** A node stub of `GET /v1/nodes`. */
+export const NomadNodeStubSchema = Type.Object(NODE_STUB_FIELDS);
 
-function stubFields(o: Readonly<Record<string, unknown>>, path: string): NomadNodeStub {
-  const id = str(o, 'ID', path);
-  if (id === '') malformed(`${path}.ID`, 'a non-empty string');
+/** A full node (`GET /v1/node/:id`, the `Node` of a Node event). */
+export const NomadNodeSchema = Type.Object({
+  ...NODE_STUB_FIELDS,
+  Meta: StringMap,
+  DrainStrategy: Type.Optional(
+    Type.Union([
+      Type.Object({
+        // Nomad's Go nanosecond durations are int64: JSON numbers that can be negative.
+        Deadline: Type.Integer({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER }),
+        IgnoreSystemJobs: Type.Boolean(),
+        ForceDeadline: OptionalString,
+        StartedAt: OptionalString,
+      }),
+      Type.Null(),
+    ]),
+  ),
+});
+
+const NODE_LIST = nomadDocument(nullableList(NomadNodeStubSchema), 'node list');
+/** The node document, for parts of other answers (the Node of a Node event). */
+export const NODE = nomadDocument(NomadNodeSchema, 'node');
+
+function stubFields(o: Static<typeof NomadNodeStubSchema>): NomadNodeStub {
   return {
-    id,
-    name: str(o, 'Name', path),
-    datacenter: strOrEmpty(o, 'Datacenter', path),
-    status: str(o, 'Status', path),
-    eligibility: eligibility(o, path),
-    drain: bool(o, 'Drain', path),
-    createIndex: uint(o, 'CreateIndex', path),
-    modifyIndex: uint(o, 'ModifyIndex', path),
+    id: o.ID,
+    name: o.Name,
+    datacenter: o.Datacenter ?? '',
+    status: o.Status,
+    eligibility: o.SchedulingEligibility,
+    drain: o.Drain,
+    createIndex: o.CreateIndex,
+    modifyIndex: o.ModifyIndex,
   };
 }
 
 /** Parses `GET /v1/nodes`: an array of node stubs. */
 export function parseNodeList(v: unknown): NomadNodeStub[] {
-  return arrOrNull(v, 'nodes').map((x, i) => stubFields(obj(x, `nodes[${i}]`), `nodes[${i}]`));
+  return (NODE_LIST.parse(v) ?? []).map(stubFields);
 }
 
-function drainStrategy(v: unknown, path: string): NomadDrainStrategy | null {
-  if (v === null || v === undefined) return null;
-  const o = obj(v, path);
-  return {
-    deadlineNs: int(o, 'Deadline', path),
-    ignoreSystemJobs: bool(o, 'IgnoreSystemJobs', path),
-    forceDeadline: strOrEmpty(o, 'ForceDeadline', path),
-    startedAt: strOrEmpty(o, 'StartedAt', path),
-  };
-}
-
-/** Parses a full node (`GET /v1/node/:id`, or the `Node` of a Node event payload). */
-export function parseNode(v: unknown, path = 'node'): NomadNode {
-  const o = obj(v, path);
-  const stub = stubFields(o, path);
-  const strategy = drainStrategy(o['DrainStrategy'], `${path}.DrainStrategy`);
+/** A full node from its checked JSON; Drain must agree with DrainStrategy. */
+export function nodeFromJson(o: Static<typeof NomadNodeSchema>, path = ''): NomadNode {
+  const stub = stubFields(o);
+  const d = o.DrainStrategy ?? null;
+  const strategy: NomadDrainStrategy | null =
+    d === null ? null : { deadlineNs: d.Deadline, ignoreSystemJobs: d.IgnoreSystemJobs, forceDeadline: d.ForceDeadline ?? '', startedAt: d.StartedAt ?? '' };
   // Drain is derived from DrainStrategy by Nomad; a node that disagrees is malformed.
-  if (stub.drain !== (strategy !== null)) malformed(`${path}.Drain`, 'consistent with DrainStrategy');
-  return { ...stub, meta: strMap(o['Meta'], `${path}.Meta`), drainStrategy: strategy };
+  if (stub.drain !== (strategy !== null)) malformed('node', `${path}/Drain`, 'consistent with DrainStrategy');
+  return { ...stub, meta: o.Meta ?? {}, drainStrategy: strategy };
+}
+
+/** Parses a full node (`GET /v1/node/:id`). */
+export function parseNode(v: unknown): NomadNode {
+  return nodeFromJson(NODE.parse(v));
 }
 
 /** What `POST /v1/node/:id/eligibility` and `/drain` answer. */
@@ -97,13 +118,15 @@ export interface NomadNodeUpdate {
   readonly index: number;
 }
 
+const NODE_UPDATE = nomadDocument(
+  Type.Object({ EvalIDs: Type.Optional(nullableList(Type.String())), NodeModifyIndex: NomadIndex, Index: NomadIndex }),
+  'node update answer',
+);
+
 /** Parses the answer to an eligibility or drain update. */
 export function parseNodeUpdateResponse(v: unknown): NomadNodeUpdate {
-  const o = obj(v, 'nodeUpdate');
-  const evalIds = arrOrNull(o['EvalIDs'], 'nodeUpdate.EvalIDs').map((x, i) =>
-    typeof x === 'string' ? x : malformed(`nodeUpdate.EvalIDs[${i}]`, 'a string'),
-  );
-  return { evalIds, nodeModifyIndex: uint(o, 'NodeModifyIndex', 'nodeUpdate'), index: uint(o, 'Index', 'nodeUpdate') };
+  const o = NODE_UPDATE.parse(v);
+  return { evalIds: o.EvalIDs ?? [], nodeModifyIndex: o.NodeModifyIndex, index: o.Index };
 }
 
 /** The client's metadata as `/v1/client/metadata` reports it (the client's own view, not yet the servers'). */
@@ -114,16 +137,17 @@ export interface NomadNodeMeta {
   readonly static: Readonly<Record<string, string>>;
 }
 
+const NODE_META = nomadDocument(
+  Type.Object({
+    Meta: StringMap,
+    Dynamic: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()])), Type.Null()])),
+    Static: StringMap,
+  }),
+  'client metadata answer',
+);
+
 /** Parses the answer of `GET` or `POST /v1/client/metadata`. */
 export function parseNodeMetaResponse(v: unknown): NomadNodeMeta {
-  const o = obj(v, 'nodeMeta');
-  const dynamic: Record<string, string | null> = {};
-  const d = o['Dynamic'];
-  if (d !== null && d !== undefined) {
-    for (const [k, x] of Object.entries(obj(d, 'nodeMeta.Dynamic'))) {
-      if (x !== null && typeof x !== 'string') malformed(`nodeMeta.Dynamic.${k}`, 'a string or null');
-      dynamic[k] = x;
-    }
-  }
-  return { meta: strMap(o['Meta'], 'nodeMeta.Meta'), dynamic, static: strMap(o['Static'], 'nodeMeta.Static') };
+  const o = NODE_META.parse(v);
+  return { meta: o.Meta ?? {}, dynamic: o.Dynamic ?? {}, static: o.Static ?? {} };
 }

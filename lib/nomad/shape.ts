@@ -1,24 +1,25 @@
 /**
- * Hand-written shape checks for Nomad's JSON answers. Nomad is asked, never trusted: every
- * value read from a response goes through one of these, and a value of the wrong type is a
- * NOMAD_RESPONSE_MALFORMED error naming the path, never a TypeError later on.
+ * What the Nomad answer parsers share: the JSON value types a job is kept in, the schema
+ * pieces Nomad's answers are checked with, and the coded error. Nomad is asked, never
+ * trusted: every answer goes through a TypeBox schema of the schema layer (lib/schema) that
+ * checks the fields Bulwark reads and lets the many others through, and a value of the wrong
+ * type is NOMAD_RESPONSE_MALFORMED naming its JSON pointer, never a TypeError later on.
  */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
+import { defineDocument, parseJsonText as parseDocumentText, type DocumentSchema } from '../schema/index.js';
 
-/** Any JSON value, as JSON.parse can produce it. */
+/** Any JSON value, as a JSON parser can produce it. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 /** A JSON object. */
 export type JsonObject = { readonly [key: string]: JsonValue };
 
-/** Throws NOMAD_RESPONSE_MALFORMED for a value at `path` that is not what a parser expects. */
-export function malformed(path: string, expected: string): never {
-  throw new BulwarkError('NOMAD_RESPONSE_MALFORMED', `Nomad response: ${path} is not ${expected}`, { path });
-}
+const CODE = 'NOMAD_RESPONSE_MALFORMED';
 
-/** Whether a value is a plain object (not null, not an array). */
-export function isObject(v: unknown): v is Readonly<Record<string, unknown>> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Throws NOMAD_RESPONSE_MALFORMED for a value at `path` (a JSON pointer) that breaks a rule no schema states. */
+export function malformed(what: string, path: string, expected: string): never {
+  throw new BulwarkError(CODE, `Nomad ${what} is invalid at ${path === '' ? '/' : path}: not ${expected}`, { path });
 }
 
 /** Whether a JSON value is an object (not null, not an array). */
@@ -26,85 +27,60 @@ export function isJsonObject(v: JsonValue | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The value as an object, or NOMAD_RESPONSE_MALFORMED. */
-export function obj(v: unknown, path: string): Readonly<Record<string, unknown>> {
-  return isObject(v) ? v : malformed(path, 'an object');
+/** A Nomad answer kind: its schema, checked through the schema layer with NOMAD_RESPONSE_MALFORMED. */
+export function nomadDocument<T extends TSchema>(schema: T, what: string): DocumentSchema<T> {
+  return defineDocument(schema, `Nomad ${what}`, CODE);
 }
 
-/** The value as an array, or NOMAD_RESPONSE_MALFORMED. */
-export function arr(v: unknown, path: string): readonly unknown[] {
-  return Array.isArray(v) ? v : malformed(path, 'an array');
+/**
+ * Parses a part of an answer (the Node inside an event) with its own document kind, the
+ * error's JSON pointer rebased onto `path`, the part's place in the whole answer.
+ */
+export function parseAt<T extends TSchema>(doc: DocumentSchema<T>, value: unknown, path: string): Static<T> {
+  try {
+    return doc.parse(value);
+  } catch (err) {
+    if (!(err instanceof BulwarkError)) throw err;
+    const inner = typeof err.details['path'] === 'string' ? err.details['path'] : '';
+    throw new BulwarkError(CODE, `${err.message} (at ${path}${inner} of the whole answer)`, { path: `${path}${inner}` }, { cause: err });
+  }
 }
 
-/** An array, where Nomad writes null (or leaves the field out) for an empty one. */
-export function arrOrNull(v: unknown, path: string): readonly unknown[] {
-  return v === null || v === undefined ? [] : arr(v, path);
-}
+/** Nomad's indexes and counts: non-negative integers. */
+export const NomadIndex = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
-/** A string field. */
-export function str(o: Readonly<Record<string, unknown>>, key: string, path: string): string {
-  const v = o[key];
-  return typeof v === 'string' ? v : malformed(`${path}.${key}`, 'a string');
-}
+/** A string Nomad may leave out or write as null (read as ""). */
+export const OptionalString = Type.Optional(Type.Union([Type.String(), Type.Null()]));
 
-/** A string field that may be missing or null (then ""). */
-export function strOrEmpty(o: Readonly<Record<string, unknown>>, key: string, path: string): string {
-  const v = o[key];
-  return v === null || v === undefined ? '' : typeof v === 'string' ? v : malformed(`${path}.${key}`, 'a string');
-}
-
-/** A boolean field. */
-export function bool(o: Readonly<Record<string, unknown>>, key: string, path: string): boolean {
-  const v = o[key];
-  return typeof v === 'boolean' ? v : malformed(`${path}.${key}`, 'a boolean');
-}
-
-/** A non-negative integer field (Nomad's indexes, counts, nanosecond durations). */
-export function uint(o: Readonly<Record<string, unknown>>, key: string, path: string): number {
-  const v = o[key];
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : malformed(`${path}.${key}`, 'a non-negative integer');
+/** A list Nomad writes as null when it is empty (or leaves out). */
+export function nullableList<T extends TSchema>(item: T) {
+  return Type.Union([Type.Array(item), Type.Null()]);
 }
 
 /** A map of strings to strings; null or missing is an empty map. */
-export function strMap(v: unknown, path: string): Readonly<Record<string, string>> {
-  if (v === null || v === undefined) return {};
-  const o = obj(v, path);
-  const out: Record<string, string> = {};
-  for (const [k, val] of Object.entries(o)) {
-    if (typeof val !== 'string') malformed(`${path}.${k}`, 'a string');
-    out[k] = val;
-  }
-  return out;
-}
+export const StringMap = Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]));
 
 /** Copies an unknown value into a JsonValue, checking every node (no cycles, no functions). */
 export function toJsonValue(v: unknown, path: string, depth = 0): JsonValue {
-  if (depth > 64) malformed(path, 'nested at most 64 levels deep');
+  if (depth > 64) malformed('answer', path, 'nested at most 64 levels deep');
   if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
-  if (typeof v === 'number') return Number.isFinite(v) ? v : malformed(path, 'a finite number');
-  if (Array.isArray(v)) return v.map((x: unknown, i) => toJsonValue(x, `${path}[${i}]`, depth + 1));
-  if (isObject(v)) {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : malformed('answer', path, 'a finite number');
+  if (Array.isArray(v)) return v.map((x: unknown, i) => toJsonValue(x, `${path}/${i}`, depth + 1));
+  if (typeof v === 'object') {
     const out: Record<string, JsonValue> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = toJsonValue(x, `${path}.${k}`, depth + 1);
+    for (const [k, x] of Object.entries(v)) out[k] = toJsonValue(x, `${path}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, depth + 1);
     return out;
   }
-  return malformed(path, 'a JSON value');
+  return malformed('answer', path, 'a JSON value');
 }
 
 /** Copies an unknown value into a JsonObject (an object whose every node is JSON). */
 export function toJsonObject(v: unknown, path: string): JsonObject {
-  const o = obj(v, path);
-  const out: Record<string, JsonValue> = {};
-  for (const [k, x] of Object.entries(o)) out[k] = toJsonValue(x, `${path}.${k}`, 1);
-  return out;
+  const out = toJsonValue(v, path);
+  return isJsonObject(out) ? out : malformed('answer', path, 'an object');
 }
 
-/** Parses JSON text into an unknown value; bad JSON is NOMAD_RESPONSE_MALFORMED. */
+/** Parses JSON text into an unknown value (size and depth capped); bad JSON is NOMAD_RESPONSE_MALFORMED. */
 export function parseJsonText(text: string, what: string): unknown {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v;
-  } catch (err) {
-    throw new BulwarkError('NOMAD_RESPONSE_MALFORMED', `Nomad response to ${what} is not JSON`, { what }, { cause: err });
-  }
+  return parseDocumentText(text, `Nomad response to ${what}`, CODE);
 }

@@ -4,9 +4,12 @@
  * written by the spec: a spec that mentions bulwark_trusted in any constraint, affinity or
  * spread is refused, so it can neither weaken nor duplicate the rule. Pure.
  */
+import type { Static } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
-import { parseJob } from './jobs.js';
-import { isJsonObject, isObject, type JsonObject, type JsonValue } from './shape.js';
+import { NOMAD_JOB, type NomadJobSchema } from './jobs.js';
+import { toJsonObject, type JsonObject } from './shape.js';
+
+type Job = Static<typeof NomadJobSchema>;
 
 /** The constraint added to every task group, in Nomad's API JSON form. */
 export const TRUST_CONSTRAINT = { LTarget: '${meta.bulwark_trusted}', RTarget: 'true', Operand: '=' } as const;
@@ -31,38 +34,49 @@ function invalid(path: string, message: string): never {
  * "constraints" key would be read as Constraints and could replace the injected one. Only the
  * canonical spelling is accepted for the fields this module checks.
  */
-function checkCanonicalKeys(o: Readonly<Record<string, unknown>>, fields: readonly string[], path: string): void {
+function checkCanonicalKeys(o: object, fields: readonly string[], path: string): void {
   for (const key of Object.keys(o)) {
     const canonical = fields.find((f) => f.toLowerCase() === key.toLowerCase());
-    if (canonical !== undefined && canonical !== key) invalid(`${path}.${key}`, `spells ${canonical} as "${key}"`);
+    if (canonical !== undefined && canonical !== key) invalid(`${path}/${key}`, `spells ${canonical} as "${key}"`);
   }
 }
 
-function mentionsTrust(v: unknown): boolean {
+function mentionsTrust(v: string | null | undefined): boolean {
   return typeof v === 'string' && /bulwark_trusted/i.test(v.replace(/\s+/g, ''));
 }
 
-function checkList(v: unknown, path: string, what: string, keys: readonly string[]): void {
-  if (v === null || v === undefined) return;
-  if (!Array.isArray(v)) invalid(path, 'has a non-list');
-  v.forEach((entry: unknown, i) => {
-    if (!isObject(entry)) invalid(`${path}[${i}]`, 'has a non-object');
-    checkCanonicalKeys(entry, keys, `${path}[${i}]`);
-    for (const k of keys) if (mentionsTrust(entry[k])) refuse(`${path}[${i}]`, what);
-  });
-}
+type Steering = Pick<Job, 'Constraints' | 'Affinities'> & Partial<Pick<Job, 'Spreads'>>;
 
 const CONSTRAINT_KEYS = ['LTarget', 'RTarget', 'Operand'] as const;
 const SPREAD_KEYS = ['Attribute'] as const;
 
-function checkSteering(o: Readonly<Record<string, unknown>>, path: string, spreads: boolean): void {
-  checkList(o['Constraints'], `${path}.Constraints`, 'constraint', CONSTRAINT_KEYS);
-  checkList(o['Affinities'], `${path}.Affinities`, 'affinity', CONSTRAINT_KEYS);
-  if (spreads) checkList(o['Spreads'], `${path}.Spreads`, 'spread', SPREAD_KEYS);
+/** Checks constraints and affinities, and spreads where the schema checked them (jobs and groups: Nomad tasks have none). */
+function checkSteering(o: Steering, path: string, spreads: boolean): void {
+  const lists = [
+    ['Constraints', 'constraint'],
+    ['Affinities', 'affinity'],
+  ] as const;
+  for (const [field, what] of lists) {
+    (o[field] ?? []).forEach((c, i) => {
+      checkCanonicalKeys(c, CONSTRAINT_KEYS, `${path}/${field}/${i}`);
+      if (mentionsTrust(c.LTarget) || mentionsTrust(c.RTarget) || mentionsTrust(c.Operand)) refuse(`${path}/${field}/${i}`, what);
+    });
+  }
+  if (!spreads) return;
+  (o.Spreads ?? []).forEach((s, i) => {
+    checkCanonicalKeys(s, SPREAD_KEYS, `${path}/Spreads/${i}`);
+    if (mentionsTrust(s.Attribute)) refuse(`${path}/Spreads/${i}`, 'spread');
+  });
 }
 
-function asList(v: JsonValue | undefined): readonly JsonValue[] {
-  return Array.isArray(v) ? v : [];
+/** The job checked against NomadJobSchema; APP_SPEC_INVALID (with the JSON pointer) when it is not a Nomad API job. */
+function appJob(job: JsonObject): Job {
+  try {
+    return NOMAD_JOB.parse(job);
+  } catch (err) {
+    const path = err instanceof BulwarkError && typeof err.details['path'] === 'string' ? err.details['path'] : '';
+    throw new BulwarkError('APP_SPEC_INVALID', `the job spec is not a Nomad API job: ${err instanceof Error ? err.message : String(err)}`, { path }, { cause: err });
+  }
 }
 
 /**
@@ -72,42 +86,33 @@ function asList(v: JsonValue | undefined): readonly JsonValue[] {
  * APP_SPEC_INVALID for a job without task groups or with non-canonical field spellings.
  */
 export function injectTrustConstraint(job: JsonObject): JsonObject {
-  let parsed;
-  try {
-    parsed = parseJob(job);
-  } catch (err) {
-    throw new BulwarkError('APP_SPEC_INVALID', `the job spec is not a Nomad API job: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
-  }
-  if (parsed.taskGroups.length === 0) invalid('job.TaskGroups', 'has no task group');
-  checkCanonicalKeys(job, STEERING_FIELDS.job, 'job');
-  checkSteering(job, 'job', true);
-  const groups = asList(job['TaskGroups']);
-  const injected: JsonValue[] = groups.map((g, i) => {
-    const path = `job.TaskGroups[${i}]`;
-    if (!isJsonObject(g)) return invalid(path, 'has a non-object task group');
+  const parsed = appJob(job);
+  if (parsed.TaskGroups.length === 0) invalid('/TaskGroups', 'has no task group');
+  checkCanonicalKeys(parsed, STEERING_FIELDS.job, '');
+  checkSteering(parsed, '', true);
+  parsed.TaskGroups.forEach((g, i) => {
+    const path = `/TaskGroups/${i}`;
     checkCanonicalKeys(g, STEERING_FIELDS.group, path);
     checkSteering(g, path, true);
-    asList(g['Tasks']).forEach((t, j) => {
-      if (!isJsonObject(t)) invalid(`${path}.Tasks[${j}]`, 'has a non-object task');
-      checkCanonicalKeys(t, STEERING_FIELDS.task, `${path}.Tasks[${j}]`);
-      checkSteering(t, `${path}.Tasks[${j}]`, false);
+    g.Tasks.forEach((t, j) => {
+      checkCanonicalKeys(t, STEERING_FIELDS.task, `${path}/Tasks/${j}`);
+      checkSteering(t, `${path}/Tasks/${j}`, false);
     });
-    return { ...g, Constraints: [...asList(g['Constraints']), { ...TRUST_CONSTRAINT }] };
   });
-  return { ...job, TaskGroups: injected };
+  // The spreads keep every field of the spec; the copy is checked to be JSON again.
+  return toJsonObject(
+    { ...parsed, TaskGroups: parsed.TaskGroups.map((g) => ({ ...g, Constraints: [...(g.Constraints ?? []), { ...TRUST_CONSTRAINT }] })) },
+    '',
+  );
 }
 
-/** Whether every task group of a job carries TRUST_CONSTRAINT (for checks after registration). */
+/** Whether every task group of a job carries TRUST_CONSTRAINT (for checks after registration); false for what is not a job. */
 export function hasTrustConstraint(job: JsonObject): boolean {
-  const groups = asList(job['TaskGroups']);
+  if (!NOMAD_JOB.check(job)) return false;
   return (
-    groups.length > 0 &&
-    groups.every(
-      (g) =>
-        isJsonObject(g) &&
-        asList(g['Constraints']).some(
-          (c) => isJsonObject(c) && c['LTarget'] === TRUST_CONSTRAINT.LTarget && c['RTarget'] === TRUST_CONSTRAINT.RTarget && c['Operand'] === TRUST_CONSTRAINT.Operand,
-        ),
+    job.TaskGroups.length > 0 &&
+    job.TaskGroups.every((g) =>
+      (g.Constraints ?? []).some((c) => c.LTarget === TRUST_CONSTRAINT.LTarget && c.RTarget === TRUST_CONSTRAINT.RTarget && c.Operand === TRUST_CONSTRAINT.Operand),
     )
   );
 }

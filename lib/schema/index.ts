@@ -1,3 +1,3 @@
 /** The schema layer (pure): document kinds defined once, parsed and validated in one call. */
-export { defineDocument, parseJsonText, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, type DocumentSchema, type SchemaIssue } from './validate.js';
-export { keyOfTable, literalUnion } from './literal-union.js';
+export { defineDocument, literalUnion, parseJsonText, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, type DocumentSchema, type SchemaIssue } from './validate.js';
+export { keyOfTable } from './literal-union.js';

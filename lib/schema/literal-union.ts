@@ -1,14 +1,9 @@
 /**
  * Schemas for validated enums: a value passes only when it is one of a fixed set of
  * strings, and its type after validation is the literal union of that set (never a
- * loose `string`).
+ * loose `string`). `literalUnion` (validate.ts) takes a list; `keyOfTable` a code table.
  */
 import { Type, type SchemaOptions, type TUnsafe } from '@sinclair/typebox';
-
-/** A schema accepting exactly the strings of `values`, typed as their union. */
-export function literalUnion<const T extends readonly string[]>(values: T, options?: SchemaOptions): TUnsafe<T[number]> {
-  return Type.Unsafe<T[number]>(Type.Union(values.map((v) => Type.Literal(v)), options));
-}
 
 /** A schema accepting exactly the keys of `table` (a code table such as ERROR_CODES), typed as their union. */
 export function keyOfTable<T extends Readonly<Record<string, unknown>>>(table: T, options?: SchemaOptions): TUnsafe<Extract<keyof T, string>> {

@@ -8,8 +8,8 @@
  * Validators compile on first use (TypeBox's TypeCompiler), so a process that never
  * reads a document of some kind pays nothing for its schema at start.
  */
-import type { Static, TSchema } from '@sinclair/typebox';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { Type, type SchemaOptions, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler';
 import { BulwarkError, type ErrorCode } from '../errors.js';
 
 /** Largest JSON text any document parser accepts before it is parsed (16 MiB). */
@@ -80,20 +80,57 @@ export function defineDocument<T extends TSchema>(schema: T, what: string, code:
 function schemaIssues<T extends TSchema>(c: TypeCheck<T>, value: unknown): SchemaIssue[] {
   const out: SchemaIssue[] = [];
   for (const e of c.Errors(value)) {
-    out.push({ path: e.path, message: e.message });
+    const d = deepest(e);
+    out.push({ path: d.path, message: issueMessage(d) });
     if (out.length >= 8) break;
   }
   return out;
 }
 
 /**
- * JSON.parse with a size cap and a depth cap, every failure a coded `BulwarkError`
- * (never a `SyntaxError`). The only `JSON.parse` outside tests.
+ * For a union that failed, the error of the alternative that got furthest into the value
+ * (a list that may be null: the bad item inside the list, not "Expected union value" at the
+ * list); the union's own error when no alternative got further.
  */
-export function parseJsonText(text: string | Uint8Array, what: string, code: ErrorCode, source?: string): unknown {
+function deepest(e: ValueError): ValueError {
+  let best = e;
+  for (const alternative of e.errors) {
+    const first = alternative.First();
+    if (first !== undefined && first.path.length > best.path.length) best = deepest(first);
+  }
+  return best;
+}
+
+/** TypeBox's message, except for a union of literals, where it names the allowed values. */
+function issueMessage(e: ValueError): string {
+  const anyOf: unknown = e.schema['anyOf'];
+  if (!Array.isArray(anyOf) || anyOf.length === 0) return e.message;
+  const allowed: string[] = [];
+  for (const member of anyOf) {
+    const value: unknown = typeof member === 'object' && member !== null && 'const' in member ? member.const : undefined;
+    if (value === undefined) return e.message;
+    allowed.push(JSON.stringify(value));
+  }
+  return `Expected one of ${allowed.join(', ')}`;
+}
+
+/**
+ * A union of string literals (JSON Schema `anyOf` of `const`s) whose static type is the
+ * union of the values: a validated enum, for value lists built at run time from a table.
+ */
+export function literalUnion<const T extends string>(values: readonly T[], options?: SchemaOptions): TUnsafe<T> {
+  return Type.Unsafe<T>(Type.Union(values.map((v) => Type.Literal(v)), options));
+}
+
+/**
+ * JSON.parse with a size cap and a depth cap, every failure a coded `BulwarkError`
+ * (never a `SyntaxError`). The only `JSON.parse` outside tests. `maxBytes` raises the cap
+ * for a kind that is legitimately larger (a runtime policy of a whole root file system).
+ */
+export function parseJsonText(text: string | Uint8Array, what: string, code: ErrorCode, source?: string, maxBytes: number = MAX_DOCUMENT_BYTES): unknown {
   const from = source === undefined ? '' : ` (${source})`;
-  if (text.length > MAX_DOCUMENT_BYTES) {
-    throw new BulwarkError(code, `${what}${from} is larger than ${MAX_DOCUMENT_BYTES} bytes`, { path: '', size: text.length });
+  if (text.length > maxBytes) {
+    throw new BulwarkError(code, `${what}${from} is larger than ${maxBytes} bytes`, { path: '', size: text.length });
   }
   let str: string;
   try {
@@ -115,18 +152,23 @@ export function parseJsonText(text: string | Uint8Array, what: string, code: Err
   return value;
 }
 
-/** Depth of a parsed JSON value, iteratively (a hostile document cannot overflow the stack). */
+/** Depth of a parsed JSON value, iteratively (a hostile document cannot overflow the stack); leaves count one level. */
 function jsonDepth(root: unknown): number {
-  let max = 0;
-  const stack: Array<[unknown, number]> = [[root, 1]];
+  if (root === null || typeof root !== 'object') return 1;
+  let max = 1;
+  // Only containers go on the stack: a document of millions of strings walks fast.
+  const stack: Array<[object, number]> = [[root, 1]];
   while (stack.length > 0) {
     const top = stack.pop();
     if (top === undefined) break;
     const [value, depth] = top;
-    if (depth > max) max = depth;
     if (depth > MAX_DOCUMENT_DEPTH) return depth;
-    if (Array.isArray(value)) for (const v of value) stack.push([v, depth + 1]);
-    else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) stack.push([v, depth + 1]);
+    const children: unknown[] = Array.isArray(value) ? value : Object.values(value);
+    for (const v of children) {
+      if (depth + 1 > max) max = depth + 1;
+      if (v !== null && typeof v === 'object') stack.push([v, depth + 1]);
+    }
+    if (depth > max) max = depth;
   }
   return max;
 }

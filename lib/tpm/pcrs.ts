@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { ByteReader } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
 import { MAX_PCR_BANKS, MAX_PCR_INDEX, PCR_SELECT_MAX, pcrsFromBitmap } from './attest.js';
-import { HASH_ALGS, type PcrBanks, type PcrSelection } from './types.js';
+import { HASH_ALGS, HASH_ALGS_BY_NAME, type PcrBanks, type PcrSelection } from './types.js';
 
 /*
  * The serialized PCR file of tpm2-tools 5.4 (lib/pcr.c pcr_fwrite_serialized) is not a TPM
@@ -225,8 +225,6 @@ export function computePcrDigest(hashAlg: number, selection: readonly PcrSelecti
   return hashWithTpmAlg(hashAlg, concatPcrValues(selection, banks));
 }
 
-const HASH_ALG_BY_NAME: ReadonlyMap<string, number> = new Map([...HASH_ALGS].map(([id, info]) => [info.name, id]));
-
 /**
  * Parses a tpm2-tools PCR selection text: banks joined by '+', each `ALG:LIST` where ALG is
  * sha1|sha256|sha384|sha512 or a hex TPM_ALG_ID (0x000b) and LIST is comma-separated PCR
@@ -245,7 +243,7 @@ export function parsePcrSelectionSpec(spec: string): PcrSelection[] {
     const colon = bankSpec.indexOf(':');
     if (colon <= 0) throw fail(`"${bankSpec}" is not ALG:PCRS`);
     const algText = bankSpec.slice(0, colon).toLowerCase();
-    const hashAlg = /^0x[0-9a-f]{1,4}$/.test(algText) ? Number.parseInt(algText.slice(2), 16) : HASH_ALG_BY_NAME.get(algText);
+    const hashAlg = /^0x[0-9a-f]{1,4}$/.test(algText) ? Number.parseInt(algText.slice(2), 16) : HASH_ALGS_BY_NAME.get(algText)?.alg;
     if (hashAlg === undefined) throw fail(`unknown hash algorithm "${algText}"`);
     if (out.some((s) => s.hashAlg === hashAlg)) throw fail(`bank "${algText}" listed twice`);
     const selected = new Set<number>();

@@ -7,7 +7,7 @@
  */
 import { BulwarkError } from '../errors.js';
 import { fromHex } from '../bytes.js';
-import { HASH_ALGS, type PcrBanks } from './types.js';
+import { HASH_ALGS, HASH_ALGS_BY_NAME, type PcrBanks } from './types.js';
 
 /** Largest tool output text the parsers accept (a full 4-bank pcrread is about 8 KiB). */
 const MAX_TOOL_TEXT = 256 * 1024;
@@ -17,8 +17,6 @@ const MAX_HANDLES = 4096;
 const MAX_PCR_INDEX = 23;
 /** Longest summary of a tool's stderr put into an error message. */
 const STDERR_SUMMARY_CAP = 300;
-
-const HASH_ALG_BY_NAME: ReadonlyMap<string, number> = new Map([...HASH_ALGS].map(([id, info]) => [info.name, id]));
 
 function malformed(what: string, line: number, text: string): BulwarkError {
   return new BulwarkError('TPM_TOOL_OUTPUT_MALFORMED', `${what}: line ${line} ${JSON.stringify(text.slice(0, 80))} is not understood`, { line });
@@ -78,7 +76,7 @@ export function parsePcrReadOutput(text: string): PcrBanks {
   lines.forEach((line, i) => {
     const header = /^ {2}([a-z0-9_]+):$/.exec(line);
     if (header !== null && header[1] !== undefined) {
-      const alg = HASH_ALG_BY_NAME.get(header[1]);
+      const alg = HASH_ALGS_BY_NAME.get(header[1])?.alg;
       const info = alg === undefined ? undefined : HASH_ALGS.get(alg);
       if (alg === undefined || info === undefined) throw malformed('pcrread output (unknown bank)', i + 1, line);
       if (banks.has(alg)) throw malformed('pcrread output (bank listed twice)', i + 1, line);

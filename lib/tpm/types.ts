@@ -60,13 +60,41 @@ export const TPM_ST = {
   ATTEST_CREATION: 0x801a,
 } as const;
 
-/** Digest sizes of the hash algorithms Bulwark accepts, with node:crypto names. */
-export const HASH_ALGS: ReadonlyMap<number, { readonly name: string; readonly size: number }> = new Map([
-  [TPM_ALG.SHA1, { name: 'sha1', size: 20 }],
-  [TPM_ALG.SHA256, { name: 'sha256', size: 32 }],
-  [TPM_ALG.SHA384, { name: 'sha384', size: 48 }],
-  [TPM_ALG.SHA512, { name: 'sha512', size: 64 }],
-]);
+/**
+ * The hash algorithms Bulwark accepts, once: PCR banks and quote hashes (TPM_ALG_ID), IMA
+ * template hashes and policy banks (by name; node:crypto and the kernel's hash_algo_name[]
+ * spell them alike), with digest sizes.
+ */
+export const HASH_ALG_TABLE = [
+  { alg: TPM_ALG.SHA1, name: 'sha1', size: 20 },
+  { alg: TPM_ALG.SHA256, name: 'sha256', size: 32 },
+  { alg: TPM_ALG.SHA384, name: 'sha384', size: 48 },
+  { alg: TPM_ALG.SHA512, name: 'sha512', size: 64 },
+] as const;
+
+/** A hash algorithm of HASH_ALG_TABLE by name ("sha256"). */
+export type HashAlgName = (typeof HASH_ALG_TABLE)[number]['name'];
+
+/** One row of HASH_ALG_TABLE. */
+export interface HashAlgInfo {
+  readonly alg: number;
+  readonly name: HashAlgName;
+  readonly size: number;
+}
+
+/** The names of HASH_ALG_TABLE, in its order (for schemas and messages). */
+export const HASH_ALG_NAMES: readonly HashAlgName[] = HASH_ALG_TABLE.map((h) => h.name);
+
+/** HASH_ALG_TABLE by TPM_ALG_ID. */
+export const HASH_ALGS: ReadonlyMap<number, HashAlgInfo> = new Map(HASH_ALG_TABLE.map((h) => [h.alg, h]));
+
+/** HASH_ALG_TABLE by name. */
+export const HASH_ALGS_BY_NAME: ReadonlyMap<string, HashAlgInfo> = new Map(HASH_ALG_TABLE.map((h) => [h.name, h]));
+
+/** Whether a name is one of HASH_ALG_TABLE. */
+export function isHashAlgName(name: string): name is HashAlgName {
+  return HASH_ALGS_BY_NAME.has(name);
+}
 
 /** TPMT_SYM_DEF_OBJECT (Part 2, 11.1.7); `null` for TPM_ALG_NULL. */
 export interface SymDefObject {

@@ -12,7 +12,7 @@ import { createHash, hash as oneShotHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import {
   buildRuntimePolicy,
-  evaluateImaEntries,
+  evaluateImaEntriesOffline,
   initialImaReplayState,
   parseImaAscii,
   parseImaBinary,
@@ -148,7 +148,7 @@ function pipelineRate(w: Workload, format: 'ascii' | 'binary'): number {
   const parsed: ParsedImaLog = format === 'ascii' ? parseImaAscii(w.ascii) : parseImaBinary(w.binary);
   const r = replayImaEntriesOffline(initialImaReplayState(), parsed.entries, w.reference);
   if (!r.ok || r.consumed !== w.builder.entries.length) throw new Error(`${format}: the benchmark list does not replay`);
-  const findings = evaluateImaEntries(w.policy, r.verified);
+  const findings = evaluateImaEntriesOffline(w.policy, r.replayed).findings;
   const ms = cpuMs() - start;
   if (findings.length !== 0) throw new Error(`${format}: ${findings.length} unexpected findings`);
   return (parsed.entries.length * 1000) / ms;
@@ -162,7 +162,7 @@ function roundCost(w: Workload, format: 'ascii' | 'binary', state: ImaReplayStat
     const parsed = format === 'ascii' ? parseImaAscii(tail, { fromEntry: state.entryCount, fromOffset: state.byteOffset }) : parseImaBinary(tail, { fromEntry: state.entryCount, fromOffset: state.byteOffset });
     const r = replayImaEntriesOffline(state, parsed.entries, reference);
     if (!r.ok || r.consumed !== ROUND_ENTRIES) throw new Error('incremental round did not replay');
-    if (evaluateImaEntries(w.policy, r.verified).length !== 0) throw new Error('incremental round found something');
+    if (evaluateImaEntriesOffline(w.policy, r.replayed).findings.length !== 0) throw new Error('incremental round found something');
   }
   return (cpuMs() - start) / iterations;
 }

@@ -33,7 +33,7 @@ function refused(t: Pick<typeof import('tap').default, 'ok' | 'fail'>, value: un
     validateHostFacts(value);
     t.fail(`${what}: accepted`);
   } catch (err) {
-    const ok = err instanceof BulwarkError && err.code === 'EVIDENCE_MALFORMED' && (field === undefined || err.details['field'] === field);
+    const ok = err instanceof BulwarkError && err.code === 'EVIDENCE_MALFORMED' && (field === undefined || err.details['path'] === field);
     t.ok(ok, `${what}: ${err instanceof BulwarkError ? `${err.code} ${err.message}` : String(err)}`);
   }
 }
@@ -51,47 +51,47 @@ t.test('valid facts pass and come back as a fresh copy', async (t) => {
 
 t.test('wrong types are refused, naming the field', async (t) => {
   const cases: ReadonlyArray<readonly [string, unknown, string]> = [
-    ['hostname number', { ...GOOD, hostname: 42 }, 'hostname'],
-    ['hostname null', { ...GOOD, hostname: null }, 'hostname'],
-    ['cpuCores string', { ...GOOD, cpuCores: '32' }, 'cpuCores'],
-    ['cpuCores negative', { ...GOOD, cpuCores: -1 }, 'cpuCores'],
-    ['cpuCores fraction', { ...GOOD, cpuCores: 1.5 }, 'cpuCores'],
-    ['memory NaN', { ...GOOD, memoryBytes: Number.NaN }, 'memoryBytes'],
-    ['memory beyond 2^53', { ...GOOD, memoryBytes: 2 ** 60 }, 'memoryBytes'],
-    ['memory bigint', { ...GOOD, memoryBytes: 10n }, 'memoryBytes'],
-    ['disks object', { ...GOOD, disks: { 0: GOOD.disks[0] } }, 'disks'],
-    ['disk size string', { ...GOOD, disks: [{ ...GOOD.disks[0], sizeBytes: '1' }] }, 'disks[0].sizeBytes'],
-    ['disk missing serial', { ...GOOD, disks: [{ device: '/dev/sda', type: 'HDD', sizeBytes: 1 }] }, 'disks[0].serial'],
-    ['address number', { ...GOOD, interfaces: [{ name: 'e', mac: '', addresses: [1] }] }, 'interfaces[0].addresses[0]'],
-    ['interface array', { ...GOOD, interfaces: [['eth0']] }, 'interfaces[0]'],
-    ['missing key', (({ boardSerial: _drop, ...rest }) => rest)(GOOD), 'facts.boardSerial'],
+    ['hostname number', { ...GOOD, hostname: 42 }, '/hostname'],
+    ['hostname null', { ...GOOD, hostname: null }, '/hostname'],
+    ['cpuCores string', { ...GOOD, cpuCores: '32' }, '/cpuCores'],
+    ['cpuCores negative', { ...GOOD, cpuCores: -1 }, '/cpuCores'],
+    ['cpuCores fraction', { ...GOOD, cpuCores: 1.5 }, '/cpuCores'],
+    ['memory NaN', { ...GOOD, memoryBytes: Number.NaN }, '/memoryBytes'],
+    ['memory beyond 2^53', { ...GOOD, memoryBytes: 2 ** 60 }, '/memoryBytes'],
+    ['memory bigint', { ...GOOD, memoryBytes: 10n }, '/memoryBytes'],
+    ['disks object', { ...GOOD, disks: { 0: GOOD.disks[0] } }, '/disks'],
+    ['disk size string', { ...GOOD, disks: [{ ...GOOD.disks[0], sizeBytes: '1' }] }, '/disks/0/sizeBytes'],
+    ['disk missing serial', { ...GOOD, disks: [{ device: '/dev/sda', type: 'HDD', sizeBytes: 1 }] }, '/disks/0/serial'],
+    ['address number', { ...GOOD, interfaces: [{ name: 'e', mac: '', addresses: [1] }] }, '/interfaces/0/addresses/0'],
+    ['interface array', { ...GOOD, interfaces: [['eth0']] }, '/interfaces/0'],
+    ['missing key', (({ boardSerial: _drop, ...rest }) => rest)(GOOD), '/boardSerial'],
   ];
   for (const [what, value, field] of cases) refused(t, value, what, field);
   for (const v of [null, undefined, 'facts', 42, [], new Date(), new Map()]) refused(t, v, `top level ${Object.prototype.toString.call(v)}`);
 });
 
 t.test('hostile values are refused', async (t) => {
-  refused(t, { ...GOOD, hostname: 'a'.repeat(FACTS_LIMITS.hostname + 1) }, 'hostname over the cap', 'hostname');
-  refused(t, { ...GOOD, kernel: 'k'.repeat(10 * 1024 * 1024) }, '10 MiB string', 'kernel');
-  refused(t, { ...GOOD, disks: Array.from({ length: FACTS_LIMITS.disks + 1 }, () => GOOD.disks[0]) }, 'too many disks', 'disks');
-  refused(t, { ...GOOD, interfaces: [{ name: 'e', mac: '', addresses: Array.from({ length: 65 }, () => '10.0.0.1') }] }, 'too many addresses');
-  refused(t, { ...GOOD, hostname: 'evil\u001b[2J' }, 'terminal escape', 'hostname');
-  refused(t, { ...GOOD, systemSerial: 'a\u0000b' }, 'NUL', 'systemSerial');
-  refused(t, { ...GOOD, cpu: 'x\u0085y' }, 'C1 control');
-  refused(t, { ...GOOD, boardModel: 'bad\uD800' }, 'lone surrogate', 'boardModel');
-  refused(t, { ...GOOD, extra: 'x' }, 'unknown key');
+  refused(t, { ...GOOD, hostname: 'a'.repeat(FACTS_LIMITS.hostname + 1) }, 'hostname over the cap', '/hostname');
+  refused(t, { ...GOOD, kernel: 'k'.repeat(10 * 1024 * 1024) }, '10 MiB string', '/kernel');
+  refused(t, { ...GOOD, disks: Array.from({ length: FACTS_LIMITS.disks + 1 }, () => GOOD.disks[0]) }, 'too many disks', '/disks');
+  refused(t, { ...GOOD, interfaces: [{ name: 'e', mac: '', addresses: Array.from({ length: 65 }, () => '10.0.0.1') }] }, 'too many addresses', '/interfaces/0/addresses');
+  refused(t, { ...GOOD, hostname: 'evil\u001b[2J' }, 'terminal escape', '/hostname');
+  refused(t, { ...GOOD, systemSerial: 'a\u0000b' }, 'NUL', '/systemSerial');
+  refused(t, { ...GOOD, cpu: 'x\u0085y' }, 'C1 control', '/cpu');
+  refused(t, { ...GOOD, boardModel: 'bad\uD800' }, 'lone surrogate', '/boardModel');
+  refused(t, { ...GOOD, extra: 'x' }, 'unknown key', '/extra');
   // JSON.parse makes "__proto__" an own property (it does not set the prototype).
-  refused(t, fromJson(JSON.stringify(GOOD).replace(/^\{/, '{"__proto__":{"isAdmin":true},')), '__proto__ key');
-  refused(t, fromJson(JSON.stringify(GOOD).replace(/^\{/, '{"constructor":{"prototype":{"x":1}},')), 'constructor key');
+  refused(t, fromJson(JSON.stringify(GOOD).replace(/^\{/, '{"__proto__":{"isAdmin":true},')), '__proto__ key', '/__proto__');
+  refused(t, fromJson(JSON.stringify(GOOD).replace(/^\{/, '{"constructor":{"prototype":{"x":1}},')), 'constructor key', '/constructor');
   refused(t, { ...GOOD, disks: [fromJson(JSON.stringify(GOOD.disks[0]).replace(/^\{/, '{"__proto__":null,'))] }, 'nested __proto__');
   refused(t, { ...GOOD, [Symbol('s')]: 1 }, 'symbol key');
   refused(t, Object.assign(Object.create({ inherited: true }), GOOD), 'non-plain prototype');
   const withGetter = { ...GOOD };
   Object.defineProperty(withGetter, 'hostname', { get: () => 'x', enumerable: true });
-  refused(t, withGetter, 'accessor property', 'facts.hostname');
+  refused(t, withGetter, 'accessor property', '/hostname');
   const sparse: unknown[] = [];
   sparse.length = 1;
-  refused(t, { ...GOOD, disks: sparse }, 'sparse array', 'disks[0]');
+  refused(t, { ...GOOD, disks: sparse }, 'sparse array', '/disks/0');
   const trap = new Proxy(
     {},
     {

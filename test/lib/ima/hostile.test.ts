@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { BulwarkError } from '../../../lib/errors.js';
 import {
   computeImaPcr10,
-  evaluateImaEntries,
+  evaluateImaEntriesOffline,
   initialImaReplayState,
   parseImaAscii,
   parseImaBinary,
@@ -55,7 +55,7 @@ function probe(t: Test, stats: Stats, label: string, parse: (b: Uint8Array, o?: 
     const own = computeImaPcr10(state, parsed.entries);
     const reference = new Map([...own.pcr10].map(([alg, v]) => [alg, new Map([[10, v]])]));
     const r = replayImaEntriesOffline(state, parsed.entries, reference);
-    if (r.ok) evaluateImaEntries(POLICY, r.verified);
+    if (r.ok) evaluateImaEntriesOffline(POLICY, r.replayed);
     stats.parsed++;
   } catch (err) {
     if (!(err instanceof BulwarkError)) {

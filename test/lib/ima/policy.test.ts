@@ -23,7 +23,7 @@ import {
   loadRuntimePolicy,
   parseImaBinary,
   parseRuntimePolicy,
-  replayImaEntriesOffline,
+  replayImaEntries,
   verifyImaSignature,
   type RuntimePolicy,
   type VerifiedImaEntries,
@@ -31,11 +31,13 @@ import {
 import { TPM_ALG } from '../../../lib/tpm/types.js';
 import type { Finding } from '../../../lib/verdict.js';
 import { ImaLogBuilder, signImaDigest } from '../../helpers/ima-builder.js';
+import { softwareQuote } from '../eventlog/eventlog-helpers.js';
 import { sha256, testSigner, throwsCode } from './ima-test-logs.js';
 
-/** Entries of `b`, verified by a replay against the builder's own PCR 10 (the pure path). */
+/** Entries of `b`, verified by a replay against a quote of the builder's PCR 10 (a software AK through the real verifyQuote). */
 function verified(b: ImaLogBuilder): VerifiedImaEntries {
-  const r = replayImaEntriesOffline(initialImaReplayState(), parseImaBinary(b.binary()).entries, new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
+  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
+  const r = replayImaEntries(initialImaReplayState(), parseImaBinary(b.binary()).entries, quoted);
   if (!r.ok) throw new Error(`replay failed: ${r.findings.map((f) => f.code).join(',')}`);
   return r.verified;
 }
@@ -95,24 +97,24 @@ t.test("Bulwark's JSON round-trips and loadRuntimePolicy reads both forms", asyn
 
 t.test('invalid policies: IMA_POLICY_INVALID with the JSON path', async (t) => {
   const cases: readonly [string, unknown, string][] = [
-    ['not an object', [], '$'],
-    ['missing digests', (() => { const k = keylimePolicy(); delete k['digests']; return k; })(), '$.digests'],
-    ['unknown field', keylimePolicy({ allowlist: {} }), '$.allowlist'],
-    ['meta version 2', keylimePolicy({ meta: { version: 2, generator: 0 } }), '$.meta.version'],
-    ['generator 9', keylimePolicy({ meta: { version: 1, generator: 9 } }), '$.meta.generator'],
-    ['negative release', keylimePolicy({ release: -1 }), '$.release'],
-    ['uppercase digest', keylimePolicy({ digests: { '/usr/bin/ls': [toHex(LS).toUpperCase()] } }), '$.digests["/usr/bin/ls"][0]'],
-    ['short digest', keylimePolicy({ digests: { '/usr/bin/ls': ['abcd'] } }), '$.digests["/usr/bin/ls"][0]'],
-    ['empty digest list', keylimePolicy({ digests: { '/usr/bin/ls': [] } }), '$.digests["/usr/bin/ls"]'],
-    ['digest not a string', keylimePolicy({ digests: { '/usr/bin/ls': [42] } }), '$.digests["/usr/bin/ls"][0]'],
-    ['path with U+FFFD', keylimePolicy({ digests: { '/usr/bin/\ufffd': [toHex(LS)] } }), '$.digests["/usr/bin/\ufffd"]'],
-    ['bad regex', keylimePolicy({ excludes: ['/tmp/(.*'] }), '$.excludes[0]'],
-    ['Python-only regex', keylimePolicy({ excludes: ['(?P<x>/tmp)'] }), '$.excludes[0]'],
-    ['log_hash_alg md5', keylimePolicy({ ima: { ignored_keyrings: [], log_hash_alg: 'md5', dm_policy: null } }), '$.ima.log_hash_alg'],
-    ['dm_policy', keylimePolicy({ ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: { version: 1 } } }), '$.ima.dm_policy'],
-    ['keyring not JSON', keylimePolicy({ 'verification-keys': '{' }), '$["verification-keys"]'],
-    ['key not DER', keylimePolicy({ 'verification-keys': JSON.stringify({ pubkeys: ['AAAA'] }) }), '$["verification-keys"].pubkeys[0]'],
-    ['ima-buf not an object', keylimePolicy({ 'ima-buf': [] }), '$["ima-buf"]'],
+    ['not an object', [], ''],
+    ['missing digests', (() => { const k = keylimePolicy(); delete k['digests']; return k; })(), '/digests'],
+    ['unknown field', keylimePolicy({ allowlist: {} }), '/allowlist'],
+    ['meta version 2', keylimePolicy({ meta: { version: 2, generator: 0 } }), '/meta/version'],
+    ['generator 9', keylimePolicy({ meta: { version: 1, generator: 9 } }), '/meta/generator'],
+    ['negative release', keylimePolicy({ release: -1 }), '/release'],
+    ['uppercase digest', keylimePolicy({ digests: { '/usr/bin/ls': [toHex(LS).toUpperCase()] } }), '/digests/~1usr~1bin~1ls/0'],
+    ['short digest', keylimePolicy({ digests: { '/usr/bin/ls': ['abcd'] } }), '/digests/~1usr~1bin~1ls/0'],
+    ['empty digest list', keylimePolicy({ digests: { '/usr/bin/ls': [] } }), '/digests/~1usr~1bin~1ls'],
+    ['digest not a string', keylimePolicy({ digests: { '/usr/bin/ls': [42] } }), '/digests/~1usr~1bin~1ls/0'],
+    ['path with U+FFFD', keylimePolicy({ digests: { '/usr/bin/\ufffd': [toHex(LS)] } }), '/digests/~1usr~1bin~1\ufffd'],
+    ['bad regex', keylimePolicy({ excludes: ['/tmp/(.*'] }), '/excludes/0'],
+    ['Python-only regex', keylimePolicy({ excludes: ['(?P<x>/tmp)'] }), '/excludes/0'],
+    ['log_hash_alg md5', keylimePolicy({ ima: { ignored_keyrings: [], log_hash_alg: 'md5', dm_policy: null } }), '/ima/log_hash_alg'],
+    ['dm_policy', keylimePolicy({ ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: { version: 1 } } }), '/ima/dm_policy'],
+    ['keyring not JSON', keylimePolicy({ 'verification-keys': '{' }), '/verification-keys'],
+    ['key not DER', keylimePolicy({ 'verification-keys': JSON.stringify({ pubkeys: ['AAAA'] }) }), '/verification-keys/pubkeys/0'],
+    ['ima-buf not an object', keylimePolicy({ 'ima-buf': [] }), '/ima-buf'],
   ];
   for (const [what, value, path] of cases) {
     const err = throwsCode(t, () => importKeylimeRuntimePolicy(value), 'IMA_POLICY_INVALID', what);
@@ -120,17 +122,35 @@ t.test('invalid policies: IMA_POLICY_INVALID with the JSON path', async (t) => {
   }
   const native = formatRuntimePolicy(importKeylimeRuntimePolicy(keylimePolicy()));
   const nativeCases: readonly [string, unknown, string][] = [
-    ['wrong kind', { ...native, kind: 'keylime' }, '$.kind'],
-    ['digest without algorithm', { ...native, digests: { '/x': [toHex(LS)] } }, '$.digests["/x"][0]'],
-    ['sha256 digest of sha1 length', { ...native, digests: { '/x': [`sha256:${'ab'.repeat(20)}`] } }, '$.digests["/x"][0]'],
-    ['bad key id', { ...native, verificationKeys: [{ keyId: 'xyz', publicKey: testSigner().publicKey.export({ format: 'pem', type: 'spki' }).toString() }] }, '$.verificationKeys[0].keyId'],
-    ['key not PEM', { ...native, verificationKeys: [{ keyId: '00000001', publicKey: 'nope' }] }, '$.verificationKeys[0].publicKey'],
+    ['wrong kind', { ...native, kind: 'keylime' }, '/kind'],
+    ['digest without algorithm', { ...native, digests: { '/x': [toHex(LS)] } }, '/digests/~1x/0'],
+    ['sha256 digest of sha1 length', { ...native, digests: { '/x': [`sha256:${'ab'.repeat(20)}`] } }, '/digests/~1x/0'],
+    ['bad key id', { ...native, verificationKeys: [{ keyId: 'xyz', publicKey: testSigner().publicKey.export({ format: 'pem', type: 'spki' }).toString() }] }, '/verificationKeys/0/keyId'],
+    ['key not PEM', { ...native, verificationKeys: [{ keyId: '00000001', publicKey: 'nope' }] }, '/verificationKeys/0/publicKey'],
   ];
   for (const [what, value, path] of nativeCases) {
     const err = throwsCode(t, () => parseRuntimePolicy(value), 'IMA_POLICY_INVALID', what);
     t.equal(err?.details['path'], path, `${what}: path`);
   }
   throwsCode(t, () => loadRuntimePolicy('{"digests": '), 'IMA_POLICY_INVALID', 'not JSON');
+  const bad = throwsCode(t, () => importKeylimeRuntimePolicy(keylimePolicy({ release: 'one' })), 'IMA_POLICY_INVALID', 'release not a number');
+  t.match(bad?.message ?? '', /at \/release: /, 'the message names the JSON pointer');
+});
+
+t.test('a Keylime policy imports as Keylime admits it', async (t) => {
+  const extraMeta = importKeylimeRuntimePolicy(keylimePolicy({ meta: { version: 1, generator: 1, timestamp: 'now', producer: 'keylime-policy 7.12' } }));
+  t.equal(extraMeta.release, 3, 'extra meta fields (Keylime does not close meta) are accepted');
+  const minimalMeta = importKeylimeRuntimePolicy(keylimePolicy({ meta: { version: 1 } }));
+  t.equal(minimalMeta.keylimeGenerator, 0, 'meta.generator is optional in Keylime: Unknown (0)');
+  t.equal(minimalMeta.generatedAt, null);
+  const noDm = importKeylimeRuntimePolicy(keylimePolicy({ ima: { ignored_keyrings: [], log_hash_alg: 'sha256' } }));
+  t.equal(noDm.logHashAlgorithm, 'sha256', 'ima.dm_policy may be left out');
+  const s = testSigner();
+  const der = s.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+  const withMeta = importKeylimeRuntimePolicy(keylimePolicy({ 'verification-keys': JSON.stringify({ meta: { version: 1 }, pubkeys: [der], keyids: [s.keyId] }) }));
+  t.equal(withMeta.verificationKeys[0]?.keyId, s.keyId, 'extra fields in the keyring JSON are accepted');
+  t.same(formatRuntimePolicy(importKeylimeRuntimePolicy(keylimePolicy({ rules: '' }))), formatRuntimePolicy(importKeylimeRuntimePolicy(keylimePolicy())), 'empty rules are no rules');
+  throwsCode(t, () => importKeylimeRuntimePolicy(keylimePolicy({ rules: 'x' })), 'IMA_POLICY_INVALID', 'rules are refused');
 });
 
 t.test('evaluation: allowed files give no finding; an unknown digest or path is named', async (t) => {

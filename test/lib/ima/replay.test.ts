@@ -19,7 +19,7 @@ import {
   parseImaBinary,
   replayImaEntriesOffline,
   type ImaBankRule,
-  type ImaReplayResult,
+  type ImaOfflineReplayResult,
   type ImaReplayState,
 } from '../../../lib/ima/index.js';
 import { TPM_ALG, type PcrBanks } from '../../../lib/tpm/types.js';
@@ -34,7 +34,7 @@ function reference(values: Partial<Record<BuilderBank, Buffer>>): PcrBanks {
   return banks;
 }
 
-function codes(r: ImaReplayResult): string[] {
+function codes(r: ImaOfflineReplayResult): string[] {
   return r.ok ? [] : r.findings.map((f) => f.code);
 }
 
@@ -64,7 +64,7 @@ t.test('replay of a whole list equals the kernel computation, per bank and rule'
       t.same(codes(r), [], `${f.format} ${rule}`);
       if (!r.ok) continue;
       t.equal(r.consumed, b.entries.length);
-      t.equal(r.verified.length, b.entries.length);
+      t.equal(r.replayed.length, b.entries.length);
       t.equal(r.pending.length, 0);
       t.equal(r.state.entryCount, b.entries.length);
       t.equal(r.state.byteOffset, f.format === 'ascii' ? b.ascii().length : b.binary().length);
@@ -150,7 +150,7 @@ t.test('a list ahead of the quote: replay stops at the quoted value and keeps th
   const r1 = replayImaEntriesOffline(initialImaReplayState(), entries, reference({ sha256: b.pcr10('sha256', 'per-bank', k) }));
   if (!r1.ok) return t.fail(codes(r1).join(','));
   t.equal(r1.consumed, k);
-  t.equal(r1.verified.length, k);
+  t.equal(r1.replayed.length, k);
   t.equal(r1.pending.length, entries.length - k);
   t.equal(r1.pending[0]?.index, k);
   t.equal(r1.state.entryCount, k);
@@ -166,7 +166,7 @@ t.test('a list ahead of the quote: replay stops at the quoted value and keeps th
 });
 
 /** Re-parses an edited list and replays it against the true PCR 10. */
-function replayEdited(lines: readonly string[], pcr: Buffer): ImaReplayResult {
+function replayEdited(lines: readonly string[], pcr: Buffer): ImaOfflineReplayResult {
   const entries = parseImaAscii(Buffer.from(lines.join(''), 'utf8')).entries;
   return replayImaEntriesOffline(initialImaReplayState(), entries, reference({ sha256: pcr }));
 }

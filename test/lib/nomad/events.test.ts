@@ -104,3 +104,13 @@ t.test('frames', async (tt) => {
   ];
   for (const [what, v] of bad) tt.throws(() => parseEventFrame(v), { code: 'NOMAD_RESPONSE_MALFORMED' }, what);
 });
+
+t.test('errors name the JSON pointer in the whole frame', async (tt) => {
+  const node = { ID: 'n1', Name: 'client-1', Status: 'ready', SchedulingEligibility: 'eligible', Drain: false, CreateIndex: 1, ModifyIndex: 2 };
+  const frame = (n: unknown): unknown => ({ Index: 9, Events: [{ Topic: 'Job', Type: 'JobRegistered', Key: 'j', Index: 9, Payload: {} }, { Topic: 'Node', Type: 'NodeRegistration', Key: 'n1', Index: 9, Payload: { Node: n } }] });
+  const ok = parseEventFrame(frame(node));
+  tt.equal(ok.kind === 'events' ? ok.events[1]?.node?.id : undefined, 'n1', 'a Node event carries its node; other topics pass');
+  tt.throws(() => parseEventFrame(frame({ ...node, SchedulingEligibility: 'maybe' })), { code: 'NOMAD_RESPONSE_MALFORMED', details: { path: '/Events/1/Payload/Node/SchedulingEligibility' } });
+  tt.throws(() => parseEventFrame(frame({ ...node, Drain: true })), { code: 'NOMAD_RESPONSE_MALFORMED', details: { path: '/Events/1/Payload/Node/Drain' } }, 'Drain without a strategy');
+  tt.throws(() => parseEventFrame({ Index: 1, Events: [{ Topic: 'Node', Type: 'x', Key: 'k', Index: -1 }] }), { code: 'NOMAD_RESPONSE_MALFORMED', details: { path: '/Events/0/Index' } });
+});
