@@ -14,9 +14,9 @@ import { TPM_ALG } from '../../lib/tpm/types.js';
 import { buildQuoteAttest, buildSerializedPcrs } from '../lib/tpm/quote-builders.js';
 import { AK_ATTRIBUTES, writeRsaPublic } from '../lib/tpm/tpmt-builder.js';
 
-/** The selection the verifier expects by default (DESIGN.md: sha256:0-7,10). */
-export const QUOTED_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 10];
-export const QUOTED_SPEC = 'sha256:0,1,2,3,4,5,6,7,10';
+/** The controller's default selection (controller/config): boot PCRs 0-9 and 14, IMA's PCR 10. */
+export const QUOTED_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14];
+export const QUOTED_SPEC = 'sha256:0,1,2,3,4,5,6,7,8,9,10,14';
 
 /** The three files tpm2_quote writes. */
 export interface SoftQuote {
@@ -82,6 +82,15 @@ export class SoftTpm {
     this.extend(pcr, createHash('sha256').update(text).digest());
   }
 
+  /**
+   * Sets a PCR to the value a sequence of measurements gave it (a recorded boot whose
+   * replayed values are known, e.g. an event log fixture's NAME.json).
+   */
+  load(pcr: number, value: Uint8Array): void {
+    if (this.bank[pcr] === undefined || value.length !== 32) throw new Error(`cannot load PCR ${pcr} with ${value.length} octets`);
+    this.bank[pcr] = new Uint8Array(value);
+  }
+
   pcr(index: number): Uint8Array {
     const v = this.bank[index];
     if (v === undefined) throw new Error(`no PCR ${index}`);
@@ -102,7 +111,7 @@ export class SoftTpm {
   }
 
   /**
-   * TPM2_Quote over sha256 PCRs 0-7 and 10 with `nonce` as qualifying data, signed by the AK.
+   * TPM2_Quote over QUOTED_PCRS of the sha256 bank with `nonce` as qualifying data, signed by the AK.
    * `clock` overrides the counters written into this one quote (a TPM whose state was replaced).
    */
   quote(nonce: Uint8Array, clock: SoftTpmOptions = {}): SoftQuote {
@@ -114,11 +123,12 @@ export class SoftTpm {
       clock: clock.clock ?? this.clock,
       resetCount: clock.resetCount ?? this.resetCount,
       restartCount: clock.restartCount ?? this.restartCount,
+      selections: [{ hash: TPM_ALG.SHA256, sizeofSelect: 3, bitmap: [0xff, 0x47, 0x00] }], // pcrSelect octets: 0-7; 8, 9, 10, 14
       pcrDigest,
     });
     const signature = encodeTpmtSignature({ sigAlg: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256, sig: sign('sha256', attest, this.akPrivate) });
-    // tpm2-tools writes PCRs 0-7 in its first TPML_DIGEST (8 at most) and 10 in the second.
-    const pcrs = buildSerializedPcrs({ lists: [values.slice(0, 8), values.slice(8)] });
+    // tpm2-tools writes PCRs 0-7 in its first TPML_DIGEST (8 at most), the rest in the second.
+    const pcrs = buildSerializedPcrs({ selections: [{ hash: TPM_ALG.SHA256, sizeofSelect: 3, bitmap: [0xff, 0x47, 0x00] }], lists: [values.slice(0, 8), values.slice(8)] });
     this.tick(10);
     return { attest, signature, pcrs };
   }
