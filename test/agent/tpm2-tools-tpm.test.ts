@@ -319,14 +319,14 @@ t.test('a persistent handle that holds something else is refused', async (t) => 
   await rejectsWith(t, tpm.ensureKeys({ ekType: 'rsa', akHandle: 0x81010001 }), 'USAGE', 'the EK handle as AK handle');
 });
 
-t.test('a dead TPM fails fast with TPM_TOOL_FAILED', async (t) => {
+t.test('a dead TPM fails with TPM_TOOL_FAILED, not by running into the command timeout', async (t) => {
   await deadTpm.stop();
   const { tpm } = await open(deadTpm, 'rsa', 10_000);
-  const r = await timed(() => rejectsWith(t, tpm.getPersistentHandles(), 'TPM_TOOL_FAILED', 'stopped swtpm'));
-  t.equal(r.value?.details['tool'], 'tpm2_getcap');
-  t.equal(r.value?.details['exitCode'], 1);
-  t.match(r.value?.message ?? '', /Cannot connect to swtpm|Could not load tcti/);
-  t.ok(r.ms < 5000, `failed in ${r.ms.toFixed(0)} ms`);
+  // TPM_TOOL_FAILED with the tool's exit code, not TPM_TOOL_TIMEOUT: the failure was not waited out.
+  const err = await rejectsWith(t, tpm.getPersistentHandles(), 'TPM_TOOL_FAILED', 'stopped swtpm');
+  t.equal(err?.details['tool'], 'tpm2_getcap');
+  t.equal(err?.details['exitCode'], 1);
+  t.match(err?.message ?? '', /Cannot connect to swtpm|Could not load tcti/);
   await rejectsWith(t, tpm.ensureKeys({ ekType: 'rsa', akHandle: DEFAULT_AK_HANDLE }), 'TPM_TOOL_FAILED', 'ensureKeys on a stopped swtpm');
   await rejectsWith(t, tpm.quote(randomBytes(32), QUOTE_PCRS, DEFAULT_AK_HANDLE), 'TPM_TOOL_FAILED', 'quote on a stopped swtpm');
 });
@@ -361,11 +361,9 @@ t.test('a TPM that never answers ends in TPM_TOOL_TIMEOUT, and the adapter stays
   const port = servers[0]?.address();
   if (typeof port !== 'object' || port === null) throw new Error('no silent server');
   const { tpm } = await open(`swtpm:host=127.0.0.1,port=${port.port}`, 'rsa', 1000);
-  const r = await timed(() => rejectsWith(t, tpm.getPersistentHandles(), 'TPM_TOOL_TIMEOUT', 'silent TPM'));
-  t.equal(r.value?.details['tool'], 'tpm2_getcap');
-  t.ok(r.ms < 4000, `gave up after ${r.ms.toFixed(0)} ms`);
-  const again = await timed(() => rejectsWith(t, tpm.quote(randomBytes(32), QUOTE_PCRS, DEFAULT_AK_HANDLE), 'TPM_TOOL_TIMEOUT', 'the next command runs too (mutex released)'));
-  t.ok(again.ms < 4000);
+  const err = await rejectsWith(t, tpm.getPersistentHandles(), 'TPM_TOOL_TIMEOUT', 'silent TPM');
+  t.equal(err?.details['tool'], 'tpm2_getcap');
+  await rejectsWith(t, tpm.quote(randomBytes(32), QUOTE_PCRS, DEFAULT_AK_HANDLE), 'TPM_TOOL_TIMEOUT', 'the next command runs too (mutex released)');
 });
 
 t.test('commands are serialized: no two tools run at once', async (t) => {
