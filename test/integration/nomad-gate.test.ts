@@ -5,7 +5,7 @@
  * ineligible and drained and its allocation moves; trusted again, it is eligible; a node whose
  * verdicts stop is gated though its record still says trusted; a new client that registers
  * before its agent attested is made ineligible before anything is placed on it.
- * Skips, with the reason, only when no Nomad binary can be built on this machine.
+ * Fails, with the reason, when no Nomad binary can be built on this machine.
  */
 import t from 'tap';
 import { readFile } from 'node:fs/promises';

@@ -2,7 +2,7 @@
  * The Nomad gate across failures, against a real Nomad and real trust state: only the lease
  * holder acts (a second replica stands by, then takes over when the first stops), and when the
  * Nomad server is down while a node turns untrusted, the reconciler backs off and converges
- * once Nomad is back. Skips, with the reason, only when no Nomad binary can be built here.
+ * once Nomad is back. Fails, with the reason, when no Nomad binary can be built here.
  */
 import t from 'tap';
 import { withNomad } from '../helpers/nomad.js';
