@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import type { NodeRecord } from '../../lib/attestation/node-record.js';
 import { factsDigest } from '../../lib/facts.js';
 import { finding } from '../../lib/verdict.js';
 import { Verifier } from '../../controller/verifier/verifier.js';
@@ -39,7 +40,7 @@ function codes(reply: EvidenceReplyMsg): string[] {
   return reply.findings.map((f) => f.code);
 }
 
-async function record(nodeId: string): Promise<NonNullable<Awaited<ReturnType<typeof store.getNode>>>['record']> {
+async function record(nodeId: string): Promise<NodeRecord> {
   const n = await store.getNode(nodeId);
   if (n === null) throw new Error(`${nodeId} is not stored`);
   return n.record;
