@@ -12,8 +12,6 @@ export const FINDING_CODES = {
   NODE_STALE: 'no valid evidence within the allowed interval',
   NODE_REBOOT_UNREPORTED: 'the TPM was reset or restarted and the agent did not report it',
   CLOCK_INFO_REGRESSED: 'resetCount/restartCount went backwards',
-  EVIDENCE_INVALID: 'the evidence could not be decoded',
-  AK_UNKNOWN: 'the evidence names an AK the controller did not enroll',
   PCR_CHANGED_WITHIN_BOOT: 'a boot PCR changed without a TPM reset',
   IMA_LOG_INCOMPLETE: 'the IMA entries sent so far do not reach the quoted PCR 10 and more are to come',
   IMA_LOG_MISSING: 'a runtime policy applies but the host sent no IMA measurement list',

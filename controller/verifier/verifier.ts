@@ -93,14 +93,16 @@ export class Verifier {
     if (stored.corrupt !== null) return { verdict: 'untrusted', findings: stored.record.reasons.map(findingToMsg), ...EMPTY_REPLY };
     const outcome = await this.judge(stored.record, ev, now);
     const at = new Date(now).toISOString();
-    const seen: { previous: NodeRecord | null } = { previous: null };
+    const seen: { previous: NodeRecord | null; applied: boolean } = { previous: null, applied: false };
     const next = await this.store.updateNode(ev.nodeId, (current) => {
       seen.previous = current;
-      if (current === null || current.akPublic !== stored.record.akPublic) return null; // re-enrolled meanwhile
-      return applyRound(current, outcome, ev, at);
+      // Re-enrolled (or removed) meanwhile: this round judged the old AK. updateNode then
+      // returns the record as it is, so whether the round was applied is tracked here.
+      seen.applied = current !== null && current.akPublic === stored.record.akPublic;
+      return current === null || !seen.applied ? null : applyRound(current, outcome, ev, at);
     });
     const log = this.log.child({ node: ev.nodeId });
-    if (next === null) {
+    if (next === null || !seen.applied) {
       log.info({}, 'evidence refused: the node was re-enrolled during this round');
       return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} was re-enrolled during this round`);
     }

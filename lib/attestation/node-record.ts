@@ -45,7 +45,7 @@ export const AttestationStateSchema = Type.Object(
     clock: Type.Union([Type.String({ pattern: '^[0-9]{1,20}$' }), Type.Null()]),
     bootId: NullableText(128),
     /** Boot PCR values (index → hex) fixed at the first quote of this boot. */
-    bootPcrs: Type.Union([Type.Record(Type.String({ pattern: '^[0-9]{1,2}$' }), Type.String({ pattern: '^[0-9a-f]{40,128}$' })), Type.Null()]),
+    bootPcrs: Type.Union([Type.Record(Type.String({ pattern: '^[0-9]{1,2}$' }), Type.String({ pattern: '^[0-9a-f]{40,128}$' }), { additionalProperties: false }), Type.Null()]),
   },
   { additionalProperties: false },
 );

@@ -111,7 +111,9 @@ function issueMessage(e: ValueError): string {
     if (value === undefined) return e.message;
     allowed.push(JSON.stringify(value));
   }
-  return `Expected one of ${allowed.join(', ')}`;
+  // A long list (every finding code) is cut: the path already says which field it is.
+  const shown = allowed.length > 12 ? [...allowed.slice(0, 12), `… (${allowed.length - 12} more)`] : allowed;
+  return `Expected one of ${shown.join(', ')}`;
 }
 
 /**

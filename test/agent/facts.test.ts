@@ -5,12 +5,8 @@ import { join } from 'node:path';
 import { collectHostFacts, collectHostFactsReport } from '../../agent/facts.js';
 import { factsDigest, validateHostFacts } from '../../lib/facts.js';
 
-t.test('collectHostFacts returns validated facts of this machine, quickly', async (t) => {
-  const started = performance.now();
+t.test('collectHostFacts returns validated facts of this machine', async (t) => {
   const facts = await collectHostFacts();
-  const ms = performance.now() - started;
-  t.comment(`collectHostFacts took ${ms.toFixed(0)} ms`);
-  t.ok(ms < 3000, `under 3 s (${ms.toFixed(0)} ms)`);
   t.equal(facts.hostname, hostname());
   t.ok(facts.hostname.length > 0);
   t.same(validateHostFacts(JSON.parse(JSON.stringify(facts))), facts, 'survives a JSON round trip and validation');
@@ -53,10 +49,8 @@ t.test('a source slower than its limit is reported, not waited for', async (t) =
   const { execFileSync } = await import('node:child_process');
   const fifo = join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
-  const started = performance.now();
+  // Returning at all is the point (a read that is waited for never returns; tap's timeout catches that).
   const report = await collectHostFactsReport({ machineIdPath: fifo, sourceTimeoutMs: 1500 });
-  const ms = performance.now() - started;
-  t.ok(ms < 2500, `returned after ${ms.toFixed(0)} ms`);
   t.ok(report.failures.some((f) => f.section === 'machineId' && /no answer within 1500 ms/.test(f.message)), 'the timeout is reported');
   t.equal(report.facts.hostname, hostname());
   // Unblock the pending read so the process can exit.

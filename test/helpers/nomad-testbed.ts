@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
-import { NomadReconciler, type AppliedAction, type NomadReconcilerOptions, type TrustSource } from '../../controller/nomad/reconciler.js';
+import { NomadReconciler, type AppliedAction, type NomadReconcilerOptions, type ReconcilerLease, type TrustSource } from '../../controller/nomad/reconciler.js';
 import { KvLease } from '../../controller/state/lease.js';
 import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
 import { ControllerStore } from '../../controller/state/store.js';
@@ -59,6 +59,8 @@ export class NomadTestbed {
   readonly actions: (AppliedAction & { readonly replica: string })[] = [];
   readonly logs: LoggedLine[] = [];
   readonly events: ObservedNodeEvent[] = [];
+  /** Every lease attempt of every replica, in order, and whether it got the lease. */
+  readonly leaseAttempts: { readonly replica: string; readonly held: boolean }[] = [];
   /** Nodes whose trusted verdict is renewed every second (an attesting agent). */
   readonly fresh = new Set<string>();
   private readonly reconcilers = new Map<string, NomadReconciler>();
@@ -133,7 +135,15 @@ export class NomadTestbed {
 
   /** Starts a reconciler replica with its own lease holder id. */
   startReconciler(replica: string, overrides: Partial<NomadReconcilerOptions> = {}): NomadReconciler {
-    const lease = new KvLease(this.store.leases, 'nomad-reconciler', replica, 3000);
+    const kv = new KvLease(this.store.leases, 'nomad-reconciler', replica, 3000);
+    const lease: ReconcilerLease = {
+      tryAcquire: async (now) => {
+        const held = await kv.tryAcquire(now);
+        this.leaseAttempts.push({ replica, held });
+        return held;
+      },
+      release: () => kv.release(),
+    };
     const r = new NomadReconciler(this.nomad, this.trust, lease, {
       ...GATE_DEFAULTS,
       ...overrides,

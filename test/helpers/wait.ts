@@ -23,8 +23,3 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   await waitFor(what, async () => ((await check()) ? true : undefined), timeoutMs, 100);
 }
-
-/** Sleeps. */
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}

@@ -16,6 +16,7 @@ import { TPM_ALG } from '../../lib/tpm/types.js';
 import { TestFleet, type TestNode } from '../helpers/fleet.js';
 import { indexOfBytes, manualRound, sendRawEvidence } from '../helpers/rounds.js';
 import { createTestCa, makeTempDir, removeDir } from '../helpers/swtpm.js';
+import { waitFor } from '../helpers/wait.js';
 import { wire } from '../../proto/wire.js';
 
 const root = await makeTempDir('fleet');
@@ -263,20 +264,19 @@ t.test('a PCR extended behind the controller\'s back: PCR_CHANGED_WITHIN_BOOT, u
     env: {},
     signal: ctlAbort.signal,
   });
-  const readyBy = Date.now() + 5000;
-  while (ready < 2 && Date.now() < readyBy) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('both watchers subscribed', () => (ready >= 2 ? true : undefined), 5000, 20);
   tt.equal(ready, 2, 'both watchers are subscribed');
   // The victim's agent is stopped: an honest round first, so it is not merely stale by now.
   await restoreVictim(tt);
   await victim.swtpm.extendPcr(7, randomBytes(32).toString('hex'));
   const { reply } = await manualRound(nc, own());
   await expectUntrusted(tt, 'PCR_CHANGED_WITHIN_BOOT', reply);
-  const deadline = Date.now() + 15_000;
-  while ((!seen.some((e) => e.includes('PCR_CHANGED_WITHIN_BOOT')) || !ctlOut.includes('PCR_CHANGED_WITHIN_BOOT')) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitFor('the transition on both watchers', () => (seen.some((e) => e.includes('PCR_CHANGED_WITHIN_BOOT')) && ctlOut.includes('PCR_CHANGED_WITHIN_BOOT') ? true : undefined), 15_000);
+  } finally {
+    abort.abort();
+    ctlAbort.abort();
   }
-  abort.abort();
-  ctlAbort.abort();
   await watching;
   tt.equal(await ctlWatch, 0, 'bulwarkctl watch ends cleanly when stopped');
   client.close();

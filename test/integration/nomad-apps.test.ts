@@ -5,7 +5,7 @@
  * catalogue's own rules (Podman, images pinned by digest, resources, health-checked services,
  * Traefik routes) hold; a spec that sets its own bulwark_trusted constraint is refused.
  * No client is started: registering a Podman job places nothing, so no Podman is needed.
- * Skips, with the reason, only when no Nomad binary can be built on this machine.
+ * Fails, with the reason, when no Nomad binary can be built on this machine.
  */
 import t from 'tap';
 import { readdir, readFile } from 'node:fs/promises';

@@ -3,7 +3,7 @@
  * sent as X-Nomad-Token and never shows in messages or inspection; a missing token, an unknown
  * node, an unreachable or silent Nomad each give their BulwarkError; node eligibility, drain,
  * dynamic metadata and the Node event stream work end to end.
- * Skips, with the reason, only when no Nomad binary can be built on this machine.
+ * Fails, with the reason, when no Nomad binary can be built on this machine.
  */
 import t from 'tap';
 import { createServer, type Socket } from 'node:net';
@@ -17,16 +17,6 @@ import { waitFor } from '../helpers/wait.js';
 
 await withNomad(t, 3 * 60_000, run);
 
-async function rejectsWith(p: Promise<unknown>): Promise<BulwarkError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof BulwarkError) return err;
-    throw err;
-  }
-  throw new Error('expected a rejection');
-}
-
 async function run(): Promise<void> {
   const cluster = await NomadCluster.start({ root: await makeTempDir('nomad-client'), clients: 1, acl: true });
   t.teardown(() => cluster.stop());
@@ -39,26 +29,21 @@ async function run(): Promise<void> {
     const fromEnv = new NomadHttpClient({ address: cluster.address, env: { NOMAD_TOKEN: token } });
     tt.equal((await fromEnv.listNodes()).length, 1, 'NOMAD_TOKEN from the environment works');
     const none = new NomadHttpClient({ address: cluster.address, env: {} });
-    const denied = await rejectsWith(none.listNodes());
-    tt.equal(denied.code, 'NOMAD_FAILED', 'no token: NOMAD_FAILED');
-    tt.equal(denied.details['status'], 403, 'Nomad answered 403');
+    await tt.rejects(none.listNodes(), { code: 'NOMAD_FAILED', details: { status: 403 } }, 'no token: NOMAD_FAILED, Nomad answered 403');
     const wrongToken = '00000000-1111-2222-3333-444444444444';
     const wrong = new NomadHttpClient({ address: cluster.address, token: wrongToken, env: {} });
-    const bad = await rejectsWith(wrong.listNodes());
-    tt.equal(bad.code, 'NOMAD_FAILED', 'a wrong token: NOMAD_FAILED');
+    const bad = await tt.rejects(wrong.listNodes(), { code: 'NOMAD_FAILED' }, 'a wrong token: NOMAD_FAILED');
+    if (!(bad instanceof BulwarkError)) return tt.fail('no BulwarkError to inspect');
     for (const text of [bad.message, JSON.stringify(bad), JSON.stringify(bad.details), inspect(wrong), JSON.stringify(wrong), inspect(nomad), JSON.stringify(nomad)]) {
       tt.notOk(text.includes(wrongToken) || text.includes(token), `no token in: ${text.slice(0, 80)}`);
     }
   });
 
   await t.test('errors: unknown node, unreachable Nomad, a Nomad that never answers', async (tt) => {
-    const missing = await rejectsWith(nomad.readNode('00000000-0000-0000-0000-000000000000'));
-    tt.equal(missing.code, 'NOMAD_FAILED');
-    tt.equal(missing.details['status'], 404, 'unknown node: 404');
+    await tt.rejects(nomad.readNode('00000000-0000-0000-0000-000000000000'), { code: 'NOMAD_FAILED', details: { status: 404 } }, 'unknown node: 404');
     const port = await freePort();
-    const gone = await rejectsWith(new NomadHttpClient({ address: `http://127.0.0.1:${port}`, env: {} }).listNodes());
-    tt.equal(gone.code, 'NOMAD_UNAVAILABLE', 'nothing listening: NOMAD_UNAVAILABLE');
-    tt.ok(gone.cause !== undefined, 'with the cause');
+    const gone = await tt.rejects(new NomadHttpClient({ address: `http://127.0.0.1:${port}`, env: {} }).listNodes(), { code: 'NOMAD_UNAVAILABLE' }, 'nothing listening: NOMAD_UNAVAILABLE');
+    tt.ok(gone instanceof Error && gone.cause !== undefined, 'with the cause');
     const sockets = new Set<Socket>();
     const silent = createServer((s) => sockets.add(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
@@ -66,13 +51,10 @@ async function run(): Promise<void> {
     const silentPort = typeof addr === 'object' && addr !== null ? addr.port : 0;
     try {
       const slow = new NomadHttpClient({ address: `http://127.0.0.1:${silentPort}`, timeoutMs: 300, env: {} });
-      const started = Date.now();
-      const timedOut = await rejectsWith(slow.listNodes());
-      tt.equal(timedOut.code, 'NOMAD_UNAVAILABLE', 'a silent server: NOMAD_UNAVAILABLE');
-      tt.ok(Date.now() - started < 3000, 'after the timeout, not later');
+      // Rejecting at all is the timeout at work: without it the request waits forever.
+      await tt.rejects(slow.listNodes(), { code: 'NOMAD_UNAVAILABLE' }, 'a silent server: NOMAD_UNAVAILABLE');
       const stream = slow.streamEvents({ topics: ['Node'], idleTimeoutMs: 300 });
-      const idle = await rejectsWith(stream.next());
-      tt.equal(idle.code, 'NOMAD_UNAVAILABLE', 'a silent event stream: NOMAD_UNAVAILABLE after the idle timeout');
+      await tt.rejects(stream.next(), { code: 'NOMAD_UNAVAILABLE' }, 'a silent event stream: NOMAD_UNAVAILABLE after the idle timeout');
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));

@@ -2,7 +2,7 @@
  * Two controller processes share one NATS and one Nomad; one holds the reconciler lease.
  * It is SIGKILLed: nothing untrusted becomes eligible meanwhile, the lease passes to the
  * other replica, which gates a newly registered Nomad client and opens the gate for a
- * host that attests. Skips, with the reason, only when no Nomad binary can be built.
+ * host that attests. Fails, with the reason, when no Nomad binary can be built.
  */
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';

@@ -3,7 +3,7 @@
  * after three hosts, each host with its own swtpm and bulwark-agent, the controller with
  * its Nomad reconciler, apps deployed through `bulwarkctl apps`, and the host-side gate
  * (Placement.IsTrusted). A tampered host is made ineligible and its allocation moves.
- * Skips, with the reason, only when no Nomad binary can be built on this machine.
+ * Fails, with the reason, when no Nomad binary can be built on this machine.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';

@@ -113,5 +113,4 @@ export function report(t: Test, stats: Stats, minCalls: number): void {
   t.same(stats.failures.slice(0, 5), [], 'no exception other than a BulwarkError with a known code');
   t.ok(stats.calls >= minCalls, `at least ${minCalls} inputs`);
   t.ok(stats.returned > 0 && stats.threw > 0, 'both outcomes were exercised');
-  t.ok(stats.maxMs < 1000, 'no call took a second');
 }

@@ -25,15 +25,6 @@ import { fixtureDir, listEventlogFixtures, loadEventlogFixture, tpm2Eventlog } f
 
 const T = TCG_EVENT_TYPE;
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'no error';
-  } catch (err) {
-    return err instanceof BulwarkError ? err.code : `not a BulwarkError: ${String(err)}`;
-  }
-}
-
 /** The SHA-1 format header with a Spec ID event for `algs` (alg id, size). */
 function header(algs: readonly (readonly [number, number])[], extra?: (w: ByteWriter) => void): ByteWriter {
   const spec = new ByteWriter();
@@ -75,7 +66,7 @@ t.test('every fixture parses as its NAME.json says (or fails with its code)', as
   for (const name of names) {
     const f = await loadEventlogFixture(name);
     if (f.error !== undefined) {
-      t.equal(codeOf(() => parseEventLog(f.bytes)), f.error, `${name}: ${f.error}`);
+      t.throws(() => parseEventLog(f.bytes), { code: f.error }, `${name}: ${f.error}`);
       continue;
     }
     const log = parseEventLog(f.bytes);
@@ -181,17 +172,17 @@ t.test('the Spec ID header', async (t) => {
     { algorithmId: 0x0004, digestSize: 20 },
     { algorithmId: 0x000b, digestSize: 32 },
   ]);
-  t.equal(codeOf(() => parseEventLog(new Uint8Array(0))), 'EVENTLOG_TRUNCATED', 'empty log');
+  t.throws(() => parseEventLog(new Uint8Array(0)), { code: 'EVENTLOG_TRUNCATED' }, 'empty log');
   // A TPM 1.2 style first event (not EV_NO_ACTION) is not a crypto-agile log.
   const notAgile = new ByteWriter().u32le(0).u32le(T.EV_S_CRTM_VERSION).bytes(new Uint8Array(20)).u32le(0).finish();
-  t.equal(codeOf(() => parseEventLog(notAgile)), 'EVENTLOG_MALFORMED');
+  t.throws(() => parseEventLog(notAgile), { code: 'EVENTLOG_MALFORMED' });
   const wrongSig = header(SHA256).finish();
   wrongSig[32 + 14] = 0x32; // "Spec ID Event02"
-  t.equal(codeOf(() => parseEventLog(wrongSig)), 'EVENTLOG_MALFORMED', 'Spec ID Event02 refused');
-  t.equal(codeOf(() => parseEventLog(header([[0x000b, 20]]).finish())), 'EVENTLOG_MALFORMED', 'sha256 with a 20-octet size');
-  t.equal(codeOf(() => parseEventLog(header([[0x000b, 32], [0x000b, 32]]).finish())), 'EVENTLOG_MALFORMED', 'an algorithm listed twice');
-  t.equal(codeOf(() => parseEventLog(header([]).finish())), 'EVENTLOG_MALFORMED', 'no algorithms');
-  t.equal(codeOf(() => parseEventLog(header(SHA256, (w) => w.u8(7)).finish())), 'EVENTLOG_MALFORMED', 'octets after vendorInfo');
+  t.throws(() => parseEventLog(wrongSig), { code: 'EVENTLOG_MALFORMED' }, 'Spec ID Event02 refused');
+  t.throws(() => parseEventLog(header([[0x000b, 20]]).finish()), { code: 'EVENTLOG_MALFORMED' }, 'sha256 with a 20-octet size');
+  t.throws(() => parseEventLog(header([[0x000b, 32], [0x000b, 32]]).finish()), { code: 'EVENTLOG_MALFORMED' }, 'an algorithm listed twice');
+  t.throws(() => parseEventLog(header([]).finish()), { code: 'EVENTLOG_MALFORMED' }, 'no algorithms');
+  t.throws(() => parseEventLog(header(SHA256, (w) => w.u8(7)).finish()), { code: 'EVENTLOG_MALFORMED' }, 'octets after vendorInfo');
   // An unknown algorithm is carried (its size from the header) but not replayed.
   const w = header([...SHA256, [0x00ff, 16]]);
   w.u32le(0).u32le(T.EV_POST_CODE).u32le(2); // PCRIndex, EventType, count
@@ -211,22 +202,22 @@ t.test('TCG_PCR_EVENT2 framing', async (t) => {
   t.equal(parseEventLog(max).events[0]?.eventType, 0x12345678, 'an unknown type is kept');
   t.same(decodeEventData(0x12345678, new Uint8Array(3), 8), { kind: 'raw' });
   const over = event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { size: MAX_EVENT_DATA_SIZE + 1 }).finish();
-  t.equal(codeOf(() => parseEventLog(over)), 'EVENTLOG_MALFORMED', 'a declared size over the cap');
+  t.throws(() => parseEventLog(over), { code: 'EVENTLOG_MALFORMED' }, 'a declared size over the cap');
   const huge = event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { size: 0xffffffff }).finish();
-  t.equal(codeOf(() => parseEventLog(huge)), 'EVENTLOG_MALFORMED', 'a 4 GiB declared size is an error, not an allocation');
+  t.throws(() => parseEventLog(huge), { code: 'EVENTLOG_MALFORMED' }, 'a 4 GiB declared size is an error, not an allocation');
   const past = event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(10), { size: 11 }).finish();
-  t.equal(codeOf(() => parseEventLog(past)), 'EVENTLOG_TRUNCATED', 'a declared size one past the end');
-  t.equal(codeOf(() => parseEventLog(event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { digestCount: 2 }).finish())), 'EVENTLOG_MALFORMED', 'two digests for one algorithm');
-  t.equal(codeOf(() => parseEventLog(event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { digestCount: 0 }).finish())), 'EVENTLOG_MALFORMED', 'no digest');
-  t.equal(codeOf(() => parseEventLog(event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { alg: 0x0004 }).finish())), 'EVENTLOG_MALFORMED', 'an algorithm the header does not list');
-  t.equal(codeOf(() => parseEventLog(event2(header(SHA256), 24, T.EV_IPL, new Uint8Array(0)).finish())), 'EVENTLOG_MALFORMED', 'PCR 24');
+  t.throws(() => parseEventLog(past), { code: 'EVENTLOG_TRUNCATED' }, 'a declared size one past the end');
+  t.throws(() => parseEventLog(event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { digestCount: 2 }).finish()), { code: 'EVENTLOG_MALFORMED' }, 'two digests for one algorithm');
+  t.throws(() => parseEventLog(event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { digestCount: 0 }).finish()), { code: 'EVENTLOG_MALFORMED' }, 'no digest');
+  t.throws(() => parseEventLog(event2(header(SHA256), 4, T.EV_IPL, new Uint8Array(0), { alg: 0x0004 }).finish()), { code: 'EVENTLOG_MALFORMED' }, 'an algorithm the header does not list');
+  t.throws(() => parseEventLog(event2(header(SHA256), 24, T.EV_IPL, new Uint8Array(0)).finish()), { code: 'EVENTLOG_MALFORMED' }, 'PCR 24');
   t.equal(parseEventLog(event2(header(SHA256), 24, T.EV_NO_ACTION, new Uint8Array(0)).finish()).events.length, 1, 'EV_NO_ACTION in any PCR is kept');
   // StartupLocality: once, before PCR 0 is extended.
   const loc = Uint8Array.of(...Array.from('StartupLocality\0', (c) => c.charCodeAt(0)), 3);
   const twice = event2(event2(header(SHA256), 0, T.EV_NO_ACTION, loc), 0, T.EV_NO_ACTION, loc).finish();
-  t.equal(codeOf(() => parseEventLog(twice)), 'EVENTLOG_MALFORMED', 'two StartupLocality events');
+  t.throws(() => parseEventLog(twice), { code: 'EVENTLOG_MALFORMED' }, 'two StartupLocality events');
   const late = event2(event2(header(SHA256), 0, T.EV_POST_CODE, new Uint8Array(0)), 0, T.EV_NO_ACTION, loc).finish();
-  t.equal(codeOf(() => parseEventLog(late)), 'EVENTLOG_MALFORMED', 'StartupLocality after PCR 0 was extended');
+  t.throws(() => parseEventLog(late), { code: 'EVENTLOG_MALFORMED' }, 'StartupLocality after PCR 0 was extended');
   const log = parseEventLog(event2(event2(header(SHA256), 0, T.EV_NO_ACTION, loc), 0, T.EV_POST_CODE, new Uint8Array(0)).finish());
   t.equal(log.startupLocality, 3);
   const seed = new Uint8Array(32);
@@ -241,12 +232,13 @@ t.test('truncation at every offset of a real log: EVENTLOG_TRUNCATED, or a short
   let truncated = 0;
   let shorter = 0;
   for (let n = 0; n < bytes.length; n++) {
-    const code = codeOf(() => parseEventLog(bytes.subarray(0, n)));
+    const cut = (): unknown => parseEventLog(bytes.subarray(0, n));
     if (boundaries.has(n)) {
-      if (code === 'no error') shorter++;
-      else t.fail(`cut at event boundary ${n}: ${code}`);
-    } else if (code === 'EVENTLOG_TRUNCATED') truncated++;
-    else if (code !== 'EVENTLOG_MALFORMED') t.fail(`cut at ${n}: ${code}`);
+      if (t.doesNotThrow(cut, `cut at event boundary ${n}`)) shorter++;
+      continue;
+    }
+    const err = t.throws(cut, { code: /^EVENTLOG_(TRUNCATED|MALFORMED)$/ }, `cut at ${n}`);
+    if (err instanceof BulwarkError && err.code === 'EVENTLOG_TRUNCATED') truncated++;
   }
   t.equal(shorter, boundaries.size, 'every cut at an event boundary parses (replay catches it)');
   t.ok(truncated > bytes.length * 0.9, `${truncated} of ${bytes.length} cuts are EVENTLOG_TRUNCATED`);
@@ -324,10 +316,10 @@ t.test('device paths', async (t) => {
   t.equal(decodeEfiDevicePath(dp.path(dp.fv('7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1'), dp.fvFile('462caa21-7614-4503-836e-8ab6f4662331'))).text, 'Fv(7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1)/FvFile(462caa21-7614-4503-836e-8ab6f4662331)');
   t.equal(decodeEfiDevicePath(dp.path(dp.node(0x03, 0x7e, Uint8Array.of(1, 2)))).text, 'Path(3,126,0102)', 'an unknown node is shown generically');
   t.equal(decodeEfiDevicePath(Buffer.concat([dp.pciRoot(1), Uint8Array.of(0x7f, 0x01, 4, 0), dp.pciRoot(2), dp.end()])).text, 'PciRoot(0x1),PciRoot(0x2)', 'instances');
-  t.equal(codeOf(() => decodeEfiDevicePath(Uint8Array.of(1, 1, 3, 0))), 'EVENTLOG_MALFORMED', 'a node shorter than its header');
-  t.equal(codeOf(() => decodeEfiDevicePath(Uint8Array.of(1, 1, 0xff, 0xff, 0))), 'EVENTLOG_MALFORMED', 'a node longer than the path');
+  t.throws(() => decodeEfiDevicePath(Uint8Array.of(1, 1, 3, 0)), { code: 'EVENTLOG_MALFORMED' }, 'a node shorter than its header');
+  t.throws(() => decodeEfiDevicePath(Uint8Array.of(1, 1, 0xff, 0xff, 0)), { code: 'EVENTLOG_MALFORMED' }, 'a node longer than the path');
   const many = Buffer.concat(Array.from({ length: 65 }, () => dp.pci(0, 0)));
-  t.equal(codeOf(() => decodeEfiDevicePath(many)), 'EVENTLOG_MALFORMED', 'more than 64 nodes');
+  t.throws(() => decodeEfiDevicePath(many), { code: 'EVENTLOG_MALFORMED' }, 'more than 64 nodes');
 });
 
 t.test('bad payloads decode as undecodable, the log stays readable', async (t) => {
@@ -344,10 +336,10 @@ t.test('bad payloads decode as undecodable, the log stays readable', async (t) =
   t.equal(decodeEventData(T.EV_EVENT_TAG, new ByteWriter().u32le(1).u32le(0xffffffff).finish(), 8).kind, 'undecodable');
   const list = efiSignatureList('c1c41626-504c-4092-aca9-41f936934328', [{ owner: OWNER.MICROSOFT, data: new Uint8Array(32) }]);
   new DataView(list.buffer).setUint32(24, 47, true); // SignatureSize that does not divide the body
-  t.equal(codeOf(() => decodeEfiSignatureLists(list)), 'EVENTLOG_MALFORMED');
+  t.throws(() => decodeEfiSignatureLists(list), { code: 'EVENTLOG_MALFORMED' });
   const big = efiSignatureList('c1c41626-504c-4092-aca9-41f936934328', [{ owner: OWNER.MICROSOFT, data: new Uint8Array(32) }]);
   new DataView(big.buffer).setUint32(16, 0xffffffff, true); // SignatureListSize past the end
-  t.equal(codeOf(() => decodeEfiSignatureLists(big)), 'EVENTLOG_MALFORMED');
+  t.throws(() => decodeEfiSignatureLists(big), { code: 'EVENTLOG_MALFORMED' });
   t.same(decodeEventData(T.EV_IPL, char16('LoadOptions here'), 8), { kind: 'text', text: 'LoadOptions here', encoding: 'ucs-2' });
   t.same(decodeEventData(T.EV_IPL, Uint8Array.of(0xff, 0xfe, 0x01), 8), { kind: 'raw' });
   // A builder log with sha512 only, 32-bit UINTN.

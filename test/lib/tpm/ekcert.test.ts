@@ -3,21 +3,11 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parsePemBundle, verifyEkCertificate, type EkCertificateResult } from '../../../lib/tpm/ekcert.js';
-import { BulwarkError, type ErrorCode } from '../../../lib/errors.js';
 import { decodeTpm2bPublic, decodeTpmtPublic } from '../../../lib/tpm/public.js';
 import { makeTempDir, removeDir, startTestTpms, type SwtpmProcess } from '../../helpers/swtpm.js';
 import { fixturePath, num, optNum, optStr, readFixture, readFixtureJson, readFixtureText, records, str, strArray } from './fixture-files.js';
 import { HANDLE, NV_INDEX, readNvCertificate, readPublic } from './swtpm-objects.js';
 import { readdir } from 'node:fs/promises';
-
-function codeOf(fn: () => unknown): ErrorCode | 'returned' | 'not-a-BulwarkError' {
-  try {
-    fn();
-    return 'returned';
-  } catch (err) {
-    return err instanceof BulwarkError ? err.code : 'not-a-BulwarkError';
-  }
-}
 
 /** What a result says, in one comparable line. */
 function outcome(r: EkCertificateResult): string {
@@ -78,12 +68,12 @@ t.test('NV padding after the DER is cut off by the DER length', async (t) => {
     const r = verifyEkCertificate(padded, bundle, ek, now);
     t.equal(r.ok && r.trailingBytes, 158, `padding of 0x${fill.toString(16)} bytes`);
   }
-  t.equal(codeOf(() => verifyEkCertificate(cert.subarray(0, cert.length - 1), bundle, ek, now)), 'CERT_MALFORMED', 'one byte short of the DER length');
-  t.equal(codeOf(() => verifyEkCertificate(new Uint8Array(0), bundle, ek, now)), 'CERT_MALFORMED', 'empty');
-  t.equal(codeOf(() => verifyEkCertificate(new TextEncoder().encode(new X509Certificate(cert).toString()), bundle, ek, now)), 'CERT_MALFORMED', 'PEM text is not DER');
-  t.equal(codeOf(() => verifyEkCertificate(new Uint8Array(70000), bundle, ek, now)), 'CERT_MALFORMED', 'over the input cap');
-  t.equal(codeOf(() => verifyEkCertificate(Uint8Array.of(0x30, 0x84, 0x7f, 0xff, 0xff, 0xff), bundle, ek, now)), 'CERT_MALFORMED', 'a 2 GiB declared length');
-  t.equal(codeOf(() => verifyEkCertificate(Uint8Array.of(0x30, 0x80, 0, 0), bundle, ek, now)), 'CERT_MALFORMED', 'BER indefinite length');
+  t.throws(() => verifyEkCertificate(cert.subarray(0, cert.length - 1), bundle, ek, now), { code: 'CERT_MALFORMED' }, 'one byte short of the DER length');
+  t.throws(() => verifyEkCertificate(new Uint8Array(0), bundle, ek, now), { code: 'CERT_MALFORMED' }, 'empty');
+  t.throws(() => verifyEkCertificate(new TextEncoder().encode(new X509Certificate(cert).toString()), bundle, ek, now), { code: 'CERT_MALFORMED' }, 'PEM text is not DER');
+  t.throws(() => verifyEkCertificate(new Uint8Array(70000), bundle, ek, now), { code: 'CERT_MALFORMED' }, 'over the input cap');
+  t.throws(() => verifyEkCertificate(Uint8Array.of(0x30, 0x84, 0x7f, 0xff, 0xff, 0xff), bundle, ek, now), { code: 'CERT_MALFORMED' }, 'a 2 GiB declared length');
+  t.throws(() => verifyEkCertificate(Uint8Array.of(0x30, 0x80, 0, 0), bundle, ek, now), { code: 'CERT_MALFORMED' }, 'BER indefinite length');
 });
 
 t.test('a signature that does not verify is untrusted', async (t) => {
@@ -108,15 +98,15 @@ t.test('parsePemBundle', async (t) => {
   t.equal(new X509Certificate(parsed[0] ?? '').subject, 'CN=swtpm-localca-rootca');
   t.same(parsePemBundle(''), []);
   t.equal(parsePemBundle(parsed[0] ?? '')[0], parsed[0], 'normalized PEM parses to itself');
-  t.equal(codeOf(() => parsePemBundle(root.replace('-----END CERTIFICATE-----', ''))), 'EK_CA_BUNDLE_INVALID', 'no END line');
-  t.equal(codeOf(() => parsePemBundle('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n')), 'EK_CA_BUNDLE_INVALID', 'a private key is not a CA');
-  t.equal(codeOf(() => parsePemBundle('-----BEGIN CERTIFICATE-----\nAA*A\n-----END CERTIFICATE-----\n')), 'EK_CA_BUNDLE_INVALID', 'not base64');
-  t.equal(codeOf(() => parsePemBundle('-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n')), 'EK_CA_BUNDLE_INVALID', 'empty body');
+  t.throws(() => parsePemBundle(root.replace('-----END CERTIFICATE-----', '')), { code: 'EK_CA_BUNDLE_INVALID' }, 'no END line');
+  t.throws(() => parsePemBundle('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), { code: 'EK_CA_BUNDLE_INVALID' }, 'a private key is not a CA');
+  t.throws(() => parsePemBundle('-----BEGIN CERTIFICATE-----\nAA*A\n-----END CERTIFICATE-----\n'), { code: 'EK_CA_BUNDLE_INVALID' }, 'not base64');
+  t.throws(() => parsePemBundle('-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n'), { code: 'EK_CA_BUNDLE_INVALID' }, 'empty body');
 
   const cert = await readFixture('ekcert', 'rsa-ek.der');
   const ek = decodeTpmtPublic(await readFixture('tpm', 'rsa-ek.tpmt'));
   const junk = parsePemBundle('-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n');
-  t.equal(codeOf(() => verifyEkCertificate(cert, [...parsed, ...junk], ek)), 'EK_CA_BUNDLE_INVALID', 'a bundle entry that is not a certificate');
+  t.throws(() => verifyEkCertificate(cert, [...parsed, ...junk], ek), { code: 'EK_CA_BUNDLE_INVALID' }, 'a bundle entry that is not a certificate');
 });
 
 t.test('the parsed bundle is reused for the same array and not for another', async (t) => {

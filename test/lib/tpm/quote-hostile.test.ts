@@ -38,7 +38,6 @@ class Harness {
     }
     const took = performance.now() - start;
     if (took > this.slowest) this.slowest = took;
-    if (took > 250 && this.problems.length < 10) this.problems.push(`${label}: took ${took.toFixed(1)} ms`);
   }
 
   summary(what: string): string {

@@ -1,0 +1,274 @@
+/**
+ * The event log and IMA appraisers on their own, against real JetStream KV and policy
+ * store: each round is a quote from a software TPM judged by judgeEvidence (so the
+ * appraisers see PCRs a verified quote proved), then handed to the appraiser with the
+ * logs an agent would send.
+ */
+import t from 'tap';
+import { createHash, randomBytes } from 'node:crypto';
+import { judgeEvidence } from '../../lib/attestation/judge.js';
+import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
+import { parsePcrSelectionSpec } from '../../lib/tpm/pcrs.js';
+import { TPM_ALG } from '../../lib/tpm/types.js';
+import type { NodeRecord } from '../../lib/attestation/node-record.js';
+import type { AppraisalContext, AppraisalResult, Appraiser } from '../../controller/appraisers/appraiser.js';
+import { EventLogAppraiser } from '../../controller/appraisers/event-log-appraiser.js';
+import { ImaAppraiser } from '../../controller/appraisers/ima-appraiser.js';
+import { PolicyStore } from '../../controller/policies/policy-store.js';
+import type { EvidenceMsg } from '../../proto/wire.js';
+import { buildBootLog } from '../helpers/eventlog-builder.js';
+import { ImaLogBuilder } from '../helpers/ima-builder.js';
+import { QUOTED_SPEC, SoftTpm } from '../helpers/soft-tpm.js';
+import { policyDocument, tpmValues } from '../lib/eventlog/eventlog-helpers.js';
+import { enrolledRecord, evidenceFrom, openStateBed } from './state-bed.js';
+
+const bed = await openStateBed('appraisers');
+t.teardown(() => bed.close());
+const js = bed.nc.jetstream();
+const selection = parsePcrSelectionSpec(QUOTED_SPEC);
+
+/** One node: its TPM, its record (attestation state carried from round to round) and its policies. */
+class Host {
+  readonly tpm = new SoftTpm();
+  record: NodeRecord;
+  bootId = 'boot-1';
+
+  constructor(readonly nodeId: string) {
+    this.record = enrolledRecord(nodeId, this.tpm);
+  }
+
+  /** Quotes, judges the quote like the verifier does, and appraises the round with `appraiser`. */
+  async round(appraiser: Appraiser, over: Partial<EvidenceMsg> = {}): Promise<AppraisalResult> {
+    const nonce = randomBytes(32);
+    const evidence = evidenceFrom(this.nodeId, this.tpm, nonce, { bootId: this.bootId, ...over });
+    const j = judgeEvidence({ ak: this.tpm.akKey, state: this.record.attestation, evidence, expectedSelection: selection });
+    if (j.pcrs === null || j.clockInfo === null) throw new Error(`the quote did not verify: ${j.verdict.findings.map((f) => f.code).join(',')}`);
+    const ctx: AppraisalContext = { record: this.record, evidence, quoted: j.pcrs, clockInfo: j.clockInfo, newBoot: j.newBoot, now: Date.now() };
+    const result = await appraiser.appraise(ctx);
+    await result.commit?.();
+    this.record = { ...this.record, attestation: j.next };
+    return result;
+  }
+}
+
+function codes(r: AppraisalResult): string[] {
+  return r.findings.map((f) => f.code);
+}
+
+t.test('IMA appraiser', async (t) => {
+  const policies = await PolicyStore.open(js);
+  const ima = await ImaAppraiser.open(js, policies);
+  const allowed = new ImaLogBuilder();
+  const files = ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env'].map((p) => allowed.realFile(p));
+  const policy = buildRuntimePolicy(
+    files.map((e) => ({ path: e.path, digest: { algorithm: 'sha256', value: e.digest } })),
+    { generatedAt: '2026-01-01T00:00:00.000Z', generator: 'test' },
+  );
+
+  /** A host whose kernel measured `paths` (in order) into its list and PCR 10. */
+  function imaHost(nodeId: string, paths: readonly string[]): { host: Host; log: ImaLogBuilder } {
+    const host = new Host(nodeId);
+    const log = new ImaLogBuilder();
+    for (const p of paths) measure(host, log, () => log.realFile(p));
+    return { host, log };
+  }
+
+  function measure(host: Host, log: ImaLogBuilder, add: () => ReturnType<ImaLogBuilder['realFile']>): void {
+    host.tpm.extend(10, log.extendValue(add(), 'sha256'));
+  }
+
+  /** The part of the ascii list from entry `from`, with the byte offset of that entry. */
+  function slice(log: ImaLogBuilder, from: number, to = log.entries.length): Partial<EvidenceMsg> {
+    return { imaFormat: 'ascii', imaFromEntry: from, imaFromOffset: log.ascii(0, from).length, imaEntries: log.ascii(from, to) };
+  }
+
+  await t.test('no list and no policy: nothing to judge', async (t) => {
+    t.same(codes(await new Host('ima-none').round(ima)), []);
+  });
+
+  await t.test('IMA_LOG_MISSING: a runtime policy applies but no list was sent', async (t) => {
+    await policies.put('runtime', 'base', JSON.stringify(formatRuntimePolicy(policy)));
+    await policies.assign('runtime', 'base', 'ima-missing');
+    const r = await new Host('ima-missing').round(ima);
+    t.same(codes(r), ['IMA_LOG_MISSING']);
+    t.match(r.findings[0]?.message, /runtime policy base/);
+    t.notOk(r.sticky, 'not sticky: the next round may carry the list');
+  });
+
+  await policies.assign('runtime', 'base', null);
+
+  await t.test('allowed entries replay to the quoted PCR 10; the next round resumes where this one stopped', async (t) => {
+    const { host, log } = imaHost('ima-good', ['/usr/bin/ls', '/usr/bin/cat']);
+    const first = await host.round(ima, slice(log, 0));
+    t.same(codes(first), []);
+    t.same(first.reply, { imaEntry: 2, imaOffset: log.ascii(0, 2).length });
+    measure(host, log, () => log.realFile('/usr/bin/env'));
+    const second = await host.round(ima, slice(log, 2));
+    t.same(codes(second), [], 'only the new entry was sent, replayed from the stored PCR 10');
+    t.same(second.reply, { imaEntry: 3, imaOffset: log.ascii().length });
+    const resent = await host.round(ima, slice(log, 1));
+    t.same(codes(resent), [], 'entries already verified may be sent again');
+    t.equal(resent.commit, undefined, 'nothing new to store');
+  });
+
+  await t.test('IMA_DIGEST_NOT_ALLOWED: a verified entry the policy does not allow is sticky', async (t) => {
+    const { host, log } = imaHost('ima-unknown', ['/usr/bin/ls']);
+    host.tpm.extend(10, log.extendValue(log.file('/usr/local/bin/miner', { digest: randomBytes(32) }), 'sha256'));
+    const r = await host.round(ima, slice(log, 0));
+    t.same(codes(r), ['IMA_DIGEST_NOT_ALLOWED']);
+    t.equal(r.sticky, true);
+    t.match(JSON.stringify(r.findings), /\/usr\/local\/bin\/miner/);
+  });
+
+  await t.test('boot_aggregate is proven against the quoted PCRs 0-9, not looked up in the policy', async (t) => {
+    const host = new Host('ima-aggregate');
+    host.tpm.measure(0, 'firmware');
+    const aggregate = createHash('sha256');
+    for (let i = 0; i <= 9; i++) aggregate.update(host.tpm.pcr(i));
+    const log = new ImaLogBuilder();
+    measure(host, log, () => log.bootAggregate(aggregate.digest()));
+    measure(host, log, () => log.realFile('/usr/bin/ls'));
+    t.same(codes(await host.round(ima, slice(log, 0))), [], 'the right aggregate');
+
+    const forged = new Host('ima-aggregate-forged');
+    const wrong = new ImaLogBuilder();
+    measure(forged, wrong, () => wrong.bootAggregate(randomBytes(32)));
+    const r = await forged.round(ima, slice(wrong, 0));
+    t.same(codes(r), ['IMA_BOOT_AGGREGATE_MISMATCH', 'IMA_DIGEST_NOT_ALLOWED'], 'not proven, so the policy judges it as well');
+    t.equal(r.sticky, true);
+  });
+
+  await t.test('IMA_LOG_DISCONTINUOUS: the agent skips entries the controller has not verified', async (t) => {
+    const { host, log } = imaHost('ima-gap', ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env']);
+    const r = await host.round(ima, slice(log, 1));
+    t.same(codes(r), ['IMA_LOG_DISCONTINUOUS']);
+    t.same(r.reply, { imaEntry: 0, imaOffset: 0 }, 'the agent is told where to start');
+    const wrongOffset = await host.round(ima, { ...slice(log, 0), imaFromOffset: 5 });
+    t.same(codes(wrongOffset), ['IMA_LOG_DISCONTINUOUS'], 'the right entry at the wrong offset');
+  });
+
+  await t.test('IMA_LOG_INCOMPLETE: the quote is ahead of what arrived and more is to come', async (t) => {
+    const { host, log } = imaHost('ima-backlog', ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env']);
+    const r = await host.round(ima, { ...slice(log, 0, 2), imaMore: true });
+    t.same(codes(r), ['IMA_LOG_INCOMPLETE']);
+    t.notOk(r.sticky, 'not sticky: the rest comes next round');
+    t.same(r.reply, { imaEntry: 0, imaOffset: 0 });
+    t.equal(r.commit, undefined, 'nothing is stored');
+    t.same(codes(await host.round(ima, slice(log, 0))), [], 'the whole list then replays');
+  });
+
+  await t.test('IMA_REPLAY_MISMATCH: the same shortfall with nothing more to come is sticky', async (t) => {
+    const { host, log } = imaHost('ima-short', ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env']);
+    const r = await host.round(ima, slice(log, 0, 2));
+    t.same(codes(r), ['IMA_REPLAY_MISMATCH']);
+    t.equal(r.sticky, true);
+  });
+
+  await t.test('a new boot starts the replay from entry 0 again', async (t) => {
+    const { host, log } = imaHost('ima-reboot', ['/usr/bin/ls']);
+    t.same(codes(await host.round(ima, slice(log, 0))), []);
+    host.tpm.reboot();
+    host.bootId = 'boot-2';
+    const fresh = new ImaLogBuilder();
+    measure(host, fresh, () => fresh.realFile('/usr/bin/cat'));
+    const r = await host.round(ima, slice(fresh, 0));
+    t.same(codes(r), []);
+    t.same(r.reply, { imaEntry: 1, imaOffset: fresh.ascii().length });
+  });
+
+  await t.test('a list that does not parse is a finding with its parser code', async (t) => {
+    const host = new Host('ima-garbage');
+    const r = await host.round(ima, { imaFormat: 'ascii', imaFromEntry: 0, imaFromOffset: 0, imaEntries: new TextEncoder().encode('10 zz ima-ng nonsense\n') });
+    t.equal(r.findings.length, 1);
+    t.match(r.findings[0]?.code, /^IMA_/);
+  });
+
+  await t.test('reset forgets the stored position', async (t) => {
+    const { host, log } = imaHost('ima-reset', ['/usr/bin/ls', '/usr/bin/cat']);
+    await host.round(ima, slice(log, 0));
+    t.same(codes(await host.round(ima, slice(log, 2, 2))), [], 'resumes at entry 2');
+    await ima.reset('ima-reset');
+    t.same(codes(await host.round(ima, slice(log, 2, 2))), ['IMA_LOG_DISCONTINUOUS'], 'after a reset it expects entry 0');
+  });
+});
+
+t.test('event log appraiser', async (t) => {
+  const policies = await PolicyStore.open(js);
+  const eventLogs = await EventLogAppraiser.open(js, policies);
+  const built = buildBootLog();
+  const digest = createHash('sha256').update(built.bytes).digest('hex');
+
+  /** A host whose TPM holds the PCRs of `built`'s boot. */
+  function bootedHost(nodeId: string): Host {
+    const host = new Host(nodeId);
+    const boot = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
+    const bank = tpmValues(built, ['sha256'], boot).get(TPM_ALG.SHA256);
+    for (const i of boot) {
+      const v = bank?.get(i);
+      if (v === undefined) throw new Error(`no PCR ${i} for the built boot`);
+      host.tpm.load(i, v);
+    }
+    return host;
+  }
+
+  await t.test('no log and no policy: nothing to judge', async (t) => {
+    t.same(codes(await bootedHost('el-none').round(eventLogs)), []);
+  });
+
+  await t.test('EVENTLOG_MISSING: a measured-boot policy applies but no log was sent', async (t) => {
+    await policies.put('measured-boot', 'debian12', policyDocument(built));
+    await policies.assign('measured-boot', 'debian12', 'el-missing');
+    const r = await bootedHost('el-missing').round(eventLogs);
+    t.same(codes(r), ['EVENTLOG_MISSING']);
+    t.match(r.findings[0]?.message, /debian12/);
+  });
+
+  await t.test('a log that replays to the quote and meets the policy; later rounds send only its digest', async (t) => {
+    await policies.assign('measured-boot', 'debian12', 'el-good');
+    const host = bootedHost('el-good');
+    const first = await host.round(eventLogs, { eventLogSha256: digest, eventLog: built.bytes });
+    t.same(codes(first), []);
+    t.same(first.reply, { eventLogSha256: digest });
+    const next = await host.round(eventLogs, { eventLogSha256: digest });
+    t.same(codes(next), [], 'the stored log is used');
+    t.equal(next.commit, undefined, 'nothing new to store');
+    const fromKv = await EventLogAppraiser.open(js, policies);
+    t.same(codes(await host.round(fromKv, { eventLogSha256: digest })), [], 'another controller reads it from KV');
+  });
+
+  await t.test('EVENTLOG_DIGEST_MISMATCH: the log does not hash to the digest sent with it', async (t) => {
+    const host = bootedHost('el-digest');
+    const r = await host.round(eventLogs, { eventLogSha256: 'ab'.repeat(32), eventLog: built.bytes });
+    t.same(codes(r), ['EVENTLOG_DIGEST_MISMATCH']);
+    t.same(r.reply, { eventLogSha256: '' }, 'the agent is asked to send the log again');
+    t.equal(r.commit, undefined, 'nothing is stored');
+    t.same(codes(await host.round(eventLogs, { eventLogSha256: 'ab'.repeat(32) })), ['EVENTLOG_MISSING'], 'and the log was not kept under that digest');
+  });
+
+  await t.test('EVENTLOG_MISSING: the agent names a log the controller does not hold', async (t) => {
+    const r = await bootedHost('el-unknown').round(eventLogs, { eventLogSha256: digest });
+    t.same(codes(r), ['EVENTLOG_MISSING']);
+    t.same(r.reply, { eventLogSha256: '' });
+  });
+
+  await t.test('EVENTLOG_REPLAY_MISMATCH: the log does not replay to the quoted PCRs', async (t) => {
+    const host = bootedHost('el-replay');
+    host.tpm.measure(4, 'a boot loader the log does not show');
+    const r = await host.round(eventLogs, { eventLogSha256: digest, eventLog: built.bytes });
+    t.ok(codes(r).includes('EVENTLOG_REPLAY_MISMATCH'), codes(r).join(','));
+  });
+
+  await t.test("the node's policy is applied to the replayed log", async (t) => {
+    await policies.put('measured-boot', 'strict-cmdline', policyDocument(built, (doc) => (doc['kernelCmdline'] = { pattern: 'only-this' })));
+    await policies.assign('measured-boot', 'strict-cmdline', 'el-cmdline');
+    const r = await bootedHost('el-cmdline').round(eventLogs, { eventLogSha256: digest, eventLog: built.bytes });
+    t.same(codes(r), ['KERNEL_CMDLINE_NOT_ALLOWED']);
+  });
+
+  await t.test('reset forgets the stored log', async (t) => {
+    const host = bootedHost('el-reset');
+    await host.round(eventLogs, { eventLogSha256: digest, eventLog: built.bytes });
+    await eventLogs.reset('el-reset');
+    t.same(codes(await host.round(eventLogs, { eventLogSha256: digest })), ['EVENTLOG_MISSING']);
+  });
+});
