@@ -23,6 +23,7 @@ export const EVENTLOG_BUCKET = 'bulwark_eventlogs';
 export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy, Extract<PolicyKindName, 'measured-boot'>> = {
   kind: 'measured-boot',
   parse: (document: unknown) => validateMeasuredBootPolicy(document),
+  parsed: new Map(),
 };
 
 export class EventLogAppraiser implements Appraiser {

@@ -39,6 +39,7 @@ export const IMA_BUCKET = 'bulwark_ima';
 export const RUNTIME_POLICY: PolicyKind<RuntimePolicy, Extract<PolicyKindName, 'runtime'>> = {
   kind: 'runtime',
   parse: (document: unknown) => parseRuntimePolicy(document),
+  parsed: new Map(),
 };
 
 /** Where IMA replay stands for a node (KV `bulwark_ima`); written without `version` before it existed. */

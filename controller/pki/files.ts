@@ -31,11 +31,11 @@ export interface CredentialSet extends CredentialSetFiles {
 }
 
 export function isMissing(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && Reflect.get(err, 'code') === 'ENOENT';
+  return err instanceof Error && 'code' in err && err.code === 'ENOENT';
 }
 
 function errnoOf(err: unknown): string | undefined {
-  const code = typeof err === 'object' && err !== null ? Reflect.get(err, 'code') : undefined;
+  const code: unknown = err instanceof Error && 'code' in err ? err.code : undefined;
   return typeof code === 'string' ? code : undefined;
 }
 

@@ -29,6 +29,8 @@ const dec = new TextDecoder();
 export interface PolicyKind<T, K extends string = string> {
   readonly kind: K;
   parse(document: unknown): T;
+  /** Documents this kind already parsed, by sha256 of their stored bytes (bounded by the store). */
+  readonly parsed: Map<string, T>;
 }
 
 /** A stored policy: its name, digest and the parsed document. */
@@ -94,7 +96,6 @@ export class PolicyStore {
   private readonly kv: KV;
   private readonly kinds = new Map<string, PolicyKind<unknown>>();
   /** Parsed documents by digest: parsing a large runtime policy is not free. */
-  private readonly parsed = new Map<string, unknown>();
 
   private constructor(kv: KV) {
     this.kv = kv;
@@ -136,12 +137,11 @@ export class PolicyStore {
     if (entry === null || entry.operation !== 'PUT') return null;
     const sha256 = createHash('sha256').update(entry.value).digest('hex');
     const env = decodeStoredPolicy(entry.value, entry.key);
-    const cacheKey = `${kind.kind}:${sha256}`;
-    let policy = this.parsed.get(cacheKey) as T | undefined;
+    let policy = kind.parsed.get(sha256);
     if (policy === undefined) {
       policy = kind.parse(env.document);
-      if (this.parsed.size > 256) this.parsed.clear();
-      this.parsed.set(cacheKey, policy);
+      if (kind.parsed.size > 256) kind.parsed.clear();
+      kind.parsed.set(sha256, policy);
     }
     return { kind: kind.kind, name: env.name, sha256, revision: entry.revision, updatedAt: env.updatedAt, policy };
   }

@@ -16,6 +16,7 @@ interface AllowList {
 
 const allowKind: PolicyKind<AllowList> = {
   kind: 'allow-list',
+  parsed: new Map(),
   parse(doc: unknown): AllowList {
     const allow: unknown = typeof doc === 'object' && doc !== null ? Reflect.get(doc, 'allow') : undefined;
     if (!Array.isArray(allow) || !allow.every((x) => typeof x === 'string')) throw new BulwarkError('CONFIG_INVALID', 'allow must be a list of strings');
