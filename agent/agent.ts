@@ -12,7 +12,7 @@ import { toHex } from '../lib/index.js';
 import { verdictOf } from '../lib/attestation/index.js';
 import { defineDocument } from '../lib/schema/index.js';
 import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/index.js';
-import { factsDigest, type HostFacts } from '../lib/index.js';
+import { factsDigest, type HostFacts } from '../lib/facts/index.js';
 import { Backoff } from '../lib/index.js';
 import { errorFields, NatsReconnect, type Logger } from '../daemon/index.js';
 import { ControllerClient } from '../proto/index.js';

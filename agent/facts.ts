@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname as osHostname, networkInterfaces } from 'node:os';
 import { baseboard, blockDevices, cpu, mem, osInfo, system } from 'systeminformation';
-import { FACTS_LIMITS, sanitizeFactText, validateHostFacts, type HostDisk, type HostFacts, type HostNetworkInterface } from '../lib/index.js';
+import { FACTS_LIMITS, sanitizeFactText, validateHostFacts, type HostDisk, type HostFacts, type HostNetworkInterface } from '../lib/facts/index.js';
 
 /** A source of facts that could not be read; its fields are empty in the facts. */
 export interface FactFailure {

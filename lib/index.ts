@@ -1,5 +1,5 @@
 /**
- * The pure core's leaf modules (no I/O: only node:crypto): bytes, errors, findings and host
+ * The pure core's leaf modules (no I/O: only node:crypto): bytes, errors, findings and
  * facts. Each concept folder of lib/ (tpm/, eventlog/, ima/, attestation/, nomad/, schema/)
  * has an index.ts of its own.
  */
@@ -19,4 +19,3 @@ export {
 } from './errors.js';
 export { FINDING_CODES, finding, type Finding, type FindingCode, type TrustState, type Verdict } from './verdict.js';
 export { Backoff, backoffCeilingMs, fullJitterDelayMs, type BackoffPolicy, type BackoffStep, type RandomSource } from './backoff.js';
-export { validateHostFacts, sanitizeFactText, factsDigest, FACTS_LIMITS, type HostFacts, type HostDisk, type HostNetworkInterface } from './facts.js';

@@ -5,7 +5,8 @@
  * generated decoder only parses; a value that leaves this file has passed these checks.
  */
 import { BulwarkError } from '../lib/index.js';
-import type { Finding, HostFacts, TrustState } from '../lib/index.js';
+import type { Finding, TrustState } from '../lib/index.js';
+import type { HostFacts } from '../lib/facts/index.js';
 import * as attestation from './gen/bulwark/v1/attestation.js';
 import * as common from './gen/bulwark/v1/common.js';
 import * as evidence from './gen/bulwark/v1/evidence.js';

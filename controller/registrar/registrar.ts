@@ -8,7 +8,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject } 
 import { Type, type Static } from '@sinclair/typebox';
 import { fromHex, toHex } from '../../lib/index.js';
 import { BulwarkError } from '../../lib/index.js';
-import { factsDigest, validateHostFacts, type HostFacts } from '../../lib/index.js';
+import { factsDigest, validateHostFacts, type HostFacts } from '../../lib/facts/index.js';
 import { EMPTY_ATTESTATION, type NodeRecord } from '../../lib/attestation/index.js';
 import { signNodeIdentity } from '../../lib/attestation/index.js';
 import { defineDocument, literalUnion } from '../../lib/schema/index.js';

@@ -7,7 +7,7 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { fromHex, toHex } from '../../lib/index.js';
 import { BulwarkError, isBulwarkError } from '../../lib/index.js';
-import { factsDigest, validateHostFacts } from '../../lib/index.js';
+import { factsDigest, validateHostFacts } from '../../lib/facts/index.js';
 import { judgeEvidence, type Judgement } from '../../lib/attestation/index.js';
 import type { NodeRecord } from '../../lib/attestation/index.js';
 import { decodeTpmtPublic, tpmtPublicToKeyObject } from '../../lib/tpm/index.js';

@@ -9,7 +9,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError, ERROR_CODES } from '../errors.js';
-import { validateHostFacts, type HostFacts } from '../facts.js';
+import { validateHostFacts, type HostFacts } from '../facts/index.js';
 import { defineDocument, keyOfTable, literalUnion } from '../schema/index.js';
 import { FINDING_CODES, TRUST_STATES, finding, type Finding } from '../verdict.js';
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectHostFacts, collectHostFactsReport } from '../../agent/facts.js';
-import { factsDigest, validateHostFacts } from '../../lib/facts.js';
+import { factsDigest, validateHostFacts } from '../../lib/facts/facts.js';
 
 t.test('collectHostFacts returns validated facts of this machine', async (t) => {
   const facts = await collectHostFacts();

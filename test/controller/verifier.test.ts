@@ -6,7 +6,7 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import type { NodeRecord } from '../../lib/attestation/node-record.js';
-import { factsDigest } from '../../lib/facts.js';
+import { factsDigest } from '../../lib/facts/facts.js';
 import { finding } from '../../lib/verdict.js';
 import { Verifier } from '../../controller/verifier/verifier.js';
 import type { AppraisalContext, AppraisalResult, Appraiser } from '../../controller/appraisers/appraiser.js';

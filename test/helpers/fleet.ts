@@ -13,7 +13,7 @@ import { Agent, type RoundResult } from '../../agent/agent.js';
 import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { evidenceSources } from '../../agent/sources.js';
-import type { HostFacts } from '../../lib/facts.js';
+import type { HostFacts } from '../../lib/facts/facts.js';
 import { parseControllerConfig, type ControllerConfig } from '../../controller/config/config.js';
 import { Controller } from '../../controller/controller.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { decodeNodeRecord, encodeNodeRecord, EMPTY_ATTESTATION, type NodeRecord } from '../../../lib/attestation/node-record.js';
-import type { HostFacts } from '../../../lib/facts.js';
+import type { HostFacts } from '../../../lib/facts/facts.js';
 
 const PCR = 'ab'.repeat(32);
 

@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { BulwarkError } from './errors.js';
-import { defineDocument } from './schema/index.js';
+import { BulwarkError } from '../errors.js';
+import { defineDocument } from '../schema/index.js';
 
 /** Caps on host facts, shared by the collector (which truncates) and the schema (which refuses). */
 export const FACTS_LIMITS = {

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { BulwarkError } from '../../lib/errors.js';
-import { FACTS_LIMITS, factsDigest, sanitizeFactText, validateHostFacts, type HostFacts } from '../../lib/facts.js';
+import { BulwarkError } from '../../../lib/errors.js';
+import { FACTS_LIMITS, factsDigest, sanitizeFactText, validateHostFacts, type HostFacts } from '../../../lib/facts/facts.js';
 
 const GOOD: HostFacts = {
   hostname: 'node-01.example.org',
