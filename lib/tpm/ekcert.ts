@@ -7,10 +7,10 @@
  * validity, basicConstraints and critical extensions (RFC 5280, 4.1 and 4.2).
  */
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
-import { ByteReader } from '../bytes.js';
 import { BulwarkError, type ErrorCode } from '../errors.js';
 import { tpmtPublicToKeyObject } from './public.js';
 import type { TpmtPublic } from './types.js';
+import { DER_TAG, DerReader, decodeOid, decodeTime } from '../pki/index.js';
 import { finding, type Finding } from '../verdict.js';
 
 /** Largest input accepted: an NV read of an EK certificate index with padding (TPM NV indices are a few KiB). */
@@ -48,16 +48,9 @@ const OID = {
  */
 const UNDERSTOOD_EXTENSIONS: ReadonlySet<string> = new Set(Object.values(OID));
 
-/** DER tags used in certificates (X.690). */
+/** DER tags used in certificates (X.690), with the context-specific ones of TBSCertificate (RFC 5280, 4.1). */
 const TAG = {
-  BOOLEAN: 0x01,
-  INTEGER: 0x02,
-  BIT_STRING: 0x03,
-  OCTET_STRING: 0x04,
-  OID: 0x06,
-  UTC_TIME: 0x17,
-  GENERALIZED_TIME: 0x18,
-  SEQUENCE: 0x30,
+  ...DER_TAG,
   /** [0] EXPLICIT version. */
   CTX_0_CONSTRUCTED: 0xa0,
   /** [1] IMPLICIT issuerUniqueID. */
@@ -67,116 +60,6 @@ const TAG = {
   /** [3] EXPLICIT extensions. */
   CTX_3_CONSTRUCTED: 0xa3,
 } as const;
-
-interface Tlv {
-  readonly tag: number;
-  readonly value: Uint8Array;
-  /** Header plus value length. */
-  readonly total: number;
-}
-
-/**
- * DER (X.690) over a bounds-checked ByteReader: single-octet tags, definite minimal
- * lengths of at most 4 octets. Every failure is a BulwarkError with the reader's code.
- */
-class DerReader {
-  private readonly r: ByteReader;
-  readonly code: ErrorCode;
-
-  constructor(bytes: Uint8Array, code: ErrorCode) {
-    this.r = new ByteReader(bytes, code);
-    this.code = code;
-  }
-
-  get atEnd(): boolean {
-    return this.r.atEnd;
-  }
-
-  fail(message: string, offset = this.r.offset): BulwarkError {
-    return new BulwarkError(this.code, `${message} at offset ${offset}`, { offset });
-  }
-
-  tlv(what: string): Tlv {
-    const start = this.r.offset;
-    const tag = this.r.u8(`${what} tag`);
-    if ((tag & 0x1f) === 0x1f) throw this.fail(`${what}: high tag numbers do not occur in certificates`, start);
-    const first = this.r.u8(`${what} length`);
-    let length = first;
-    if (first >= 0x80) {
-      const n = first & 0x7f;
-      if (n === 0 || n > 4) throw this.fail(`${what}: ${n === 0 ? 'indefinite' : 'oversized'} length`, start);
-      length = 0;
-      for (let i = 0; i < n; i++) length = length * 256 + this.r.u8(`${what} length`);
-      // DER (X.690, 10.1): the shortest length form.
-      if (length < 0x80 || length < 256 ** (n - 1)) throw this.fail(`${what}: non-minimal DER length`, start);
-    }
-    const value = this.r.bytesN(length, what);
-    return { tag, value, total: this.r.offset - start };
-  }
-
-  /** The next TLV's value, which must carry `tag`. */
-  expect(tag: number, what: string): Uint8Array {
-    const start = this.r.offset;
-    const tlv = this.tlv(what);
-    if (tlv.tag !== tag) throw this.fail(`${what}: tag 0x${tlv.tag.toString(16)} where 0x${tag.toString(16)} was expected`, start);
-    return tlv.value;
-  }
-
-  /** A reader over the next TLV's value, which must carry `tag`. */
-  nested(tag: number, what: string): DerReader {
-    return new DerReader(this.expect(tag, what), this.code);
-  }
-
-  end(what: string): void {
-    if (!this.r.atEnd) throw this.fail(`${this.r.remaining} unexpected bytes after ${what}`);
-  }
-}
-
-/** OBJECT IDENTIFIER content octets (X.690, 8.19) as dotted text. */
-function decodeOid(bytes: Uint8Array, code: ErrorCode): string {
-  const arcs: number[] = [];
-  let value = 0;
-  let octets = 0;
-  for (const b of bytes) {
-    if (octets === 0 && b === 0x80) throw new BulwarkError(code, 'OID arc with a leading zero octet');
-    value = value * 128 + (b & 0x7f);
-    octets += 1;
-    if (octets > 7) throw new BulwarkError(code, 'OID arc too large');
-    if ((b & 0x80) === 0) {
-      if (arcs.length === 0) {
-        const top = value < 40 ? 0 : value < 80 ? 1 : 2;
-        arcs.push(top, value - top * 40);
-      } else {
-        arcs.push(value);
-      }
-      value = 0;
-      octets = 0;
-    }
-  }
-  if (octets !== 0 || arcs.length === 0) throw new BulwarkError(code, 'OID is truncated or empty');
-  return arcs.join('.');
-}
-
-/** UTCTime or GeneralizedTime in the forms RFC 5280, 4.1.2.5 allows (always Z, with seconds). */
-function decodeTime(tlv: Tlv, code: ErrorCode, what: string): number {
-  const text = Buffer.from(tlv.value).toString('latin1');
-  let m: RegExpExecArray | null;
-  let year: number;
-  if (tlv.tag === TAG.UTC_TIME && (m = /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)) !== null) {
-    const yy = Number(m[1]);
-    // RFC 5280, 4.1.2.5.1: YY >= 50 is 19YY, else 20YY.
-    year = yy >= 50 ? 1900 + yy : 2000 + yy;
-  } else if (tlv.tag === TAG.GENERALIZED_TIME && (m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(text)) !== null) {
-    year = Number(m[1]);
-  } else {
-    throw new BulwarkError(code, `${what} is not a UTCTime or GeneralizedTime of the form RFC 5280 requires`);
-  }
-  const [month, day, hour, minute, second] = [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59) {
-    throw new BulwarkError(code, `${what} is not a valid date`);
-  }
-  return Date.UTC(year, month - 1, day, hour, minute, second);
-}
 
 interface Extension {
   readonly oid: string;
@@ -312,10 +195,10 @@ function certificateLength(bytes: Uint8Array): number {
   const r = new DerReader(bytes, 'CERT_MALFORMED');
   const tlv = r.tlv('Certificate');
   if (tlv.tag !== TAG.SEQUENCE) throw r.fail(`certificate starts with tag 0x${tlv.tag.toString(16)}, not a DER SEQUENCE`, 0);
-  if (tlv.total > MAX_CERT_DER_BYTES) {
-    throw new BulwarkError('CERT_MALFORMED', `certificate of ${tlv.total} bytes is larger than the cap of ${MAX_CERT_DER_BYTES}`, { size: tlv.total });
+  if (tlv.encoded.length > MAX_CERT_DER_BYTES) {
+    throw new BulwarkError('CERT_MALFORMED', `certificate of ${tlv.encoded.length} bytes is larger than the cap of ${MAX_CERT_DER_BYTES}`, { size: tlv.encoded.length });
   }
-  return tlv.total;
+  return tlv.encoded.length;
 }
 
 function unknownCritical(cert: ParsedCert): string | undefined {
