@@ -1,0 +1,31 @@
+/**
+ * Every stream and bucket the controller opens has its size and age limits, and the audit
+ * stream refuses deletes and purges (real nats-server).
+ */
+import t from 'tap';
+import { nanos } from 'nats';
+import { STREAM_LIMITS } from '../../controller/state/limits.js';
+import { AUDIT_STREAM } from '../../controller/state/store.js';
+import { PolicyStore } from '../../controller/policies/policy-store.js';
+import { openStateBed } from './state-bed.js';
+
+t.test('limits on every stream; the audit stream is append-only', async (t) => {
+  const bed = await openStateBed('stream-limits');
+  t.teardown(() => bed.close());
+  await PolicyStore.open(bed.nc.jetstream());
+  await bed.store.appendAudit({ nodeId: 'node-a', previous: 'unknown', state: 'enrolled', reasons: [], at: new Date(0).toISOString(), sequence: 0 });
+  const jsm = await bed.nc.jetstreamManager();
+  for (const [name, limits] of Object.entries(STREAM_LIMITS)) {
+    if (name.startsWith('bulwark_eventlogs') || name.startsWith('bulwark_ima')) continue; // opened by the appraisers
+    const stream = name === AUDIT_STREAM ? name : `KV_${name}`;
+    const info = await jsm.streams.info(stream);
+    t.equal(info.config.max_bytes, limits.maxBytes, `${stream} max_bytes`);
+    t.equal(info.config.max_age, nanos(limits.maxAgeMs), `${stream} max_age`);
+  }
+  const audit = await jsm.streams.info(AUDIT_STREAM);
+  t.equal(audit.config.deny_delete, true);
+  t.equal(audit.config.deny_purge, true);
+  await t.rejects(jsm.streams.purge(AUDIT_STREAM), 'purge refused');
+  await t.rejects(jsm.streams.deleteMessage(AUDIT_STREAM, 1), 'message delete refused');
+  t.equal((await jsm.streams.info(AUDIT_STREAM)).state.messages, 1, 'the audit entry is still there');
+});
