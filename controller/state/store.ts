@@ -249,6 +249,44 @@ export class ControllerStore {
     };
   }
 
+  /**
+   * Follows every node's NATS public key: first the current value of every record
+   * (`onCaughtUp` after it), then every change by any replica. A removed record and one
+   * without a key give null (no NATS access); one that does not decode gives undefined
+   * (unknown: the key seen before stays, so the node keeps reaching the controller and is
+   * answered STATE_CORRUPT until an operator's approval removes the record).
+   */
+  watchNodeKeys(onChange: (nodeId: string, publicKey: string | null | undefined) => void, onCaughtUp: () => void): () => void {
+    let stopped = false;
+    let stopIterator: (() => void) | null = null;
+    let initialized = false;
+    const caughtUp = (): void => {
+      if (initialized) return;
+      initialized = true;
+      onCaughtUp();
+    };
+    void this.nodes.watch({ initializedFn: caughtUp }).then(async (iter) => {
+      stopIterator = () => iter.stop();
+      if (stopped) iter.stop();
+      for await (const e of iter) {
+        if (stopped) break;
+        if (e.operation !== 'PUT') {
+          onChange(e.key, null);
+          continue;
+        }
+        const stored = this.decodeNode(e);
+        onChange(e.key, stored.corrupt === null ? (stored.record.natsPublicKey ?? null) : undefined);
+      }
+    }, (err: unknown) => {
+      this.log.error(errorFields(err), 'cannot watch node records: NATS node identities are not followed');
+      caughtUp();
+    });
+    return () => {
+      stopped = true;
+      stopIterator?.();
+    };
+  }
+
   async deleteNode(nodeId: string): Promise<void> {
     await this.nodes.delete(nodeId);
   }
