@@ -3,9 +3,12 @@
  * stream refuses deletes and purges (real nats-server).
  */
 import t from 'tap';
-import { nanos } from 'nats';
+import { connect, nanos } from 'nats';
+import { join } from 'node:path';
 import { STREAM_LIMITS } from '../../controller/state/limits.js';
-import { AUDIT_STREAM } from '../../controller/state/store.js';
+import { AUDIT_STREAM, BUCKETS, ControllerStore } from '../../controller/state/store.js';
+import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
+import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { PolicyStore } from '../../controller/policies/policy-store.js';
 import { openStateBed } from './state-bed.js';
 
@@ -28,4 +31,28 @@ t.test('limits on every stream; the audit stream is append-only', async (t) => {
   await t.rejects(jsm.streams.purge(AUDIT_STREAM), 'purge refused');
   await t.rejects(jsm.streams.deleteMessage(AUDIT_STREAM, 1), 'message delete refused');
   t.equal((await jsm.streams.info(AUDIT_STREAM)).state.messages, 1, 'the audit entry is still there');
+});
+
+t.test('streams created by an older release without limits get them on open', async (t) => {
+  const root = await makeTempDir('stream-limits-upgrade');
+  const server = await NatsServerProcess.start({ storeDir: join(root, 'nats') });
+  t.teardown(async () => {
+    await server.stop();
+    await removeDir(root);
+  });
+  const nc = await connect({ servers: server.url });
+  t.teardown(() => nc.close());
+  const jsm = await nc.jetstreamManager();
+  // As the previous release created them: no size or age limit, deletes and purges allowed.
+  await nc.jetstream().views.kv(BUCKETS.nodes, { history: 5 });
+  await jsm.streams.add({ name: AUDIT_STREAM, subjects: ['bulwark.v1.audit.>'] });
+  await ControllerStore.open(nc);
+  const nodes = await jsm.streams.info(`KV_${BUCKETS.nodes}`);
+  t.equal(nodes.config.max_bytes, STREAM_LIMITS.bulwark_nodes.maxBytes);
+  t.equal(nodes.config.max_age, nanos(STREAM_LIMITS.bulwark_nodes.maxAgeMs));
+  const audit = await jsm.streams.info(AUDIT_STREAM);
+  t.equal(audit.config.max_bytes, STREAM_LIMITS.BULWARK_AUDIT.maxBytes);
+  t.equal(audit.config.deny_delete, true);
+  t.equal(audit.config.deny_purge, true);
+  await t.rejects(jsm.streams.purge(AUDIT_STREAM), 'purge refused after the upgrade');
 });
