@@ -177,6 +177,25 @@ t.test('a body naming another node is refused on its own subject', async (t) => 
   t.equal(msg.headers?.get('Bulwark-Error'), 'NATS_AUTH_NODE_MISMATCH');
 });
 
+t.test('enrolling again replaces the node\'s key: the old one is cut, the agent goes on with the new one', async (t) => {
+  const node = fleet.nodes.get('host-a');
+  if (node === undefined) throw new Error('host-a is missing');
+  const old = await fleet.nodeNatsConnection('host-a', { reconnect: false });
+  connections.push(old);
+  await old.flush();
+  const closed = old.closed();
+  const before = (await store.getNode('host-a'))?.record.natsPublicKey;
+  await node.agent.enroll();
+  const after = (await store.getNode('host-a'))?.record.natsPublicKey;
+  t.ok(after !== undefined && after !== before, 'the node record holds the new key');
+  await closed;
+  t.ok(old.isClosed(), 'the connection with the old key was cut');
+  const rounds = node.rounds.length;
+  t.equal((await fleet.ctl(['reattest', 'host-a'])).code, 0);
+  await waitFor('host-a to answer on its new identity', () => (node.rounds.length > rounds ? true : undefined), 20_000);
+  t.equal(node.rounds.at(-1)?.reply.verdict, 'trusted', 'and it is still trusted');
+});
+
 t.test('a removed node loses its NATS connection', async (t) => {
   const hostB = await fleet.nodeNatsConnection('host-b', { reconnect: false });
   connections.push(hostB);
