@@ -14,9 +14,10 @@ import { defineDocument } from '../lib/schema/index.js';
 import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/index.js';
 import { factsDigest, type HostFacts } from '../lib/facts/index.js';
 import { Backoff } from '../lib/index.js';
-import { errorFields, NatsReconnect, type Logger } from '../daemon/index.js';
+import { errorFields, issueNkeySeedFile, natsClientAuthOptions, NatsReconnect, readNkeySeedFile, type Logger } from '../daemon/index.js';
+import { NODE_SUBJECTS, parseNatsNodeId } from '../lib/nats-auth/index.js';
 import { ControllerClient } from '../proto/index.js';
-import { checkNodeId, NO_LOGS, SUBJECTS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
+import { checkNodeId, NO_LOGS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
 import type { AgentConfig } from './config.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
@@ -31,6 +32,8 @@ export const EnrollmentSchema = Type.Object(
     natsUrl: Type.String({ maxLength: 1024 }),
     pcrSelection: Type.String({ maxLength: 1024 }),
     intervalMs: Type.Integer({ minimum: 0 }),
+    /** The public half of the NATS nkey whose seed is `nats-seed.nk` in the data dir; absent: enrolled before NATS authentication. */
+    natsPublicKey: Type.Optional(Type.String({ pattern: '^U[A-Z2-7]{55}$' })),
   },
   { additionalProperties: false },
 );
@@ -85,6 +88,8 @@ export class Agent {
   private factsAt = 0;
   private ackedFactsDigest = '';
   private stopped = false;
+  /** The seed of the current NATS identity (secret); replaced when the agent enrolls again. */
+  private natsSeed = '';
   /** Called after every round; tests and the demo observe verdicts through it. */
   onRound: ((r: RoundResult) => void) | null = null;
 
@@ -101,13 +106,32 @@ export class Agent {
     return join(this.deps.config.dataDir, 'enrollment.json');
   }
 
+  /** The node's NATS nkey seed (0600); a new one is made at every enrollment. */
+  get natsSeedPath(): string {
+    return join(this.deps.config.dataDir, 'nats-seed.nk');
+  }
+
+  /** Whether the seed file holds the key this enrollment registered (a missing or other seed means enrolling again). */
+  private async hasNatsKey(enrollment: Enrollment): Promise<boolean> {
+    if (enrollment.natsPublicKey === undefined) return false;
+    try {
+      const user = await readNkeySeedFile(this.natsSeedPath);
+      if (user.publicKey !== enrollment.natsPublicKey) return false;
+      this.natsSeed = user.seed;
+      return true;
+    } catch (err) {
+      this.log.warn({ path: this.natsSeedPath, ...errorFields(err) }, 'NATS seed missing or unreadable: enrolling again');
+      return false;
+    }
+  }
+
   /** Ensures keys, enrolls unless this AK is already enrolled, and starts answering. */
   async start(): Promise<void> {
     const cfg = this.deps.config;
     await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
     this.keys = await this.deps.tpm.ensureKeys({ ekType: cfg.ekType, akHandle: cfg.akHandle });
     const saved = await this.savedEnrollment();
-    if (saved !== null && saved.akName === toHex(this.keys.akName) && saved.nodeId === (cfg.nodeId ?? saved.nodeId)) {
+    if (saved !== null && saved.akName === toHex(this.keys.akName) && saved.nodeId === (cfg.nodeId ?? saved.nodeId) && (await this.hasNatsKey(saved))) {
       this.enrollment = saved;
     } else {
       this.enrollment = await this.enroll();
@@ -154,7 +178,11 @@ export class Agent {
         nomadNode: cfg.nomadNode ?? '',
       });
       const secret = await this.deps.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
-      const res = await client.activateCredential({ challengeId: challenge.challengeId, secret });
+      // A fresh NATS identity for every enrollment: only its public key leaves the host.
+      const natsKey = await issueNkeySeedFile(this.natsSeedPath);
+      const res = await client.activateCredential({ challengeId: challenge.challengeId, secret, natsPublicKey: natsKey.publicKey });
+      // A running agent's connection is cut when the server drops the old key; it reconnects with this one.
+      this.natsSeed = natsKey.seed;
       const enrollment: Enrollment = {
         version: 1,
         nodeId: res.nodeId,
@@ -163,6 +191,7 @@ export class Agent {
         natsUrl: res.natsUrl,
         pcrSelection: res.pcrSelection,
         intervalMs: res.intervalMs,
+        natsPublicKey: natsKey.publicKey,
       };
       for (const source of this.deps.sources ?? []) source.reset?.();
       const tmp = `${this.enrollmentPath}.tmp`;
@@ -182,13 +211,25 @@ export class Agent {
     const url = this.deps.config.natsUrl ?? enrollment.natsUrl;
     // Jittered reconnects: a fleet that lost its NATS server does not come back in step.
     const reconnect = new NatsReconnect();
+    const nodeId = parseNatsNodeId(enrollment.nodeId);
+    // Its own nkey, the CA from this host's config, and its own inbox (the only one it may read).
+    const auth = await natsClientAuthOptions({ credentials: { kind: 'nkey-seed', seed: () => this.natsSeed }, caFile: this.deps.config.natsCaFile, nodeId });
     try {
-      this.nc = await connect({ servers: url, name: `bulwark-agent-${enrollment.nodeId}`, ...reconnect.options() });
+      this.nc = await connect({
+        servers: url,
+        name: `bulwark-agent-${enrollment.nodeId}`,
+        ...auth,
+        ...reconnect.options(),
+        // Right after enrollment the server may not list this node yet (it reloads within a
+        // second): keep trying instead of giving up on the first authorization error.
+        waitOnFirstConnect: true,
+        ignoreAuthErrorAbort: true,
+      });
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${url}`);
     }
     reconnect.follow(this.nc, this.log);
-    this.sub = this.nc.subscribe(SUBJECTS.challenge(enrollment.nodeId), {
+    this.sub = this.nc.subscribe(NODE_SUBJECTS.challenge(nodeId), {
       callback: (err, msg) => {
         if (err !== null) {
           this.log.warn(errorFields(err), 'dropped a challenge: subscription error');
@@ -299,7 +340,7 @@ export class Agent {
     }
     let ch = challenge;
     if (ch === null) {
-      const msg = await nc.request(SUBJECTS.nonce, wire.nonceRequest.encode({ nodeId: enrollment.nodeId }), { timeout: NATS_REQUEST_TIMEOUT_MS });
+      const msg = await nc.request(NODE_SUBJECTS.nonce(parseNatsNodeId(enrollment.nodeId)), wire.nonceRequest.encode({ nodeId: enrollment.nodeId }), { timeout: NATS_REQUEST_TIMEOUT_MS });
       const refused = errorHeader(msg);
       if (refused !== null) throw refused;
       ch = wire.challenge.decode(msg.data);
@@ -329,7 +370,7 @@ export class Agent {
       ...NO_LOGS,
       ...extra,
     });
-    const msg = await nc.request(SUBJECTS.evidence, evidence, { timeout: NATS_REQUEST_TIMEOUT_MS });
+    const msg = await nc.request(NODE_SUBJECTS.evidence(parseNatsNodeId(enrollment.nodeId)), evidence, { timeout: NATS_REQUEST_TIMEOUT_MS });
     const refused = errorHeader(msg);
     if (refused !== null) throw refused;
     const reply = wire.evidenceReply.decode(msg.data);

@@ -33,6 +33,11 @@ export const AgentConfigSchema = Type.Object(
     controller: Text({ default: '127.0.0.1:7443', pattern: HOST_PORT }),
     /** NATS server URL, or null to use the one the controller gives at enrollment. */
     natsUrl: Type.Union([Text({ pattern: '^(nats|tls|ws|wss)://[^\\x00-\\x20\\x7f]+$' }), Type.Null()], { default: null }),
+    /**
+     * PEM file of the CA the NATS server's certificate must chain to (the controller's CA
+     * for its embedded server). Pinned from here, never taken from the controller's answer.
+     */
+    natsCaFile: Text({ default: '/etc/bulwark/nats-ca.pem', pattern: ABSOLUTE }),
     /** Absolute path of the agent's state directory. */
     dataDir: Text({ default: '/var/lib/bulwark-agent', pattern: ABSOLUTE }),
     /** Milliseconds between timer-driven attestation rounds. */
@@ -71,6 +76,7 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_TCTI: { key: 'tcti', type: 'string' },
   BULWARK_CONTROLLER: { key: 'controller', type: 'string' },
   BULWARK_NATS_URL: { key: 'natsUrl', type: 'string' },
+  BULWARK_NATS_CA_FILE: { key: 'natsCaFile', type: 'string' },
   BULWARK_DATA_DIR: { key: 'dataDir', type: 'string' },
   BULWARK_INTERVAL_MS: { key: 'intervalMs', type: 'integer' },
   BULWARK_NODE_ID: { key: 'nodeId', type: 'string' },

@@ -7,10 +7,12 @@ import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:cryp
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { connect, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
+import { connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import { toHex } from '../lib/index.js';
 import { BulwarkError, toBulwarkError } from '../lib/index.js';
-import { errorFields, NatsReconnect, type Logger } from '../daemon/index.js';
+import { errorFields, natsClientAuthOptions, NatsReconnect, type Logger, type NatsClientCredentials } from '../daemon/index.js';
+import { NODE_SUBJECTS, nodeIdFromSubject, type NodeSubjectKind } from '../lib/nats-auth/index.js';
+import { NatsIdentitySync, startEmbeddedNats, type EmbeddedNats } from './nats-auth/index.js';
 import { parsePemBundle } from '../lib/tpm/index.js';
 import { SUBJECTS, wire } from '../proto/index.js';
 import type { ControllerConfig } from './config/index.js';
@@ -18,7 +20,6 @@ import { createAppraisers } from './appraisers/index.js';
 import { PolicyStore } from './policies/index.js';
 import { GrpcApi } from './api/index.js';
 import { KvLease } from './state/index.js';
-import { NatsServerProcess } from './state/index.js';
 import { AppCatalogue } from './apps/index.js';
 import { NomadHttpClient } from './nomad/index.js';
 import { NomadReconciler } from './nomad/index.js';
@@ -30,6 +31,30 @@ import { Verifier } from './verifier/index.js';
 const QUEUE = 'bulwark-verifiers';
 /** Header carrying the BulwarkError code when a NATS request is refused. */
 export const ERROR_HEADER = 'Bulwark-Error';
+
+/**
+ * The node a request on a node-scoped subject is served for: the subject's (the server lets
+ * only that node publish there). The body must name the same node: fail closed, exactly.
+ */
+export function requestNodeId(kind: NodeSubjectKind, subject: string, bodyNodeId: string): string {
+  const nodeId = nodeIdFromSubject(kind, subject);
+  if (bodyNodeId !== nodeId) {
+    throw new BulwarkError('NATS_AUTH_NODE_MISMATCH', `a ${kind} message on ${nodeId}'s subject names another node`, { subjectNode: nodeId, bodyNode: bodyNodeId.slice(0, 128) });
+  }
+  return nodeId;
+}
+
+/** nats.js options for an external NATS from the config (which requires a CA and one identity there). */
+async function externalNatsAuth(cfg: ControllerConfig): Promise<Partial<ConnectionOptions>> {
+  let credentials: NatsClientCredentials;
+  if (cfg.natsNkeySeedFile !== null) credentials = { kind: 'nkey', seedFile: cfg.natsNkeySeedFile };
+  else if (cfg.natsCredsFile !== null) credentials = { kind: 'creds', credsFile: cfg.natsCredsFile };
+  else if (cfg.natsUser !== null && cfg.natsPasswordFile !== null) credentials = { kind: 'password', user: cfg.natsUser, passwordFile: cfg.natsPasswordFile };
+  else throw new BulwarkError('CONFIG_INVALID', 'natsUrl is set without NATS credentials');
+  if (cfg.natsCaFile === null) throw new BulwarkError('CONFIG_INVALID', 'natsUrl is set without natsCaFile');
+  const clientCertificate = cfg.natsCertFile !== null && cfg.natsKeyFile !== null ? { certFile: cfg.natsCertFile, keyFile: cfg.natsKeyFile } : undefined;
+  return natsClientAuthOptions({ credentials, caFile: cfg.natsCaFile, ...(clientCertificate === undefined ? {} : { clientCertificate }) });
+}
 
 /** True for a file system error saying the file is not there. */
 function isNotFound(err: unknown): boolean {
@@ -69,7 +94,8 @@ export async function loadCaBundle(dir: string): Promise<string[]> {
 export class Controller {
   readonly config: ControllerConfig;
   private readonly log: Logger;
-  private natsServer: NatsServerProcess | null = null;
+  private natsServer: EmbeddedNats | null = null;
+  private identitySync: NatsIdentitySync | null = null;
   private nc: NatsConnection | null = null;
   private api: GrpcApi | null = null;
   private subs: Subscription[] = [];
@@ -95,21 +121,31 @@ export class Controller {
   async start(): Promise<void> {
     const cfg = this.config;
     await mkdir(cfg.dataDir, { recursive: true });
+    let auth: Partial<ConnectionOptions>;
     if (cfg.natsUrl === null) {
-      this.natsServer = await NatsServerProcess.start({ storeDir: join(cfg.dataDir, 'nats'), port: cfg.natsPort });
+      // TLS from the controller CA, the controller's own nkey; nodes are added from KV below.
+      this.natsServer = await startEmbeddedNats({ dataDir: cfg.dataDir, port: cfg.natsPort });
       this.natsUrl = this.natsServer.url;
-      this.log.info({ url: this.natsUrl }, 'started embedded nats-server');
+      auth = await natsClientAuthOptions({ credentials: { kind: 'nkey', seedFile: this.natsServer.seedFile }, caFile: this.natsServer.caFile });
+      this.log.info({ url: this.natsUrl }, 'started embedded nats-server (TLS, nkey authentication)');
     } else {
       this.natsUrl = cfg.natsUrl;
+      auth = await externalNatsAuth(cfg);
     }
     const reconnect = new NatsReconnect();
     try {
-      this.nc = await connect({ servers: this.natsUrl, name: 'bulwark-controller', ...reconnect.options() });
+      this.nc = await connect({ servers: this.natsUrl, name: 'bulwark-controller', ...auth, ...reconnect.options() });
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${this.natsUrl}`);
     }
     reconnect.follow(this.nc, this.log);
     const store = await ControllerStore.open(this.nc, { log: this.log });
+    const embedded = this.natsServer;
+    if (embedded !== null) {
+      // The embedded server's users follow the node records in KV (every replica renders the same set).
+      this.identitySync = new NatsIdentitySync({ watch: (onChange, onCaughtUp) => store.watchNodeKeys(onChange, onCaughtUp), apply: (nodes) => embedded.setNodes(nodes), log: this.log });
+      await this.identitySync.start();
+    }
     const events = new TrustEvents(store, this.log);
     const policies = await PolicyStore.open(this.nc.jetstream());
     const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log });
@@ -134,18 +170,24 @@ export class Controller {
     const nc = this.nc;
 
     this.subs.push(
-      nc.subscribe(SUBJECTS.nonce, {
+      // Node-scoped subjects: the node id comes from the subject, which only that node may publish on.
+      nc.subscribe(NODE_SUBJECTS.nonceAll, {
         queue: QUEUE,
         callback: (err, msg) => {
-          if (err !== null) this.log.warn({ subject: SUBJECTS.nonce, ...errorFields(err) }, 'dropped a nonce request: subscription error');
-          else void this.answer(msg, async () => wire.challenge.encode(await verifier.issueChallenge(wire.nonceRequest.decode(msg.data).nodeId)));
+          if (err !== null) this.log.warn({ subject: NODE_SUBJECTS.nonceAll, ...errorFields(err) }, 'dropped a nonce request: subscription error');
+          else void this.answer(msg, async () => wire.challenge.encode(await verifier.issueChallenge(requestNodeId('nonce', msg.subject, wire.nonceRequest.decode(msg.data).nodeId))));
         },
       }),
-      nc.subscribe(SUBJECTS.evidence, {
+      nc.subscribe(NODE_SUBJECTS.evidenceAll, {
         queue: QUEUE,
         callback: (err, msg) => {
-          if (err !== null) this.log.warn({ subject: SUBJECTS.evidence, ...errorFields(err) }, 'dropped evidence: subscription error');
-          else void this.answer(msg, async () => wire.evidenceReply.encode(await verifier.handleEvidence(wire.evidence.decode(msg.data))));
+          if (err !== null) this.log.warn({ subject: NODE_SUBJECTS.evidenceAll, ...errorFields(err) }, 'dropped evidence: subscription error');
+          else
+            void this.answer(msg, async () => {
+              const evidence = wire.evidence.decode(msg.data);
+              requestNodeId('evidence', msg.subject, evidence.nodeId);
+              return wire.evidenceReply.encode(await verifier.handleEvidence(evidence));
+            });
         },
       }),
     );
@@ -257,6 +299,8 @@ export class Controller {
     await this.api?.close();
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
+    this.identitySync?.stop();
+    this.identitySync = null;
     if (this.nc !== null) {
       await this.nc.drain().catch(() => undefined);
       this.nc = null;

@@ -1,4 +1,4 @@
-/** daemon/: process plumbing shared by bulwark-agent and bulwark-controller: logging, config layering, retries. */
+/** daemon/: process plumbing shared by bulwark-agent and bulwark-controller: logging, config layering, retries, NATS credentials. */
 export {
   createLogger,
   errorFields,
@@ -31,3 +31,14 @@ export {
   type EnvValueType,
   type LayeredConfig,
 } from './config-layers.js';
+export { readSecretFile, writeSecretFile } from './secret-files.js';
+export {
+  createNatsPassword,
+  issueNkeySeedFile,
+  natsClientAuthOptions,
+  readNatsPasswordFile,
+  readNkeySeedFile,
+  writeNatsPasswordFile,
+  type NatsClientAuthOptions,
+  type NatsClientCredentials,
+} from './nats-credentials.js';

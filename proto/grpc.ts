@@ -94,7 +94,7 @@ export class ControllerClient {
   }
 
   async activateCredential(req: ActivateRequestMsg): Promise<ActivateResponseMsg> {
-    return checkActivateResponse(await this.unary(this.registrar.activateCredential.bind(this.registrar), { challengeId: req.challengeId, secret: req.secret }));
+    return checkActivateResponse(await this.unary(this.registrar.activateCredential.bind(this.registrar), { challengeId: req.challengeId, secret: req.secret, natsPublicKey: req.natsPublicKey }));
   }
 
   /** The gRPC health status ("SERVING", "NOT_SERVING", ...). */

@@ -14,10 +14,11 @@ import * as placement from './gen/bulwark/v1/placement.js';
 import * as policies from './gen/bulwark/v1/policies.js';
 import * as registrar from './gen/bulwark/v1/registrar.js';
 
-/** NATS subjects, versioned. */
+/**
+ * NATS subjects, versioned, that only the controller publishes. What nodes publish and
+ * receive (nonce and evidence requests, challenges) is node-scoped: lib/nats-auth NODE_SUBJECTS.
+ */
 export const SUBJECTS = {
-  nonce: 'bulwark.v1.nonce',
-  evidence: 'bulwark.v1.evidence',
   challenge: (nodeId: string) => `bulwark.v1.challenge.${nodeId}`,
   trust: (nodeId: string) => `bulwark.v1.trust.${nodeId}`,
   trustAll: 'bulwark.v1.trust.>',
@@ -198,11 +199,13 @@ export function checkEnrollResponse(m: registrar.EnrollResponse): EnrollResponse
 export interface ActivateRequestMsg {
   readonly challengeId: string;
   readonly secret: Uint8Array;
+  /** The node's NATS nkey public key (checked by the registrar). */
+  readonly natsPublicKey: string;
 }
 
 /** Checks a decoded ActivateCredentialRequest (untrusted peer input): size caps. */
 export function checkActivateRequest(m: registrar.ActivateCredentialRequest): ActivateRequestMsg {
-  return { challengeId: checkText(m.challengeId, 'challenge_id', 128), secret: blob(m.secret, 'secret', 1024) };
+  return { challengeId: checkText(m.challengeId, 'challenge_id', 128), secret: blob(m.secret, 'secret', 1024), natsPublicKey: checkText(m.natsPublicKey, 'nats_public_key', 64) };
 }
 
 /** What an enrolled agent is told: its node id, identity, NATS URL, PCR selection, interval. */

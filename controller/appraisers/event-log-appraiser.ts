@@ -15,9 +15,10 @@ import type { PolicyKindName } from '../../lib/attestation/index.js';
 import { WIRE_LIMITS } from '../../proto/index.js';
 import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
+import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from '../state/index.js';
 import type { PolicyKind, PolicyStore } from '../policies/index.js';
 
-export const EVENTLOG_BUCKET = 'bulwark_eventlogs';
+export const EVENTLOG_BUCKET = 'bulwark_eventlogs' as const;
 
 /** The measured-boot policy kind (policies/measured-boot/schema.json). */
 export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy, Extract<PolicyKindName, 'measured-boot'>> = {
@@ -44,7 +45,8 @@ export class EventLogAppraiser implements Appraiser {
   static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger()): Promise<EventLogAppraiser> {
     policies.register(MEASURED_BOOT_POLICY);
     try {
-      const kv = await js.views.kv(EVENTLOG_BUCKET, { history: 1, storage: StorageType.File, maxValueSize: WIRE_LIMITS.eventLog });
+      const kv = await js.views.kv(EVENTLOG_BUCKET, { history: 1, storage: StorageType.File, maxValueSize: WIRE_LIMITS.eventLog, ...kvLimits(EVENTLOG_BUCKET) });
+      await enforceStreamLimits(await js.jetstreamManager(), `KV_${EVENTLOG_BUCKET}`, STREAM_LIMITS[EVENTLOG_BUCKET]);
       return new EventLogAppraiser(kv, policies, log);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the event log bucket');

@@ -31,9 +31,10 @@ import { TPM_ALG } from '../../lib/tpm/index.js';
 import { finding, type Finding } from '../../lib/index.js';
 import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
+import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from '../state/index.js';
 import type { PolicyKind, PolicyStore } from '../policies/index.js';
 
-export const IMA_BUCKET = 'bulwark_ima';
+export const IMA_BUCKET = 'bulwark_ima' as const;
 
 /** The runtime policy kind (Bulwark's format; `bulwarkctl policy import-keylime` converts Keylime's). */
 export const RUNTIME_POLICY: PolicyKind<RuntimePolicy, Extract<PolicyKindName, 'runtime'>> = {
@@ -93,7 +94,9 @@ export class ImaAppraiser implements Appraiser {
   static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger()): Promise<ImaAppraiser> {
     policies.register(RUNTIME_POLICY);
     try {
-      return new ImaAppraiser(await js.views.kv(IMA_BUCKET, { history: 1, storage: StorageType.File }), policies, log);
+      const kv = await js.views.kv(IMA_BUCKET, { history: 1, storage: StorageType.File, ...kvLimits(IMA_BUCKET) });
+      await enforceStreamLimits(await js.jetstreamManager(), `KV_${IMA_BUCKET}`, STREAM_LIMITS[IMA_BUCKET]);
+      return new ImaAppraiser(kv, policies, log);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the IMA bucket');
     }

@@ -24,6 +24,19 @@ export const ControllerConfigSchema = Type.Object(
     natsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 4222 }),
     /** The NATS URL given to agents at enrollment (default: the one the controller uses). */
     natsAdvertiseUrl: NullableText(),
+    /**
+     * An external NATS (natsUrl set): the CA its certificate must chain to (required; TLS
+     * only), and exactly one identity: an nkey seed file, a user with a password file, or a
+     * creds file. Optionally a TLS client certificate and key. Secret files must be 0600.
+     * The embedded server makes all of these itself under dataDir.
+     */
+    natsCaFile: NullableText(),
+    natsNkeySeedFile: NullableText(),
+    natsUser: NullableText(),
+    natsPasswordFile: NullableText(),
+    natsCredsFile: NullableText(),
+    natsCertFile: NullableText(),
+    natsKeyFile: NullableText(),
     /** gRPC listen address host:port. */
     grpcListen: Text('127.0.0.1:7443', '^[^:\\x00-\\x1f\\x7f]+:[0-9]+$'),
     /** Directory of PEM EK CA certificates (roots and intermediates). */
@@ -70,6 +83,13 @@ export const CONTROLLER_CONFIG_ENV = {
   BULWARK_NATS_URL: { key: 'natsUrl', type: 'string' },
   BULWARK_NATS_PORT: { key: 'natsPort', type: 'integer' },
   BULWARK_NATS_ADVERTISE_URL: { key: 'natsAdvertiseUrl', type: 'string' },
+  BULWARK_NATS_CA_FILE: { key: 'natsCaFile', type: 'string' },
+  BULWARK_NATS_NKEY_SEED_FILE: { key: 'natsNkeySeedFile', type: 'string' },
+  BULWARK_NATS_USER: { key: 'natsUser', type: 'string' },
+  BULWARK_NATS_PASSWORD_FILE: { key: 'natsPasswordFile', type: 'string' },
+  BULWARK_NATS_CREDS_FILE: { key: 'natsCredsFile', type: 'string' },
+  BULWARK_NATS_CERT_FILE: { key: 'natsCertFile', type: 'string' },
+  BULWARK_NATS_KEY_FILE: { key: 'natsKeyFile', type: 'string' },
   BULWARK_GRPC_LISTEN: { key: 'grpcListen', type: 'string' },
   BULWARK_EK_CA_DIR: { key: 'ekCaDir', type: 'string' },
   BULWARK_PCR_SELECTION: { key: 'pcrSelection', type: 'string' },
@@ -96,6 +116,20 @@ function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, str
     if (value[key] < 100) throw configError(key, origin(key), `/${key}`, 'must be at least 100 ms');
   }
   if (value.staleAfterMs <= value.intervalMs) throw configError('staleAfterMs', origin('staleAfterMs'), '/staleAfterMs', `must be longer than intervalMs (${value.intervalMs})`);
+  if (value.natsUrl !== null) {
+    // No plaintext and no anonymous access: an external NATS needs a pinned CA and one identity.
+    if (value.natsCaFile === null) throw configError('natsCaFile', origin('natsUrl'), '/natsCaFile', 'is required with natsUrl (NATS is used over TLS only)');
+    const identities = [value.natsNkeySeedFile !== null, value.natsUser !== null || value.natsPasswordFile !== null, value.natsCredsFile !== null].filter(Boolean).length;
+    if (identities !== 1) {
+      throw configError('natsNkeySeedFile', origin('natsUrl'), '/natsNkeySeedFile', 'exactly one of natsNkeySeedFile, natsUser with natsPasswordFile, or natsCredsFile is required with natsUrl');
+    }
+    if ((value.natsUser === null) !== (value.natsPasswordFile === null)) {
+      throw configError('natsPasswordFile', origin('natsUser'), '/natsPasswordFile', 'natsUser and natsPasswordFile go together');
+    }
+    if ((value.natsCertFile === null) !== (value.natsKeyFile === null)) {
+      throw configError('natsKeyFile', origin('natsCertFile'), '/natsKeyFile', 'natsCertFile and natsKeyFile go together');
+    }
+  }
   return value;
 }
 

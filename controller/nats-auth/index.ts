@@ -4,7 +4,7 @@
  * config and reloaded in place. The permission model and config rendering are pure, in
  * lib/nats-auth.
  */
-export { readSecretFile, writeSecretFile } from './secret-files.js';
+export { readSecretFile, writeSecretFile } from '../../daemon/index.js';
 export {
   createNatsPassword,
   issueNkeySeedFile,
@@ -14,5 +14,7 @@ export {
   writeNatsPasswordFile,
   type NatsClientAuthOptions,
   type NatsClientCredentials,
-} from './credentials.js';
+} from '../../daemon/index.js';
 export { ConfiguredNatsServer, signalNatsServerReload, type ConfiguredNatsServerOptions } from './server-process.js';
+export { embeddedNatsPaths, startEmbeddedNats, type EmbeddedNats } from './embedded.js';
+export { NatsIdentitySync, type NodeKeyWatch } from './identity-sync.js';

@@ -8,7 +8,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { createConnection, createServer } from 'node:net';
 import { BulwarkError } from '../../lib/index.js';
-import { writeSecretFile } from './secret-files.js';
+import { writeSecretFile } from '../../daemon/index.js';
 
 /** What nats-server 2.9/2.10 logs after applying a reload, and after refusing one. */
 const RELOADED = 'Reloaded server configuration';

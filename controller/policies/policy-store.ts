@@ -10,8 +10,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { BulwarkError, toBulwarkError } from '../../lib/index.js';
 import { defineDocument, parseJsonText } from '../../lib/schema/index.js';
+import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from '../state/index.js';
 
-export const POLICY_BUCKET = 'bulwark_policies';
+export const POLICY_BUCKET = 'bulwark_policies' as const;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const KIND = /^[a-z][a-z-]{0,31}$/;
@@ -103,7 +104,9 @@ export class PolicyStore {
 
   static async open(js: JetStreamClient): Promise<PolicyStore> {
     try {
-      return new PolicyStore(await js.views.kv(POLICY_BUCKET, { history: 10, storage: StorageType.File, maxValueSize: MAX_DOCUMENT }));
+      const kv = await js.views.kv(POLICY_BUCKET, { history: 10, storage: StorageType.File, maxValueSize: MAX_DOCUMENT, ...kvLimits(POLICY_BUCKET) });
+      await enforceStreamLimits(await js.jetstreamManager(), `KV_${POLICY_BUCKET}`, STREAM_LIMITS[POLICY_BUCKET]);
+      return new PolicyStore(kv);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the policy bucket');
     }

@@ -19,6 +19,7 @@ import type { ActivateRequestMsg, ActivateResponseMsg, EnrollRequestMsg, EnrollR
 import type { ControllerStore } from '../state/index.js';
 import type { TrustEvents } from '../state/index.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
+import { checkNkeyUserPublicKey, parseNatsNodeId } from '../../lib/nats-auth/index.js';
 
 const enc = new TextEncoder();
 
@@ -168,6 +169,15 @@ export class Registrar {
     return { challengeId, idObject: blob.idObject, encryptedSecret: blob.encryptedSecret };
   }
 
+  /** One nkey is one node's: a key another node already holds is refused (the NATS server would refuse the config). */
+  private async checkNatsKeyUnique(nodeId: string, publicKey: string): Promise<void> {
+    for (const other of await this.store.listNodes()) {
+      if (other.nodeId !== nodeId && other.natsPublicKey === publicKey) {
+        throw new BulwarkError('NATS_AUTH_CREDENTIAL_INVALID', 'this NATS key is already another node\'s');
+      }
+    }
+  }
+
   /**
    * A Nomad client belongs to one host: a claim on a Nomad node another enrolled node
    * already claims (explicitly, or by its node id) is refused.
@@ -183,6 +193,8 @@ export class Registrar {
 
   /** Completes enrollment when the secret matches; a challenge is good for one attempt. */
   async activate(req: ActivateRequestMsg, now = Date.now()): Promise<ActivateResponseMsg> {
+    // The node's NATS identity: only its public key is sent; a malformed one is refused before anything is consumed.
+    const natsPublicKey = checkNkeyUserPublicKey(req.natsPublicKey);
     const entry = req.challengeId === '' ? null : await this.store.enroll.get(req.challengeId);
     if (entry === null || entry.operation !== 'PUT') {
       throw new BulwarkError('ENROLL_UNKNOWN_CHALLENGE', 'unknown or already used enrollment challenge');
@@ -197,6 +209,9 @@ export class Registrar {
     if (!(expected.length === got.length && timingSafeEqual(expected, got))) {
       throw new BulwarkError('CREDENTIAL_SECRET_MISMATCH', 'the activated secret does not match: the EK and the AK are not in one TPM');
     }
+
+    parseNatsNodeId(pending.nodeId);
+    await this.checkNatsKeyUnique(pending.nodeId, natsPublicKey);
 
     const at = new Date(now).toISOString();
     const seen: { previous: NodeRecord | null } = { previous: null };
@@ -228,6 +243,7 @@ export class Registrar {
         requiresReenrollment: false,
         reenrollApproved: false,
         nomadNode: pending.nomadNode,
+        natsPublicKey,
       };
     });
     if (record === null) throw new BulwarkError('INTERNAL', 'enrollment produced no record');

@@ -6,7 +6,9 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import {
+  DiscardPolicy,
   KvWatchInclude,
+  nanos,
   StorageType,
   type JetStreamClient,
   type KV,
@@ -19,6 +21,7 @@ import { defineDocument } from '../../lib/schema/index.js';
 import { SUBJECTS, wire, type TrustEventMsg } from '../../proto/index.js';
 import { errorFields, silentLogger, sleep, type Logger } from '../../daemon/index.js';
 import { Backoff, type BackoffPolicy } from '../../lib/index.js';
+import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from './limits.js';
 
 export const BUCKETS = { nodes: 'bulwark_nodes', nonces: 'bulwark_nonces', enroll: 'bulwark_enroll', leases: 'bulwark_leases' } as const;
 export const AUDIT_STREAM = 'BULWARK_AUDIT';
@@ -98,17 +101,30 @@ export class ControllerStore {
     try {
       const js = nc.jetstream();
       const jsm = await nc.jetstreamManager();
-      const nodes = await js.views.kv(BUCKETS.nodes, { history: 5, storage: StorageType.File });
+      const nodes = await js.views.kv(BUCKETS.nodes, { history: 5, storage: StorageType.File, ...kvLimits(BUCKETS.nodes) });
       // Bucket-wide max age only cleans up: expiry itself is checked against issuedAt,
       // because nats-server 2.9 ignores per-key TTLs.
-      const nonces = await js.views.kv(BUCKETS.nonces, { history: 1, ttl: 60 * 60 * 1000, storage: StorageType.File });
-      const enroll = await js.views.kv(BUCKETS.enroll, { history: 1, ttl: 60 * 60 * 1000, storage: StorageType.File });
-      const leases = await js.views.kv(BUCKETS.leases, { history: 1, storage: StorageType.File });
+      const nonces = await js.views.kv(BUCKETS.nonces, { history: 1, storage: StorageType.File, ...kvLimits(BUCKETS.nonces) });
+      const enroll = await js.views.kv(BUCKETS.enroll, { history: 1, storage: StorageType.File, ...kvLimits(BUCKETS.enroll) });
+      const leases = await js.views.kv(BUCKETS.leases, { history: 1, storage: StorageType.File, ...kvLimits(BUCKETS.leases) });
+      for (const bucket of Object.values(BUCKETS)) await enforceStreamLimits(jsm, `KV_${bucket}`, STREAM_LIMITS[bucket]);
+      // The audit log is append-only: the server itself refuses deletes and purges.
+      const audit = STREAM_LIMITS[AUDIT_STREAM];
       try {
         await jsm.streams.info(AUDIT_STREAM);
       } catch {
-        await jsm.streams.add({ name: AUDIT_STREAM, subjects: [SUBJECTS.auditAll], storage: StorageType.File });
+        await jsm.streams.add({
+          name: AUDIT_STREAM,
+          subjects: [SUBJECTS.auditAll],
+          storage: StorageType.File,
+          max_bytes: audit.maxBytes,
+          max_age: nanos(audit.maxAgeMs),
+          discard: DiscardPolicy.Old,
+          deny_delete: true,
+          deny_purge: true,
+        });
       }
+      await enforceStreamLimits(jsm, AUDIT_STREAM, audit, { deny_delete: true, deny_purge: true });
       return new ControllerStore(nc, js, nodes, nonces, enroll, leases, opts.log ?? silentLogger());
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the JetStream buckets');
@@ -227,6 +243,44 @@ export class ControllerStore {
         onChange(this.decodeNode(e).record);
       }
     }, (err: unknown) => this.log.warn(errorFields(err), 'cannot watch node records: trust changes are not followed'));
+    return () => {
+      stopped = true;
+      stopIterator?.();
+    };
+  }
+
+  /**
+   * Follows every node's NATS public key: first the current value of every record
+   * (`onCaughtUp` after it), then every change by any replica. A removed record and one
+   * without a key give null (no NATS access); one that does not decode gives undefined
+   * (unknown: the key seen before stays, so the node keeps reaching the controller and is
+   * answered STATE_CORRUPT until an operator's approval removes the record).
+   */
+  watchNodeKeys(onChange: (nodeId: string, publicKey: string | null | undefined) => void, onCaughtUp: () => void): () => void {
+    let stopped = false;
+    let stopIterator: (() => void) | null = null;
+    let initialized = false;
+    const caughtUp = (): void => {
+      if (initialized) return;
+      initialized = true;
+      onCaughtUp();
+    };
+    void this.nodes.watch({ initializedFn: caughtUp }).then(async (iter) => {
+      stopIterator = () => iter.stop();
+      if (stopped) iter.stop();
+      for await (const e of iter) {
+        if (stopped) break;
+        if (e.operation !== 'PUT') {
+          onChange(e.key, null);
+          continue;
+        }
+        const stored = this.decodeNode(e);
+        onChange(e.key, stored.corrupt === null ? (stored.record.natsPublicKey ?? null) : undefined);
+      }
+    }, (err: unknown) => {
+      this.log.error(errorFields(err), 'cannot watch node records: NATS node identities are not followed');
+      caughtUp();
+    });
     return () => {
       stopped = true;
       stopIterator?.();

@@ -83,6 +83,12 @@ export const NodeRecordSchema = Type.Object(
     reenrollApproved: Type.Boolean(),
     /** The Nomad client (node name or ID) this host runs, as its agent claimed at enrollment; null: the node id. */
     nomadNode: NullableText(256),
+    /**
+     * The node's NATS identity: the public half of the nkey its agent generated at
+     * enrollment. Absent in records written before NATS authentication (such a node has no
+     * NATS access until it enrolls again).
+     */
+    natsPublicKey: Type.Optional(Type.String({ pattern: '^U[A-Z2-7]{55}$' })),
   },
   { additionalProperties: false },
 );

@@ -1,10 +1,13 @@
 /**
  * With no NATS URL configured the controller starts its own `nats-server -js` in its data
- * directory, keeps its state there across restarts, and stops it again.
+ * directory (TLS from the controller CA, nkey authentication), keeps its state there across
+ * restarts, and stops it again. A client without TLS or without credentials is refused.
  */
 import t from 'tap';
 import { execa } from 'execa';
 import { connect } from 'nats';
+import { embeddedNatsPaths } from '../../controller/nats-auth/index.js';
+import { natsClientAuthOptions } from '../../daemon/index.js';
 import { join } from 'node:path';
 import { parseControllerConfig } from '../../controller/config/config.js';
 import { Controller } from '../../controller/controller.js';
@@ -28,13 +31,16 @@ t.test('the embedded nats-server starts, keeps state and stops with the controll
   t.equal(config.natsUrl, null, 'no NATS URL configured');
   const first = new Controller(config, silentLogger());
   await first.start();
-  t.match(first.natsUrl, /^nats:\/\/127\.0\.0\.1:\d+$/);
+  t.match(first.natsUrl, /^tls:\/\/127\.0\.0\.1:\d+$/);
+  const paths = embeddedNatsPaths(join(root, 'data'));
+  await t.rejects(connect({ servers: first.natsUrl, reconnect: false }), 'no credentials: refused');
+  await t.rejects(connect({ servers: first.natsUrl.replace('tls://', 'nats://'), reconnect: false, tls: null }), 'plaintext: refused');
   t.equal(await natsServersFor(join(root, 'data')), 1, 'one nats-server runs in the data directory');
   const client = new ControllerClient(first.grpcAddress);
   t.equal(await client.healthCheck(), 'SERVING');
   t.same(await client.listNodes(), [], 'a new data directory starts empty');
   // A node record written into the embedded server's KV, as the registrar would.
-  const nc = await connect({ servers: first.natsUrl });
+  const nc = await connect({ servers: first.natsUrl, ...(await natsClientAuthOptions({ credentials: { kind: 'nkey', seedFile: paths.seedFile }, caFile: paths.caFile })) });
   await (await ControllerStore.open(nc)).putNode(enrolledRecord('kept-node', new SoftTpm()), 0);
   await nc.close();
   t.same(

@@ -15,6 +15,7 @@ import type { EnrollRequestMsg } from '../../proto/wire.js';
 import { SoftTpm } from '../helpers/soft-tpm.js';
 import { readFixture, readFixtureText } from '../lib/tpm/fixture-files.js';
 import { softwareActivate } from '../lib/tpm/software-activate.js';
+import { createNkeyUser } from '../../lib/nats-auth/index.js';
 import { AK_ATTRIBUTES, writeRsaPublic } from '../lib/tpm/tpmt-builder.js';
 import { TPMA_OBJECT } from '../../lib/tpm/types.js';
 import { openStateBed } from './state-bed.js';
@@ -51,7 +52,7 @@ async function enrollFully(r: Registrar, nodeId: string, tpm: SoftTpm, now = T0,
   const challenge = await r.enroll(request(nodeId, tpm, over), now);
   const secret = softwareActivate(ek, ekPrivate, tpm.akName, challenge);
   if (secret === null) throw new Error('the credential does not activate for this AK');
-  return r.activate({ challengeId: challenge.challengeId, secret }, now + 1000);
+  return r.activate({ challengeId: challenge.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, now + 1000);
 }
 
 t.test('an allow-listed EK with a proper AK enrolls once the credential is activated', async (t) => {
@@ -62,7 +63,7 @@ t.test('an allow-listed EK with a proper AK enrolls once the credential is activ
   t.equal(softwareActivate(ek, ekPrivate, new SoftTpm().akName, challenge), null, 'the credential is bound to this AK name');
   const secret = softwareActivate(ek, ekPrivate, tpm.akName, challenge);
   if (secret === null) return t.fail('no secret');
-  const done = await r.activate({ challengeId: challenge.challengeId, secret }, T0 + 1000);
+  const done = await r.activate({ challengeId: challenge.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, T0 + 1000);
   t.equal(done.nodeId, 'r-good');
   t.same([done.natsUrl, done.pcrSelection, done.intervalMs], [OPTS.natsUrl, OPTS.pcrSelection, OPTS.intervalMs]);
   const claims = verifyNodeIdentity(identity.publicKey, done.nodeIdentity);
@@ -78,7 +79,7 @@ t.test('an allow-listed EK with a proper AK enrolls once the credential is activ
     (await store.history('r-good', 5)).map((e) => [e.previous, e.state]),
     [['unknown', 'enrolled']],
   );
-  await t.rejects(r.activate({ challengeId: challenge.challengeId, secret }, T0 + 2000), { code: 'ENROLL_UNKNOWN_CHALLENGE' }, 'a challenge is good for one attempt');
+  await t.rejects(r.activate({ challengeId: challenge.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, T0 + 2000), { code: 'ENROLL_UNKNOWN_CHALLENGE' }, 'a challenge is good for one attempt');
 });
 
 t.test('the EK must chain to a trusted CA or be allow-listed', async (t) => {
@@ -120,15 +121,15 @@ t.test('EK and AK public areas are checked', async (t) => {
 t.test('activation: the secret must match and the challenge be fresh', async (t) => {
   const r = new Registrar(store, events, { ...OPTS, enrollTtlMs: 10_000 });
   const tpm = new SoftTpm();
-  await t.rejects(r.activate({ challengeId: 'no-such-challenge', secret: randomBytes(32) }, T0), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
-  await t.rejects(r.activate({ challengeId: '', secret: randomBytes(32) }, T0), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
+  await t.rejects(r.activate({ challengeId: 'no-such-challenge', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
+  await t.rejects(r.activate({ challengeId: '', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
   const c1 = await r.enroll(request('r-act', tpm), T0);
-  await t.rejects(r.activate({ challengeId: c1.challengeId, secret: randomBytes(32) }, T0 + 1), { code: 'CREDENTIAL_SECRET_MISMATCH' }, 'EK and AK not in one TPM');
-  await t.rejects(r.activate({ challengeId: c1.challengeId, secret: randomBytes(32) }, T0 + 2), { code: 'ENROLL_UNKNOWN_CHALLENGE' }, 'a failed attempt uses the challenge up');
+  await t.rejects(r.activate({ challengeId: c1.challengeId, secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0 + 1), { code: 'CREDENTIAL_SECRET_MISMATCH' }, 'EK and AK not in one TPM');
+  await t.rejects(r.activate({ challengeId: c1.challengeId, secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0 + 2), { code: 'ENROLL_UNKNOWN_CHALLENGE' }, 'a failed attempt uses the challenge up');
   const c2 = await r.enroll(request('r-act', tpm), T0);
   const secret = softwareActivate(ek, ekPrivate, tpm.akName, c2);
   if (secret === null) return t.fail('no secret');
-  await t.rejects(r.activate({ challengeId: c2.challengeId, secret }, T0 + 10_001), { code: 'ENROLL_CHALLENGE_EXPIRED' });
+  await t.rejects(r.activate({ challengeId: c2.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, T0 + 10_001), { code: 'ENROLL_CHALLENGE_EXPIRED' });
   t.equal(await store.getNode('r-act'), null, 'nothing was enrolled');
 });
 
@@ -171,7 +172,7 @@ t.test('the activation re-checks what the enroll call saw', async (t) => {
   await store.putNode({ ...stored.record, requiresReenrollment: true }, stored.revision);
   const secret = softwareActivate(ek, ekPrivate, tpm.akName, challenge);
   if (secret === null) return t.fail('no secret');
-  await t.rejects(r.activate({ challengeId: challenge.challengeId, secret }, T0 + 1000), { code: 'NODE_REENROLL_NOT_APPROVED' });
+  await t.rejects(r.activate({ challengeId: challenge.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, T0 + 1000), { code: 'NODE_REENROLL_NOT_APPROVED' });
 });
 
 t.test('a Nomad client belongs to one node', async (t) => {
@@ -189,6 +190,6 @@ t.test('a corrupt pending enrollment is STORE_CORRUPT', async (t) => {
   const r = new Registrar(store, events, OPTS);
   await store.enroll.put('corrupt-json', new TextEncoder().encode('{"nodeId":'));
   await store.enroll.put('corrupt-shape', new TextEncoder().encode('{"nodeId":"x"}'));
-  await t.rejects(r.activate({ challengeId: 'corrupt-shape', secret: randomBytes(32) }, T0), { code: 'STORE_CORRUPT' }, 'fields missing');
-  await t.rejects(r.activate({ challengeId: 'corrupt-json', secret: randomBytes(32) }, T0), { code: 'STORE_CORRUPT' }, 'not JSON');
+  await t.rejects(r.activate({ challengeId: 'corrupt-shape', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'STORE_CORRUPT' }, 'fields missing');
+  await t.rejects(r.activate({ challengeId: 'corrupt-json', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'STORE_CORRUPT' }, 'not JSON');
 });

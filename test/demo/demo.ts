@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     }
     await exportCaBundle(ca);
 
-    say('Starting bulwark-controller (it starts its own nats-server with JetStream)');
+    say('Starting bulwark-controller (it starts its own nats-server with JetStream, TLS from its CA and an nkey per node)');
     const grpcPort = await freePort();
     const controllerConfig = join(root, 'controller.json');
     await writeFile(
@@ -112,7 +112,9 @@ async function main(): Promise<void> {
       const config = join(dataDir, 'agent.json');
       const tpm = tpms[i];
       if (tpm === undefined) throw new Error('missing TPM');
-      await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, dataDir, nodeId: host, intervalMs: 2000, toolTimeoutMs: 20_000 }));
+      // The agent pins the controller's CA (its embedded NATS server's certificate chains to it).
+      const natsCaFile = join(root, 'controller', 'ca', 'ca.pem');
+      await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, dataDir, nodeId: host, natsCaFile, intervalMs: 2000, toolTimeoutMs: 20_000 }));
       const agent = execa('node', [AGENT_MAIN, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });
       children.push(agent);
     }

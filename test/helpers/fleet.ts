@@ -1,5 +1,7 @@
 /**
- * A real local fleet for integration tests and the demo: a nats-server, a controller
+ * A real local fleet for integration tests and the demo: a nats-server (TLS and nkey
+ * authentication, started from a rendered config whose node users follow the node records
+ * in KV, as an operator's external server would), a controller
  * (in this process, or as a child process that can be SIGKILLed), and agents each with
  * its own provisioned swtpm talking to it over gRPC and NATS.
  */
@@ -8,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from 'nats';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { Agent, type RoundResult } from '../../agent/agent.js';
 import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
@@ -18,7 +20,10 @@ import { parseControllerConfig, type ControllerConfig } from '../../controller/c
 import { Controller } from '../../controller/controller.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
 import { runCtl } from '../../cli/ctl.js';
-import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
+import { NatsIdentitySync, startEmbeddedNats, type EmbeddedNats } from '../../controller/nats-auth/index.js';
+import { ControllerStore } from '../../controller/state/store.js';
+import { natsClientAuthOptions } from '../../daemon/index.js';
+import { parseNatsNodeId } from '../../lib/nats-auth/index.js';
 import { ControllerClient } from '../../proto/grpc.js';
 import type { NodeMsg } from '../../proto/wire.js';
 import { createTestCa, exportCaBundle, freePort, provisionTpm, SwtpmProcess, type TestCa } from './swtpm.js';
@@ -120,7 +125,10 @@ export class ControllerProcess {
 export class TestFleet {
   readonly root: string;
   readonly ca: TestCa;
-  readonly nats: NatsServerProcess;
+  /** The fleet's nats-server; its node users follow KV through `natsSync`. */
+  readonly nats: EmbeddedNats;
+  readonly natsSync: NatsIdentitySync;
+  private readonly natsAdmin: NatsConnection;
   readonly controllerConfig: ControllerConfig;
   controller: Controller | null = null;
   controllerProcess: ControllerProcess | null = null;
@@ -129,10 +137,12 @@ export class TestFleet {
   private grpcAddress = '';
   private tpmCount = 0;
 
-  private constructor(root: string, ca: TestCa, nats: NatsServerProcess, controllerConfig: ControllerConfig, logger: Logger) {
+  private constructor(root: string, ca: TestCa, nats: EmbeddedNats, natsSync: NatsIdentitySync, natsAdmin: NatsConnection, controllerConfig: ControllerConfig, logger: Logger) {
     this.root = root;
     this.ca = ca;
     this.nats = nats;
+    this.natsSync = natsSync;
+    this.natsAdmin = natsAdmin;
     this.controllerConfig = controllerConfig;
     this.logger = logger;
   }
@@ -143,13 +153,20 @@ export class TestFleet {
     // Provision one throwaway TPM so the CA exists before the controller reads its bundle.
     await provisionTpm(ca, join(opts.root, 'ca-init-tpm'));
     await exportCaBundle(ca);
-    const nats = await NatsServerProcess.start({ storeDir: join(opts.root, 'nats') });
+    // The NATS server with its own CA, TLS certificate and controller nkey (as the embedded one).
+    const nats = await startEmbeddedNats({ dataDir: join(opts.root, 'nats'), port: 0 });
+    const natsAdmin = await connect({ servers: nats.url, ...(await natsClientAuthOptions({ credentials: { kind: 'nkey', seedFile: nats.seedFile }, caFile: nats.caFile })) });
+    const store = await ControllerStore.open(natsAdmin);
+    const natsSync = new NatsIdentitySync({ watch: (onChange, onCaughtUp) => store.watchNodeKeys(onChange, onCaughtUp), apply: (nodes) => nats.setNodes(nodes), log: opts.logger ?? silentLogger() });
+    await natsSync.start();
     const grpcPort = await freePort();
     const config = parseControllerConfig(
       [
         {
           dataDir: join(opts.root, 'controller'),
           natsUrl: nats.url,
+          natsCaFile: nats.caFile,
+          natsNkeySeedFile: nats.seedFile,
           grpcListen: `127.0.0.1:${grpcPort}`,
           ekCaDir: ca.bundleDir,
           ...FAST_TIMINGS,
@@ -158,7 +175,7 @@ export class TestFleet {
       ],
       {},
     );
-    return new TestFleet(opts.root, ca, nats, config, opts.logger ?? silentLogger());
+    return new TestFleet(opts.root, ca, nats, natsSync, natsAdmin, config, opts.logger ?? silentLogger());
   }
 
   get controllerAddress(): string {
@@ -217,6 +234,7 @@ export class TestFleet {
           controller: this.grpcAddress,
           dataDir,
           nodeId,
+          natsCaFile: this.nats.caFile,
           intervalMs: this.controllerConfig.intervalMs,
           ekType: opts.ekType ?? 'rsa',
           toolTimeoutMs: 20_000,
@@ -250,8 +268,17 @@ export class TestFleet {
     return { code, out, err };
   }
 
+  /** A connection with the controller's identity (full rights): tests read and write state through it. */
   async natsConnection(): Promise<NatsConnection> {
-    return connect({ servers: this.nats.url });
+    return connect({ servers: this.nats.url, ...(await natsClientAuthOptions({ credentials: { kind: 'nkey', seedFile: this.nats.seedFile }, caFile: this.nats.caFile })) });
+  }
+
+  /** A connection as an enrolled host: its own nkey seed from its agent's data dir, its own inbox. */
+  async nodeNatsConnection(nodeId: string, extra: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+    const node = this.nodes.get(nodeId);
+    if (node === undefined) throw new Error(`no node ${nodeId} in this fleet`);
+    const auth = await natsClientAuthOptions({ credentials: { kind: 'nkey', seedFile: node.agent.natsSeedPath }, caFile: node.config.natsCaFile, nodeId: parseNatsNodeId(nodeId) });
+    return connect({ servers: this.nats.url, ...auth, ...extra });
   }
 
   /** Polls the controller until `pred` holds for the node, or fails after `timeoutMs`. */
@@ -283,6 +310,8 @@ export class TestFleet {
     }
     await this.controller?.stop().catch(() => undefined);
     await this.controllerProcess?.kill('SIGKILL').catch(() => undefined);
+    this.natsSync.stop();
+    await this.natsAdmin.close().catch(() => undefined);
     await this.nats.stop();
   }
 }

@@ -5,10 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import type { NatsConnection } from 'nats';
 import type { QuoteOutput, Tpm } from '../../agent/tpm.js';
-import { NO_LOGS, SUBJECTS, wire, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/wire.js';
+import { NODE_SUBJECTS, parseNatsNodeId } from '../../lib/nats-auth/index.js';
+import { NO_LOGS, wire, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/wire.js';
 
 export async function requestChallenge(nc: NatsConnection, nodeId: string): Promise<ChallengeMsg> {
-  const msg = await nc.request(SUBJECTS.nonce, wire.nonceRequest.encode({ nodeId }), { timeout: 5000 });
+  const msg = await nc.request(NODE_SUBJECTS.nonce(parseNatsNodeId(nodeId)), wire.nonceRequest.encode({ nodeId }), { timeout: 5000 });
   const refused = msg.headers?.get('Bulwark-Error');
   if (refused !== undefined && refused !== '') throw new Error(`nonce refused: ${refused}`);
   return wire.challenge.decode(msg.data);
@@ -18,8 +19,18 @@ export async function sendEvidence(nc: NatsConnection, ev: EvidenceMsg): Promise
   return sendRawEvidence(nc, wire.evidence.encode(ev));
 }
 
-export async function sendRawEvidence(nc: NatsConnection, bytes: Uint8Array): Promise<EvidenceReplyMsg> {
-  const msg = await nc.request(SUBJECTS.evidence, bytes, { timeout: 5000 });
+/** The node whose subject raw evidence is sent on: the one it names, or `malformed` when it does not decode. */
+function subjectNodeOf(bytes: Uint8Array): string {
+  try {
+    return wire.evidence.decode(bytes).nodeId;
+  } catch {
+    return 'malformed';
+  }
+}
+
+/** Sends evidence bytes on a node's evidence subject (by default the node the bytes name). */
+export async function sendRawEvidence(nc: NatsConnection, bytes: Uint8Array, subjectNode: string = subjectNodeOf(bytes)): Promise<EvidenceReplyMsg> {
+  const msg = await nc.request(NODE_SUBJECTS.evidence(parseNatsNodeId(subjectNode)), bytes, { timeout: 5000 });
   const refused = msg.headers?.get('Bulwark-Error');
   if (refused !== undefined && refused !== '') {
     return { verdict: 'refused', findings: [{ code: refused, message: msg.headers?.get('Bulwark-Message') ?? '', details: {} }], eventLogSha256: '', imaEntry: 0, imaOffset: 0 };

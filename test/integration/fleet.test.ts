@@ -4,6 +4,7 @@
  * is attacked one way after another; each attack must end with its own code and must not
  * touch the three.
  */
+import { createNkeyUser } from '../../lib/nats-auth/index.js';
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -225,9 +226,9 @@ t.test('wrong activation secret: CREDENTIAL_SECRET_MISMATCH, and the challenge i
     facts: null,
     nomadNode: '',
   });
-  await tt.rejects(client.activateCredential({ challengeId: challenge.challengeId, secret: randomBytes(32) }), { code: 'CREDENTIAL_SECRET_MISMATCH' });
+  await tt.rejects(client.activateCredential({ challengeId: challenge.challengeId, secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }), { code: 'CREDENTIAL_SECRET_MISMATCH' });
   const realSecret = await node.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
-  await tt.rejects(client.activateCredential({ challengeId: challenge.challengeId, secret: realSecret }), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
+  await tt.rejects(client.activateCredential({ challengeId: challenge.challengeId, secret: realSecret, natsPublicKey: createNkeyUser().publicKey }), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
   await tt.rejects(client.getNode('liar'), { code: 'NODE_NOT_FOUND' });
 });
 

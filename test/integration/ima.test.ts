@@ -11,7 +11,8 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
 import { TPM_ALG } from '../../lib/tpm/types.js';
-import { SUBJECTS, wire } from '../../proto/wire.js';
+import { wire } from '../../proto/wire.js';
+import { NODE_SUBJECTS } from '../../lib/nats-auth/index.js';
 import { TestFleet, type TestNode } from '../helpers/fleet.js';
 import { ImaLogBuilder } from '../helpers/ima-builder.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
@@ -98,7 +99,7 @@ t.test('the controller restarts mid-stream and resumes from the stored offset', 
   const nc = await fleet.natsConnection();
   t.teardown(() => nc.close());
   const froms: number[] = [];
-  nc.subscribe(SUBJECTS.evidence, {
+  nc.subscribe(NODE_SUBJECTS.evidenceAll, {
     callback: (err, msg) => {
       if (err !== null) return;
       const ev = wire.evidence.decode(msg.data);

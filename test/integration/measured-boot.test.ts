@@ -7,7 +7,8 @@
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SUBJECTS, wire } from '../../proto/wire.js';
+import { wire } from '../../proto/wire.js';
+import { NODE_SUBJECTS } from '../../lib/nats-auth/index.js';
 import { buildBootLog, type BootScenario, type BuiltBoot } from '../helpers/eventlog-builder.js';
 import { indexOfBytes } from '../helpers/rounds.js';
 import { TestFleet } from '../helpers/fleet.js';
@@ -58,7 +59,7 @@ t.test('a host whose log and PCRs agree and satisfy the policy is trusted; the l
   t.teardown(() => nc.close());
   const sizes: number[] = [];
   // A plain subscriber sees a copy of every evidence request (the controllers answer in a queue group).
-  nc.subscribe(SUBJECTS.evidence, {
+  nc.subscribe(NODE_SUBJECTS.evidenceAll, {
     callback: (err, msg) => {
       if (err !== null) return;
       const ev = wire.evidence.decode(msg.data);

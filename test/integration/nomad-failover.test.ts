@@ -7,7 +7,6 @@
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect } from 'nats';
 import { NomadHttpClient } from '../../controller/nomad/client.js';
 import { BUCKETS } from '../../controller/state/store.js';
 import { ControllerProcess, TestFleet } from '../helpers/fleet.js';
@@ -34,7 +33,7 @@ async function run(): Promise<void> {
     await writeFile(path, JSON.stringify({ ...fleet.controllerConfig, replicaId: id, grpcListen: `127.0.0.1:${await freePort()}` }));
     replicas.set(id, await ControllerProcess.start(path));
   }
-  const nc = await connect({ servers: fleet.nats.url });
+  const nc = await fleet.natsConnection();
   t.teardown(() => nc.close());
   const leases = await nc.jetstream().views.kv(BUCKETS.leases);
   const holder = async (): Promise<string | null> => {

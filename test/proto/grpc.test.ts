@@ -129,7 +129,7 @@ t.teardown(() => {
 t.test('registrar', async (t) => {
   const res = await client.enroll({ nodeId: 'node-1', ekType: 'ecc', ekPublic: new Uint8Array([1]), ekCertificate: new Uint8Array(0), akPublic: new Uint8Array([2]), facts: null, nomadNode: '' });
   t.same(res, { challengeId: 'c1', idObject: new Uint8Array([1, 2]), encryptedSecret: new Uint8Array([3]) });
-  t.same(await client.activateCredential({ challengeId: 'c1', secret: new Uint8Array(32) }), {
+  t.same(await client.activateCredential({ challengeId: 'c1', secret: new Uint8Array(32), natsPublicKey: 'UKEY' }), {
     nodeId: 'node-1',
     nodeIdentity: 'id',
     natsUrl: 'nats://127.0.0.1:4222',

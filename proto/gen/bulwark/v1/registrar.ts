@@ -59,6 +59,12 @@ export interface ActivateCredentialRequest {
   challengeId: string;
   /** What TPM2_ActivateCredential returned. */
   secret: Uint8Array;
+  /**
+   * The public half of the nkey the node generated for NATS ("U" and 55 base32
+   * characters); the seed never leaves the node. The controller adds this key, limited to
+   * the node's own subjects, to the NATS server's users.
+   */
+  natsPublicKey: string;
 }
 
 export interface ActivateCredentialResponse {
@@ -261,7 +267,7 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
 };
 
 function createBaseActivateCredentialRequest(): ActivateCredentialRequest {
-  return { challengeId: "", secret: new Uint8Array(0) };
+  return { challengeId: "", secret: new Uint8Array(0), natsPublicKey: "" };
 }
 
 export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = {
@@ -271,6 +277,9 @@ export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = 
     }
     if (message.secret.length !== 0) {
       writer.uint32(18).bytes(message.secret);
+    }
+    if (message.natsPublicKey !== "") {
+      writer.uint32(34).string(message.natsPublicKey);
     }
     return writer;
   },
@@ -302,6 +311,14 @@ export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = 
             }
 
             message.secret = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.natsPublicKey = reader.string();
             continue;
           }
         }

@@ -5,9 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { nkeyAuthenticator, usernamePasswordAuthenticator, type Authenticator, type ConnectionOptions } from 'nats';
-import { toBulwarkError } from '../../lib/index.js';
-import { NODE_SUBJECTS, checkNatsPassword, createNkeyUser, parseNkeyUserSeed, type NatsNodeId, type NkeyUser } from '../../lib/nats-auth/index.js';
+import { credsAuthenticator, nkeyAuthenticator, usernamePasswordAuthenticator, type Authenticator, type ConnectionOptions } from 'nats';
+import { BulwarkError, toBulwarkError } from '../lib/index.js';
+import { NODE_SUBJECTS, checkNatsPassword, createNkeyUser, parseNkeyUserSeed, type NatsNodeId, type NkeyUser } from '../lib/nats-auth/index.js';
 import { readSecretFile, writeSecretFile } from './secret-files.js';
 
 /** Creates a user nkey and writes its seed to `seedPath` (0600); returns it (the public key goes into the server config). */
@@ -40,15 +40,29 @@ export async function readNatsPasswordFile(path: string): Promise<string> {
 /** How a client proves itself to nats-server. */
 export type NatsClientCredentials =
   | { readonly kind: 'nkey'; readonly seedFile: string }
-  | { readonly kind: 'password'; readonly user: string; readonly passwordFile: string };
+  /** An nkey whose seed is asked for at every (re)connect: an agent that enrolls again switches to its new key. */
+  | { readonly kind: 'nkey-seed'; readonly seed: () => string }
+  | { readonly kind: 'password'; readonly user: string; readonly passwordFile: string }
+  /** A decentralised-auth creds file (JWT and seed, as `nsc` writes it). */
+  | { readonly kind: 'creds'; readonly credsFile: string };
 
 /** What a client needs to connect: credentials, the CA to pin, and for a node its inbox prefix. */
 export interface NatsClientAuthOptions {
   readonly credentials: NatsClientCredentials;
   /** PEM file of the CA the server's certificate must chain to (pinned: the system store is not used). */
   readonly caFile: string;
+  /** A TLS client certificate and its key (PEM files), for a server that verifies clients. */
+  readonly clientCertificate?: { readonly certFile: string; readonly keyFile: string };
   /** A node sets its id: requests then use its own inbox, the only one it may subscribe to. */
   readonly nodeId?: NatsNodeId;
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw toBulwarkError(err, 'IO_FAILED', `cannot read the ${what} ${path}`);
+  }
 }
 
 /**
@@ -60,18 +74,27 @@ export async function natsClientAuthOptions(opts: NatsClientAuthOptions): Promis
   if (opts.credentials.kind === 'nkey') {
     const user = await readNkeySeedFile(opts.credentials.seedFile);
     authenticator = nkeyAuthenticator(new TextEncoder().encode(user.seed));
-  } else {
+  } else if (opts.credentials.kind === 'nkey-seed') {
+    const seed = opts.credentials.seed;
+    authenticator = nkeyAuthenticator(() => new TextEncoder().encode(seed()));
+  } else if (opts.credentials.kind === 'password') {
     authenticator = usernamePasswordAuthenticator(opts.credentials.user, await readNatsPasswordFile(opts.credentials.passwordFile));
+  } else {
+    const creds = await readSecretFile(opts.credentials.credsFile);
+    if (!creds.includes('-----BEGIN NATS USER JWT-----')) {
+      throw new BulwarkError('NATS_AUTH_CREDENTIAL_INVALID', `${opts.credentials.credsFile} is not a NATS creds file`);
+    }
+    authenticator = credsAuthenticator(new TextEncoder().encode(creds));
   }
-  let ca: string;
-  try {
-    ca = await readFile(opts.caFile, 'utf8');
-  } catch (err) {
-    throw toBulwarkError(err, 'IO_FAILED', `cannot read the NATS CA ${opts.caFile}`);
-  }
+  const ca = await readText(opts.caFile, 'NATS CA');
+  const client = opts.clientCertificate;
+  const tls =
+    client === undefined
+      ? { ca }
+      : { ca, cert: await readText(client.certFile, 'NATS client certificate'), key: await readSecretFile(client.keyFile) };
   return {
     authenticator,
-    tls: { ca },
+    tls,
     ...(opts.nodeId === undefined ? {} : { inboxPrefix: NODE_SUBJECTS.inboxPrefix(opts.nodeId) }),
   };
 }

@@ -6,7 +6,7 @@
 import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BulwarkError, toBulwarkError } from '../../lib/index.js';
+import { BulwarkError, toBulwarkError } from '../lib/index.js';
 
 /** Largest secret file read (a config for a large fleet is the biggest). */
 const MAX_SECRET_FILE_BYTES = 16 * 1024 * 1024;
