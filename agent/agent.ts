@@ -18,6 +18,7 @@ import { errorFields, NatsReconnect, type Logger } from '../daemon/index.js';
 import { ControllerClient } from '../proto/index.js';
 import { checkNodeId, NO_LOGS, SUBJECTS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
 import type { AgentConfig } from './config.js';
+import { newNodeKey, readControllerCa, saveNodeCredential } from './node-credentials.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
 
@@ -142,7 +143,10 @@ export class Agent {
     this.keys = keys;
     const nodeId = checkNodeId(cfg.nodeId ?? hostname());
     const facts = await this.currentFacts(true);
-    const client = new ControllerClient(cfg.controller);
+    // Enrollment runs without a client certificate; the controller is checked against the pinned CA.
+    const caPem = await readControllerCa(cfg.controllerCa);
+    const client = new ControllerClient(cfg.controller, { tls: { caPem } });
+    const nodeKey = newNodeKey();
     try {
       const challenge = await client.enroll({
         nodeId,
@@ -154,7 +158,12 @@ export class Agent {
         nomadNode: cfg.nomadNode ?? '',
       });
       const secret = await this.deps.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
-      const res = await client.activateCredential({ challengeId: challenge.challengeId, secret });
+      const res = await client.activateCredential({ challengeId: challenge.challengeId, secret, nodePublicKey: nodeKey.spki });
+      if (res.nodeCertificate !== undefined && res.nodeCertificate !== '') {
+        await saveNodeCredential(cfg.dataDir, nodeKey.keyPem, res.nodeCertificate);
+      } else {
+        this.log.warn({ node: res.nodeId }, 'the controller issued no node certificate: the host gate cannot ask for this node');
+      }
       const enrollment: Enrollment = {
         version: 1,
         nodeId: res.nodeId,

@@ -46,6 +46,8 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'gate') {
     const result = await waitTrusted({
       controller: config.controller,
+      controllerCa: config.controllerCa,
+      dataDir: config.dataDir,
       nodeId: config.nodeId ?? hostname(),
       timeoutMs,
       log: (msg) => process.stderr.write(`bulwark-agent gate: ${msg}\n`),

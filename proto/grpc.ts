@@ -4,6 +4,7 @@
  * proto/wire.ts before the caller sees it.
  */
 import * as grpc from '@grpc/grpc-js';
+import { createSecureContext } from 'node:tls';
 import { BulwarkError, isErrorCode } from '../lib/index.js';
 import { AttestationClient, AttestationService, type TrustEvent } from './gen/bulwark/v1/attestation.js';
 import { AppsClient, AppsService, PlacementClient, PlacementService } from './gen/bulwark/v1/placement.js';
@@ -59,6 +60,26 @@ type UnaryMethod<Req, Res> = (
 
 const SERVING_STATUS_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(HealthCheckResponse_ServingStatus).map(([name, value]) => [value, name]));
 
+/**
+ * How a client reaches the controller: the controller CA it pins (PEM) and, except for
+ * enrollment, its own certificate and key (PEM). TLS 1.3 only; there is no plaintext mode.
+ */
+export interface ClientTls {
+  readonly caPem: string;
+  readonly certPem?: string;
+  readonly keyPem?: string;
+}
+
+/** Channel credentials for `tls`: the server must present a certificate of the pinned CA for the address dialled. */
+export function clientCredentials(tls: ClientTls): grpc.ChannelCredentials {
+  const context = createSecureContext({
+    ca: tls.caPem,
+    minVersion: 'TLSv1.3',
+    ...(tls.certPem !== undefined && tls.keyPem !== undefined ? { cert: tls.certPem, key: tls.keyPem } : {}),
+  });
+  return grpc.credentials.createFromSecureContext(context);
+}
+
 /** A client of the controller's gRPC API; its answers are checked like any peer's. */
 export class ControllerClient {
   private readonly registrar: RegistrarClient;
@@ -69,8 +90,8 @@ export class ControllerClient {
   private readonly apps: AppsClient;
   private readonly timeoutMs: number;
 
-  constructor(address: string, opts: { timeoutMs?: number; credentials?: grpc.ChannelCredentials } = {}) {
-    const creds = opts.credentials ?? grpc.credentials.createInsecure();
+  constructor(address: string, opts: { readonly tls: ClientTls; readonly timeoutMs?: number }) {
+    const creds = clientCredentials(opts.tls);
     this.registrar = new RegistrarClient(address, creds);
     this.attestation = new AttestationClient(address, creds);
     this.health = new HealthClient(address, creds);
@@ -94,7 +115,11 @@ export class ControllerClient {
   }
 
   async activateCredential(req: ActivateRequestMsg): Promise<ActivateResponseMsg> {
-    return checkActivateResponse(await this.unary(this.registrar.activateCredential.bind(this.registrar), { challengeId: req.challengeId, secret: req.secret }));
+    return checkActivateResponse(await this.unary(this.registrar.activateCredential.bind(this.registrar), {
+        challengeId: req.challengeId,
+        secret: req.secret,
+        nodePublicKey: req.nodePublicKey ?? new Uint8Array(0),
+      }));
   }
 
   /** The gRPC health status ("SERVING", "NOT_SERVING", ...). */

@@ -1,5 +1,5 @@
 /** proto/: the public surface of this folder. Generated code (proto/gen/) is reached only through here. */
-export { APPS_SERVICE, ATTESTATION_SERVICE, ControllerClient, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
+export { APPS_SERVICE, ATTESTATION_SERVICE, ControllerClient, clientCredentials, type ClientTls, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
 export {
   NO_LOGS,
   SUBJECTS,

@@ -2,9 +2,18 @@
  * The controller's gRPC API: Registrar (Enroll, ActivateCredential) and Attestation
  * (ListNodes, GetNode, WatchTrust, History, Reattest). Every failure leaves as a gRPC
  * status mapped from its BulwarkError code, with the code in metadata.
+ *
+ * Served over TLS 1.3 only. The TLS layer asks every client for a certificate but does not
+ * refuse a handshake without one (Enroll, ActivateCredential and health are open to
+ * callers without a certificate); one interceptor checks every call against the
+ * authorization table (access.ts) before any handler runs, and audits every refusal.
  */
 import * as grpc from '@grpc/grpc-js';
-import { BulwarkError, grpcStatusFor, toBulwarkError } from '../../lib/index.js';
+import { type Static } from '@sinclair/typebox';
+import { BulwarkError, fromHex, grpcStatusFor, toBulwarkError } from '../../lib/index.js';
+import { issueNodeCertificate, validityFor, type CertificateAuthority, type RevocationList } from '../../lib/pki/index.js';
+import { ACCESS_AUDIT_SUBJECT, type AccessAuditRecordSchema } from './access-audit.js';
+import { accessOf, authorize, describeCaller, verifyPeerCertificate, type Caller } from './access.js';
 import type { NodeRecord } from '../../lib/attestation/index.js';
 import {
   APPS_SERVICE,
@@ -41,6 +50,41 @@ import type { ControllerStore } from '../state/index.js';
 import type { Verifier } from '../verifier/index.js';
 import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
 
+/** The files of a TLS credential set, PEM. */
+export interface TlsCredentialFiles {
+  readonly caPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/**
+ * Server credentials for TLS 1.3 only that request a client certificate without making its
+ * absence (or failure) end the handshake: grpc-js then reports the peer certificate only
+ * for a verified chain, and the interceptor decides per call. createSsl cannot express
+ * this (its checkClientCertificate also rejects unauthorised peers, and it sets no
+ * minimum version), so the options are given to the base class directly.
+ */
+class Tls13ServerCredentials extends grpc.ServerCredentials {
+  constructor(set: TlsCredentialFiles) {
+    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, { ca: set.caPem, cert: set.certPem, key: set.keyPem, minVersion: 'TLSv1.3' });
+  }
+
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+/** gRPC server credentials of the controller: TLS 1.3, client certificates requested. Trust: the server's own. */
+export function controllerServerCredentials(set: TlsCredentialFiles): grpc.ServerCredentials {
+  return new Tls13ServerCredentials(set);
+}
+
+/** The node_id a request names, when it has one. */
+function requestNodeId(message: unknown): string | undefined {
+  if (typeof message !== 'object' || message === null || !('nodeId' in message)) return undefined;
+  return typeof message.nodeId === 'string' ? message.nodeId : undefined;
+}
+
 export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   return {
     nodeId: r.nodeId,
@@ -59,7 +103,7 @@ export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   };
 }
 
-function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+function toServiceError(err: unknown): { code: number; details: string; metadata: grpc.Metadata } {
   const e = toBulwarkError(err, 'INTERNAL', 'request failed');
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_CODE_METADATA, e.code);
@@ -87,10 +131,21 @@ export interface ApiDeps {
   readonly challengeNow: (nodeId: string) => Promise<string>;
   /** Trust events a watcher does not get are reported here. */
   readonly log?: Logger;
+  /** The TLS server set (ca.pem, cert.pem, key.pem) and the CA that client certificates must chain to. */
+  readonly tls: { readonly server: TlsCredentialFiles; readonly ca: CertificateAuthority };
+  /** The revocation list as this replica knows it now (read on every call). */
+  readonly revocations: () => RevocationList;
+  /** How long node certificates are valid (default NODE_CERTIFICATE_VALIDITY_MS); agents renew at half of it. */
+  readonly nodeCertificateValidityMs?: number;
 }
 
+/** Node certificates are short-lived: a day, renewed by the agent while it stays enrolled. */
+export const NODE_CERTIFICATE_VALIDITY_MS = 24 * 60 * 60 * 1000;
+
+type AccessAuditRecord = Static<typeof AccessAuditRecordSchema>;
+
 export class GrpcApi {
-  private readonly server = new grpc.Server();
+  private readonly server: grpc.Server;
   private readonly deps: ApiDeps;
   private readonly log: Logger;
   /** Open server streams (WatchTrust, Health.Watch), ended when the API closes. */
@@ -100,6 +155,7 @@ export class GrpcApi {
   constructor(deps: ApiDeps) {
     this.deps = deps;
     this.log = deps.log ?? silentLogger();
+    this.server = new grpc.Server({ interceptors: [(method, call) => this.authorizeCall(method.path, call)] });
     const { store, registrar, policies, apps } = deps;
     const registrarServer: RegistrarServer = {
       enroll: unary(async (req) => {
@@ -107,8 +163,18 @@ export class GrpcApi {
         return { challengeId: res.challengeId, idObject: res.idObject, encryptedSecret: res.encryptedSecret };
       }),
       activateCredential: unary(async (req) => {
-        const res = await registrar.activate(checkActivateRequest(req));
-        return { nodeId: res.nodeId, nodeIdentity: res.nodeIdentity, natsUrl: res.natsUrl, pcrSelection: res.pcrSelection, intervalMs: res.intervalMs };
+        const checked = checkActivateRequest(req);
+        const res = await registrar.activate(checked);
+        const nodeCertificate = checked.nodePublicKey === undefined || checked.nodePublicKey.length === 0 ? '' : await this.issueNodeCertificate(res.nodeId, checked.nodePublicKey);
+        return {
+          nodeId: res.nodeId,
+          nodeIdentity: res.nodeIdentity,
+          natsUrl: res.natsUrl,
+          pcrSelection: res.pcrSelection,
+          intervalMs: res.intervalMs,
+          nodeCertificate,
+          controllerCa: nodeCertificate === '' ? '' : deps.tls.ca.pem,
+        };
       }),
     };
     const attestationServer: AttestationServer = {
@@ -202,12 +268,88 @@ export class GrpcApi {
         call.on('cancelled', () => this.watchers.delete(call));
       },
     };
+    // Every method served must be in the authorization table: a new RPC without an entry fails at start.
+    for (const definition of [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, HEALTH_SERVICE]) {
+      for (const method of Object.values(definition)) {
+        if (accessOf(method.path) === undefined) throw new BulwarkError('INTERNAL', `${method.path} is not in the authorization table`);
+      }
+    }
     this.server.addService(REGISTRAR_SERVICE, registrarServer);
     this.server.addService(ATTESTATION_SERVICE, attestationServer);
     this.server.addService(POLICIES_SERVICE, policiesServer);
     this.server.addService(PLACEMENT_SERVICE, placementServer);
     this.server.addService(APPS_SERVICE, appsServer);
     this.server.addService(HEALTH_SERVICE, healthServer);
+  }
+
+  /**
+   * A node certificate for `spki`, bound to the node id and the AK name the enrolled record
+   * holds, valid for `nodeCertificateValidityMs`. Only called after the TPM proved the node.
+   */
+  private async issueNodeCertificate(nodeId: string, spki: Uint8Array): Promise<string> {
+    const node = await this.deps.store.getNode(nodeId);
+    if (node === null || node.corrupt !== null) throw new BulwarkError('NODE_NOT_FOUND', `no enrolled node ${nodeId}`);
+    const issued = issueNodeCertificate(this.deps.tls.ca, {
+      nodeId,
+      akName: fromHex(node.record.akName),
+      spki,
+      validity: validityFor(new Date(), this.deps.nodeCertificateValidityMs ?? NODE_CERTIFICATE_VALIDITY_MS),
+    });
+    return issued.pem;
+  }
+
+  /** Who the peer certificate of `call` names: anonymous without one, or the refusal of one that fails its checks. */
+  private callerOf(call: grpc.ServerInterceptingCallInterface): { caller: Caller; certificateError: BulwarkError | null } {
+    const raw = call.getAuthContext().sslPeerCertificate?.raw;
+    if (raw === undefined) return { caller: { kind: 'anonymous' }, certificateError: null };
+    try {
+      return { caller: verifyPeerCertificate(new Uint8Array(raw), this.deps.tls.ca, this.deps.revocations(), Date.now()), certificateError: null };
+    } catch (err) {
+      return { caller: { kind: 'anonymous' }, certificateError: toBulwarkError(err, 'AUTH_CERTIFICATE_REQUIRED', 'the client certificate is not accepted') };
+    }
+  }
+
+  /**
+   * The interceptor of every call: decides when the request message arrives (IsTrusted
+   * needs its node_id), passes allowed calls on, and ends refused ones with their status
+   * after the audit record is written. Nothing of a refused call reaches a handler.
+   */
+  private authorizeCall(path: string, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall {
+    let refused = false;
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMessage: (message: unknown, nextMessage: (m: unknown) => void) => {
+            const { caller, certificateError } = this.callerOf(call);
+            let decision = authorize(path, caller, requestNodeId(message));
+            if (decision !== null && decision.code === 'AUTH_CERTIFICATE_REQUIRED' && certificateError !== null) decision = certificateError;
+            if (decision === null) {
+              nextMessage(message);
+              return;
+            }
+            refused = true;
+            const refusal = decision;
+            void this.auditAccess({ caller: describeCaller(caller), rpc: path, decision: 'refused', code: refusal.code, message: refusal.message, peer: call.getPeer() }).then(() =>
+              call.sendStatus(toServiceError(refusal)),
+            );
+          },
+          onReceiveHalfClose: (nextHalfClose: () => void) => {
+            if (!refused) nextHalfClose();
+          },
+        });
+      },
+    });
+  }
+
+  /** Appends an access record to the audit stream; a record that cannot be appended is logged (the decision stands). */
+  async auditAccess(record: Omit<AccessAuditRecord, 'version' | 'at'>): Promise<void> {
+    const full: AccessAuditRecord = { version: 1, at: new Date().toISOString(), ...record, message: record.message.slice(0, 1000), peer: record.peer.slice(0, 200) };
+    this.log.warn({ code: record.code, rpc: record.rpc, caller: record.caller, peer: record.peer }, record.decision === 'refused' ? 'refused a gRPC call' : 'access action');
+    try {
+      await this.deps.store.nc.jetstream().publish(ACCESS_AUDIT_SUBJECT, new TextEncoder().encode(JSON.stringify(full)));
+    } catch (err) {
+      this.log.error({ rpc: record.rpc, caller: record.caller, ...errorFields(err) }, 'dropped an access audit record: appending to the audit stream failed');
+    }
   }
 
   private watch(call: Parameters<AttestationServer['watchTrust']>[0]): void {
@@ -262,7 +404,7 @@ export class GrpcApi {
   /** Binds `host:port` (port 0 picks one) and starts serving. */
   async listen(address: string): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err !== null ? reject(err) : resolve(port)));
+      this.server.bindAsync(address, controllerServerCredentials(this.deps.tls.server), (err, port) => (err !== null ? reject(err) : resolve(port)));
     });
     return this.port;
   }
