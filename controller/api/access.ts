@@ -45,6 +45,9 @@ export const RPC_ACCESS: Readonly<Record<string, Access>> = {
   '/bulwark.v1.Apps/AppStatus': VIEWER,
   '/bulwark.v1.Apps/DeployApp': OPERATOR,
   '/bulwark.v1.Apps/StopApp': OPERATOR,
+  '/bulwark.v1.Credentials/IssueCredential': ADMIN,
+  '/bulwark.v1.Credentials/RevokeCredential': ADMIN,
+  '/bulwark.v1.Credentials/RenewNodeCertificate': { kind: 'own-node' },
   '/bulwark.v1.Placement/IsTrusted': { kind: 'people-or-own-node', roles: ['viewer', 'operator', 'admin'] },
   // Load balancers and probes ask without a certificate; the answer says only SERVING or not.
   '/grpc.health.v1.Health/Check': OPEN,

@@ -11,13 +11,26 @@
 import * as grpc from '@grpc/grpc-js';
 import { type Static } from '@sinclair/typebox';
 import { BulwarkError, fromHex, grpcStatusFor, toBulwarkError } from '../../lib/index.js';
-import { issueNodeCertificate, validityFor, type CertificateAuthority, type RevocationList } from '../../lib/pki/index.js';
+import {
+  checkUserName,
+  decodeCertificate,
+  isRole,
+  issueNodeCertificate,
+  issuePersonCertificate,
+  normalizeSerial,
+  publicKeyFromSpki,
+  validityFor,
+  type CertificateAuthority,
+  type ClientIdentity,
+} from '../../lib/pki/index.js';
+import type { RevocationStore } from '../pki/index.js';
 import { ACCESS_AUDIT_SUBJECT, type AccessAuditRecordSchema } from './access-audit.js';
 import { accessOf, authorize, describeCaller, verifyPeerCertificate, type Caller } from './access.js';
 import type { NodeRecord } from '../../lib/attestation/index.js';
 import {
   APPS_SERVICE,
   ATTESTATION_SERVICE,
+  CREDENTIALS_SERVICE,
   ERROR_CODE_METADATA,
   HEALTH_SERVICE,
   HealthServingStatus,
@@ -37,6 +50,7 @@ import {
   wire,
   type AppsServer,
   type AttestationServer,
+  type CredentialsServer,
   type HealthServer,
   type NodeMsg,
   type PlacementServer,
@@ -133,11 +147,14 @@ export interface ApiDeps {
   readonly log?: Logger;
   /** The TLS server set (ca.pem, cert.pem, key.pem) and the CA that client certificates must chain to. */
   readonly tls: { readonly server: TlsCredentialFiles; readonly ca: CertificateAuthority };
-  /** The revocation list as this replica knows it now (read on every call). */
-  readonly revocations: () => RevocationList;
+  /** The revocation list (read on every call, as this replica knows it now) and the issued-credential records. */
+  readonly revocations: RevocationStore;
   /** How long node certificates are valid (default NODE_CERTIFICATE_VALIDITY_MS); agents renew at half of it. */
   readonly nodeCertificateValidityMs?: number;
 }
+
+/** The longest a person's credential issued through the API is valid: a year. */
+export const MAX_PERSON_VALIDITY_MS = 366 * 24 * 60 * 60 * 1000;
 
 /** Node certificates are short-lived: a day, renewed by the agent while it stays enrolled. */
 export const NODE_CERTIFICATE_VALIDITY_MS = 24 * 60 * 60 * 1000;
@@ -260,6 +277,26 @@ export class GrpcApi {
       appStatus: unary(async (req) => appStatusToWire(await apps.status(checkText(req.name, 'name', 128)))),
       stopApp: unary(async (req) => appStatusToWire(await apps.stop(checkText(req.name, 'name', 128)))),
     };
+    const credentialsServer: CredentialsServer = {
+      issueCredential: (call, callback) => {
+        this.issuePerson(call.request, this.handlerCaller(call)).then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+      revokeCredential: (call, callback) => {
+        this.revoke(checkText(call.request.nameOrSerial, 'name_or_serial', 128), this.handlerCaller(call), call.getPeer()).then(
+          (serials) => callback(null, { serials }),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+      renewNodeCertificate: (call, callback) => {
+        this.renewNode(call.request.publicKey, this.handlerCaller(call)).then(
+          (certificate) => callback(null, { certificate, ca: deps.tls.ca.pem }),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+    };
     const healthServer: HealthServer = {
       check: unary(async () => ({ status: this.healthStatus() })),
       watch: (call) => {
@@ -269,7 +306,7 @@ export class GrpcApi {
       },
     };
     // Every method served must be in the authorization table: a new RPC without an entry fails at start.
-    for (const definition of [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, HEALTH_SERVICE]) {
+    for (const definition of [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, HEALTH_SERVICE]) {
       for (const method of Object.values(definition)) {
         if (accessOf(method.path) === undefined) throw new BulwarkError('INTERNAL', `${method.path} is not in the authorization table`);
       }
@@ -279,6 +316,7 @@ export class GrpcApi {
     this.server.addService(POLICIES_SERVICE, policiesServer);
     this.server.addService(PLACEMENT_SERVICE, placementServer);
     this.server.addService(APPS_SERVICE, appsServer);
+    this.server.addService(CREDENTIALS_SERVICE, credentialsServer);
     this.server.addService(HEALTH_SERVICE, healthServer);
   }
 
@@ -298,12 +336,84 @@ export class GrpcApi {
     return issued.pem;
   }
 
+  /**
+   * The caller of a handler, from its peer certificate (checked again, as the interceptor
+   * did: the handler acts for exactly that identity). AUTH_CERTIFICATE_REQUIRED without one.
+   */
+  private handlerCaller(call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null }): ClientIdentity | BulwarkError {
+    const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+    try {
+      return verifyPeerCertificate(raw === undefined ? undefined : new Uint8Array(raw), this.deps.tls.ca, this.deps.revocations.current(), Date.now());
+    } catch (err) {
+      return toBulwarkError(err, 'AUTH_CERTIFICATE_REQUIRED', 'the client certificate is not accepted');
+    }
+  }
+
+  /** Credentials.IssueCredential: a person's certificate for the caller's public key, recorded and audited. */
+  private async issuePerson(
+    req: { name: string; role: string; validForMs: number; publicKey: Uint8Array },
+    caller: ClientIdentity | BulwarkError,
+  ): Promise<{ certificate: string; ca: string; serial: string; notAfter: string }> {
+    if (caller instanceof BulwarkError) throw caller;
+    const name = checkText(req.name, 'name', 64);
+    checkUserName(name);
+    const role = checkText(req.role, 'role', 16);
+    if (!isRole(role)) throw new BulwarkError('USAGE', `"${role}" is not a role (viewer, operator, admin)`);
+    if (!Number.isSafeInteger(req.validForMs) || req.validForMs <= 0 || req.validForMs > MAX_PERSON_VALIDITY_MS) {
+      throw new BulwarkError('USAGE', `valid_for_ms must be between 1 and ${MAX_PERSON_VALIDITY_MS}`);
+    }
+    if (req.publicKey.length > 1024) throw new BulwarkError('WIRE_MALFORMED', 'public_key is larger than 1024 bytes');
+    const publicKey = publicKeyFromSpki(req.publicKey);
+    const issued = issuePersonCertificate(this.deps.tls.ca, { name, role, publicKey, validity: validityFor(new Date(), req.validForMs) });
+    const notAfter = decodeCertificate(issued.der).notAfter;
+    await this.deps.revocations.recordIssued({ serial: issued.serial, name, role, notAfter });
+    await this.auditAccess({ caller: describeCaller(caller), rpc: 'credentials.issue', decision: 'done', code: '', message: `issued ${name} (${role}), serial ${issued.serial}`, peer: '' });
+    return { certificate: issued.pem, ca: this.deps.tls.ca.pem, serial: issued.serial, notAfter: new Date(notAfter).toISOString() };
+  }
+
+  /** Credentials.RevokeCredential: a serial, or every unexpired certificate issued to a name; audited. */
+  private async revoke(nameOrSerial: string, caller: ClientIdentity | BulwarkError, peer: string): Promise<string[]> {
+    if (caller instanceof BulwarkError) throw caller;
+    const now = Date.now();
+    let targets: { serial: string; notAfter: number; subject: string }[];
+    const byName = await this.deps.revocations.issuedTo(nameOrSerial, now);
+    if (byName.length > 0) {
+      targets = byName.map((c) => ({ ...c, subject: nameOrSerial }));
+    } else {
+      let serial: string;
+      try {
+        serial = normalizeSerial(nameOrSerial);
+      } catch {
+        throw new BulwarkError('NODE_NOT_FOUND', `no unexpired credential issued to ${nameOrSerial}, and it is not a serial`);
+      }
+      // A serial not issued through the API (the first admin set, a node certificate): kept as long as the CA lives.
+      const notAfter = (await this.deps.revocations.issuedNotAfter(serial)) ?? this.deps.tls.ca.notAfter;
+      targets = [{ serial, notAfter, subject: nameOrSerial }];
+    }
+    for (const t of targets) await this.deps.revocations.revoke({ serial: t.serial, revokedAt: now, notAfter: t.notAfter, subject: t.subject });
+    const serials = targets.map((t) => t.serial);
+    await this.auditAccess({ caller: describeCaller(caller), rpc: 'credentials.revoke', decision: 'done', code: '', message: `revoked ${nameOrSerial}: ${serials.join(', ')}`, peer });
+    return serials;
+  }
+
+  /** Credentials.RenewNodeCertificate: a node, with its current certificate, gets a new one for a new key while it stays enrolled. */
+  private async renewNode(publicKey: Uint8Array, caller: ClientIdentity | BulwarkError): Promise<string> {
+    if (caller instanceof BulwarkError) throw caller;
+    if (caller.kind !== 'node') throw new BulwarkError('AUTH_PERMISSION_DENIED', 'only a node certificate renews a node certificate');
+    if (publicKey.length === 0 || publicKey.length > 1024) throw new BulwarkError('WIRE_MALFORMED', 'public_key must be a SubjectPublicKeyInfo of at most 1024 bytes');
+    const node = await this.deps.store.getNode(caller.nodeId);
+    if (node === null || node.corrupt !== null) throw new BulwarkError('NODE_NOT_FOUND', `no enrolled node ${caller.nodeId}`);
+    if (node.record.akName !== caller.akName) throw new BulwarkError('AUTH_PERMISSION_DENIED', `node ${caller.nodeId} enrolled again with another AK: enroll to get a certificate`);
+    if (node.record.requiresReenrollment) throw new BulwarkError('AUTH_PERMISSION_DENIED', `node ${caller.nodeId} must enroll again`);
+    return this.issueNodeCertificate(caller.nodeId, publicKey);
+  }
+
   /** Who the peer certificate of `call` names: anonymous without one, or the refusal of one that fails its checks. */
   private callerOf(call: grpc.ServerInterceptingCallInterface): { caller: Caller; certificateError: BulwarkError | null } {
     const raw = call.getAuthContext().sslPeerCertificate?.raw;
     if (raw === undefined) return { caller: { kind: 'anonymous' }, certificateError: null };
     try {
-      return { caller: verifyPeerCertificate(new Uint8Array(raw), this.deps.tls.ca, this.deps.revocations(), Date.now()), certificateError: null };
+      return { caller: verifyPeerCertificate(new Uint8Array(raw), this.deps.tls.ca, this.deps.revocations.current(), Date.now()), certificateError: null };
     } catch (err) {
       return { caller: { kind: 'anonymous' }, certificateError: toBulwarkError(err, 'AUTH_CERTIFICATE_REQUIRED', 'the client certificate is not accepted') };
     }

@@ -13,6 +13,20 @@ import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
 
 /** The KV bucket of revoked serials. */
 export const REVOCATIONS_BUCKET = 'bulwark_revocations';
+/** The KV bucket of people's certificates issued through the API (serial → name), for revoke NAME. */
+export const ISSUED_BUCKET = 'bulwark_credentials';
+
+const IssuedCredentialSchema = Type.Object(
+  {
+    version: Type.Literal(1),
+    serial: Type.String({ pattern: '^[0-9a-f]{1,42}$' }),
+    name: Type.String({ maxLength: 64 }),
+    role: Type.String({ maxLength: 16 }),
+    notAfter: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+const ISSUED_CREDENTIAL = defineDocument(IssuedCredentialSchema, 'issued credential record', 'STORE_CORRUPT');
 
 const StoredRevocationSchema = Type.Object(
   {
@@ -34,18 +48,21 @@ export class RevocationStore {
 
   private constructor(
     private readonly kv: KV,
+    private readonly issued: KV,
     private readonly log: Logger,
   ) {}
 
   /** Opens the bucket and returns once the stored list has been read; the watch goes on until close(). */
   static async open(nc: NatsConnection, opts: { readonly log?: Logger } = {}): Promise<RevocationStore> {
     let kv: KV;
+    let issued: KV;
     try {
       kv = await nc.jetstream().views.kv(REVOCATIONS_BUCKET, { history: 1, storage: StorageType.File, max_bytes: 64 * 1024 * 1024 });
+      issued = await nc.jetstream().views.kv(ISSUED_BUCKET, { history: 1, storage: StorageType.File, max_bytes: 64 * 1024 * 1024 });
     } catch (err) {
-      throw toBulwarkError(err, 'NATS_FAILED', `cannot open the KV bucket ${REVOCATIONS_BUCKET}`);
+      throw toBulwarkError(err, 'NATS_FAILED', `cannot open the KV buckets ${REVOCATIONS_BUCKET} and ${ISSUED_BUCKET}`);
     }
-    const store = new RevocationStore(kv, opts.log ?? silentLogger());
+    const store = new RevocationStore(kv, issued, opts.log ?? silentLogger());
     await store.startWatch();
     return store;
   }
@@ -93,6 +110,47 @@ export class RevocationStore {
       await this.kv.put(serial, new TextEncoder().encode(JSON.stringify({ version: 1, serial, revokedAt: entry.revokedAt, notAfter: entry.notAfter, subject: entry.subject.slice(0, 200) })));
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot store the revocation');
+    }
+  }
+
+  /** Records a person's certificate issued through the API, so it can be revoked by name. */
+  async recordIssued(entry: { readonly serial: string; readonly name: string; readonly role: string; readonly notAfter: number }): Promise<void> {
+    const serial = normalizeSerial(entry.serial);
+    try {
+      await this.issued.put(serial, new TextEncoder().encode(JSON.stringify({ version: 1, serial, name: entry.name, role: entry.role, notAfter: entry.notAfter })));
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', 'cannot record the issued credential');
+    }
+  }
+
+  /** The unexpired certificates recorded for `name`. */
+  async issuedTo(name: string, now: number): Promise<{ serial: string; notAfter: number }[]> {
+    const out: { serial: string; notAfter: number }[] = [];
+    try {
+      for await (const key of await this.issued.keys()) {
+        const e = await this.issued.get(key);
+        if (e === null || e.operation !== 'PUT') continue;
+        try {
+          const r = ISSUED_CREDENTIAL.parseJson(e.value, `${ISSUED_BUCKET}/${key}`);
+          if (r.name === name && r.notAfter >= now) out.push({ serial: r.serial, notAfter: r.notAfter });
+        } catch (err) {
+          this.log.error({ key, ...errorFields(err) }, 'cannot read an issued credential record');
+        }
+      }
+    } catch (err) {
+      throw toBulwarkError(err, 'NATS_FAILED', 'cannot list issued credentials');
+    }
+    return out;
+  }
+
+  /** The notAfter recorded for a serial (null when it was not issued through the API). */
+  async issuedNotAfter(serial: string): Promise<number | null> {
+    const e = await this.issued.get(normalizeSerial(serial)).catch(() => null);
+    if (e === null || e.operation !== 'PUT') return null;
+    try {
+      return ISSUED_CREDENTIAL.parseJson(e.value).notAfter;
+    } catch {
+      return null;
     }
   }
 
