@@ -18,7 +18,7 @@ import { errorFields, NatsReconnect, type Logger } from '../daemon/index.js';
 import { ControllerClient } from '../proto/index.js';
 import { checkNodeId, NO_LOGS, SUBJECTS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
 import type { AgentConfig } from './config.js';
-import { newNodeKey, readControllerCa, saveNodeCredential } from './node-credentials.js';
+import { newNodeKey, readControllerCa, readNodeCredential, saveNodeCredential } from './node-credentials.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
 
@@ -86,6 +86,7 @@ export class Agent {
   private factsAt = 0;
   private ackedFactsDigest = '';
   private stopped = false;
+  private renewTimer: NodeJS.Timeout | null = null;
   /** Called after every round; tests and the demo observe verdicts through it. */
   onRound: ((r: RoundResult) => void) | null = null;
 
@@ -114,6 +115,7 @@ export class Agent {
       this.enrollment = await this.enroll();
     }
     this.log = this.deps.log.child({ node: this.enrollment.nodeId });
+    await this.scheduleRenewal();
     await this.connect();
     this.scheduleTimer();
     for (const source of this.deps.sources ?? []) source.start?.(() => void this.enqueue(null));
@@ -133,6 +135,59 @@ export class Agent {
     } catch (err) {
       this.log.warn({ path: this.enrollmentPath, ...errorFields(err) }, 'saved enrollment does not decode: enrolling again');
       return null;
+    }
+  }
+
+  /**
+   * Renews the node certificate on its own while enrolled: when half of its remaining time has passed a new key
+   * pair is made and its public key sent with the current certificate
+   * (Credentials.RenewNodeCertificate); a failed renewal is retried after a tenth of what
+   * is left (at least a second), so a controller outage shorter than that costs nothing.
+   */
+  private async scheduleRenewal(): Promise<void> {
+    if (this.stopped) return;
+    const cred = await readNodeCredential(this.deps.config.dataDir);
+    if (cred === null) {
+      this.log.warn({ node: this.nodeId }, 'no node certificate: the host gate cannot ask for this node until it enrolls again');
+      return;
+    }
+    // Half of what is left (notBefore is backdated for clock skew, so it does not say when it was issued).
+    const delay = Math.min(Math.max(0, Math.floor((cred.notAfter - Date.now()) / 2)), 2 ** 31 - 1);
+    this.armRenewal(delay);
+  }
+
+  private armRenewal(delayMs: number): void {
+    if (this.renewTimer !== null) clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => void this.renewNodeCertificate(), delayMs);
+  }
+
+  private async renewNodeCertificate(): Promise<void> {
+    this.renewTimer = null;
+    if (this.stopped) return;
+    const cfg = this.deps.config;
+    const cred = await readNodeCredential(cfg.dataDir);
+    if (cred === null) return;
+    try {
+      const caPem = await readControllerCa(cfg.controllerCa);
+      const next = newNodeKey();
+      const client = new ControllerClient(cfg.controller, { tls: { caPem, certPem: cred.certPem, keyPem: cred.keyPem } });
+      try {
+        const res = await client.renewNodeCertificate(next.spki);
+        await saveNodeCredential(cfg.dataDir, next.keyPem, res.certificate);
+      } finally {
+        client.close();
+      }
+      this.log.info({ serial: (await readNodeCredential(cfg.dataDir))?.serial ?? '' }, 'renewed the node certificate');
+      await this.scheduleRenewal();
+    } catch (err) {
+      if (cred.notAfter <= Date.now()) {
+        // An expired certificate renews nothing: only a new enrollment (the TPM) gets another.
+        this.log.error(errorFields(err), 'the node certificate expired before it could be renewed: enroll again for a new one');
+        return;
+      }
+      const retryMs = Math.max(1000, Math.floor((cred.notAfter - Date.now()) / 10));
+      this.log.warn({ retryMs, ...errorFields(err) }, 'cannot renew the node certificate: retrying');
+      if (!this.stopped) this.armRenewal(retryMs);
     }
   }
 
@@ -359,6 +414,8 @@ export class Agent {
     for (const source of this.deps.sources ?? []) source.stop?.();
     if (this.timer !== null) clearInterval(this.timer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.renewTimer !== null) clearTimeout(this.renewTimer);
+    this.renewTimer = null;
     this.retryTimer = null;
     this.timer = null;
     await this.chain.catch(() => undefined);

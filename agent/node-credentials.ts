@@ -51,12 +51,14 @@ export async function saveNodeCredential(dataDir: string, keyPem: string, certPe
 }
 
 /** The node credential, or null when the agent has none yet. */
-export async function readNodeCredential(dataDir: string): Promise<{ readonly keyPem: string; readonly certPem: string; readonly notAfter: number } | null> {
+export async function readNodeCredential(
+  dataDir: string,
+): Promise<{ readonly keyPem: string; readonly certPem: string; readonly notBefore: number; readonly notAfter: number; readonly serial: string } | null> {
   const paths = nodeCredentialPaths(dataDir);
   try {
     const [keyPem, certPem] = await Promise.all([readFile(paths.key, 'utf8'), readFile(paths.cert, 'utf8')]);
-    const notAfter = Date.parse(new X509Certificate(certPem).validTo);
-    return { keyPem, certPem, notAfter };
+    const cert = new X509Certificate(certPem);
+    return { keyPem, certPem, notBefore: Date.parse(cert.validFrom), notAfter: Date.parse(cert.validTo), serial: cert.serialNumber.toLowerCase() };
   } catch {
     return null;
   }

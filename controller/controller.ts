@@ -180,6 +180,7 @@ export class Controller {
       log: this.log,
       tls: { server: pki.server, ca: pki.ca },
       revocations,
+      nodeCertificateValidityMs: cfg.nodeCertificateValidityMs,
     });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
     this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000), this.log);

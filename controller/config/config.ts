@@ -40,6 +40,8 @@ export const ControllerConfigSchema = Type.Object(
     staleAfterMs: Ms(120_000),
     nonceTtlMs: Ms(30_000),
     enrollTtlMs: Ms(120_000),
+    /** How long node certificates (gRPC, for Placement.IsTrusted and renewal) are valid; agents renew at half of it. */
+    nodeCertificateValidityMs: Type.Integer({ minimum: 2000, maximum: 366 * 24 * 60 * 60 * 1000, default: 24 * 60 * 60 * 1000 }),
     /** Name of this replica in leases ("": hostname and pid). */
     replicaId: Text(''),
     /** Nomad HTTP API (e.g. http://127.0.0.1:4646); null: no placement gate. */
