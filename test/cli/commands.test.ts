@@ -54,6 +54,8 @@ const DOCUMENTED = [
   'apps deploy',
   'apps status',
   'apps stop',
+  'credentials issue',
+  'credentials revoke',
 ];
 
 function escape(text: string): string {
