@@ -163,7 +163,8 @@ export class Controller {
     );
 
     // The gRPC CA, server certificate and first admin credentials (created on first start).
-    const pki = await ensureControllerCa(cfg.dataDir);
+    // A server certificate that no longer carries the configured names is replaced at start.
+    const pki = await ensureControllerCa(cfg.dataDir, { dnsNames: cfg.tlsDnsNames, ipAddresses: cfg.tlsIpAddresses });
     if (pki.created.admin) this.log.info({ path: pki.paths.adminDir }, 'wrote the first admin credentials');
     const revocations = await RevocationStore.open(nc, { log: this.log });
     this.revocations = revocations;

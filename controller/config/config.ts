@@ -26,6 +26,10 @@ export const ControllerConfigSchema = Type.Object(
     natsAdvertiseUrl: NullableText(),
     /** gRPC listen address host:port. */
     grpcListen: Text('127.0.0.1:7443', '^[^:\\x00-\\x1f\\x7f]+:[0-9]+$'),
+    /** DNS names the gRPC server certificate carries (the names agents and bulwarkctl dial). */
+    tlsDnsNames: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { maxItems: 64, default: ['localhost'] }),
+    /** IP addresses the gRPC server certificate carries. */
+    tlsIpAddresses: Type.Array(Type.String({ minLength: 2, maxLength: 45 }), { maxItems: 64, default: ['127.0.0.1', '::1'] }),
     /** Directory of PEM EK CA certificates (roots and intermediates). */
     ekCaDir: Text('/etc/bulwark/ek-ca'),
     /** sha256 hex of EK TPMT_PUBLIC bytes accepted without a certificate. */
