@@ -162,6 +162,8 @@ export const ERROR_CODES = {
   AUTH_CERTIFICATE_REVOKED: 'unauthenticated',
   /** A caller whose role (or node) the authorization table does not allow this call. */
   AUTH_PERMISSION_DENIED: 'denied',
+  /** credentials revoke named no credential issued through the API, and no serial. */
+  CREDENTIAL_NOT_FOUND: 'not-found',
   /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
   AUTH_CREDENTIALS_MISSING: 'usage',
 } as const satisfies Record<string, ErrorKind>;

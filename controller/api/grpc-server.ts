@@ -384,7 +384,7 @@ export class GrpcApi {
       try {
         serial = normalizeSerial(nameOrSerial);
       } catch {
-        throw new BulwarkError('NODE_NOT_FOUND', `no unexpired credential issued to ${nameOrSerial}, and it is not a serial`);
+        throw new BulwarkError('CREDENTIAL_NOT_FOUND', `no unexpired credential issued to ${nameOrSerial}, and it is not a serial`);
       }
       // A serial not issued through the API (the first admin set, a node certificate): kept as long as the CA lives.
       const notAfter = (await this.deps.revocations.issuedNotAfter(serial)) ?? this.deps.tls.ca.notAfter;
