@@ -19,6 +19,7 @@ import { NODE_SUBJECTS, parseNatsNodeId } from '../lib/nats-auth/index.js';
 import { ControllerClient } from '../proto/index.js';
 import { checkNodeId, NO_LOGS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
 import type { AgentConfig } from './config.js';
+import { newNodeKey, readControllerCa, readNodeCredential, saveNodeCredential } from './node-credentials.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
 
@@ -90,6 +91,7 @@ export class Agent {
   private stopped = false;
   /** The seed of the current NATS identity (secret); replaced when the agent enrolls again. */
   private natsSeed = '';
+  private renewTimer: NodeJS.Timeout | null = null;
   /** Called after every round; tests and the demo observe verdicts through it. */
   onRound: ((r: RoundResult) => void) | null = null;
 
@@ -137,6 +139,7 @@ export class Agent {
       this.enrollment = await this.enroll();
     }
     this.log = this.deps.log.child({ node: this.enrollment.nodeId });
+    await this.scheduleRenewal();
     await this.connect();
     this.scheduleTimer();
     for (const source of this.deps.sources ?? []) source.start?.(() => void this.enqueue(null));
@@ -159,6 +162,59 @@ export class Agent {
     }
   }
 
+  /**
+   * Renews the node certificate on its own while enrolled: when half of its remaining time has passed a new key
+   * pair is made and its public key sent with the current certificate
+   * (Credentials.RenewNodeCertificate); a failed renewal is retried after a tenth of what
+   * is left (at least a second), so a controller outage shorter than that costs nothing.
+   */
+  private async scheduleRenewal(): Promise<void> {
+    if (this.stopped) return;
+    const cred = await readNodeCredential(this.deps.config.dataDir);
+    if (cred === null) {
+      this.log.warn({ node: this.nodeId }, 'no node certificate: the host gate cannot ask for this node until it enrolls again');
+      return;
+    }
+    // Half of what is left (notBefore is backdated for clock skew, so it does not say when it was issued).
+    const delay = Math.min(Math.max(0, Math.floor((cred.notAfter - Date.now()) / 2)), 2 ** 31 - 1);
+    this.armRenewal(delay);
+  }
+
+  private armRenewal(delayMs: number): void {
+    if (this.renewTimer !== null) clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => void this.renewNodeCertificate(), delayMs);
+  }
+
+  private async renewNodeCertificate(): Promise<void> {
+    this.renewTimer = null;
+    if (this.stopped) return;
+    const cfg = this.deps.config;
+    const cred = await readNodeCredential(cfg.dataDir);
+    if (cred === null) return;
+    try {
+      const caPem = await readControllerCa(cfg.controllerCa);
+      const next = newNodeKey();
+      const client = new ControllerClient(cfg.controller, { tls: { caPem, certPem: cred.certPem, keyPem: cred.keyPem } });
+      try {
+        const res = await client.renewNodeCertificate(next.spki);
+        await saveNodeCredential(cfg.dataDir, next.keyPem, res.certificate);
+      } finally {
+        client.close();
+      }
+      this.log.info({ serial: (await readNodeCredential(cfg.dataDir))?.serial ?? '' }, 'renewed the node certificate');
+      await this.scheduleRenewal();
+    } catch (err) {
+      if (cred.notAfter <= Date.now()) {
+        // An expired certificate renews nothing: only a new enrollment (the TPM) gets another.
+        this.log.error(errorFields(err), 'the node certificate expired before it could be renewed: enroll again for a new one');
+        return;
+      }
+      const retryMs = Math.max(1000, Math.floor((cred.notAfter - Date.now()) / 10));
+      this.log.warn({ retryMs, ...errorFields(err) }, 'cannot renew the node certificate: retrying');
+      if (!this.stopped) this.armRenewal(retryMs);
+    }
+  }
+
   /** Runs the enrollment protocol against the controller's Registrar. */
   async enroll(): Promise<Enrollment> {
     const cfg = this.deps.config;
@@ -166,7 +222,10 @@ export class Agent {
     this.keys = keys;
     const nodeId = checkNodeId(cfg.nodeId ?? hostname());
     const facts = await this.currentFacts(true);
-    const client = new ControllerClient(cfg.controller);
+    // Enrollment runs without a client certificate; the controller is checked against the pinned CA.
+    const caPem = await readControllerCa(cfg.controllerCa);
+    const client = new ControllerClient(cfg.controller, { tls: { caPem } });
+    const nodeKey = newNodeKey();
     try {
       const challenge = await client.enroll({
         nodeId,
@@ -180,9 +239,14 @@ export class Agent {
       const secret = await this.deps.tpm.activateCredential({ idObject: challenge.idObject, encryptedSecret: challenge.encryptedSecret }, keys);
       // A fresh NATS identity for every enrollment: only its public key leaves the host.
       const natsKey = await issueNkeySeedFile(this.natsSeedPath);
-      const res = await client.activateCredential({ challengeId: challenge.challengeId, secret, natsPublicKey: natsKey.publicKey });
+      const res = await client.activateCredential({ challengeId: challenge.challengeId, secret, nodePublicKey: nodeKey.spki, natsPublicKey: natsKey.publicKey });
       // A running agent's connection is cut when the server drops the old key; it reconnects with this one.
       this.natsSeed = natsKey.seed;
+      if (res.nodeCertificate !== undefined && res.nodeCertificate !== '') {
+        await saveNodeCredential(cfg.dataDir, nodeKey.keyPem, res.nodeCertificate);
+      } else {
+        this.log.warn({ node: res.nodeId }, 'the controller issued no node certificate: the host gate cannot ask for this node');
+      }
       const enrollment: Enrollment = {
         version: 1,
         nodeId: res.nodeId,
@@ -391,6 +455,8 @@ export class Agent {
     for (const source of this.deps.sources ?? []) source.stop?.();
     if (this.timer !== null) clearInterval(this.timer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.renewTimer !== null) clearTimeout(this.renewTimer);
+    this.renewTimer = null;
     this.retryTimer = null;
     this.timer = null;
     await this.chain.catch(() => undefined);

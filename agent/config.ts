@@ -31,6 +31,8 @@ export const AgentConfigSchema = Type.Object(
     tcti: Text({ default: 'device:/dev/tpmrm0' }),
     /** gRPC address of the controller, host:port. */
     controller: Text({ default: '127.0.0.1:7443', pattern: HOST_PORT }),
+    /** The controller's CA certificate (PEM file), pinned: the controller must present a certificate it issued. */
+    controllerCa: Text({ default: '/etc/bulwark/controller-ca.pem', pattern: ABSOLUTE }),
     /** NATS server URL, or null to use the one the controller gives at enrollment. */
     natsUrl: Type.Union([Text({ pattern: '^(nats|tls|ws|wss)://[^\\x00-\\x20\\x7f]+$' }), Type.Null()], { default: null }),
     /**
@@ -75,6 +77,7 @@ export type AgentConfig = Omit<Static<typeof AgentConfigSchema>, 'akHandle'> & {
 export const AGENT_CONFIG_ENV = {
   BULWARK_TCTI: { key: 'tcti', type: 'string' },
   BULWARK_CONTROLLER: { key: 'controller', type: 'string' },
+  BULWARK_CONTROLLER_CA: { key: 'controllerCa', type: 'string' },
   BULWARK_NATS_URL: { key: 'natsUrl', type: 'string' },
   BULWARK_NATS_CA_FILE: { key: 'natsCaFile', type: 'string' },
   BULWARK_DATA_DIR: { key: 'dataDir', type: 'string' },

@@ -6,10 +6,15 @@
  */
 import { Backoff, isBulwarkError } from '../lib/index.js';
 import { ControllerClient } from '../proto/index.js';
+import { nodeTls } from './node-credentials.js';
 
 export interface GateOptions {
   readonly controller: string;
   readonly nodeId: string;
+  /** The pinned controller CA (PEM file). */
+  readonly controllerCa: string;
+  /** The agent's data directory: the node certificate the call is made with is read there, at every poll. */
+  readonly dataDir: string;
   readonly timeoutMs: number;
   readonly pollMs?: number;
   readonly log?: (msg: string) => void;
@@ -29,34 +34,39 @@ export interface GateResult {
  */
 export async function waitTrusted(opts: GateOptions): Promise<GateResult> {
   const started = Date.now();
-  const client = new ControllerClient(opts.controller, { timeoutMs: Math.min(5000, Math.max(500, opts.timeoutMs)) });
+  const timeoutMs = Math.min(5000, Math.max(500, opts.timeoutMs));
   let last: GateResult = { trusted: false, state: 'unknown', reasons: [], waitedMs: 0 };
   let lastReport = '';
   const pollMs = Math.max(1, opts.pollMs ?? 1000);
   const unreachable = new Backoff({ baseMs: pollMs, capMs: 5 * pollMs });
-  try {
-    for (;;) {
+  for (;;) {
+    // The node certificate is read at every poll: the agent may enroll, or renew it, meanwhile.
+    const tls = await nodeTls(opts.controllerCa, opts.dataDir).catch(() => null);
+    if (tls === null) {
+      last = { trusted: false, state: 'not-enrolled', reasons: ['NODE_NOT_ENROLLED'], waitedMs: Date.now() - started };
+    } else {
+      const client = new ControllerClient(opts.controller, { tls, timeoutMs });
       try {
         const r = await client.isTrusted(opts.nodeId);
         last = { ...r, waitedMs: Date.now() - started };
       } catch (err) {
         last = { trusted: false, state: 'unreachable', reasons: [isBulwarkError(err) ? err.code : 'RPC_FAILED'], waitedMs: Date.now() - started };
-      }
-      if (last.trusted) return last;
-      const report = `${last.state} ${last.reasons.join(',')}`;
-      if (report !== lastReport) opts.log?.(`node ${opts.nodeId} is ${last.state}${last.reasons.length > 0 ? ` (${last.reasons.join(', ')})` : ''}; waiting`);
-      lastReport = report;
-      const waited = Date.now() - started;
-      if (waited >= opts.timeoutMs) return { ...last, waitedMs: waited };
-      if (last.state === 'unreachable') {
-        await new Promise((r) => setTimeout(r, Math.min(unreachable.next().delayMs, opts.timeoutMs - waited)));
-      } else {
-        unreachable.reset();
-        await new Promise((r) => setTimeout(r, pollMs));
+      } finally {
+        client.close();
       }
     }
-  } finally {
-    client.close();
+    if (last.trusted) return last;
+    const report = `${last.state} ${last.reasons.join(',')}`;
+    if (report !== lastReport) opts.log?.(`node ${opts.nodeId} is ${last.state}${last.reasons.length > 0 ? ` (${last.reasons.join(', ')})` : ''}; waiting`);
+    lastReport = report;
+    const waited = Date.now() - started;
+    if (waited >= opts.timeoutMs) return { ...last, waitedMs: waited };
+    if (last.state === 'unreachable') {
+      await new Promise((r) => setTimeout(r, Math.min(unreachable.next().delayMs, opts.timeoutMs - waited)));
+    } else {
+      unreachable.reset();
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
   }
 }
 

@@ -7,3 +7,4 @@ export type { Tpm, TpmKeys, TpmKeyAlgorithm, QuoteOutput } from './tpm.js';
 export { EventLogSource, readCapped } from './event-log-source.js';
 export { evidenceSources } from './sources.js';
 export type { EvidenceSource, SourceFields } from './evidence-source.js';
+export { nodeCredentialPaths, nodeTls, readControllerCa, readNodeCredential } from './node-credentials.js';

@@ -17,6 +17,14 @@ import { parseDuration, waitTrusted } from './gate.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
+// gRPC over TLS to an IP address (127.0.0.1:7443) sends that address as SNI, which Node
+// reports once as DEP0123 (RFC 6066 names hosts only); the certificate is still checked
+// against the IP address SAN. Only that warning is dropped; every other one is printed.
+process.removeAllListeners('warning');
+process.on('warning', (w) => {
+  if (!('code' in w) || w.code !== 'DEP0123') process.stderr.write(`${w.name}: ${w.message}\n`);
+});
+
 const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
   enroll  enroll with the controller now and exit
@@ -46,6 +54,8 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'gate') {
     const result = await waitTrusted({
       controller: config.controller,
+      controllerCa: config.controllerCa,
+      dataDir: config.dataDir,
       nodeId: config.nodeId ?? hostname(),
       timeoutMs,
       log: (msg) => process.stderr.write(`bulwark-agent gate: ${msg}\n`),

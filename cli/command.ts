@@ -13,6 +13,8 @@ export interface CtlContext {
   readonly io: CtlIo;
   /** The controller's gRPC address: --controller, else $BULWARK_CONTROLLER, else 127.0.0.1:7443. */
   controllerAddress(): string;
+  /** The credential set directory: --credentials, else $BULWARK_CREDENTIALS, else ~/.config/bulwark/credentials. */
+  credentialsDir(): string;
   /** Called by every action as it starts, so a usage error can name its command. */
   started(command: Command): void;
   /** The exit code the action ended with. */

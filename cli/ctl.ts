@@ -2,14 +2,17 @@
  * bulwarkctl: the security team's view of the fleet over the controller's gRPC API, and
  * offline forensics on tpm2-tools output and event logs. One commander tree (one file per
  * command group under cli/commands/); help comes from the definitions. Exit codes: 0 ok or
- * verified, 1 verified as failing (a finding, or a node that is not trusted), 2 usage error,
- * 3 malformed input, 4 controller or dependency unavailable. Bad input never ends in a stack
+ * verified, 1 verified as failing (a finding, or a node that is not trusted), 2 usage error
+ * (also: no credentials), 3 malformed input, 4 controller or dependency unavailable, 5 refused
+ * by the controller (permission denied, or a credential it does not accept). Bad input never ends in a stack
  * trace, and runCtl never exits the process: output goes to the given io.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
-import { addAppsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
+import { addAppsCommands, addCredentialsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 
@@ -32,6 +35,14 @@ class CtlRun implements CtlContext {
     return typeof given === 'string' ? given : (this.io.env['BULWARK_CONTROLLER'] ?? DEFAULT_CONTROLLER);
   }
 
+  credentialsDir(): string {
+    const given: unknown = this.program.getOptionValue('credentials');
+    if (typeof given === 'string') return given;
+    const fromEnv = this.io.env['BULWARK_CREDENTIALS'];
+    if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+    return join(this.io.env['HOME'] ?? homedir(), '.config', 'bulwark', 'credentials');
+  }
+
   started(command: Command): void {
     this.command = command;
   }
@@ -44,9 +55,10 @@ class CtlRun implements CtlContext {
 /** The whole command tree, writing to `io`; parse errors throw CommanderError instead of exiting. */
 function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   const program = new Command('bulwarkctl')
-    .usage('[--controller HOST:PORT] COMMAND [ARGS]')
+    .usage('[--controller HOST:PORT] [--credentials DIR] COMMAND [ARGS]')
     .description("the fleet's trust state over the controller's gRPC API, and offline forensics on quotes, event logs and IMA lists")
     .option('--controller <HOST:PORT>', `the controller's gRPC address (default $BULWARK_CONTROLLER, else ${DEFAULT_CONTROLLER})`)
+    .option('--credentials <DIR>', 'the credential set (ca.pem, cert.pem, key.pem) for the controller (default $BULWARK_CREDENTIALS, else ~/.config/bulwark/credentials)')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.out(text),
@@ -64,6 +76,7 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   addNodeCommands(program, run);
   addPolicyCommands(program, run);
   addAppsCommands(program, run);
+  addCredentialsCommands(program, run);
   addQuoteCommands(program, run);
   addEventlogCommands(program, run);
   addImaCommands(program, run);

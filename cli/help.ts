@@ -14,6 +14,8 @@ export const EXIT_CODES_HELP = `Exit codes:
   2  usage error
   3  malformed input (a file or value that cannot be decoded)
   4  the controller (or another dependency) is unavailable
+  5  refused by the controller: permission denied for your role, or a
+     credential it does not accept (another CA's, expired, revoked)
 `;
 
 const DEFAULT_TOPIC = 'Commands:';

@@ -27,6 +27,7 @@ import { Registrar } from './registrar/index.js';
 import { ControllerStore } from './state/index.js';
 import { TrustEvents } from './state/index.js';
 import { Verifier } from './verifier/index.js';
+import { ensureControllerCa, RevocationStore } from './pki/index.js';
 
 const QUEUE = 'bulwark-verifiers';
 /** Header carrying the BulwarkError code when a NATS request is refused. */
@@ -103,6 +104,7 @@ export class Controller {
   private lease: KvLease | null = null;
   private verifier: Verifier | null = null;
   private reconciler: NomadReconciler | null = null;
+  private revocations: RevocationStore | null = null;
   private readonly lastPulled = new Map<string, number>();
   private ticking = false;
   private stopped = false;
@@ -112,6 +114,16 @@ export class Controller {
   constructor(config: ControllerConfig, log: Logger) {
     this.config = config;
     this.log = log;
+  }
+
+  /** The directory of the admin credential set written on first start. */
+  get adminCredentialsDir(): string {
+    return join(this.config.dataDir, 'credentials', 'admin');
+  }
+
+  /** The CA certificate clients pin (the server set's ca.pem). */
+  get caPath(): string {
+    return join(this.config.dataDir, 'server', 'ca.pem');
   }
 
   get grpcAddress(): string {
@@ -192,9 +204,27 @@ export class Controller {
       }),
     );
 
+    // The gRPC CA, server certificate and first admin credentials (created on first start).
+    // A server certificate that no longer carries the configured names is replaced at start.
+    const pki = await ensureControllerCa(cfg.dataDir, { dnsNames: cfg.tlsDnsNames, ipAddresses: cfg.tlsIpAddresses });
+    if (pki.created.admin) this.log.info({ path: pki.paths.adminDir }, 'wrote the first admin credentials');
+    const revocations = await RevocationStore.open(nc, { log: this.log });
+    this.revocations = revocations;
     const nomad = cfg.nomadAddr === null ? null : new NomadHttpClient({ address: cfg.nomadAddr, token: cfg.nomadToken });
     const apps = new AppCatalogue(cfg.appsDir, nomad);
-    this.api = new GrpcApi({ store, registrar, verifier, policies, apps, freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs, challengeNow: (nodeId) => this.challenge(verifier, nodeId), log: this.log });
+    this.api = new GrpcApi({
+      store,
+      registrar,
+      verifier,
+      policies,
+      apps,
+      freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
+      challengeNow: (nodeId) => this.challenge(verifier, nodeId),
+      log: this.log,
+      tls: { server: pki.server, ca: pki.ca },
+      revocations,
+      nodeCertificateValidityMs: cfg.nodeCertificateValidityMs,
+    });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
     this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000), this.log);
     this.timer = setInterval(() => void this.tick(store), this.tickMs);
@@ -297,6 +327,8 @@ export class Controller {
     this.reconciler = null;
     await this.lease?.release();
     await this.api?.close();
+    this.revocations?.close();
+    this.revocations = null;
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.identitySync?.stop();

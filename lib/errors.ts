@@ -17,7 +17,11 @@ export type ErrorKind =
   /** A dependency (TPM tool, NATS, swtpm, network) failed. */
   | 'unavailable'
   /** A broken invariant inside Bulwark. */
-  | 'internal';
+  | 'internal'
+  /** A caller without an accepted credential (none, another CA's, expired, revoked). */
+  | 'unauthenticated'
+  /** A caller whose credential is accepted but whose role or node may not make the call. */
+  | 'denied';
 
 /** Every error code with its kind. Append only. */
 export const ERROR_CODES = {
@@ -151,6 +155,17 @@ export const ERROR_CODES = {
   PKI_REVOCATION_LIST_FULL: 'refused',
   /** A client certificate whose serial is on the revocation list. */
   PKI_CERT_REVOKED: 'refused',
+  // gRPC access (controller/api): who may call what
+  /** A call that needs a client certificate of the controller's CA, valid now, and got none that is. */
+  AUTH_CERTIFICATE_REQUIRED: 'unauthenticated',
+  /** A client certificate of the controller's CA whose serial is revoked. */
+  AUTH_CERTIFICATE_REVOKED: 'unauthenticated',
+  /** A caller whose role (or node) the authorization table does not allow this call. */
+  AUTH_PERMISSION_DENIED: 'denied',
+  /** credentials revoke named no credential issued through the API, and no serial. */
+  CREDENTIAL_NOT_FOUND: 'not-found',
+  /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
+  AUTH_CREDENTIALS_MISSING: 'usage',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -198,10 +213,15 @@ const GRPC_STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   'not-found': 5, // NOT_FOUND
   unavailable: 14, // UNAVAILABLE
   internal: 13, // INTERNAL
+  unauthenticated: 16, // UNAUTHENTICATED
+  denied: 7, // PERMISSION_DENIED
 };
 
-/** bulwarkctl exit codes: 0 ok, 1 verified as failing, 2 usage, 3 malformed input, 4 unavailable. */
-export const EXIT_CODES = { ok: 0, finding: 1, usage: 2, malformed: 3, unavailable: 4 } as const;
+/**
+ * bulwarkctl exit codes: 0 ok, 1 verified as failing, 2 usage, 3 malformed input, 4 unavailable,
+ * 5 refused by the controller (permission denied, or the credential is not accepted).
+ */
+export const EXIT_CODES = { ok: 0, finding: 1, usage: 2, malformed: 3, unavailable: 4, denied: 5 } as const;
 
 const EXIT_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   malformed: EXIT_CODES.malformed,
@@ -210,6 +230,8 @@ const EXIT_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   'not-found': EXIT_CODES.finding,
   unavailable: EXIT_CODES.unavailable,
   internal: EXIT_CODES.unavailable,
+  unauthenticated: EXIT_CODES.denied,
+  denied: EXIT_CODES.denied,
 };
 
 export function grpcStatusFor(code: ErrorCode): number {

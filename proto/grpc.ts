@@ -4,11 +4,13 @@
  * proto/wire.ts before the caller sees it.
  */
 import * as grpc from '@grpc/grpc-js';
+import { createSecureContext } from 'node:tls';
 import { BulwarkError, isErrorCode } from '../lib/index.js';
 import { AttestationClient, AttestationService, type TrustEvent } from './gen/bulwark/v1/attestation.js';
 import { AppsClient, AppsService, PlacementClient, PlacementService } from './gen/bulwark/v1/placement.js';
 import { PoliciesClient, PoliciesService } from './gen/bulwark/v1/policies.js';
 import { RegistrarClient, RegistrarService } from './gen/bulwark/v1/registrar.js';
+import { CredentialsClient, CredentialsService } from './gen/bulwark/v1/credentials.js';
 import { HealthCheckResponse_ServingStatus, HealthClient, HealthService } from './gen/grpc/health/v1/health.js';
 import {
   checkActivateResponse,
@@ -38,6 +40,15 @@ export const HEALTH_SERVICE = HealthService;
 export const POLICIES_SERVICE = PoliciesService;
 export const PLACEMENT_SERVICE = PlacementService;
 export const APPS_SERVICE = AppsService;
+export const CREDENTIALS_SERVICE = CredentialsService;
+
+/** A certificate the controller issued: PEM, its CA (PEM), serial (hex) and notAfter (ISO). */
+export interface IssuedCredentialMsg {
+  readonly certificate: string;
+  readonly ca: string;
+  readonly serial: string;
+  readonly notAfter: string;
+}
 
 /** Metadata key carrying the BulwarkError code of a failed call. */
 export const ERROR_CODE_METADATA = 'bulwark-code';
@@ -59,6 +70,26 @@ type UnaryMethod<Req, Res> = (
 
 const SERVING_STATUS_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(HealthCheckResponse_ServingStatus).map(([name, value]) => [value, name]));
 
+/**
+ * How a client reaches the controller: the controller CA it pins (PEM) and, except for
+ * enrollment, its own certificate and key (PEM). TLS 1.3 only; there is no plaintext mode.
+ */
+export interface ClientTls {
+  readonly caPem: string;
+  readonly certPem?: string;
+  readonly keyPem?: string;
+}
+
+/** Channel credentials for `tls`: the server must present a certificate of the pinned CA for the address dialled. */
+export function clientCredentials(tls: ClientTls): grpc.ChannelCredentials {
+  const context = createSecureContext({
+    ca: tls.caPem,
+    minVersion: 'TLSv1.3',
+    ...(tls.certPem !== undefined && tls.keyPem !== undefined ? { cert: tls.certPem, key: tls.keyPem } : {}),
+  });
+  return grpc.credentials.createFromSecureContext(context);
+}
+
 /** A client of the controller's gRPC API; its answers are checked like any peer's. */
 export class ControllerClient {
   private readonly registrar: RegistrarClient;
@@ -67,16 +98,18 @@ export class ControllerClient {
   private readonly policies: PoliciesClient;
   private readonly placement: PlacementClient;
   private readonly apps: AppsClient;
+  private readonly credentials: CredentialsClient;
   private readonly timeoutMs: number;
 
-  constructor(address: string, opts: { timeoutMs?: number; credentials?: grpc.ChannelCredentials } = {}) {
-    const creds = opts.credentials ?? grpc.credentials.createInsecure();
+  constructor(address: string, opts: { readonly tls: ClientTls; readonly timeoutMs?: number }) {
+    const creds = clientCredentials(opts.tls);
     this.registrar = new RegistrarClient(address, creds);
     this.attestation = new AttestationClient(address, creds);
     this.health = new HealthClient(address, creds);
     this.policies = new PoliciesClient(address, creds);
     this.placement = new PlacementClient(address, creds);
     this.apps = new AppsClient(address, creds);
+    this.credentials = new CredentialsClient(address, creds);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -94,7 +127,12 @@ export class ControllerClient {
   }
 
   async activateCredential(req: ActivateRequestMsg): Promise<ActivateResponseMsg> {
-    return checkActivateResponse(await this.unary(this.registrar.activateCredential.bind(this.registrar), { challengeId: req.challengeId, secret: req.secret, natsPublicKey: req.natsPublicKey }));
+    return checkActivateResponse(await this.unary(this.registrar.activateCredential.bind(this.registrar), {
+        challengeId: req.challengeId,
+        secret: req.secret,
+        nodePublicKey: req.nodePublicKey ?? new Uint8Array(0),
+        natsPublicKey: req.natsPublicKey,
+      }));
   }
 
   /** The gRPC health status ("SERVING", "NOT_SERVING", ...). */
@@ -173,6 +211,29 @@ export class ControllerClient {
     return checkAppStatus(await this.unary(this.apps.stopApp.bind(this.apps), { name }));
   }
 
+  /** Credentials.IssueCredential (admin): a person's certificate for a public key the caller generated. */
+  async issueCredential(name: string, role: string, validForMs: number, publicKey: Uint8Array): Promise<IssuedCredentialMsg> {
+    const res = await this.unary(this.credentials.issueCredential.bind(this.credentials), { name, role, validForMs, publicKey });
+    return {
+      certificate: checkText(res.certificate, 'certificate', 16 * 1024),
+      ca: checkText(res.ca, 'ca', 16 * 1024),
+      serial: checkText(res.serial, 'serial', 64),
+      notAfter: checkText(res.notAfter, 'not_after', 64),
+    };
+  }
+
+  /** Credentials.RevokeCredential (admin): revokes a serial, or every unexpired certificate of a name; returns the serials. */
+  async revokeCredential(nameOrSerial: string): Promise<string[]> {
+    const res = await this.unary(this.credentials.revokeCredential.bind(this.credentials), { nameOrSerial });
+    return res.serials.slice(0, 1000).map((s) => checkText(s, 'serial', 64));
+  }
+
+  /** Credentials.RenewNodeCertificate (a node, with its current certificate): a new one for `publicKey`. */
+  async renewNodeCertificate(publicKey: Uint8Array): Promise<{ certificate: string; ca: string }> {
+    const res = await this.unary(this.credentials.renewNodeCertificate.bind(this.credentials), { publicKey });
+    return { certificate: checkText(res.certificate, 'certificate', 16 * 1024), ca: checkText(res.ca, 'ca', 16 * 1024) };
+  }
+
   /**
    * Streams trust events until `signal` aborts; `onEvent` sees each one, `onReady` runs
    * once the controller's subscription is live.
@@ -205,5 +266,6 @@ export class ControllerClient {
     this.policies.close();
     this.placement.close();
     this.apps.close();
+    this.credentials.close();
   }
 }

@@ -199,13 +199,20 @@ export function checkEnrollResponse(m: registrar.EnrollResponse): EnrollResponse
 export interface ActivateRequestMsg {
   readonly challengeId: string;
   readonly secret: Uint8Array;
+  /** SubjectPublicKeyInfo (DER) of the agent's node certificate key; empty: none asked for. */
+  readonly nodePublicKey?: Uint8Array;
   /** The node's NATS nkey public key (checked by the registrar). */
   readonly natsPublicKey: string;
 }
 
 /** Checks a decoded ActivateCredentialRequest (untrusted peer input): size caps. */
 export function checkActivateRequest(m: registrar.ActivateCredentialRequest): ActivateRequestMsg {
-  return { challengeId: checkText(m.challengeId, 'challenge_id', 128), secret: blob(m.secret, 'secret', 1024), natsPublicKey: checkText(m.natsPublicKey, 'nats_public_key', 64) };
+  return {
+    challengeId: checkText(m.challengeId, 'challenge_id', 128),
+    secret: blob(m.secret, 'secret', 1024),
+    nodePublicKey: blob(m.nodePublicKey, 'node_public_key', 1024),
+    natsPublicKey: checkText(m.natsPublicKey, 'nats_public_key', 64),
+  };
 }
 
 /** What an enrolled agent is told: its node id, identity, NATS URL, PCR selection, interval. */
@@ -215,6 +222,10 @@ export interface ActivateResponseMsg {
   readonly natsUrl: string;
   readonly pcrSelection: string;
   readonly intervalMs: number;
+  /** The node certificate (PEM) for the key sent; empty when none was sent. */
+  readonly nodeCertificate?: string;
+  /** The controller CA (PEM) that issued it. */
+  readonly controllerCa?: string;
 }
 
 /** Checks a decoded ActivateCredentialResponse: node id and string caps. */
@@ -225,6 +236,8 @@ export function checkActivateResponse(m: registrar.ActivateCredentialResponse): 
     natsUrl: checkText(m.natsUrl, 'nats_url'),
     pcrSelection: checkText(m.pcrSelection, 'pcr_selection', 256),
     intervalMs: m.intervalMs,
+    nodeCertificate: checkText(m.nodeCertificate, 'node_certificate', WIRE_LIMITS.certificate),
+    controllerCa: checkText(m.controllerCa, 'controller_ca', WIRE_LIMITS.certificate),
   };
 }
 

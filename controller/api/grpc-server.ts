@@ -2,13 +2,35 @@
  * The controller's gRPC API: Registrar (Enroll, ActivateCredential) and Attestation
  * (ListNodes, GetNode, WatchTrust, History, Reattest). Every failure leaves as a gRPC
  * status mapped from its BulwarkError code, with the code in metadata.
+ *
+ * Served over TLS 1.3 only. The TLS layer asks every client for a certificate but does not
+ * refuse a handshake without one (Enroll, ActivateCredential and health are open to
+ * callers without a certificate); one interceptor checks every call against the
+ * authorization table (access.ts) before any handler runs, and audits every refusal.
  */
 import * as grpc from '@grpc/grpc-js';
-import { BulwarkError, grpcStatusFor, toBulwarkError } from '../../lib/index.js';
+import { type Static } from '@sinclair/typebox';
+import { BulwarkError, fromHex, grpcStatusFor, toBulwarkError } from '../../lib/index.js';
+import {
+  checkUserName,
+  decodeCertificate,
+  isRole,
+  issueNodeCertificate,
+  issuePersonCertificate,
+  normalizeSerial,
+  publicKeyFromSpki,
+  validityFor,
+  type CertificateAuthority,
+  type ClientIdentity,
+} from '../../lib/pki/index.js';
+import type { RevocationStore } from '../pki/index.js';
+import { ACCESS_AUDIT_SUBJECT, type AccessAuditRecordSchema } from './access-audit.js';
+import { accessOf, authorize, describeCaller, verifyPeerCertificate, type Caller } from './access.js';
 import type { NodeRecord } from '../../lib/attestation/index.js';
 import {
   APPS_SERVICE,
   ATTESTATION_SERVICE,
+  CREDENTIALS_SERVICE,
   ERROR_CODE_METADATA,
   HEALTH_SERVICE,
   HealthServingStatus,
@@ -28,6 +50,7 @@ import {
   wire,
   type AppsServer,
   type AttestationServer,
+  type CredentialsServer,
   type HealthServer,
   type NodeMsg,
   type PlacementServer,
@@ -40,6 +63,41 @@ import type { Registrar } from '../registrar/index.js';
 import type { ControllerStore } from '../state/index.js';
 import type { Verifier } from '../verifier/index.js';
 import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
+
+/** The files of a TLS credential set, PEM. */
+export interface TlsCredentialFiles {
+  readonly caPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/**
+ * Server credentials for TLS 1.3 only that request a client certificate without making its
+ * absence (or failure) end the handshake: grpc-js then reports the peer certificate only
+ * for a verified chain, and the interceptor decides per call. createSsl cannot express
+ * this (its checkClientCertificate also rejects unauthorised peers, and it sets no
+ * minimum version), so the options are given to the base class directly.
+ */
+class Tls13ServerCredentials extends grpc.ServerCredentials {
+  constructor(set: TlsCredentialFiles) {
+    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, { ca: set.caPem, cert: set.certPem, key: set.keyPem, minVersion: 'TLSv1.3' });
+  }
+
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+/** gRPC server credentials of the controller: TLS 1.3, client certificates requested. Trust: the server's own. */
+export function controllerServerCredentials(set: TlsCredentialFiles): grpc.ServerCredentials {
+  return new Tls13ServerCredentials(set);
+}
+
+/** The node_id a request names, when it has one. */
+function requestNodeId(message: unknown): string | undefined {
+  if (typeof message !== 'object' || message === null || !('nodeId' in message)) return undefined;
+  return typeof message.nodeId === 'string' ? message.nodeId : undefined;
+}
 
 export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   return {
@@ -59,7 +117,7 @@ export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   };
 }
 
-function toServiceError(err: unknown): Partial<grpc.StatusObject> {
+function toServiceError(err: unknown): { code: number; details: string; metadata: grpc.Metadata } {
   const e = toBulwarkError(err, 'INTERNAL', 'request failed');
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_CODE_METADATA, e.code);
@@ -87,10 +145,24 @@ export interface ApiDeps {
   readonly challengeNow: (nodeId: string) => Promise<string>;
   /** Trust events a watcher does not get are reported here. */
   readonly log?: Logger;
+  /** The TLS server set (ca.pem, cert.pem, key.pem) and the CA that client certificates must chain to. */
+  readonly tls: { readonly server: TlsCredentialFiles; readonly ca: CertificateAuthority };
+  /** The revocation list (read on every call, as this replica knows it now) and the issued-credential records. */
+  readonly revocations: RevocationStore;
+  /** How long node certificates are valid (default NODE_CERTIFICATE_VALIDITY_MS); agents renew at half of it. */
+  readonly nodeCertificateValidityMs?: number;
 }
 
+/** The longest a person's credential issued through the API is valid: a year. */
+export const MAX_PERSON_VALIDITY_MS = 366 * 24 * 60 * 60 * 1000;
+
+/** Node certificates are short-lived: a day, renewed by the agent while it stays enrolled. */
+export const NODE_CERTIFICATE_VALIDITY_MS = 24 * 60 * 60 * 1000;
+
+type AccessAuditRecord = Static<typeof AccessAuditRecordSchema>;
+
 export class GrpcApi {
-  private readonly server = new grpc.Server();
+  private readonly server: grpc.Server;
   private readonly deps: ApiDeps;
   private readonly log: Logger;
   /** Open server streams (WatchTrust, Health.Watch), ended when the API closes. */
@@ -100,6 +172,7 @@ export class GrpcApi {
   constructor(deps: ApiDeps) {
     this.deps = deps;
     this.log = deps.log ?? silentLogger();
+    this.server = new grpc.Server({ interceptors: [(method, call) => this.authorizeCall(method.path, call)] });
     const { store, registrar, policies, apps } = deps;
     const registrarServer: RegistrarServer = {
       enroll: unary(async (req) => {
@@ -107,8 +180,18 @@ export class GrpcApi {
         return { challengeId: res.challengeId, idObject: res.idObject, encryptedSecret: res.encryptedSecret };
       }),
       activateCredential: unary(async (req) => {
-        const res = await registrar.activate(checkActivateRequest(req));
-        return { nodeId: res.nodeId, nodeIdentity: res.nodeIdentity, natsUrl: res.natsUrl, pcrSelection: res.pcrSelection, intervalMs: res.intervalMs };
+        const checked = checkActivateRequest(req);
+        const res = await registrar.activate(checked);
+        const nodeCertificate = checked.nodePublicKey === undefined || checked.nodePublicKey.length === 0 ? '' : await this.issueNodeCertificate(res.nodeId, checked.nodePublicKey);
+        return {
+          nodeId: res.nodeId,
+          nodeIdentity: res.nodeIdentity,
+          natsUrl: res.natsUrl,
+          pcrSelection: res.pcrSelection,
+          intervalMs: res.intervalMs,
+          nodeCertificate,
+          controllerCa: nodeCertificate === '' ? '' : deps.tls.ca.pem,
+        };
       }),
     };
     const attestationServer: AttestationServer = {
@@ -194,6 +277,26 @@ export class GrpcApi {
       appStatus: unary(async (req) => appStatusToWire(await apps.status(checkText(req.name, 'name', 128)))),
       stopApp: unary(async (req) => appStatusToWire(await apps.stop(checkText(req.name, 'name', 128)))),
     };
+    const credentialsServer: CredentialsServer = {
+      issueCredential: (call, callback) => {
+        this.issuePerson(call.request, this.handlerCaller(call)).then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+      revokeCredential: (call, callback) => {
+        this.revoke(checkText(call.request.nameOrSerial, 'name_or_serial', 128), this.handlerCaller(call), call.getPeer()).then(
+          (serials) => callback(null, { serials }),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+      renewNodeCertificate: (call, callback) => {
+        this.renewNode(call.request.publicKey, this.handlerCaller(call)).then(
+          (certificate) => callback(null, { certificate, ca: deps.tls.ca.pem }),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+    };
     const healthServer: HealthServer = {
       check: unary(async () => ({ status: this.healthStatus() })),
       watch: (call) => {
@@ -202,12 +305,161 @@ export class GrpcApi {
         call.on('cancelled', () => this.watchers.delete(call));
       },
     };
+    // Every method served must be in the authorization table: a new RPC without an entry fails at start.
+    for (const definition of [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, HEALTH_SERVICE]) {
+      for (const method of Object.values(definition)) {
+        if (accessOf(method.path) === undefined) throw new BulwarkError('INTERNAL', `${method.path} is not in the authorization table`);
+      }
+    }
     this.server.addService(REGISTRAR_SERVICE, registrarServer);
     this.server.addService(ATTESTATION_SERVICE, attestationServer);
     this.server.addService(POLICIES_SERVICE, policiesServer);
     this.server.addService(PLACEMENT_SERVICE, placementServer);
     this.server.addService(APPS_SERVICE, appsServer);
+    this.server.addService(CREDENTIALS_SERVICE, credentialsServer);
     this.server.addService(HEALTH_SERVICE, healthServer);
+  }
+
+  /**
+   * A node certificate for `spki`, bound to the node id and the AK name the enrolled record
+   * holds, valid for `nodeCertificateValidityMs`. Only called after the TPM proved the node.
+   */
+  private async issueNodeCertificate(nodeId: string, spki: Uint8Array): Promise<string> {
+    const node = await this.deps.store.getNode(nodeId);
+    if (node === null || node.corrupt !== null) throw new BulwarkError('NODE_NOT_FOUND', `no enrolled node ${nodeId}`);
+    const issued = issueNodeCertificate(this.deps.tls.ca, {
+      nodeId,
+      akName: fromHex(node.record.akName),
+      spki,
+      validity: validityFor(new Date(), this.deps.nodeCertificateValidityMs ?? NODE_CERTIFICATE_VALIDITY_MS),
+    });
+    return issued.pem;
+  }
+
+  /**
+   * The caller of a handler, from its peer certificate (checked again, as the interceptor
+   * did: the handler acts for exactly that identity). AUTH_CERTIFICATE_REQUIRED without one.
+   */
+  private handlerCaller(call: { getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } } | null }): ClientIdentity | BulwarkError {
+    const raw = call.getAuthContext()?.sslPeerCertificate?.raw;
+    try {
+      return verifyPeerCertificate(raw === undefined ? undefined : new Uint8Array(raw), this.deps.tls.ca, this.deps.revocations.current(), Date.now());
+    } catch (err) {
+      return toBulwarkError(err, 'AUTH_CERTIFICATE_REQUIRED', 'the client certificate is not accepted');
+    }
+  }
+
+  /** Credentials.IssueCredential: a person's certificate for the caller's public key, recorded and audited. */
+  private async issuePerson(
+    req: { name: string; role: string; validForMs: number; publicKey: Uint8Array },
+    caller: ClientIdentity | BulwarkError,
+  ): Promise<{ certificate: string; ca: string; serial: string; notAfter: string }> {
+    if (caller instanceof BulwarkError) throw caller;
+    const name = checkText(req.name, 'name', 64);
+    checkUserName(name);
+    const role = checkText(req.role, 'role', 16);
+    if (!isRole(role)) throw new BulwarkError('USAGE', `"${role}" is not a role (viewer, operator, admin)`);
+    if (!Number.isSafeInteger(req.validForMs) || req.validForMs <= 0 || req.validForMs > MAX_PERSON_VALIDITY_MS) {
+      throw new BulwarkError('USAGE', `valid_for_ms must be between 1 and ${MAX_PERSON_VALIDITY_MS}`);
+    }
+    if (req.publicKey.length > 1024) throw new BulwarkError('WIRE_MALFORMED', 'public_key is larger than 1024 bytes');
+    const publicKey = publicKeyFromSpki(req.publicKey);
+    const issued = issuePersonCertificate(this.deps.tls.ca, { name, role, publicKey, validity: validityFor(new Date(), req.validForMs) });
+    const notAfter = decodeCertificate(issued.der).notAfter;
+    await this.deps.revocations.recordIssued({ serial: issued.serial, name, role, notAfter });
+    await this.auditAccess({ caller: describeCaller(caller), rpc: 'credentials.issue', decision: 'done', code: '', message: `issued ${name} (${role}), serial ${issued.serial}`, peer: '' });
+    return { certificate: issued.pem, ca: this.deps.tls.ca.pem, serial: issued.serial, notAfter: new Date(notAfter).toISOString() };
+  }
+
+  /** Credentials.RevokeCredential: a serial, or every unexpired certificate issued to a name; audited. */
+  private async revoke(nameOrSerial: string, caller: ClientIdentity | BulwarkError, peer: string): Promise<string[]> {
+    if (caller instanceof BulwarkError) throw caller;
+    const now = Date.now();
+    let targets: { serial: string; notAfter: number; subject: string }[];
+    const byName = await this.deps.revocations.issuedTo(nameOrSerial, now);
+    if (byName.length > 0) {
+      targets = byName.map((c) => ({ ...c, subject: nameOrSerial }));
+    } else {
+      let serial: string;
+      try {
+        serial = normalizeSerial(nameOrSerial);
+      } catch {
+        throw new BulwarkError('CREDENTIAL_NOT_FOUND', `no unexpired credential issued to ${nameOrSerial}, and it is not a serial`);
+      }
+      // A serial not issued through the API (the first admin set, a node certificate): kept as long as the CA lives.
+      const notAfter = (await this.deps.revocations.issuedNotAfter(serial)) ?? this.deps.tls.ca.notAfter;
+      targets = [{ serial, notAfter, subject: nameOrSerial }];
+    }
+    for (const t of targets) await this.deps.revocations.revoke({ serial: t.serial, revokedAt: now, notAfter: t.notAfter, subject: t.subject });
+    const serials = targets.map((t) => t.serial);
+    await this.auditAccess({ caller: describeCaller(caller), rpc: 'credentials.revoke', decision: 'done', code: '', message: `revoked ${nameOrSerial}: ${serials.join(', ')}`, peer });
+    return serials;
+  }
+
+  /** Credentials.RenewNodeCertificate: a node, with its current certificate, gets a new one for a new key while it stays enrolled. */
+  private async renewNode(publicKey: Uint8Array, caller: ClientIdentity | BulwarkError): Promise<string> {
+    if (caller instanceof BulwarkError) throw caller;
+    if (caller.kind !== 'node') throw new BulwarkError('AUTH_PERMISSION_DENIED', 'only a node certificate renews a node certificate');
+    if (publicKey.length === 0 || publicKey.length > 1024) throw new BulwarkError('WIRE_MALFORMED', 'public_key must be a SubjectPublicKeyInfo of at most 1024 bytes');
+    const node = await this.deps.store.getNode(caller.nodeId);
+    if (node === null || node.corrupt !== null) throw new BulwarkError('NODE_NOT_FOUND', `no enrolled node ${caller.nodeId}`);
+    if (node.record.akName !== caller.akName) throw new BulwarkError('AUTH_PERMISSION_DENIED', `node ${caller.nodeId} enrolled again with another AK: enroll to get a certificate`);
+    if (node.record.requiresReenrollment) throw new BulwarkError('AUTH_PERMISSION_DENIED', `node ${caller.nodeId} must enroll again`);
+    return this.issueNodeCertificate(caller.nodeId, publicKey);
+  }
+
+  /** Who the peer certificate of `call` names: anonymous without one, or the refusal of one that fails its checks. */
+  private callerOf(call: grpc.ServerInterceptingCallInterface): { caller: Caller; certificateError: BulwarkError | null } {
+    const raw = call.getAuthContext().sslPeerCertificate?.raw;
+    if (raw === undefined) return { caller: { kind: 'anonymous' }, certificateError: null };
+    try {
+      return { caller: verifyPeerCertificate(new Uint8Array(raw), this.deps.tls.ca, this.deps.revocations.current(), Date.now()), certificateError: null };
+    } catch (err) {
+      return { caller: { kind: 'anonymous' }, certificateError: toBulwarkError(err, 'AUTH_CERTIFICATE_REQUIRED', 'the client certificate is not accepted') };
+    }
+  }
+
+  /**
+   * The interceptor of every call: decides when the request message arrives (IsTrusted
+   * needs its node_id), passes allowed calls on, and ends refused ones with their status
+   * after the audit record is written. Nothing of a refused call reaches a handler.
+   */
+  private authorizeCall(path: string, call: grpc.ServerInterceptingCallInterface): grpc.ServerInterceptingCall {
+    let refused = false;
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMessage: (message: unknown, nextMessage: (m: unknown) => void) => {
+            const { caller, certificateError } = this.callerOf(call);
+            let decision = authorize(path, caller, requestNodeId(message));
+            if (decision !== null && decision.code === 'AUTH_CERTIFICATE_REQUIRED' && certificateError !== null) decision = certificateError;
+            if (decision === null) {
+              nextMessage(message);
+              return;
+            }
+            refused = true;
+            const refusal = decision;
+            void this.auditAccess({ caller: describeCaller(caller), rpc: path, decision: 'refused', code: refusal.code, message: refusal.message, peer: call.getPeer() }).then(() =>
+              call.sendStatus(toServiceError(refusal)),
+            );
+          },
+          onReceiveHalfClose: (nextHalfClose: () => void) => {
+            if (!refused) nextHalfClose();
+          },
+        });
+      },
+    });
+  }
+
+  /** Appends an access record to the audit stream; a record that cannot be appended is logged (the decision stands). */
+  async auditAccess(record: Omit<AccessAuditRecord, 'version' | 'at'>): Promise<void> {
+    const full: AccessAuditRecord = { version: 1, at: new Date().toISOString(), ...record, message: record.message.slice(0, 1000), peer: record.peer.slice(0, 200) };
+    this.log.warn({ code: record.code, rpc: record.rpc, caller: record.caller, peer: record.peer }, record.decision === 'refused' ? 'refused a gRPC call' : 'access action');
+    try {
+      await this.deps.store.nc.jetstream().publish(ACCESS_AUDIT_SUBJECT, new TextEncoder().encode(JSON.stringify(full)));
+    } catch (err) {
+      this.log.error({ rpc: record.rpc, caller: record.caller, ...errorFields(err) }, 'dropped an access audit record: appending to the audit stream failed');
+    }
   }
 
   private watch(call: Parameters<AttestationServer['watchTrust']>[0]): void {
@@ -262,7 +514,7 @@ export class GrpcApi {
   /** Binds `host:port` (port 0 picks one) and starts serving. */
   async listen(address: string): Promise<number> {
     this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err !== null ? reject(err) : resolve(port)));
+      this.server.bindAsync(address, controllerServerCredentials(this.deps.tls.server), (err, port) => (err !== null ? reject(err) : resolve(port)));
     });
     return this.port;
   }

@@ -39,6 +39,10 @@ export const ControllerConfigSchema = Type.Object(
     natsKeyFile: NullableText(),
     /** gRPC listen address host:port. */
     grpcListen: Text('127.0.0.1:7443', '^[^:\\x00-\\x1f\\x7f]+:[0-9]+$'),
+    /** DNS names the gRPC server certificate carries (the names agents and bulwarkctl dial). */
+    tlsDnsNames: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { maxItems: 64, default: ['localhost'] }),
+    /** IP addresses the gRPC server certificate carries. */
+    tlsIpAddresses: Type.Array(Type.String({ minLength: 2, maxLength: 45 }), { maxItems: 64, default: ['127.0.0.1', '::1'] }),
     /** Directory of PEM EK CA certificates (roots and intermediates). */
     ekCaDir: Text('/etc/bulwark/ek-ca'),
     /** sha256 hex of EK TPMT_PUBLIC bytes accepted without a certificate. */
@@ -53,6 +57,8 @@ export const ControllerConfigSchema = Type.Object(
     staleAfterMs: Ms(120_000),
     nonceTtlMs: Ms(30_000),
     enrollTtlMs: Ms(120_000),
+    /** How long node certificates (gRPC, for Placement.IsTrusted and renewal) are valid; agents renew at half of it. */
+    nodeCertificateValidityMs: Type.Integer({ minimum: 2000, maximum: 366 * 24 * 60 * 60 * 1000, default: 24 * 60 * 60 * 1000 }),
     /** Name of this replica in leases ("": hostname and pid). */
     replicaId: Text(''),
     /** Nomad HTTP API (e.g. http://127.0.0.1:4646); null: no placement gate. */

@@ -25,3 +25,4 @@ export {
   type CredentialSet,
   type CredentialSetFiles,
 } from './files.js';
+export { RevocationStore, REVOCATIONS_BUCKET, ISSUED_BUCKET } from './revocation-store.js';

@@ -11,9 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ctlHelp, runCtl } from '../../cli/index.js';
+import { ensureControllerCa } from '../../controller/pki/index.js';
 
 const CTL_MAIN = fileURLToPath(new URL('../../cli/bulwarkctl.js', import.meta.url));
 const EVENTLOG = fileURLToPath(new URL('../../../test/fixtures/eventlog/debian-secureboot-sha1-sha256.bin', import.meta.url));
+
+/** A credential set of a controller CA made for these tests (no controller runs). */
+const pkiRoot = await mkdtemp(join(tmpdir(), 'bulwarkctl-pki-'));
+t.teardown(() => rm(pkiRoot, { recursive: true, force: true }));
+const CREDENTIALS = (await ensureControllerCa(join(pkiRoot, 'controller'))).paths.adminDir;
 
 async function ctl(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -48,6 +54,8 @@ const DOCUMENTED = [
   'apps deploy',
   'apps status',
   'apps stop',
+  'credentials issue',
+  'credentials revoke',
 ];
 
 function escape(text: string): string {
@@ -151,13 +159,26 @@ t.test('repeated options: a second value is refused, except --exclude which coll
 
 t.test('the options of the program work before or after the command', async (t) => {
   for (const argv of [
-    ['--controller', '127.0.0.1:1', 'nodes'],
-    ['nodes', '--controller', '127.0.0.1:1'],
+    ['--controller', '127.0.0.1:1', '--credentials', CREDENTIALS, 'nodes'],
+    ['nodes', '--controller', '127.0.0.1:1', '--credentials', CREDENTIALS],
   ]) {
     const r = await ctl(...argv);
     t.equal(r.code, 4, `${argv.join(' ')}: the unreachable controller given was used`);
     t.match(r.err, /127\.0\.0\.1:1/);
   }
+});
+
+t.test('without credentials a controller command says how to get them, exit 2, no stack trace', async (t) => {
+  const r = await ctl('--controller', '127.0.0.1:1', '--credentials', join(pkiRoot, 'nowhere'), 'nodes');
+  t.equal(r.code, 2);
+  t.match(r.err, /AUTH_CREDENTIALS_MISSING: no credentials in .*nowhere/);
+  t.match(r.err, /credentials\/admin/, 'names the admin set on the controller host');
+  t.match(r.err, /bulwarkctl credentials issue/, 'and how an admin issues one');
+  t.notMatch(r.err, /\n\s+at /, 'no stack trace');
+  const fromEnv = await runCtl(['nodes'], { out: () => undefined, err: () => undefined, env: { BULWARK_CREDENTIALS: join(pkiRoot, 'nowhere'), BULWARK_CONTROLLER: '127.0.0.1:1' } });
+  t.equal(fromEnv, 2, '$BULWARK_CREDENTIALS is read');
+  const withEnv = await runCtl(['nodes'], { out: () => undefined, err: () => undefined, env: { BULWARK_CREDENTIALS: CREDENTIALS, BULWARK_CONTROLLER: '127.0.0.1:1' } });
+  t.equal(withEnv, 4, 'with credentials from $BULWARK_CREDENTIALS it goes on to the (unreachable) controller');
 });
 
 t.test('gRPC loads only for commands that talk to the controller', async (t) => {
@@ -172,5 +193,5 @@ t.test('gRPC loads only for commands that talk to the controller', async (t) => 
   t.equal(await loadsHttp2(['--help']), false, '--help');
   t.equal(await loadsHttp2(['policy', 'check', '--help']), false, 'policy check --help');
   t.equal(await loadsHttp2(['eventlog', 'replay', EVENTLOG]), false, 'eventlog replay (offline)');
-  t.equal(await loadsHttp2(['--controller', '127.0.0.1:1', 'nodes']), true, 'nodes does load it (the probe sees gRPC when it is there)');
+  t.equal(await loadsHttp2(['--controller', '127.0.0.1:1', '--credentials', CREDENTIALS, 'nodes']), true, 'nodes does load it (the probe sees gRPC when it is there)');
 });

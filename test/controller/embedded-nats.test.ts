@@ -17,6 +17,7 @@ import { silentLogger } from '../../daemon/index.js';
 import { SoftTpm } from '../helpers/soft-tpm.js';
 import { freePort, makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { enrolledRecord } from './state-bed.js';
+import { adminTlsFor } from '../helpers/fleet.js';
 
 const root = await makeTempDir('embedded');
 t.teardown(() => removeDir(root));
@@ -36,7 +37,7 @@ t.test('the embedded nats-server starts, keeps state and stops with the controll
   await t.rejects(connect({ servers: first.natsUrl, reconnect: false }), 'no credentials: refused');
   await t.rejects(connect({ servers: first.natsUrl.replace('tls://', 'nats://'), reconnect: false, tls: null }), 'plaintext: refused');
   t.equal(await natsServersFor(join(root, 'data')), 1, 'one nats-server runs in the data directory');
-  const client = new ControllerClient(first.grpcAddress);
+  const client = new ControllerClient(first.grpcAddress, { tls: adminTlsFor(config.dataDir) });
   t.equal(await client.healthCheck(), 'SERVING');
   t.same(await client.listNodes(), [], 'a new data directory starts empty');
   // A node record written into the embedded server's KV, as the registrar would.
@@ -53,7 +54,7 @@ t.test('the embedded nats-server starts, keeps state and stops with the controll
 
   const second = new Controller(config, silentLogger());
   await second.start();
-  const again = new ControllerClient(second.grpcAddress);
+  const again = new ControllerClient(second.grpcAddress, { tls: adminTlsFor(config.dataDir) });
   const after = await again.listNodes();
   // Only the node's presence is compared: its trust state may have moved on meanwhile (the stale sweep).
   t.same(

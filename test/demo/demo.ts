@@ -19,8 +19,11 @@ const say = (s: string): void => {
   process.stdout.write(`\n${bold(`== ${s}`)}\n`);
 };
 
+/** The admin credential set the controller wrote in its data directory on first start. */
+let adminCredentials = '';
+
 async function ctl(grpc: string, args: readonly string[]): Promise<{ code: number; out: string }> {
-  const r = await execa('node', [CTL_MAIN, '--controller', grpc, ...args], { reject: false });
+  const r = await execa('node', [CTL_MAIN, '--controller', grpc, '--credentials', adminCredentials, ...args], { reject: false });
   return { code: r.exitCode ?? -1, out: `${r.stdout}${r.stderr === '' ? '' : `\n${r.stderr}`}` };
 }
 
@@ -103,7 +106,9 @@ async function main(): Promise<void> {
       });
       void controller.then(() => reject(new Error('the controller exited')));
     });
-    process.stdout.write(`  gRPC ${ready.grpc}, NATS ${ready.nats}\n`);
+    adminCredentials = join(root, 'controller', 'credentials', 'admin');
+    process.stdout.write(`  gRPC ${ready.grpc} (TLS 1.3, client certificates), NATS ${ready.nats}\n`);
+    process.stdout.write(`  admin credentials: ${adminCredentials}; agents pin ${join(root, 'controller', 'ca', 'ca.pem')}\n`);
 
     say('Starting one bulwark-agent per host: enroll (EK certificate, AK, credential activation), then attest every 2 s');
     for (const [i, host] of HOSTS.entries()) {
@@ -112,9 +117,9 @@ async function main(): Promise<void> {
       const config = join(dataDir, 'agent.json');
       const tpm = tpms[i];
       if (tpm === undefined) throw new Error('missing TPM');
-      // The agent pins the controller's CA (its embedded NATS server's certificate chains to it).
-      const natsCaFile = join(root, 'controller', 'ca', 'ca.pem');
-      await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, dataDir, nodeId: host, natsCaFile, intervalMs: 2000, toolTimeoutMs: 20_000 }));
+      // The agent pins the controller's CA, for gRPC and for its embedded NATS server (both chain to it).
+      const caFile = join(root, 'controller', 'ca', 'ca.pem');
+      await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, controllerCa: caFile, dataDir, nodeId: host, natsCaFile: caFile, intervalMs: 2000, toolTimeoutMs: 20_000 }));
       const agent = execa('node', [AGENT_MAIN, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });
       children.push(agent);
     }

@@ -6,6 +6,7 @@
  * its own provisioned swtpm talking to it over gRPC and NATS.
  */
 import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, dirname } from 'node:path';
@@ -24,7 +25,7 @@ import { NatsIdentitySync, startEmbeddedNats, type EmbeddedNats } from '../../co
 import { ControllerStore } from '../../controller/state/store.js';
 import { natsClientAuthOptions } from '../../daemon/index.js';
 import { parseNatsNodeId } from '../../lib/nats-auth/index.js';
-import { ControllerClient } from '../../proto/grpc.js';
+import { ControllerClient, type ClientTls } from '../../proto/grpc.js';
 import type { NodeMsg } from '../../proto/wire.js';
 import { createTestCa, exportCaBundle, freePort, provisionTpm, SwtpmProcess, type TestCa } from './swtpm.js';
 
@@ -50,6 +51,12 @@ export function testFacts(nodeId: string): HostFacts {
     boardModel: 'Q35',
     boardSerial: '',
   };
+}
+
+/** TLS with the admin credential set a controller wrote in `controllerDataDir` on its first start. */
+export function adminTlsFor(controllerDataDir: string): ClientTls {
+  const dir = join(controllerDataDir, 'credentials', 'admin');
+  return { caPem: readFileSync(join(dir, 'ca.pem'), 'utf8'), certPem: readFileSync(join(dir, 'cert.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'key.pem'), 'utf8') };
 }
 
 /** One host: its swtpm, its boot id file, and its agent. */
@@ -182,6 +189,26 @@ export class TestFleet {
     return this.grpcAddress;
   }
 
+  /** The admin credential set the controller writes on first start (bulwarkctl --credentials). */
+  get adminCredentials(): string {
+    return join(this.controllerConfig.dataDir, 'credentials', 'admin');
+  }
+
+  /** The controller CA certificate agents pin (written on the controller's first start). */
+  get controllerCaPath(): string {
+    return join(this.controllerConfig.dataDir, 'ca', 'ca.pem');
+  }
+
+  /** What `bulwark-agent gate` of node `nodeId` is given: the controller, the pinned CA, the agent's data directory. */
+  gateOptions(nodeId: string): { controller: string; nodeId: string; controllerCa: string; dataDir: string } {
+    return { controller: this.grpcAddress, nodeId, controllerCa: this.controllerCaPath, dataDir: join(this.root, 'agents', nodeId) };
+  }
+
+  /** TLS with the admin credential set (read when called: the controller must have started once). */
+  adminTls(): ClientTls {
+    return adminTlsFor(this.controllerConfig.dataDir);
+  }
+
   /** Points agents added from now on, and the clients, at another controller replica. */
   useController(grpcAddress: string): void {
     this.grpcAddress = grpcAddress;
@@ -232,6 +259,7 @@ export class TestFleet {
         {
           tcti: swtpm.tcti,
           controller: this.grpcAddress,
+          controllerCa: this.controllerCaPath,
           dataDir,
           nodeId,
           natsCaFile: this.nats.caFile,
@@ -257,14 +285,14 @@ export class TestFleet {
   }
 
   client(): ControllerClient {
-    return new ControllerClient(this.grpcAddress);
+    return new ControllerClient(this.grpcAddress, { tls: this.adminTls() });
   }
 
   /** Runs bulwarkctl against this fleet's controller, in this process. */
   async ctl(args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
     let out = '';
     let err = '';
-    const code = await runCtl(['--controller', this.grpcAddress, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
+    const code = await runCtl(['--controller', this.grpcAddress, '--credentials', this.adminCredentials, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
     return { code, out, err };
   }
 

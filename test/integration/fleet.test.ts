@@ -259,7 +259,7 @@ t.test('a PCR extended behind the controller\'s back: PCR_CHANGED_WITHIN_BOOT, u
   );
   let ctlOut = '';
   const ctlAbort = new AbortController();
-  const ctlWatch = runCtl(['--controller', fleet.controllerAddress, 'watch', '--json'], {
+  const ctlWatch = runCtl(['--controller', fleet.controllerAddress, '--credentials', fleet.adminCredentials, 'watch', '--json'], {
     out: (s) => (ctlOut += s),
     err: (s) => (ready += s.startsWith('watching') ? 1 : 0),
     env: {},
@@ -347,7 +347,7 @@ t.test('bulwarkctl refuses bad usage and an unreachable controller with its exit
   const usage = await runCtl(['frobnicate'], { out: () => undefined, err: () => undefined, env: {} });
   tt.equal(usage, 2);
   let err = '';
-  const down = await runCtl(['--controller', '127.0.0.1:1', 'nodes'], { out: () => undefined, err: (s) => (err += s), env: {} });
+  const down = await runCtl(['--controller', '127.0.0.1:1', '--credentials', fleet.adminCredentials, 'nodes'], { out: () => undefined, err: (s) => (err += s), env: {} });
   tt.equal(down, 4);
   tt.notMatch(err, /\n\s+at /, 'no stack trace');
 });

@@ -79,7 +79,7 @@ async function run(): Promise<void> {
 
   await t.test('Nomad clients of hosts Bulwark has not verified are ineligible; the host gate waits', async (t) => {
     await until('all three ineligible', async () => [...(await eligibility()).values()].filter((e) => e === 'ineligible').length === 3);
-    const gate = await waitTrusted({ controller: fleet.controllerAddress, nodeId: 'host-a', timeoutMs: 500, pollMs: 100 });
+    const gate = await waitTrusted({ ...fleet.gateOptions('host-a'), timeoutMs: 500, pollMs: 100 });
     t.equal(gate.trusted, false, 'bulwark-agent gate does not let the Nomad client start yet');
     const refused = await ctl(['apps', 'deploy', 'web']);
     t.equal(refused.code, 0, refused.err);
@@ -93,7 +93,7 @@ async function run(): Promise<void> {
     await Promise.all(HOSTS.map((id) => fleet.nodes.get(id)?.agent.start()));
     for (const id of HOSTS) await fleet.waitForNode(id, (n) => n.state === 'trusted');
     await until('all three eligible', async () => [...(await eligibility()).values()].every((e) => e === 'eligible'));
-    const gate = await waitTrusted({ controller: fleet.controllerAddress, nodeId: 'host-a', timeoutMs: 5000, pollMs: 100 });
+    const gate = await waitTrusted({ ...fleet.gateOptions('host-a'), timeoutMs: 5000, pollMs: 100 });
     t.equal(gate.trusted, true, 'the host gate opens');
     await until(
       'two running allocations',
@@ -143,7 +143,7 @@ async function run(): Promise<void> {
       },
       60_000,
     );
-    const gate = await waitTrusted({ controller: fleet.controllerAddress, nodeId: victimName, timeoutMs: 300, pollMs: 100 });
+    const gate = await waitTrusted({ ...fleet.gateOptions(victimName), timeoutMs: 300, pollMs: 100 });
     t.equal(gate.trusted, false, 'the host gate stays closed for the tampered host');
     t.equal(gate.state, 'untrusted');
     const stopped = await ctl(['apps', 'stop', 'web']);

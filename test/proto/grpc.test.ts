@@ -5,7 +5,12 @@
  */
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
+import { join } from 'node:path';
 import { BulwarkError } from '../../lib/index.js';
+import { controllerServerCredentials } from '../../controller/api/index.js';
+import { ensureControllerCa } from '../../controller/pki/index.js';
+import { adminTlsFor } from '../helpers/fleet.js';
+import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 import {
   APPS_SERVICE,
   ATTESTATION_SERVICE,
@@ -40,7 +45,7 @@ const registrar: RegistrarServer = {
   },
   activateCredential: (call, cb) => {
     seen.push(`activate ${call.request.challengeId} ${call.request.secret.length}`);
-    cb(null, { nodeId: 'node-1', nodeIdentity: 'id', natsUrl: 'nats://127.0.0.1:4222', pcrSelection: 'sha256:0', intervalMs: 5000 });
+    cb(null, { nodeId: 'node-1', nodeIdentity: 'id', natsUrl: 'nats://127.0.0.1:4222', pcrSelection: 'sha256:0', intervalMs: 5000, nodeCertificate: '', controllerCa: '' });
   },
 };
 
@@ -117,13 +122,18 @@ server.addService(POLICIES_SERVICE, policies);
 server.addService(PLACEMENT_SERVICE, placement);
 server.addService(APPS_SERVICE, apps);
 server.addService(HEALTH_SERVICE, health);
+// The controller's own TLS (1.3, its CA), as every gRPC connection uses.
+const pkiRoot = await makeTempDir('bulwark-grpc-');
+const pki = await ensureControllerCa(join(pkiRoot, 'controller'));
+const tls = adminTlsFor(join(pkiRoot, 'controller'));
 const port = await new Promise<number>((resolve, reject) =>
-  server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err !== null ? reject(err) : resolve(p))),
+  server.bindAsync('127.0.0.1:0', controllerServerCredentials(pki.server), (err, p) => (err !== null ? reject(err) : resolve(p))),
 );
-const client = new ControllerClient(`127.0.0.1:${port}`, { timeoutMs: 5000 });
-t.teardown(() => {
+const client = new ControllerClient(`127.0.0.1:${port}`, { tls, timeoutMs: 5000 });
+t.teardown(async () => {
   client.close();
   server.forceShutdown();
+  await removeDir(pkiRoot);
 });
 
 t.test('registrar', async (t) => {
@@ -135,6 +145,8 @@ t.test('registrar', async (t) => {
     natsUrl: 'nats://127.0.0.1:4222',
     pcrSelection: 'sha256:0',
     intervalMs: 5000,
+    nodeCertificate: '',
+    controllerCa: '',
   });
   t.same(seen.splice(0), ['enroll node-1 2 no facts', 'activate c1 32'], 'the server got typed requests (EK_TYPE_ECC is 2)');
 });
@@ -186,7 +198,7 @@ t.test('placement, apps and health', async (t) => {
 });
 
 t.test('a controller that is not there', async (t) => {
-  const nowhere = new ControllerClient('127.0.0.1:1', { timeoutMs: 2000 });
+  const nowhere = new ControllerClient('127.0.0.1:1', { tls, timeoutMs: 2000 });
   t.teardown(() => nowhere.close());
   const err: unknown = await nowhere.healthCheck().catch((e: unknown) => e);
   t.ok(err instanceof BulwarkError && err.code === 'RPC_FAILED', 'RPC_FAILED');

@@ -60,6 +60,11 @@ export interface ActivateCredentialRequest {
   /** What TPM2_ActivateCredential returned. */
   secret: Uint8Array;
   /**
+   * The public key (SubjectPublicKeyInfo, DER) of a key pair the agent generated for its
+   * node certificate; empty: no node certificate is issued.
+   */
+  nodePublicKey: Uint8Array;
+  /**
    * The public half of the nkey the node generated for NATS ("U" and 55 base32
    * characters); the seed never leaves the node. The controller adds this key, limited to
    * the node's own subjects, to the NATS server's users.
@@ -76,6 +81,13 @@ export interface ActivateCredentialResponse {
   /** PCR selection the controller expects in every quote, e.g. "sha256:0,1,2,3,4,5,6,7,10". */
   pcrSelection: string;
   intervalMs: number;
+  /**
+   * The node certificate (PEM) for node_public_key: short-lived, bound to the node id and
+   * the AK name, issued by the controller CA. Empty when no key was sent.
+   */
+  nodeCertificate: string;
+  /** The controller CA certificate (PEM) that issued it. */
+  controllerCa: string;
 }
 
 function createBaseEnrollRequest(): EnrollRequest {
@@ -267,7 +279,7 @@ export const EnrollResponse: MessageFns<EnrollResponse> = {
 };
 
 function createBaseActivateCredentialRequest(): ActivateCredentialRequest {
-  return { challengeId: "", secret: new Uint8Array(0), natsPublicKey: "" };
+  return { challengeId: "", secret: new Uint8Array(0), nodePublicKey: new Uint8Array(0), natsPublicKey: "" };
 }
 
 export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = {
@@ -277,6 +289,9 @@ export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = 
     }
     if (message.secret.length !== 0) {
       writer.uint32(18).bytes(message.secret);
+    }
+    if (message.nodePublicKey.length !== 0) {
+      writer.uint32(26).bytes(message.nodePublicKey);
     }
     if (message.natsPublicKey !== "") {
       writer.uint32(34).string(message.natsPublicKey);
@@ -313,6 +328,14 @@ export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = 
             message.secret = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nodePublicKey = reader.bytes();
+            continue;
+          }
           case 4: {
             if (tag !== 34) {
               break;
@@ -335,7 +358,15 @@ export const ActivateCredentialRequest: MessageFns<ActivateCredentialRequest> = 
 };
 
 function createBaseActivateCredentialResponse(): ActivateCredentialResponse {
-  return { nodeId: "", nodeIdentity: "", natsUrl: "", pcrSelection: "", intervalMs: 0 };
+  return {
+    nodeId: "",
+    nodeIdentity: "",
+    natsUrl: "",
+    pcrSelection: "",
+    intervalMs: 0,
+    nodeCertificate: "",
+    controllerCa: "",
+  };
 }
 
 export const ActivateCredentialResponse: MessageFns<ActivateCredentialResponse> = {
@@ -354,6 +385,12 @@ export const ActivateCredentialResponse: MessageFns<ActivateCredentialResponse> 
     }
     if (message.intervalMs !== 0) {
       writer.uint32(40).uint32(message.intervalMs);
+    }
+    if (message.nodeCertificate !== "") {
+      writer.uint32(50).string(message.nodeCertificate);
+    }
+    if (message.controllerCa !== "") {
+      writer.uint32(58).string(message.controllerCa);
     }
     return writer;
   },
@@ -409,6 +446,22 @@ export const ActivateCredentialResponse: MessageFns<ActivateCredentialResponse> 
             }
 
             message.intervalMs = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.nodeCertificate = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.controllerCa = reader.string();
             continue;
           }
         }
