@@ -17,7 +17,9 @@ export type ErrorKind =
   /** A dependency (TPM tool, NATS, swtpm, network) failed. */
   | 'unavailable'
   /** A broken invariant inside Bulwark. */
-  | 'internal';
+  | 'internal'
+  /** A rate or count limit was reached (gRPC RESOURCE_EXHAUSTED); the caller may try again later. */
+  | 'exhausted';
 
 /** Every error code with its kind. Append only. */
 export const ERROR_CODES = {
@@ -60,6 +62,12 @@ export const ERROR_CODES = {
   NODE_NOT_FOUND: 'not-found',
   NODE_CONFLICT: 'refused',
   NODE_REENROLL_NOT_APPROVED: 'refused',
+  /** The EK (the TPM) is bound to another node id: one node per TPM, moved only by an admin. */
+  EK_BOUND_TO_OTHER_NODE: 'refused',
+  /** enrollment: approve — an unknown EK's enrollment waits for an admin (bulwarkctl enrollments approve). */
+  ENROLLMENT_HELD: 'refused',
+  /** A per-peer or per-node request rate (token bucket) or a count limit was reached. */
+  RATE_LIMITED: 'exhausted',
   STORE_CORRUPT: 'malformed',
   NODE_NOT_ENROLLED: 'refused',
   NONCE_UNKNOWN: 'refused',
@@ -198,6 +206,7 @@ const GRPC_STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   'not-found': 5, // NOT_FOUND
   unavailable: 14, // UNAVAILABLE
   internal: 13, // INTERNAL
+  exhausted: 8, // RESOURCE_EXHAUSTED
 };
 
 /** bulwarkctl exit codes: 0 ok, 1 verified as failing, 2 usage, 3 malformed input, 4 unavailable. */
@@ -210,6 +219,7 @@ const EXIT_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   'not-found': EXIT_CODES.finding,
   unavailable: EXIT_CODES.unavailable,
   internal: EXIT_CODES.unavailable,
+  exhausted: EXIT_CODES.unavailable,
 };
 
 export function grpcStatusFor(code: ErrorCode): number {

@@ -20,3 +20,4 @@ export {
 export { FINDING_CODES, finding, type Finding, type FindingCode, type TrustState, type Verdict } from './verdict.js';
 export { Backoff, backoffCeilingMs, fullJitterDelayMs, type BackoffPolicy, type BackoffStep, type RandomSource } from './backoff.js';
 export { validateHostFacts, sanitizeFactText, factsDigest, FACTS_LIMITS, type HostFacts, type HostDisk, type HostNetworkInterface } from './facts.js';
+export { TokenBuckets, type TokenBucketOptions } from './token-bucket.js';

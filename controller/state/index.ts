@@ -3,3 +3,4 @@ export { NatsServerProcess, type NatsServerOptions } from './embedded-nats.js';
 export { KvLease, LeaseRecordSchema, decodeLease, type LeaseRecord } from './lease.js';
 export { AUDIT_STREAM, BUCKETS, ControllerStore, NonceEntrySchema, type NonceCheck, type NonceEntry, type StoredNode, type StoreOptions } from './store.js';
 export { TrustEvents } from './trust-events.js';
+export { ADMIN_ACTIONS, AdminAudit, AdminAuditRecordSchema, decodeAdminAuditRecord, type AdminAction, type AdminAuditRecord } from './admin-audit.js';

@@ -83,6 +83,8 @@ export const NodeRecordSchema = Type.Object(
     reenrollApproved: Type.Boolean(),
     /** The Nomad client (node name or ID) this host runs, as its agent claimed at enrollment; null: the node id. */
     nomadNode: NullableText(256),
+    /** Non-failing notes on the last verdict (an accept-all measured-boot policy in force); absent: none. */
+    notes: Type.Optional(Type.Array(Text(512), { maxItems: 16 })),
   },
   { additionalProperties: false },
 );
