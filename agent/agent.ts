@@ -64,6 +64,12 @@ const NATS_REQUEST_TIMEOUT_MS = 10_000;
 /** A challenge queued longer than this is answered with a fresh nonce instead. */
 const STALE_CHALLENGE_MS = 1000;
 
+/**
+ * Most challenges waiting behind the running round; more are dropped (and counted), so a
+ * flood of challenges cannot make the TPM quote on demand.
+ */
+export const MAX_QUEUED_CHALLENGES = 2;
+
 function errorHeader(msg: Msg): BulwarkError | null {
   const code = msg.headers?.get('Bulwark-Error');
   if (code === undefined || code === '') return null;
@@ -81,6 +87,10 @@ export class Agent {
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private pending = 0;
+  /** Challenges waiting in `pending`. */
+  private queuedChallenges = 0;
+  /** Challenges dropped since start: another node's, undecodable, or past the queue bound. */
+  droppedChallenges = 0;
   private round = 0;
   /** Failed rounds in a row: the next retry waits by this backoff. */
   private retryBackoff: Backoff | null = null;
@@ -303,11 +313,20 @@ export class Agent {
         try {
           ch = wire.challenge.decode(msg.data);
         } catch (e) {
+          this.droppedChallenges++;
           this.log.warn(errorFields(e), 'dropped a challenge: it does not decode');
           return;
         }
-        if (ch.nodeId === enrollment.nodeId) void this.enqueue(ch);
-        else this.log.warn({ challengeFor: ch.nodeId }, 'dropped a challenge: it names another node');
+        if (ch.nodeId !== enrollment.nodeId) {
+          this.droppedChallenges++;
+          this.log.warn({ challengeFor: ch.nodeId, dropped: this.droppedChallenges }, 'dropped a challenge: it names another node');
+        } else if (this.queuedChallenges >= MAX_QUEUED_CHALLENGES) {
+          this.droppedChallenges++;
+          // One line per 100 drops: a flood must not flood the journal either.
+          if (this.droppedChallenges % 100 === 1) this.log.warn({ dropped: this.droppedChallenges, queued: this.queuedChallenges }, 'dropped a challenge: the challenge queue is full');
+        } else {
+          void this.enqueue(ch);
+        }
       },
     });
   }
@@ -329,9 +348,11 @@ export class Agent {
     // A round is already waiting: it will carry what this one would have.
     if (challenge === null && this.pending > 0) return this.chain;
     this.pending++;
+    if (challenge !== null) this.queuedChallenges++;
     const queuedAt = Date.now();
     this.chain = this.chain.then(async () => {
       this.pending--;
+      if (challenge !== null) this.queuedChallenges--;
       if (this.stopped) {
         if (challenge !== null) this.log.warn({ reason: 'stopping' }, 'dropped a challenge: the agent is stopping');
         return;

@@ -26,6 +26,7 @@ import { NomadReconciler } from './nomad/index.js';
 import { Registrar } from './registrar/index.js';
 import { ControllerStore } from './state/index.js';
 import { TrustEvents } from './state/index.js';
+import { AdminAudit } from './state/index.js';
 import { Verifier } from './verifier/index.js';
 import { ensureControllerCa, RevocationStore } from './pki/index.js';
 
@@ -159,14 +160,27 @@ export class Controller {
       await this.identitySync.start();
     }
     const events = new TrustEvents(store, this.log);
-    const policies = await PolicyStore.open(this.nc.jetstream());
+    const adminAudit = new AdminAudit(this.nc.jetstream(), this.log);
+    const policies = await PolicyStore.open(this.nc.jetstream(), adminAudit);
     const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log });
     const identityKey = await loadIdentityKey(cfg.dataDir);
     const ekCaBundle = await loadCaBundle(cfg.ekCaDir);
     if (ekCaBundle.length === 0 && cfg.ekAllowList.length === 0) {
       this.log.warn({ ekCaDir: cfg.ekCaDir }, 'no EK CA certificates and no allow-listed EKs: every enrollment will be refused');
     }
-    const verifier = new Verifier(store, events, { pcrSelection: cfg.pcrSelection, nonceTtlMs: cfg.nonceTtlMs, staleAfterMs: cfg.staleAfterMs, log: this.log }, appraisers);
+    const verifier = new Verifier(
+      store,
+      events,
+      {
+        pcrSelection: cfg.pcrSelection,
+        nonceTtlMs: cfg.nonceTtlMs,
+        staleAfterMs: cfg.staleAfterMs,
+        log: this.log,
+        maxOutstandingNonces: cfg.maxOutstandingNonces,
+        nonceRequestRate: { ratePerSecond: cfg.nonceRequestRate, burst: cfg.nonceRequestBurst },
+      },
+      appraisers,
+    );
     const registrar = new Registrar(store, events, {
       ekCaBundle,
       ekAllowList: cfg.ekAllowList,
@@ -177,6 +191,9 @@ export class Controller {
       intervalMs: cfg.intervalMs,
       resetNodeState: (nodeId) => verifier.resetAppraisers(nodeId),
       log: this.log,
+      enrollment: cfg.enrollment,
+      maxPendingEnrollments: cfg.maxPendingEnrollments,
+      enrollRate: { ratePerSecond: cfg.enrollRate, burst: cfg.enrollBurst },
     });
     this.verifier = verifier;
     const nc = this.nc;
@@ -187,7 +204,7 @@ export class Controller {
         queue: QUEUE,
         callback: (err, msg) => {
           if (err !== null) this.log.warn({ subject: NODE_SUBJECTS.nonceAll, ...errorFields(err) }, 'dropped a nonce request: subscription error');
-          else void this.answer(msg, async () => wire.challenge.encode(await verifier.issueChallenge(requestNodeId('nonce', msg.subject, wire.nonceRequest.decode(msg.data).nodeId))));
+          else void this.answer(msg, async () => wire.challenge.encode(await verifier.requestChallenge(requestNodeId('nonce', msg.subject, wire.nonceRequest.decode(msg.data).nodeId))));
         },
       }),
       nc.subscribe(NODE_SUBJECTS.evidenceAll, {

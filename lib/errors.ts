@@ -21,7 +21,10 @@ export type ErrorKind =
   /** A caller without an accepted credential (none, another CA's, expired, revoked). */
   | 'unauthenticated'
   /** A caller whose credential is accepted but whose role or node may not make the call. */
-  | 'denied';
+  | 'denied'
+
+  /** A rate or count limit was reached (gRPC RESOURCE_EXHAUSTED); the caller may try again later. */
+  | 'exhausted';
 
 /** Every error code with its kind. Append only. */
 export const ERROR_CODES = {
@@ -64,6 +67,12 @@ export const ERROR_CODES = {
   NODE_NOT_FOUND: 'not-found',
   NODE_CONFLICT: 'refused',
   NODE_REENROLL_NOT_APPROVED: 'refused',
+  /** The EK (the TPM) is bound to another node id: one node per TPM, moved only by an admin. */
+  EK_BOUND_TO_OTHER_NODE: 'refused',
+  /** enrollment: approve — an unknown EK's enrollment waits for an admin (bulwarkctl enrollments approve). */
+  ENROLLMENT_HELD: 'refused',
+  /** A per-peer or per-node request rate (token bucket) or a count limit was reached. */
+  RATE_LIMITED: 'exhausted',
   STORE_CORRUPT: 'malformed',
   NODE_NOT_ENROLLED: 'refused',
   NONCE_UNKNOWN: 'refused',
@@ -215,6 +224,7 @@ const GRPC_STATUS_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   internal: 13, // INTERNAL
   unauthenticated: 16, // UNAUTHENTICATED
   denied: 7, // PERMISSION_DENIED
+  exhausted: 8, // RESOURCE_EXHAUSTED
 };
 
 /**
@@ -232,6 +242,7 @@ const EXIT_BY_KIND: Readonly<Record<ErrorKind, number>> = {
   internal: EXIT_CODES.unavailable,
   unauthenticated: EXIT_CODES.denied,
   denied: EXIT_CODES.denied,
+  exhausted: EXIT_CODES.unavailable,
 };
 
 export function grpcStatusFor(code: ErrorCode): number {

@@ -19,3 +19,4 @@ export {
 } from './errors.js';
 export { FINDING_CODES, finding, type Finding, type FindingCode, type TrustState, type Verdict } from './verdict.js';
 export { Backoff, backoffCeilingMs, fullJitterDelayMs, type BackoffPolicy, type BackoffStep, type RandomSource } from './backoff.js';
+export { TokenBuckets, type TokenBucketOptions } from './token-bucket.js';

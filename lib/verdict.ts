@@ -40,6 +40,7 @@ export const FINDING_CODES = {
   SECURE_BOOT_AUTHORITY_NOT_ALLOWED: 'a boot application was verified by an authority the policy does not allow',
   DBX_ENTRY_MISSING: 'dbx lacks a revocation the policy requires',
   KERNEL_CMDLINE_NOT_ALLOWED: 'the kernel command line does not match the policy, or was not measured',
+  POLICY_MISSING: 'no measured-boot policy is assigned to this node (nor to its group, nor as the default): a boot that is not judged is not trusted',
   STATE_CORRUPT: "the controller's stored record of this node does not decode; the node stays untrusted until an operator approves it and it enrolls again",
 } as const;
 

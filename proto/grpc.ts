@@ -17,7 +17,10 @@ import {
   checkAppStatus,
   checkAppSummary,
   checkEnrollResponse,
+  checkHeldEnrollment,
+  checkList,
   checkNode,
+  checkNodeId,
   checkPolicyInfo,
   checkText,
   checkTrustEvent,
@@ -28,6 +31,7 @@ import {
   type AppSummaryMsg,
   type EnrollRequestMsg,
   type EnrollResponseMsg,
+  type HeldEnrollmentMsg,
   type NodeMsg,
   type PolicyInfoMsg,
   type TrustEventMsg,
@@ -159,6 +163,23 @@ export class ControllerClient {
 
   async approveReenrollment(nodeId: string): Promise<NodeMsg> {
     return checkNode(await this.unary(this.attestation.approveReenrollment.bind(this.attestation), { nodeId }));
+  }
+
+  /** Admin: binds the TPM of `from` (node id or EK name) to `toNodeId`. */
+  async moveNode(from: string, toNodeId: string): Promise<{ ekName: string; fromNodeId: string; toNodeId: string }> {
+    const r = await this.unary(this.attestation.moveNode.bind(this.attestation), { from, toNodeId });
+    return { ekName: checkText(r.ekName, 'ek_name', 256), fromNodeId: checkNodeId(r.fromNodeId), toNodeId: checkNodeId(r.toNodeId) };
+  }
+
+  /** Admin: enrollments waiting for approval. */
+  async listHeldEnrollments(): Promise<HeldEnrollmentMsg[]> {
+    const r = await this.unary(this.attestation.listHeldEnrollments.bind(this.attestation), {});
+    return checkList(r.enrollments, 'enrollments', checkHeldEnrollment);
+  }
+
+  /** Admin: lets a held enrollment (node id or EK name) proceed. */
+  async approveEnrollment(nodeOrEk: string): Promise<HeldEnrollmentMsg> {
+    return checkHeldEnrollment(await this.unary(this.attestation.approveEnrollment.bind(this.attestation), { nodeOrEk }));
   }
 
   async putPolicy(kind: string, name: string, document: string): Promise<PolicyInfoMsg> {

@@ -21,6 +21,8 @@ import * as registrar from './gen/bulwark/v1/registrar.js';
 export const SUBJECTS = {
   challenge: (nodeId: string) => `bulwark.v1.challenge.${nodeId}`,
   trust: (nodeId: string) => `bulwark.v1.trust.${nodeId}`,
+  /** Admin actions and refusals in the audit stream (node ids never start with "_"). */
+  auditAdmin: (action: string) => `bulwark.v1.audit._admin.${action}`,
   trustAll: 'bulwark.v1.trust.>',
   audit: (nodeId: string) => `bulwark.v1.audit.${nodeId}`,
   auditAll: 'bulwark.v1.audit.>',
@@ -375,6 +377,8 @@ export interface NodeMsg {
   readonly restartCount: number;
   readonly facts: HostFacts | null;
   readonly requiresReenrollment: boolean;
+  /** Non-failing notes on the verdict (an accept-all policy in force). */
+  readonly notes: readonly string[];
 }
 
 /** Checks a decoded Node: node id, trust state enum, caps on every string and list. */
@@ -393,6 +397,7 @@ export function checkNode(m: attestation.Node): NodeMsg {
     restartCount: m.restartCount,
     facts: optionalFacts(m.facts),
     requiresReenrollment: m.requiresReenrollment,
+    notes: items(m.notes, 'notes', (n) => checkText(n, 'notes', 512)),
   };
 }
 
@@ -403,8 +408,34 @@ export function nodeToWire(n: NodeMsg): attestation.Node {
     ...rest,
     state: TRUST_STATE_WIRE[n.state],
     reasons: n.reasons.map(findingToWire),
+    notes: [...n.notes],
     ...(facts === null ? {} : { facts: hostFactsToWire(facts) }),
   };
+}
+
+/** An enrollment of an unknown TPM waiting for an admin (enrollment: approve). */
+export interface HeldEnrollmentMsg {
+  readonly nodeId: string;
+  readonly ekName: string;
+  readonly ekCertificateSubject: string;
+  readonly nomadNode: string;
+  readonly heldAt: string;
+}
+
+/** Checks a decoded HeldEnrollment: node id, caps. */
+export function checkHeldEnrollment(m: attestation.HeldEnrollment): HeldEnrollmentMsg {
+  return {
+    nodeId: checkNodeId(m.nodeId),
+    ekName: checkText(m.ekName, 'ek_name', 256),
+    ekCertificateSubject: checkText(m.ekCertificateSubject, 'ek_certificate_subject'),
+    nomadNode: checkText(m.nomadNode, 'nomad_node', 256),
+    heldAt: checkText(m.heldAt, 'held_at', 64),
+  };
+}
+
+/** Checks a decoded list against the list cap, each item with `each`. */
+export function checkList<T, U>(values: readonly T[], field: string, each: (v: T) => U): U[] {
+  return items(values, field, each);
 }
 
 /** One trust transition (NATS trust subjects, WatchTrust, History). */

@@ -42,6 +42,7 @@ function nodeText(node: NodeView, history: readonly TrustEventView[], now: numbe
   if (node.requiresReenrollment) lines.push('re-enrollment:  required (an operator must approve it)');
   lines.push(`reasons:        ${node.reasons.length === 0 ? 'none' : ''}`);
   for (const r of node.reasons) lines.push(`  ${r.code}: ${r.message}`);
+  for (const note of node.notes) lines.push(`note:           ${note}`);
   const f = node.facts;
   if (f !== null) {
     lines.push(`host:           ${f.hostname}, ${f.osDistro} ${f.osRelease}, kernel ${f.kernel} (${f.arch})`);
@@ -64,8 +65,8 @@ export function addNodeCommands(program: Command, ctx: CtlContext): void {
     else
       call.io.out(
         formatTable(
-          ['NODE', 'STATE', 'SINCE', 'LAST EVIDENCE', 'REASONS'],
-          list.map((n) => [n.nodeId, n.state, ago(n.stateSince, now), ago(n.lastEvidenceAt, now), reasonsText(n.reasons)]),
+          ['NODE', 'STATE', 'SINCE', 'LAST EVIDENCE', 'REASONS', 'NOTES'],
+          list.map((n) => [n.nodeId, n.state, ago(n.stateSince, now), ago(n.lastEvidenceAt, now), reasonsText(n.reasons), n.notes.join('; ') || '-']),
         ),
       );
     return EXIT_CODES.ok;
@@ -136,6 +137,45 @@ export function addNodeCommands(program: Command, ctx: CtlContext): void {
     const n = await withController(ctx, (c) => c.approveReenrollment(id));
     if (call.json) printJson(call.io, n);
     else call.io.out(`${id} may enroll again; it stays ${n.state} until it has and its evidence verifies\n`);
+    return EXIT_CODES.ok;
+  });
+
+  const move = program
+    .command('move')
+    .helpGroup(TOPICS.fleet)
+    .argument('<EK-OR-NODE>', 'the node id the TPM is enrolled as, or the hex of its EK name')
+    .requiredOption('--to <NEW-ID>', 'the node id the TPM becomes')
+    .description('(admin) bind a TPM to another node id: the old node is removed and the TPM enrolls afresh as NEW-ID; audited');
+  defineAction(jsonOption(move), ctx, async (call) => {
+    const from = call.arg(0);
+    const r = await withController(ctx, (c) => c.moveNode(from, call.required('--to')));
+    if (call.json) printJson(call.io, r);
+    else call.io.out(`the TPM of ${r.fromNodeId} (EK ${r.ekName.slice(0, 16)}...) is now node ${r.toNodeId}; it enrolls again under that id\n`);
+    return EXIT_CODES.ok;
+  });
+
+  const enrollments = program.command('enrollments').helpGroup(TOPICS.fleet).description('(admin) enrollments of unknown TPMs waiting for approval (enrollment: approve)');
+  const list = enrollments.command('list').description('every enrollment waiting for approval');
+  defineAction(jsonOption(list), ctx, async (call) => {
+    const held = await withController(ctx, (c) => c.listHeldEnrollments());
+    if (call.json) printJson(call.io, held);
+    else
+      call.io.out(
+        formatTable(
+          ['NODE', 'EK NAME', 'HELD AT', 'EK CERTIFICATE'],
+          held.map((h) => [h.nodeId, `${h.ekName.slice(0, 16)}...`, h.heldAt, h.ekCertificateSubject]),
+        ),
+      );
+    return EXIT_CODES.ok;
+  });
+  const approveEnrollment = enrollments
+    .command('approve')
+    .argument('<NODE-OR-EK>', 'the node id the TPM asked for, or the hex of its EK name')
+    .description('let a held enrollment proceed: the TPM is bound to that node id; audited');
+  defineAction(jsonOption(approveEnrollment), ctx, async (call) => {
+    const h = await withController(ctx, (c) => c.approveEnrollment(call.arg(0)));
+    if (call.json) printJson(call.io, h);
+    else call.io.out(`${h.nodeId} (EK ${h.ekName.slice(0, 16)}...) may enroll; its agent does on its next attempt\n`);
     return EXIT_CODES.ok;
   });
 }

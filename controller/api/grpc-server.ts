@@ -51,6 +51,7 @@ import {
   type AppsServer,
   type AttestationServer,
   type CredentialsServer,
+  type HeldEnrollmentMsg,
   type HealthServer,
   type NodeMsg,
   type PlacementServer,
@@ -59,7 +60,7 @@ import {
 } from '../../proto/index.js';
 import type { AppCatalogue } from '../apps/index.js';
 import type { PolicyStore } from '../policies/index.js';
-import type { Registrar } from '../registrar/index.js';
+import type { HeldEnrollment, Registrar } from '../registrar/index.js';
 import type { ControllerStore } from '../state/index.js';
 import type { Verifier } from '../verifier/index.js';
 import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
@@ -114,7 +115,20 @@ export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
     restartCount: r.attestation.restartCount ?? 0,
     facts: r.facts,
     requiresReenrollment: r.requiresReenrollment,
+    notes: r.notes ?? [],
   };
+}
+
+function heldToWire(h: HeldEnrollment): HeldEnrollmentMsg {
+  return { nodeId: h.nodeId, ekName: h.ekName, ekCertificateSubject: h.ekCertificateSubject, nomadNode: h.nomadNode ?? '', heldAt: new Date(h.heldAt).toISOString() };
+}
+
+/** The address of a gRPC peer without its port ("ipv4:127.0.0.1:5555" → "127.0.0.1"). */
+function peerHost(peer: string): string {
+  const bare = peer.replace(/^(ipv4|ipv6|unix):/, '');
+  const v6 = /^\[([^\]]+)\](:\d+)?$/.exec(bare);
+  if (v6?.[1] !== undefined) return v6[1];
+  return bare.replace(/:\d+$/, '');
 }
 
 function toServiceError(err: unknown): { code: number; details: string; metadata: grpc.Metadata } {
@@ -175,10 +189,14 @@ export class GrpcApi {
     this.server = new grpc.Server({ interceptors: [(method, call) => this.authorizeCall(method.path, call)] });
     const { store, registrar, policies, apps } = deps;
     const registrarServer: RegistrarServer = {
-      enroll: unary(async (req) => {
-        const res = await registrar.enroll(checkEnrollRequest(req));
-        return { challengeId: res.challengeId, idObject: res.idObject, encryptedSecret: res.encryptedSecret };
-      }),
+      // Rate-limited per peer address (and per node id) in the registrar.
+      enroll: (call, callback) => {
+        const peer = peerHost(call.getPeer());
+        registrar.enroll(checkEnrollRequest(call.request), Date.now(), peer).then(
+          (res) => callback(null, { challengeId: res.challengeId, idObject: res.idObject, encryptedSecret: res.encryptedSecret }),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
       activateCredential: unary(async (req) => {
         const checked = checkActivateRequest(req);
         const res = await registrar.activate(checked);
@@ -226,6 +244,16 @@ export class GrpcApi {
         if (updated === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
         return nodeToWire(nodeRecordToMsg(updated));
       }),
+      // Admin only (identity and roles: see the authorization table of the API).
+      moveNode: unary(async (req) => {
+        const to = checkNodeId(req.toNodeId);
+        const r = await registrar.moveNode(checkText(req.from, 'from', 256), to);
+        return { ekName: r.ekName, fromNodeId: r.fromNodeId, toNodeId: to };
+      }),
+      // Admin only.
+      listHeldEnrollments: unary(async () => ({ enrollments: (await registrar.listHeld()).map(heldToWire) })),
+      // Admin only.
+      approveEnrollment: unary(async (req) => heldToWire(await registrar.approveHeld(checkText(req.nodeOrEk, 'node_or_ek', 256)))),
       watchTrust: (call) => this.watch(call),
     };
     const policiesServer: PoliciesServer = {

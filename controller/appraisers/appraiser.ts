@@ -36,6 +36,8 @@ export interface AppraisalResult {
   readonly reply?: ReplyPatch;
   /** Persists the appraiser's state for this node; called once, before the verdict is stored. */
   readonly commit?: () => Promise<void>;
+  /** Non-failing notes the verdict carries (an accept-all policy in force). */
+  readonly notes?: readonly string[];
 }
 
 export interface Appraiser {

@@ -16,7 +16,7 @@ import { WIRE_LIMITS } from '../../proto/index.js';
 import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
 import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from '../state/index.js';
-import type { PolicyKind, PolicyStore } from '../policies/index.js';
+import type { PolicyKind, PolicyStore, StoredPolicy } from '../policies/index.js';
 
 export const EVENTLOG_BUCKET = 'bulwark_eventlogs' as const;
 
@@ -25,7 +25,13 @@ export const MEASURED_BOOT_POLICY: PolicyKind<MeasuredBootPolicy, Extract<Policy
   kind: 'measured-boot',
   parse: (document: unknown) => validateMeasuredBootPolicy(document),
   parsed: new Map(),
+  acceptsAll: (policy) => policy.acceptAll,
 };
+
+/** The note every verdict under an accept-all measured-boot policy carries. */
+export function acceptAllNote(name: string): string {
+  return `accept-all measured-boot policy "${name}" in force`;
+}
 
 export class EventLogAppraiser implements Appraiser {
   readonly name = 'event-log';
@@ -66,13 +72,25 @@ export class EventLogAppraiser implements Appraiser {
   }
 
   async appraise(ctx: AppraisalContext): Promise<AppraisalResult> {
-    const { evidence: ev, record } = ctx;
-    const resolved = await resolvePolicy(this.policies, MEASURED_BOOT_POLICY, record.nodeId, this.log);
+    const resolved = await resolvePolicy(this.policies, MEASURED_BOOT_POLICY, ctx.record.nodeId, this.log);
     if (resolved.findings.length > 0) return { findings: resolved.findings };
     const policy = resolved.policy;
+    const result = await this.judgeLog(ctx, policy);
+    if (policy === null) {
+      // Fail closed: a boot no policy judges is not trusted. The log is still replayed (and
+      // kept), so assigning a policy later needs nothing more from the agent.
+      const missing = finding('POLICY_MISSING', 'no measured-boot policy is assigned to this node, its group or as the default (bulwarkctl policy assign measured-boot NAME)');
+      return { ...result, findings: [...result.findings, missing] };
+    }
+    return policy.policy.acceptAll ? { ...result, notes: [acceptAllNote(policy.name)] } : result;
+  }
+
+  private async judgeLog(ctx: AppraisalContext, policy: StoredPolicy<MeasuredBootPolicy> | null): Promise<AppraisalResult> {
+    const { evidence: ev, record } = ctx;
     if (ev.eventLogSha256 === '') {
-      // The host has no event log. Without a policy nothing is required of it.
-      return policy === null
+      // The host has no event log: nothing to replay. Without a policy, POLICY_MISSING
+      // follows; an accept-all policy accepts every boot, this one too.
+      return policy === null || policy.policy.acceptAll
         ? { findings: [] }
         : { findings: [finding('EVENTLOG_MISSING', `measured-boot policy ${policy.name} applies, but the host sent no event log`)] };
     }

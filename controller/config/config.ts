@@ -75,6 +75,25 @@ export const ControllerConfigSchema = Type.Object(
     nomadNodeMap: Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { default: {} }),
     /** The application catalogue: one NAME.nomad.hcl per app. */
     appsDir: Text('/usr/share/bulwark/apps'),
+    /**
+     * `approve` (default): a TPM the controller has never seen waits for an admin
+     * (`bulwarkctl enrollments approve`) before it can enroll, because an EK CA vouches for
+     * every TPM its maker shipped, not for this fleet's machines. `open`: any EK whose
+     * certificate chains to ekCaDir (or is allow-listed) enrolls.
+     */
+    enrollment: literalUnion(['open', 'approve'], { default: 'approve' }),
+    /** Most enrollments pending between Enroll and ActivateCredential, and most held for approval (each); expired ones make room. */
+    maxPendingEnrollments: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
+    /** Most unused, unexpired nonces per node (per replica); issuing another evicts the oldest. */
+    maxOutstandingNonces: Type.Integer({ minimum: 1, maximum: 1000, default: 8 }),
+    /** Nonce requests per node: a token bucket of this many per second ... */
+    nonceRequestRate: Type.Number({ minimum: 0.01, maximum: 100_000, default: 10 }),
+    /** ... holding at most this many (a burst). */
+    nonceRequestBurst: Type.Integer({ minimum: 1, maximum: 100_000, default: 30 }),
+    /** Enroll calls per peer address (and per node id): a token bucket of this many per second ... */
+    enrollRate: Type.Number({ minimum: 0.001, maximum: 100_000, default: 0.5 }),
+    /** ... holding at most this many (a burst). */
+    enrollBurst: Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
   },
@@ -107,6 +126,7 @@ export const CONTROLLER_CONFIG_ENV = {
   BULWARK_NOMAD_ADDR: { key: 'nomadAddr', type: 'string' },
   BULWARK_APPS_DIR: { key: 'appsDir', type: 'string' },
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  BULWARK_ENROLLMENT: { key: 'enrollment', type: 'string' },
   NOMAD_TOKEN: { key: 'nomadToken', type: 'string' },
 } as const;
 

@@ -10,6 +10,7 @@ import { toBulwarkError } from '../../lib/index.js';
 import { emptyRevocationList, normalizeSerial, revokeCertificate, type RevocationList, type RevokedCertificate } from '../../lib/pki/index.js';
 import { defineDocument } from '../../lib/schema/index.js';
 import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
+import { kvLimits } from '../state/index.js';
 
 /** The KV bucket of revoked serials. */
 export const REVOCATIONS_BUCKET = 'bulwark_revocations';
@@ -57,8 +58,8 @@ export class RevocationStore {
     let kv: KV;
     let issued: KV;
     try {
-      kv = await nc.jetstream().views.kv(REVOCATIONS_BUCKET, { history: 1, storage: StorageType.File, max_bytes: 64 * 1024 * 1024 });
-      issued = await nc.jetstream().views.kv(ISSUED_BUCKET, { history: 1, storage: StorageType.File, max_bytes: 64 * 1024 * 1024 });
+      kv = await nc.jetstream().views.kv(REVOCATIONS_BUCKET, { history: 1, storage: StorageType.File, ...kvLimits('bulwark_revocations') });
+      issued = await nc.jetstream().views.kv(ISSUED_BUCKET, { history: 1, storage: StorageType.File, ...kvLimits('bulwark_credentials') });
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot open the KV buckets ${REVOCATIONS_BUCKET} and ${ISSUED_BUCKET}`);
     }

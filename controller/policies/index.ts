@@ -1,2 +1,2 @@
 /** controller/policies/: the public surface of this folder. */
-export { POLICY_BUCKET, PolicyEnvelopeSchema, PolicyStore, decodeStoredPolicy, type PolicyKind, type PolicySummary, type StoredPolicy } from './policy-store.js';
+export { POLICY_BUCKET, PolicyEnvelopeSchema, PolicyStore, decodeStoredPolicy, type PolicyAuditSink, type PolicyKind, type PolicySummary, type StoredPolicy } from './policy-store.js';

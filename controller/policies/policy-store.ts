@@ -32,6 +32,13 @@ export interface PolicyKind<T, K extends string = string> {
   parse(document: unknown): T;
   /** Documents this kind already parsed, by sha256 of their stored bytes (bounded by the store). */
   readonly parsed: Map<string, T>;
+  /** True for a policy that accepts everything of its kind (measured-boot `acceptAll`): storing or assigning one is audited as such. */
+  acceptsAll?(policy: T): boolean;
+}
+
+/** Where policy pushes and assignments are audited (controller/state's AdminAudit). */
+export interface PolicyAuditSink {
+  record(action: 'policy.put' | 'policy.assign', subject: string, details: Readonly<Record<string, string | number | boolean>>): Promise<unknown>;
 }
 
 /** A stored policy: its name, digest and the parsed document. */
@@ -96,17 +103,19 @@ export function decodeStoredPolicy(bytes: Uint8Array, key: string): PolicyEnvelo
 export class PolicyStore {
   private readonly kv: KV;
   private readonly kinds = new Map<string, PolicyKind<unknown>>();
-  /** Parsed documents by digest: parsing a large runtime policy is not free. */
+  private readonly audit: PolicyAuditSink | null;
 
-  private constructor(kv: KV) {
+  private constructor(kv: KV, audit: PolicyAuditSink | null) {
     this.kv = kv;
+    this.audit = audit;
   }
 
-  static async open(js: JetStreamClient): Promise<PolicyStore> {
+  /** `audit`: where every push and assignment is recorded (none: not audited, for unit tests of the store alone). */
+  static async open(js: JetStreamClient, audit: PolicyAuditSink | null = null): Promise<PolicyStore> {
     try {
       const kv = await js.views.kv(POLICY_BUCKET, { history: 10, storage: StorageType.File, maxValueSize: MAX_DOCUMENT, ...kvLimits(POLICY_BUCKET) });
       await enforceStreamLimits(await js.jetstreamManager(), `KV_${POLICY_BUCKET}`, STREAM_LIMITS[POLICY_BUCKET]);
-      return new PolicyStore(kv);
+      return new PolicyStore(kv, audit);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the policy bucket');
     }
@@ -127,11 +136,21 @@ export class PolicyStore {
     checkName(name);
     if (documentText.length > MAX_DOCUMENT) throw new BulwarkError('USAGE', `policy documents are limited to ${MAX_DOCUMENT} bytes`);
     const document = parseJsonText(documentText, `policy ${name}`, 'CONFIG_INVALID');
-    this.kinds.get(kind)?.parse(document);
+    const acceptAll = this.acceptsAll(kind, document);
     const updatedAt = new Date(now).toISOString();
     const bytes = enc.encode(JSON.stringify({ version: 1, kind, name, updatedAt, document } satisfies PolicyEnvelope));
+    // Audited before it takes effect: a push that cannot be recorded is not made.
+    await this.audit?.record('policy.put', `${kind}/${name}`, { kind, name, acceptAll, sha256: createHash('sha256').update(bytes).digest('hex') });
     const revision = await this.kv.put(`policy.${kind}.${name}`, bytes);
     return { kind, name, sha256: createHash('sha256').update(bytes).digest('hex'), revision, updatedAt, assignedTo: await this.assignedTo(kind, name) };
+  }
+
+  /** Parses a document by its kind (refusing a bad one) and says whether it accepts everything. */
+  private acceptsAll(kind: string, document: unknown): boolean {
+    const k = this.kinds.get(kind);
+    if (k === undefined) return false;
+    const policy = k.parse(document);
+    return k.acceptsAll?.(policy) ?? false;
   }
 
   /** A stored policy, parsed by its kind; null when there is none by that name. */
@@ -163,14 +182,19 @@ export class PolicyStore {
    */
   async assign(kind: string, name: string | null, target: string | { readonly group: string } | null): Promise<void> {
     checkKind(kind, this.kinds);
-    const key = `assign.${kind}.${target === null ? DEFAULT_TARGET : typeof target === 'string' ? target : `${GROUP_PREFIX}${checkGroup(target.group)}`}`;
+    const targetName = target === null ? DEFAULT_TARGET : typeof target === 'string' ? target : `${GROUP_PREFIX}${checkGroup(target.group)}`;
+    const key = `assign.${kind}.${targetName}`;
+    const shownTarget = target === null ? 'default' : typeof target === 'string' ? `node:${target}` : `group:${target.group}`;
     if (name === null) {
+      await this.audit?.record('policy.assign', `${kind}/-`, { kind, target: shownTarget, removed: true });
       await this.kv.delete(key);
       return;
     }
     checkName(name);
     const exists = await this.kv.get(`policy.${kind}.${name}`);
     if (exists === null || exists.operation !== 'PUT') throw new BulwarkError('NODE_NOT_FOUND', `no ${kind} policy named ${name}`);
+    const acceptAll = this.acceptsAll(kind, decodeStoredPolicy(exists.value, exists.key).document);
+    await this.audit?.record('policy.assign', `${kind}/${name}`, { kind, name, target: shownTarget, acceptAll });
     await this.kv.put(key, enc.encode(name));
   }
 

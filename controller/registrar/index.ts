@@ -1,2 +1,3 @@
 /** controller/registrar/: the public surface of this folder. */
-export { PendingEnrollmentSchema, Registrar, decodePendingEnrollment, type RegistrarOptions } from './registrar.js';
+export { HeldEnrollmentSchema, PendingEnrollmentSchema, Registrar, decodePendingEnrollment, type HeldEnrollment, type RegistrarOptions } from './registrar.js';
+export { EK_BINDING_BUCKET, EkBindingSchema, EkBindings, type EkBinding } from './ek-bindings.js';

@@ -4,3 +4,4 @@ export { KvLease, LeaseRecordSchema, decodeLease, type LeaseRecord } from './lea
 export { AUDIT_STREAM, BUCKETS, ControllerStore, NonceEntrySchema, type NonceCheck, type NonceEntry, type StoredNode, type StoreOptions } from './store.js';
 export { TrustEvents } from './trust-events.js';
 export { STREAM_LIMITS, enforceStreamLimits, kvLimits, type LimitedStreamName, type StreamLimits } from './limits.js';
+export { ADMIN_ACTIONS, AdminAudit, AdminAuditRecordSchema, decodeAdminAuditRecord, type AdminAction, type AdminAuditRecord } from './admin-audit.js';

@@ -291,6 +291,16 @@ export class ControllerStore {
     await this.nodes.delete(nodeId);
   }
 
+  /** Removes a nonce that was evicted or can no longer be used (the outstanding-nonce cap). */
+  async deleteNonce(nonceHex: string): Promise<void> {
+    await this.nonces.purge(nonceHex);
+  }
+
+  /** Nonce entries in the bucket (tests and metrics: the flood bound). */
+  async nonceCount(): Promise<number> {
+    return (await this.nonces.status()).values;
+  }
+
   async issueNonce(nonceHex: string, nodeId: string, now: number): Promise<void> {
     await this.nonces.create(nonceHex, enc.encode(JSON.stringify({ version: 1, nodeId, issuedAt: now, usedAt: null } satisfies NonceEntry)));
   }

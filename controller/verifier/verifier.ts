@@ -5,7 +5,7 @@
  * their writes consistent.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { fromHex, toHex } from '../../lib/index.js';
+import { fromHex, toHex, TokenBuckets } from '../../lib/index.js';
 import { BulwarkError, isBulwarkError } from '../../lib/index.js';
 import { factsDigest, validateHostFacts } from '../../lib/facts/index.js';
 import { judgeEvidence, type Judgement } from '../../lib/attestation/index.js';
@@ -28,7 +28,14 @@ export interface VerifierOptions {
   readonly staleAfterMs: number;
   /** Trust transitions are logged here (info, "trust transition"); none given: not logged. */
   readonly log?: Logger;
+  /** Most unused, unexpired nonces per node issued by this replica; another evicts the oldest (deleted from KV). None: 8. */
+  readonly maxOutstandingNonces?: number;
+  /** Nonce requests per node (token bucket) on the request subject; none: not limited. */
+  readonly nonceRequestRate?: { readonly ratePerSecond: number; readonly burst: number };
 }
+
+/** Default of maxOutstandingNonces. */
+const DEFAULT_MAX_OUTSTANDING_NONCES = 8;
 
 /** What one round did to a node. */
 interface RoundOutcome {
@@ -36,6 +43,8 @@ interface RoundOutcome {
   readonly judgement: Judgement | null;
   readonly sticky: boolean;
   readonly reply: ReplyPatch;
+  /** Non-failing notes from the appraisers (an accept-all policy in force). */
+  readonly notes: readonly string[];
 }
 
 const EMPTY_REPLY = { eventLogSha256: '', imaEntry: 0, imaOffset: 0 } as const;
@@ -53,9 +62,15 @@ export class Verifier {
   private readonly akKeys = new Map<string, KeyObject>();
   private readonly appraisers: readonly Appraiser[];
   private readonly log: Logger;
+  /** Nonces this replica issued and has not seen used, per node, oldest first. */
+  private readonly outstanding = new Map<string, Array<{ readonly nonceHex: string; readonly issuedAt: number }>>();
+  private readonly nonceLimit: TokenBuckets | null;
+  /** Nonce requests refused by the rate limit, and nonces evicted by the outstanding cap, since start. */
+  readonly counters = { nonceRequestsRefused: 0, noncesEvicted: 0 };
 
   constructor(store: ControllerStore, events: TrustEvents, opts: VerifierOptions, appraisers: readonly Appraiser[] = []) {
     this.log = opts.log ?? silentLogger();
+    this.nonceLimit = opts.nonceRequestRate === undefined ? null : new TokenBuckets({ ...opts.nonceRequestRate, maxKeys: 100_000 });
     this.store = store;
     this.events = events;
     this.opts = opts;
@@ -69,8 +84,53 @@ export class Verifier {
     if (node === null) throw new BulwarkError('NODE_NOT_ENROLLED', `node ${nodeId} is not enrolled`);
     if (node.corrupt !== null) throw node.corrupt;
     const nonce = randomBytes(32);
-    await this.store.issueNonce(toHex(nonce), nodeId, now);
+    const nonceHex = toHex(nonce);
+    await this.evictOutstanding(nodeId, now);
+    await this.store.issueNonce(nonceHex, nodeId, now);
+    const list = this.outstanding.get(nodeId) ?? [];
+    list.push({ nonceHex, issuedAt: now });
+    this.outstanding.set(nodeId, list);
     return { nodeId, nonce, pcrSelection: this.opts.pcrSelection };
+  }
+
+  /**
+   * A nonce a node asked for (the request subject): rate-limited per node (RATE_LIMITED),
+   * so a flood of requests costs neither KV writes nor quotes.
+   */
+  async requestChallenge(nodeId: string, now = Date.now()): Promise<ChallengeMsg> {
+    if (this.nonceLimit !== null && !this.nonceLimit.take(nodeId, now)) {
+      this.counters.nonceRequestsRefused++;
+      if (this.counters.nonceRequestsRefused % 100 === 1) this.log.warn({ node: nodeId, refused: this.counters.nonceRequestsRefused }, 'nonce request refused: rate limit');
+      throw new BulwarkError('RATE_LIMITED', `too many nonce requests for node ${nodeId}; try again later`, { nodeId });
+    }
+    return this.issueChallenge(nodeId, now);
+  }
+
+  /**
+   * Keeps a node's outstanding nonces under the cap: ones older than twice the TTL (which
+   * no evidence can use) are forgotten and deleted, and at the cap the oldest is evicted.
+   */
+  private async evictOutstanding(nodeId: string, now: number): Promise<void> {
+    const list = this.outstanding.get(nodeId);
+    if (list === undefined) {
+      if (this.outstanding.size > 100_000) this.outstanding.clear();
+      return;
+    }
+    const cap = this.opts.maxOutstandingNonces ?? DEFAULT_MAX_OUTSTANDING_NONCES;
+    while (list.length > 0) {
+      const oldest = list[0];
+      if (oldest === undefined) break;
+      const expired = now - oldest.issuedAt > 2 * this.opts.nonceTtlMs;
+      if (!expired && list.length < cap) break;
+      list.shift();
+      if (!expired) this.counters.noncesEvicted++;
+      await this.store.deleteNonce(oldest.nonceHex);
+    }
+  }
+
+  /** Nonces outstanding for a node on this replica (tests and metrics). */
+  outstandingNonces(nodeId: string): number {
+    return this.outstanding.get(nodeId)?.length ?? 0;
   }
 
   private akKey(record: NodeRecord): KeyObject {
@@ -113,13 +173,17 @@ export class Verifier {
   }
 
   private async judge(record: NodeRecord, ev: EvidenceMsg, now: number): Promise<RoundOutcome> {
-    const nonce = await this.store.consumeNonce(toHex(ev.nonce), ev.nodeId, now, this.opts.nonceTtlMs);
-    if (!nonce.ok) return { findings: [finding(nonce.code, nonce.message)], judgement: null, sticky: false, reply: {} };
+    const nonceHex = toHex(ev.nonce);
+    const nonce = await this.store.consumeNonce(nonceHex, ev.nodeId, now, this.opts.nonceTtlMs);
+    const list = this.outstanding.get(ev.nodeId);
+    const at = list?.findIndex((n) => n.nonceHex === nonceHex) ?? -1;
+    if (list !== undefined && at >= 0) list.splice(at, 1);
+    if (!nonce.ok) return { findings: [finding(nonce.code, nonce.message)], judgement: null, sticky: false, reply: {}, notes: [] };
     let ak: KeyObject;
     try {
       ak = this.akKey(record);
     } catch (err) {
-      if (isBulwarkError(err)) return { findings: [finding(err.code, `the enrolled AK cannot be used: ${err.message}`)], judgement: null, sticky: false, reply: {} };
+      if (isBulwarkError(err)) return { findings: [finding(err.code, `the enrolled AK cannot be used: ${err.message}`)], judgement: null, sticky: false, reply: {}, notes: [] };
       throw err;
     }
     const judgement = judgeEvidence({
@@ -129,21 +193,23 @@ export class Verifier {
       expectedSelection: this.selection,
     });
     const inputs = appraisalInputs(judgement);
-    if (inputs === null) return { findings: judgement.verdict.findings, judgement, sticky: judgement.sticky, reply: {} };
+    if (inputs === null) return { findings: judgement.verdict.findings, judgement, sticky: judgement.sticky, reply: {}, notes: [] };
     // Only a verified quote reaches the appraisers; each judges its part against the proven PCRs.
     const findings: Finding[] = [...judgement.verdict.findings];
     let sticky = judgement.sticky;
     let reply: ReplyPatch = {};
     const commits: Array<() => Promise<void>> = [];
+    const notes: string[] = [];
     for (const appraiser of this.appraisers) {
       const result = await appraiser.appraise({ record, evidence: ev, ...inputs, now });
       findings.push(...result.findings);
+      notes.push(...(result.notes ?? []));
       sticky ||= result.sticky ?? false;
       reply = { ...reply, ...result.reply };
       if (result.commit !== undefined) commits.push(result.commit);
     }
     for (const commit of commits) await commit();
-    return { findings, judgement, sticky, reply };
+    return { findings, judgement, sticky, reply, notes };
   }
 
   /** Forgets every appraiser's state of a node (a new enrollment starts from nothing). */
@@ -231,5 +297,6 @@ function applyRound(current: NodeRecord, outcome: RoundOutcome, ev: EvidenceMsg,
     requiresReenrollment: sticky,
     facts,
     factsDigest: digest,
+    notes: [...outcome.notes],
   };
 }

@@ -89,6 +89,8 @@ export const NodeRecordSchema = Type.Object(
      * NATS access until it enrolls again).
      */
     natsPublicKey: Type.Optional(Type.String({ pattern: '^U[A-Z2-7]{55}$' })),
+    /** Non-failing notes on the last verdict (an accept-all measured-boot policy in force); absent: none. */
+    notes: Type.Optional(Type.Array(Text(512), { maxItems: 16 })),
   },
   { additionalProperties: false },
 );

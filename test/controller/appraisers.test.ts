@@ -211,8 +211,27 @@ t.test('event log appraiser', async (t) => {
     return host;
   }
 
-  await t.test('no log and no policy: nothing to judge', async (t) => {
-    t.same(codes(await bootedHost('el-none').round(eventLogs)), []);
+  await t.test('POLICY_MISSING: no measured-boot policy applies (fail closed), log or no log', async (t) => {
+    const r = await bootedHost('el-none').round(eventLogs);
+    t.same(codes(r), ['POLICY_MISSING']);
+    t.equal(r.notes, undefined, 'no note: nothing is in force');
+    const withLog = await bootedHost('el-none-log').round(eventLogs, { eventLogSha256: digest, eventLog: built.bytes });
+    t.same(codes(withLog), ['POLICY_MISSING'], 'a log that replays is not a judged boot');
+    t.same(withLog.reply, { eventLogSha256: digest }, 'the log is still kept, so a policy assigned later needs nothing more');
+  });
+
+  await t.test('an explicit accept-all policy accepts the boot and says so on the verdict', async (t) => {
+    await policies.put('measured-boot', 'lab', JSON.stringify({ name: 'lab', acceptAll: true }));
+    // The default from here on: the cases below test the log, not the assignment.
+    await policies.assign('measured-boot', 'lab', null);
+    const none = await bootedHost('el-accept-none').round(eventLogs);
+    t.same(codes(none), [], 'no log: accepted, as the policy says');
+    t.same(none.notes, ['accept-all measured-boot policy "lab" in force']);
+    const host = bootedHost('el-accept-log');
+    host.tpm.measure(4, 'a boot loader the log does not show');
+    const replay = await host.round(eventLogs, { eventLogSha256: digest, eventLog: built.bytes });
+    t.ok(codes(replay).includes('EVENTLOG_REPLAY_MISMATCH'), 'a log that does not replay is still refused');
+    t.same(replay.notes, ['accept-all measured-boot policy "lab" in force']);
   });
 
   await t.test('EVENTLOG_MISSING: a measured-boot policy applies but no log was sent', async (t) => {

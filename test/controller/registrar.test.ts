@@ -16,7 +16,7 @@ import { SoftTpm } from '../helpers/soft-tpm.js';
 import { readFixture, readFixtureText } from '../lib/tpm/fixture-files.js';
 import { softwareActivate } from '../lib/tpm/software-activate.js';
 import { createNkeyUser } from '../../lib/nats-auth/index.js';
-import { AK_ATTRIBUTES, writeRsaPublic } from '../lib/tpm/tpmt-builder.js';
+import { AK_ATTRIBUTES, rsaEkLike, writeRsaPublic } from '../lib/tpm/tpmt-builder.js';
 import { TPMA_OBJECT } from '../../lib/tpm/types.js';
 import { openStateBed } from './state-bed.js';
 
@@ -31,12 +31,31 @@ const ekHash = toHex(createHash('sha256').update(ekPublic).digest());
 const identity = generateKeyPairSync('ed25519');
 const T0 = Date.parse('2026-11-22T10:00:00.000Z');
 
+/** Allow-listed EK hashes; each software EK made below adds its own. */
+const allowList: string[] = [ekHash];
+
+/** Another TPM's EK (one node per TPM: every node id below that enrolls needs its own), allow-listed. */
+interface SoftEk {
+  readonly ekPublic: Uint8Array;
+  readonly ekPrivate: ReturnType<typeof createPrivateKey>;
+}
+function newEk(): SoftEk {
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const n = pair.publicKey.export({ format: 'jwk' }).n;
+  if (n === undefined) throw new Error('no modulus');
+  const ekPub = rsaEkLike(Buffer.from(n, 'base64url'));
+  allowList.push(toHex(createHash('sha256').update(ekPub).digest()));
+  return { ekPublic: ekPub, ekPrivate: pair.privateKey };
+}
+
 const resets: string[] = [];
 const OPTS: RegistrarOptions = {
   ekCaBundle: [],
-  ekAllowList: [ekHash],
+  ekAllowList: allowList,
   enrollTtlMs: 60_000,
   identityKey: identity.privateKey,
+  enrollment: 'open' as const,
+  maxPendingEnrollments: 1000,
   natsUrl: 'nats://127.0.0.1:4222',
   pcrSelection: 'sha256:0,1,2,3,4,5,6,7,8,9,10,14',
   intervalMs: 30_000,
@@ -47,10 +66,10 @@ function request(nodeId: string, tpm: SoftTpm, over: Partial<EnrollRequestMsg> =
   return { nodeId, ekType: 'rsa', ekPublic, ekCertificate: new Uint8Array(0), akPublic: tpm.akPublic, facts: null, nomadNode: '', ...over };
 }
 
-/** Enrolls and answers the challenge as the TPM holding the EK and the AK would. */
-async function enrollFully(r: Registrar, nodeId: string, tpm: SoftTpm, now = T0, over: Partial<EnrollRequestMsg> = {}) {
-  const challenge = await r.enroll(request(nodeId, tpm, over), now);
-  const secret = softwareActivate(ek, ekPrivate, tpm.akName, challenge);
+/** Enrolls and answers the challenge as the TPM holding the EK and the AK would (`soft`: another TPM's EK than the fixture's). */
+async function enrollFully(r: Registrar, nodeId: string, tpm: SoftTpm, now = T0, over: Partial<EnrollRequestMsg> = {}, soft?: SoftEk) {
+  const challenge = await r.enroll(request(nodeId, tpm, { ...over, ...(soft === undefined ? {} : { ekPublic: soft.ekPublic }) }), now);
+  const secret = soft === undefined ? softwareActivate(ek, ekPrivate, tpm.akName, challenge) : softwareActivate(decodeTpmtPublic(soft.ekPublic), soft.ekPrivate, tpm.akName, challenge);
   if (secret === null) throw new Error('the credential does not activate for this AK');
   return r.activate({ challengeId: challenge.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, now + 1000);
 }
@@ -95,7 +114,8 @@ t.test('the EK must chain to a trusted CA or be allow-listed', async (t) => {
   const ok = await withCa.enroll(request('r-ek', tpm, { ekPublic: swtpmEk, ekCertificate: cert }), T0);
   t.equal(ok.challengeId.length > 0, true, 'the certificate of that EK is accepted');
   await t.rejects(strict.enroll(request('r-ek', tpm, { ekPublic: swtpmEk, ekCertificate: cert }), T0), { code: 'EK_CERT_UNTRUSTED' }, 'its CA not trusted');
-  t.ok((await new Registrar(store, events, OPTS).enroll(request('r-ek', tpm, { ekCertificate: cert }), T0)).challengeId, 'a certificate that fails is overruled by the allow-list');
+  // r-good: the node id this (fixture) EK is bound to since the first test.
+  t.ok((await new Registrar(store, events, OPTS).enroll(request('r-good', tpm, { ekCertificate: cert }), T0)).challengeId, 'a certificate that fails is overruled by the allow-list');
 });
 
 t.test('EK and AK public areas are checked', async (t) => {
@@ -123,11 +143,12 @@ t.test('activation: the secret must match and the challenge be fresh', async (t)
   const tpm = new SoftTpm();
   await t.rejects(r.activate({ challengeId: 'no-such-challenge', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
   await t.rejects(r.activate({ challengeId: '', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'ENROLL_UNKNOWN_CHALLENGE' });
-  const c1 = await r.enroll(request('r-act', tpm), T0);
+  const act = newEk();
+  const c1 = await r.enroll(request('r-act', tpm, { ekPublic: act.ekPublic }), T0);
   await t.rejects(r.activate({ challengeId: c1.challengeId, secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0 + 1), { code: 'CREDENTIAL_SECRET_MISMATCH' }, 'EK and AK not in one TPM');
   await t.rejects(r.activate({ challengeId: c1.challengeId, secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0 + 2), { code: 'ENROLL_UNKNOWN_CHALLENGE' }, 'a failed attempt uses the challenge up');
-  const c2 = await r.enroll(request('r-act', tpm), T0);
-  const secret = softwareActivate(ek, ekPrivate, tpm.akName, c2);
+  const c2 = await r.enroll(request('r-act', tpm, { ekPublic: act.ekPublic }), T0);
+  const secret = softwareActivate(decodeTpmtPublic(act.ekPublic), act.ekPrivate, tpm.akName, c2);
   if (secret === null) return t.fail('no secret');
   await t.rejects(r.activate({ challengeId: c2.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, T0 + 10_001), { code: 'ENROLL_CHALLENGE_EXPIRED' });
   t.equal(await store.getNode('r-act'), null, 'nothing was enrolled');
@@ -136,7 +157,8 @@ t.test('activation: the secret must match and the challenge be fresh', async (t)
 t.test('re-enrollment: same EK only, and after a sticky finding only when approved', async (t) => {
   const r = new Registrar(store, events, OPTS);
   const first = new SoftTpm();
-  await enrollFully(r, 'r-again', first);
+  const again = newEk();
+  await enrollFully(r, 'r-again', first, T0, {}, again);
   const otherEk = await readFixture('tpm', 'rsa-ek.tpmt');
   const otherHash = toHex(createHash('sha256').update(otherEk).digest());
   const lenient = new Registrar(store, events, { ...OPTS, ekAllowList: [ekHash, otherHash] });
@@ -146,14 +168,14 @@ t.test('re-enrollment: same EK only, and after a sticky finding only when approv
   if (stored === null) return t.fail('not enrolled');
   await store.putNode({ ...stored.record, state: 'untrusted', requiresReenrollment: true, reasons: [finding('NODE_REBOOT_UNREPORTED', 'hidden reboot')] }, stored.revision);
   const second = new SoftTpm();
-  await t.rejects(r.enroll(request('r-again', second), T0), { code: 'NODE_REENROLL_NOT_APPROVED' }, 'a sticky finding needs an operator');
+  await t.rejects(r.enroll(request('r-again', second, { ekPublic: again.ekPublic }), T0), { code: 'NODE_REENROLL_NOT_APPROVED' }, 'a sticky finding needs an operator');
 
   // Approved between the enroll and the activate call: the activation checks again, and the approval admits it.
   const latest = await store.getNode('r-again');
   if (latest === null) return t.fail('gone');
   await store.putNode({ ...latest.record, reenrollApproved: true }, latest.revision);
   resets.length = 0;
-  await enrollFully(r, 'r-again', second, T0 + 5000);
+  await enrollFully(r, 'r-again', second, T0 + 5000, {}, again);
   const after = (await store.getNode('r-again'))?.record;
   t.equal(after?.state, 'enrolled');
   t.equal(after?.akPublic, second.akPublicHex, 'the new AK replaces the old');
@@ -165,25 +187,27 @@ t.test('re-enrollment: same EK only, and after a sticky finding only when approv
 t.test('the activation re-checks what the enroll call saw', async (t) => {
   const r = new Registrar(store, events, OPTS);
   const tpm = new SoftTpm();
-  await enrollFully(r, 'r-race', tpm);
-  const challenge = await r.enroll(request('r-race', tpm), T0);
+  const race = newEk();
+  await enrollFully(r, 'r-race', tpm, T0, {}, race);
+  const challenge = await r.enroll(request('r-race', tpm, { ekPublic: race.ekPublic }), T0);
   const stored = await store.getNode('r-race');
   if (stored === null) return t.fail('not enrolled');
   await store.putNode({ ...stored.record, requiresReenrollment: true }, stored.revision);
-  const secret = softwareActivate(ek, ekPrivate, tpm.akName, challenge);
+  const secret = softwareActivate(decodeTpmtPublic(race.ekPublic), race.ekPrivate, tpm.akName, challenge);
   if (secret === null) return t.fail('no secret');
   await t.rejects(r.activate({ challengeId: challenge.challengeId, secret, natsPublicKey: createNkeyUser().publicKey }, T0 + 1000), { code: 'NODE_REENROLL_NOT_APPROVED' });
 });
 
 t.test('a Nomad client belongs to one node', async (t) => {
   const r = new Registrar(store, events, OPTS);
-  await enrollFully(r, 'r-nomad-a', new SoftTpm(), T0, { nomadNode: 'client-1' });
+  const [a, b, c, d] = [newEk(), newEk(), newEk(), newEk()];
+  await enrollFully(r, 'r-nomad-a', new SoftTpm(), T0, { nomadNode: 'client-1' }, a);
   t.equal((await store.getNode('r-nomad-a'))?.record.nomadNode, 'client-1');
-  await t.rejects(r.enroll(request('r-nomad-b', new SoftTpm(), { nomadNode: 'client-1' }), T0), { code: 'NOMAD_NODE_MAPPING_CONFLICT' }, 'claimed explicitly by another node');
-  await enrollFully(r, 'r-nomad-d', new SoftTpm());
-  await t.rejects(r.enroll(request('r-nomad-c', new SoftTpm(), { nomadNode: 'r-nomad-d' }), T0), { code: 'NOMAD_NODE_MAPPING_CONFLICT' }, "a node without a claim claims its own id");
-  t.ok((await r.enroll(request('r-nomad-c', new SoftTpm(), { nomadNode: 'r-nomad-a' }), T0)).challengeId, 'a node with an explicit claim leaves its id free');
-  t.ok((await r.enroll(request('r-nomad-a', new SoftTpm(), { nomadNode: 'client-1' }), T0)).challengeId, 'a node may keep its own claim');
+  await t.rejects(r.enroll(request('r-nomad-b', new SoftTpm(), { nomadNode: 'client-1', ekPublic: b.ekPublic }), T0), { code: 'NOMAD_NODE_MAPPING_CONFLICT' }, 'claimed explicitly by another node');
+  await enrollFully(r, 'r-nomad-d', new SoftTpm(), T0, {}, d);
+  await t.rejects(r.enroll(request('r-nomad-c', new SoftTpm(), { nomadNode: 'r-nomad-d', ekPublic: c.ekPublic }), T0), { code: 'NOMAD_NODE_MAPPING_CONFLICT' }, "a node without a claim claims its own id");
+  t.ok((await r.enroll(request('r-nomad-c', new SoftTpm(), { nomadNode: 'r-nomad-a', ekPublic: c.ekPublic }), T0)).challengeId, 'a node with an explicit claim leaves its id free');
+  t.ok((await r.enroll(request('r-nomad-a', new SoftTpm(), { nomadNode: 'client-1', ekPublic: a.ekPublic }), T0)).challengeId, 'a node may keep its own claim');
 });
 
 t.test('a corrupt pending enrollment is STORE_CORRUPT', async (t) => {
@@ -192,4 +216,46 @@ t.test('a corrupt pending enrollment is STORE_CORRUPT', async (t) => {
   await store.enroll.put('corrupt-shape', new TextEncoder().encode('{"nodeId":"x"}'));
   await t.rejects(r.activate({ challengeId: 'corrupt-shape', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'STORE_CORRUPT' }, 'fields missing');
   await t.rejects(r.activate({ challengeId: 'corrupt-json', secret: randomBytes(32), natsPublicKey: createNkeyUser().publicKey }, T0), { code: 'STORE_CORRUPT' }, 'not JSON');
+});
+
+t.test('the same TPM enrolling again keeps its boot baseline unless an operator approved it', async (t) => {
+  const r = new Registrar(store, events, OPTS);
+  const tpm = new SoftTpm();
+  const keep = newEk();
+  await enrollFully(r, 'r-baseline', tpm, T0, {}, keep);
+  const stored = await store.getNode('r-baseline');
+  if (stored === null) return t.fail('not enrolled');
+  const baseline = { resetCount: 3, restartCount: 0, clock: '1000', bootId: 'boot-a', bootPcrs: { '7': 'ab'.repeat(32) } };
+  await store.putNode({ ...stored.record, state: 'trusted', attestation: baseline }, stored.revision);
+  await enrollFully(r, 'r-baseline', tpm, T0 + 5000, {}, keep);
+  t.same((await store.getNode('r-baseline'))?.record.attestation, baseline, 'enrollment state deleted and enrolled again: the baseline stays');
+});
+
+t.test('one pending enrollment per EK; enrollment: approve holds an unknown TPM until an admin approves it', async (t) => {
+  const r = new Registrar(store, events, OPTS);
+  const tpm = new SoftTpm();
+  const once = newEk();
+  for (let i = 0; i < 5; i++) await r.enroll(request('r-pending', tpm, { ekPublic: once.ekPublic }), T0);
+  const pendingFor = async (): Promise<number> => {
+    let n = 0;
+    // Keys first: a KV call inside the key iteration loses keys.
+    const keys: string[] = [];
+    for await (const key of await store.enroll.keys()) keys.push(key);
+    for (const key of keys) {
+      const e = key.startsWith('ek.') || key.startsWith('held.') ? null : await store.enroll.get(key);
+      if (e !== null && e.operation === 'PUT' && new TextDecoder().decode(e.value).includes('"nodeId":"r-pending"')) n++;
+    }
+    return n;
+  };
+  t.equal(await pendingFor(), 1, 'five Enroll calls leave one pending challenge');
+
+  const strict = new Registrar(store, events, { ...OPTS, enrollment: 'approve' });
+  const unknown = newEk();
+  await t.rejects(strict.enroll(request('r-held', tpm, { ekPublic: unknown.ekPublic }), T0), { code: 'ENROLLMENT_HELD' });
+  t.same((await strict.listHeld()).map((h) => h.nodeId).filter((id) => id === 'r-held'), ['r-held'], 'listed for an admin');
+  await strict.approveHeld('r-held', T0);
+  t.same((await strict.listHeld()).filter((h) => h.nodeId === 'r-held'), [], 'no longer held');
+  await enrollFully(strict, 'r-held', tpm, T0 + 1000, {}, unknown);
+  t.equal((await store.getNode('r-held'))?.record.state, 'enrolled', 'the approved TPM enrolls');
+  await t.rejects(strict.enroll(request('r-held-2', tpm, { ekPublic: unknown.ekPublic }), T0), { code: 'EK_BOUND_TO_OTHER_NODE' }, 'and only as that node');
 });

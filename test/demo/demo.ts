@@ -8,6 +8,7 @@ import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildBootLog } from '../helpers/eventlog-builder.js';
 import { CONTROLLER_MAIN, CTL_MAIN } from '../helpers/fleet.js';
 import { createTestCa, exportCaBundle, freePort, makeTempDir, provisionTpm, removeDir, SwtpmProcess } from '../helpers/swtpm.js';
 
@@ -67,13 +68,19 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
   try {
-    say('Provisioning three software TPMs with EK certificates from a local CA');
+    say('Provisioning three software TPMs with EK certificates from a local CA, each measuring a UEFI boot');
     const ca = await createTestCa(join(root, 'ca'));
     for (const host of HOSTS) {
       await provisionTpm(ca, join(root, host, 'tpm'));
       const tpm = await SwtpmProcess.start(join(root, host, 'tpm'));
       tpms.push(tpm);
-      process.stdout.write(`  ${host}: swtpm on ${tpm.tcti}\n`);
+      // No kernel here exposes an event log: each host gets a generated one, its digests
+      // extended into its swtpm as firmware would have.
+      const boot = buildBootLog();
+      await mkdir(join(root, host, 'agent'), { recursive: true });
+      await writeFile(join(root, host, 'agent', 'binary_bios_measurements'), boot.bytes);
+      await boot.builder.extendInto(tpm, ['sha256']);
+      process.stdout.write(`  ${host}: swtpm on ${tpm.tcti}, event log of ${boot.bytes.length} bytes\n`);
     }
     await exportCaBundle(ca);
 
@@ -87,6 +94,8 @@ async function main(): Promise<void> {
         natsPort: 0,
         grpcListen: `127.0.0.1:${grpcPort}`,
         ekCaDir: ca.bundleDir,
+        // The demo's own TPMs enroll at once; a real fleet keeps the default, approve.
+        enrollment: 'open',
         intervalMs: 2000,
         pullIntervalMs: 3000,
         staleAfterMs: 10_000,
@@ -110,6 +119,24 @@ async function main(): Promise<void> {
     process.stdout.write(`  gRPC ${ready.grpc} (TLS 1.3, client certificates), NATS ${ready.nats}\n`);
     process.stdout.write(`  admin credentials: ${adminCredentials}; agents pin ${join(root, 'controller', 'ca', 'ca.pem')}\n`);
 
+    // With no measured-boot policy a node is untrusted (POLICY_MISSING): each host gets the
+    // reference policy made from its own known-good event log.
+    say('Creating a measured-boot policy from each host\'s own event log, pushing and assigning it');
+    for (const host of HOSTS) {
+      const created = await execa('node', [CTL_MAIN, 'policy', 'measured-boot', 'create', '--from-eventlog', join(root, host, 'agent', 'binary_bios_measurements'), '--name', host], { reject: false });
+      if (created.exitCode !== 0) throw new Error(`policy create for ${host} failed: ${created.stderr}`);
+      const policyPath = join(root, `${host}.policy.json`);
+      await writeFile(policyPath, created.stdout);
+      for (const args of [
+        ['policy', 'push', 'measured-boot', host, policyPath],
+        ['policy', 'assign', 'measured-boot', host, '--node', host],
+      ]) {
+        const r = await ctl(ready.grpc, args);
+        if (r.code !== 0) throw new Error(`bulwarkctl ${args.join(' ')} failed: ${r.out}`);
+      }
+      process.stdout.write(`  bulwarkctl policy assign measured-boot ${host} --node ${host}\n`);
+    }
+
     say('Starting one bulwark-agent per host: enroll (EK certificate, AK, credential activation), then attest every 2 s');
     for (const [i, host] of HOSTS.entries()) {
       const dataDir = join(root, host, 'agent');
@@ -119,7 +146,8 @@ async function main(): Promise<void> {
       if (tpm === undefined) throw new Error('missing TPM');
       // The agent pins the controller's CA, for gRPC and for its embedded NATS server (both chain to it).
       const caFile = join(root, 'controller', 'ca', 'ca.pem');
-      await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, controllerCa: caFile, dataDir, nodeId: host, natsCaFile: caFile, intervalMs: 2000, toolTimeoutMs: 20_000 }));
+      const eventLogPath = join(dataDir, 'binary_bios_measurements');
+      await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, controllerCa: caFile, dataDir, nodeId: host, natsCaFile: caFile, intervalMs: 2000, toolTimeoutMs: 20_000, eventLogPath, imaLogPath: null }));
       const agent = execa('node', [AGENT_MAIN, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });
       children.push(agent);
     }

@@ -75,7 +75,16 @@ export interface FleetOptions {
   /** Overrides of the controller config (timings). */
   readonly controller?: Partial<Record<keyof ControllerConfig, unknown>>;
   readonly logger?: Logger;
+  /**
+   * The measured-boot policy the fleet assigns as the default once its controller is up:
+   * an explicit accept-all policy named {@link TEST_ACCEPT_ALL_POLICY} (for tests that do
+   * not test the boot), or none (the controller's fail-closed default: POLICY_MISSING).
+   */
+  readonly measuredBootPolicy?: 'accept-all' | 'none';
 }
+
+/** The accept-all measured-boot policy test fleets assign by default (explicitly, audited). */
+export const TEST_ACCEPT_ALL_POLICY = 'test-accept-all';
 
 export const FAST_TIMINGS = {
   intervalMs: 1000,
@@ -143,8 +152,11 @@ export class TestFleet {
   private readonly logger: Logger;
   private grpcAddress = '';
   private tpmCount = 0;
+  private readonly measuredBootPolicy: 'accept-all' | 'none';
+  private policyAssigned = false;
 
-  private constructor(root: string, ca: TestCa, nats: EmbeddedNats, natsSync: NatsIdentitySync, natsAdmin: NatsConnection, controllerConfig: ControllerConfig, logger: Logger) {
+  private constructor(root: string, ca: TestCa, nats: EmbeddedNats, natsSync: NatsIdentitySync, natsAdmin: NatsConnection, controllerConfig: ControllerConfig, logger: Logger, measuredBootPolicy: 'accept-all' | 'none') {
+    this.measuredBootPolicy = measuredBootPolicy;
     this.root = root;
     this.ca = ca;
     this.nats = nats;
@@ -176,13 +188,17 @@ export class TestFleet {
           natsNkeySeedFile: nats.seedFile,
           grpcListen: `127.0.0.1:${grpcPort}`,
           ekCaDir: ca.bundleDir,
+          // Test hosts enroll without an admin's approval unless a test asks for it.
+          enrollment: 'open',
+          // Every test host enrolls from one loopback address.
+          enrollBurst: 1000,
           ...FAST_TIMINGS,
           ...opts.controller,
         },
       ],
       {},
     );
-    return new TestFleet(opts.root, ca, nats, natsSync, natsAdmin, config, opts.logger ?? silentLogger());
+    return new TestFleet(opts.root, ca, nats, natsSync, natsAdmin, config, opts.logger ?? silentLogger(), opts.measuredBootPolicy ?? 'accept-all');
   }
 
   get controllerAddress(): string {
@@ -219,6 +235,7 @@ export class TestFleet {
     await c.start();
     this.controller = c;
     this.grpcAddress = c.grpcAddress;
+    await this.assignFleetPolicy();
     return c;
   }
 
@@ -234,7 +251,25 @@ export class TestFleet {
     const p = await ControllerProcess.start(path);
     this.controllerProcess = p;
     this.grpcAddress = p.grpcAddress;
+    await this.assignFleetPolicy();
     return p;
+  }
+
+  /**
+   * Pushes and assigns (as the default) the fleet's measured-boot policy through the
+   * controller at `grpcAddress` (default: the fleet's), once per fleet; the pushes are
+   * audited like any operator's. Nothing for a fleet created with `measuredBootPolicy: 'none'`.
+   */
+  async assignFleetPolicy(grpcAddress = this.grpcAddress): Promise<void> {
+    if (this.measuredBootPolicy === 'none' || this.policyAssigned) return;
+    const client = new ControllerClient(grpcAddress, { tls: this.adminTls() });
+    try {
+      await client.putPolicy('measured-boot', TEST_ACCEPT_ALL_POLICY, JSON.stringify({ name: TEST_ACCEPT_ALL_POLICY, acceptAll: true }));
+      await client.assignPolicy('measured-boot', TEST_ACCEPT_ALL_POLICY, null);
+    } finally {
+      client.close();
+    }
+    this.policyAssigned = true;
   }
 
   /** Provisions a new swtpm (with EK certificates from `ca`, by default the fleet's CA). */

@@ -33,6 +33,7 @@ async function run(): Promise<void> {
     await writeFile(path, JSON.stringify({ ...fleet.controllerConfig, replicaId: id, grpcListen: `127.0.0.1:${await freePort()}` }));
     replicas.set(id, await ControllerProcess.start(path));
   }
+  await fleet.assignFleetPolicy([...replicas.values()][0]?.grpcAddress);
   const nc = await fleet.natsConnection();
   t.teardown(() => nc.close());
   const leases = await nc.jetstream().views.kv(BUCKETS.leases);

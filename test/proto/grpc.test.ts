@@ -62,6 +62,7 @@ const node = {
   resetCount: 3,
   restartCount: 4,
   requiresReenrollment: false,
+  notes: [],
 };
 
 const attestation: AttestationServer = {
@@ -75,6 +76,9 @@ const attestation: AttestationServer = {
   history: (call, cb) => cb(null, { events: [{ nodeId: call.request.nodeId, previous: 0, state: 3, reasons: [], at: `limit ${call.request.limit}`, sequence: 1 }] }),
   reattest: (call, cb) => cb(null, { nonce: `nonce for ${call.request.nodeId}` }),
   approveReenrollment: (_call, cb) => cb(null, node),
+  moveNode: (call, cb) => cb(null, { ekName: 'ab', fromNodeId: call.request.from, toNodeId: call.request.toNodeId }),
+  listHeldEnrollments: (_call, cb) => cb(null, { enrollments: [] }),
+  approveEnrollment: (call, cb) => cb(null, { nodeId: call.request.nodeOrEk, ekName: 'ab', ekCertificateSubject: '', nomadNode: '', heldAt: '' }),
 };
 
 const policies: PoliciesServer = {

@@ -41,6 +41,39 @@ export namespace TrustState {
   export type TRUST_STATE_STALE = typeof TrustState.TRUST_STATE_STALE;
 }
 
+export interface MoveNodeRequest {
+  /** A node id or the hex of an EK's TPM Name. */
+  from: string;
+  toNodeId: string;
+}
+
+export interface MoveNodeResponse {
+  ekName: string;
+  fromNodeId: string;
+  toNodeId: string;
+}
+
+export interface ListHeldEnrollmentsRequest {
+}
+
+export interface HeldEnrollment {
+  nodeId: string;
+  ekName: string;
+  ekCertificateSubject: string;
+  nomadNode: string;
+  /** RFC 3339. */
+  heldAt: string;
+}
+
+export interface ListHeldEnrollmentsResponse {
+  enrollments: HeldEnrollment[];
+}
+
+export interface ApproveEnrollmentRequest {
+  /** A node id or the hex of an EK's TPM Name. */
+  nodeOrEk: string;
+}
+
 export interface Node {
   nodeId: string;
   state: TrustState;
@@ -59,6 +92,12 @@ export interface Node {
     | undefined;
   /** True when a finding requires re-enrollment before the node can be trusted again. */
   requiresReenrollment: boolean;
+  /**
+   * Non-failing notes on the current verdict, e.g. that an accept-all measured-boot policy
+   * is in force (an explicit, audited choice). Numbered from 20: fields 14-19 are left to
+   * the mutual-TLS work.
+   */
+  notes: string[];
 }
 
 export interface ListNodesRequest {
@@ -108,6 +147,348 @@ export interface ApproveReenrollmentRequest {
   nodeId: string;
 }
 
+function createBaseMoveNodeRequest(): MoveNodeRequest {
+  return { from: "", toNodeId: "" };
+}
+
+export const MoveNodeRequest: MessageFns<MoveNodeRequest> = {
+  encode(message: MoveNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== "") {
+      writer.uint32(10).string(message.from);
+    }
+    if (message.toNodeId !== "") {
+      writer.uint32(18).string(message.toNodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MoveNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMoveNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.toNodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseMoveNodeResponse(): MoveNodeResponse {
+  return { ekName: "", fromNodeId: "", toNodeId: "" };
+}
+
+export const MoveNodeResponse: MessageFns<MoveNodeResponse> = {
+  encode(message: MoveNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ekName !== "") {
+      writer.uint32(10).string(message.ekName);
+    }
+    if (message.fromNodeId !== "") {
+      writer.uint32(18).string(message.fromNodeId);
+    }
+    if (message.toNodeId !== "") {
+      writer.uint32(26).string(message.toNodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MoveNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMoveNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ekName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fromNodeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.toNodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListHeldEnrollmentsRequest(): ListHeldEnrollmentsRequest {
+  return {};
+}
+
+export const ListHeldEnrollmentsRequest: MessageFns<ListHeldEnrollmentsRequest> = {
+  encode(_: ListHeldEnrollmentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHeldEnrollmentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHeldEnrollmentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseHeldEnrollment(): HeldEnrollment {
+  return { nodeId: "", ekName: "", ekCertificateSubject: "", nomadNode: "", heldAt: "" };
+}
+
+export const HeldEnrollment: MessageFns<HeldEnrollment> = {
+  encode(message: HeldEnrollment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.ekName !== "") {
+      writer.uint32(18).string(message.ekName);
+    }
+    if (message.ekCertificateSubject !== "") {
+      writer.uint32(26).string(message.ekCertificateSubject);
+    }
+    if (message.nomadNode !== "") {
+      writer.uint32(34).string(message.nomadNode);
+    }
+    if (message.heldAt !== "") {
+      writer.uint32(42).string(message.heldAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeldEnrollment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeldEnrollment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ekName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ekCertificateSubject = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.nomadNode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.heldAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseListHeldEnrollmentsResponse(): ListHeldEnrollmentsResponse {
+  return { enrollments: [] };
+}
+
+export const ListHeldEnrollmentsResponse: MessageFns<ListHeldEnrollmentsResponse> = {
+  encode(message: ListHeldEnrollmentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.enrollments) {
+      HeldEnrollment.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHeldEnrollmentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHeldEnrollmentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.enrollments.push(HeldEnrollment.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseApproveEnrollmentRequest(): ApproveEnrollmentRequest {
+  return { nodeOrEk: "" };
+}
+
+export const ApproveEnrollmentRequest: MessageFns<ApproveEnrollmentRequest> = {
+  encode(message: ApproveEnrollmentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeOrEk !== "") {
+      writer.uint32(10).string(message.nodeOrEk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveEnrollmentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveEnrollmentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeOrEk = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
 function createBaseNode(): Node {
   return {
     nodeId: "",
@@ -123,6 +504,7 @@ function createBaseNode(): Node {
     restartCount: 0,
     facts: undefined,
     requiresReenrollment: false,
+    notes: [],
   };
 }
 
@@ -166,6 +548,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.requiresReenrollment !== false) {
       writer.uint32(104).bool(message.requiresReenrollment);
+    }
+    for (const v of message.notes) {
+      writer.uint32(162).string(v!);
     }
     return writer;
   },
@@ -285,6 +670,14 @@ export const Node: MessageFns<Node> = {
             }
 
             message.requiresReenrollment = reader.bool();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.notes.push(reader.string());
             continue;
           }
         }
@@ -876,6 +1269,42 @@ export const AttestationService = {
     responseSerialize: (value: Node): Buffer => Buffer.from(Node.encode(value).finish()),
     responseDeserialize: (value: Buffer): Node => Node.decode(value),
   },
+  /**
+   * Admin only: binds a TPM (named by its node id or EK name) to another node id; the old
+   * node is removed and the TPM enrolls afresh under the new id. Audited.
+   */
+  moveNode: {
+    path: "/bulwark.v1.Attestation/MoveNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MoveNodeRequest): Buffer => Buffer.from(MoveNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MoveNodeRequest => MoveNodeRequest.decode(value),
+    responseSerialize: (value: MoveNodeResponse): Buffer => Buffer.from(MoveNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MoveNodeResponse => MoveNodeResponse.decode(value),
+  },
+  /** Admin only: enrollments of unknown TPMs waiting for approval (enrollment: approve). */
+  listHeldEnrollments: {
+    path: "/bulwark.v1.Attestation/ListHeldEnrollments" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListHeldEnrollmentsRequest): Buffer =>
+      Buffer.from(ListHeldEnrollmentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListHeldEnrollmentsRequest => ListHeldEnrollmentsRequest.decode(value),
+    responseSerialize: (value: ListHeldEnrollmentsResponse): Buffer =>
+      Buffer.from(ListHeldEnrollmentsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListHeldEnrollmentsResponse => ListHeldEnrollmentsResponse.decode(value),
+  },
+  /** Admin only: lets a held enrollment (by node id or EK name) proceed. Audited. */
+  approveEnrollment: {
+    path: "/bulwark.v1.Attestation/ApproveEnrollment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApproveEnrollmentRequest): Buffer =>
+      Buffer.from(ApproveEnrollmentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApproveEnrollmentRequest => ApproveEnrollmentRequest.decode(value),
+    responseSerialize: (value: HeldEnrollment): Buffer => Buffer.from(HeldEnrollment.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HeldEnrollment => HeldEnrollment.decode(value),
+  },
 } as const;
 
 export interface AttestationServer extends UntypedServiceImplementation {
@@ -888,6 +1317,15 @@ export interface AttestationServer extends UntypedServiceImplementation {
   reattest: handleUnaryCall<ReattestRequest, ReattestResponse>;
   /** Lets a node whose finding requires re-enrollment enroll again (an operator's decision). */
   approveReenrollment: handleUnaryCall<ApproveReenrollmentRequest, Node>;
+  /**
+   * Admin only: binds a TPM (named by its node id or EK name) to another node id; the old
+   * node is removed and the TPM enrolls afresh under the new id. Audited.
+   */
+  moveNode: handleUnaryCall<MoveNodeRequest, MoveNodeResponse>;
+  /** Admin only: enrollments of unknown TPMs waiting for approval (enrollment: approve). */
+  listHeldEnrollments: handleUnaryCall<ListHeldEnrollmentsRequest, ListHeldEnrollmentsResponse>;
+  /** Admin only: lets a held enrollment (by node id or EK name) proceed. Audited. */
+  approveEnrollment: handleUnaryCall<ApproveEnrollmentRequest, HeldEnrollment>;
 }
 
 export interface AttestationClient extends Client {
@@ -971,6 +1409,57 @@ export interface AttestationClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Node) => void,
+  ): ClientUnaryCall;
+  /**
+   * Admin only: binds a TPM (named by its node id or EK name) to another node id; the old
+   * node is removed and the TPM enrolls afresh under the new id. Audited.
+   */
+  moveNode(
+    request: MoveNodeRequest,
+    callback: (error: ServiceError | null, response: MoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  moveNode(
+    request: MoveNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  moveNode(
+    request: MoveNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  /** Admin only: enrollments of unknown TPMs waiting for approval (enrollment: approve). */
+  listHeldEnrollments(
+    request: ListHeldEnrollmentsRequest,
+    callback: (error: ServiceError | null, response: ListHeldEnrollmentsResponse) => void,
+  ): ClientUnaryCall;
+  listHeldEnrollments(
+    request: ListHeldEnrollmentsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListHeldEnrollmentsResponse) => void,
+  ): ClientUnaryCall;
+  listHeldEnrollments(
+    request: ListHeldEnrollmentsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListHeldEnrollmentsResponse) => void,
+  ): ClientUnaryCall;
+  /** Admin only: lets a held enrollment (by node id or EK name) proceed. Audited. */
+  approveEnrollment(
+    request: ApproveEnrollmentRequest,
+    callback: (error: ServiceError | null, response: HeldEnrollment) => void,
+  ): ClientUnaryCall;
+  approveEnrollment(
+    request: ApproveEnrollmentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HeldEnrollment) => void,
+  ): ClientUnaryCall;
+  approveEnrollment(
+    request: ApproveEnrollmentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HeldEnrollment) => void,
   ): ClientUnaryCall;
 }
 
