@@ -10,12 +10,17 @@ import { AUDIT_STREAM, BUCKETS, ControllerStore } from '../../controller/state/s
 import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { PolicyStore } from '../../controller/policies/policy-store.js';
+import { EkBindings } from '../../controller/registrar/ek-bindings.js';
+import { RevocationStore } from '../../controller/pki/revocation-store.js';
 import { openStateBed } from './state-bed.js';
 
 t.test('limits on every stream; the audit stream is append-only', async (t) => {
   const bed = await openStateBed('stream-limits');
   t.teardown(() => bed.close());
   await PolicyStore.open(bed.nc.jetstream());
+  await EkBindings.open(bed.nc.jetstream());
+  const revocations = await RevocationStore.open(bed.nc);
+  t.teardown(() => revocations.close());
   await bed.store.appendAudit({ nodeId: 'node-a', previous: 'unknown', state: 'enrolled', reasons: [], at: new Date(0).toISOString(), sequence: 0 });
   const jsm = await bed.nc.jetstreamManager();
   for (const [name, limits] of Object.entries(STREAM_LIMITS)) {

@@ -1,12 +1,12 @@
 /** Reading the admin records of the audit stream back in tests. */
-import { connect } from 'nats';
+import type { NatsConnection } from 'nats';
 import { AUDIT_STREAM, decodeAdminAuditRecord, type AdminAuditRecord } from '../../controller/state/index.js';
 
 const ADMIN_PREFIX = 'bulwark.v1.audit._admin.';
 
-/** Every admin audit record in the stream, oldest first (each decoded through its schema). */
-export async function adminAuditRecords(natsUrl: string): Promise<AdminAuditRecord[]> {
-  const nc = await connect({ servers: natsUrl });
+/** Every admin audit record in the stream, oldest first (each decoded through its schema), read with the fleet's own NATS identity. */
+export async function adminAuditRecords(fleet: { natsConnection(): Promise<NatsConnection> }): Promise<AdminAuditRecord[]> {
+  const nc = await fleet.natsConnection();
   try {
     const jsm = await nc.jetstreamManager();
     const { state } = await jsm.streams.info(AUDIT_STREAM);

@@ -37,7 +37,7 @@ t.test('an explicit accept-all policy: trusted, named on every verdict, its push
   await writeFile(doc, JSON.stringify({ name: 'lab', acceptAll: true }));
   t.equal((await fleet.ctl(['policy', 'push', 'measured-boot', 'lab', doc])).code, 0);
   t.equal((await fleet.ctl(['policy', 'assign', 'measured-boot', 'lab', '--default'])).code, 0);
-  const records = await adminAuditRecords(fleet.nats.url);
+  const records = await adminAuditRecords(fleet);
   const push = records.find((r) => r.action === 'policy.put' && r.subject === 'measured-boot/lab');
   t.equal(push?.details['acceptAll'], true, 'the push is audited as accept-all');
   const assign = records.find((r) => r.action === 'policy.assign' && r.subject === 'measured-boot/lab');

@@ -62,7 +62,7 @@ t.test('the same TPM under a new node id is refused (EK_BOUND_TO_OTHER_NODE), au
     nodes.some((n) => n.nodeId === 'host-2b'),
     'no node host-2b exists',
   );
-  const refused = (await adminAuditRecords(fleet.nats.url)).filter((r) => r.action === 'enrollment.refused' && r.subject === 'host-2b');
+  const refused = (await adminAuditRecords(fleet)).filter((r) => r.action === 'enrollment.refused' && r.subject === 'host-2b');
   t.equal(refused[0]?.details['code'], 'EK_BOUND_TO_OTHER_NODE', 'the refusal is in the audit stream');
   t.equal((await fleet.waitForNode('host-2', () => true)).state, 'trusted', 'host-2 itself is untouched');
 });
@@ -75,7 +75,7 @@ t.test('another TPM under an enrolled node id is refused (NODE_CONFLICT), audite
   const dir = join(root, 'impostor');
   await mkdir(dir, { recursive: true });
   t.equal(await refusalCode(agentOn(host, 'host-2', dir, tpm).start()), 'NODE_CONFLICT');
-  const refused = (await adminAuditRecords(fleet.nats.url)).filter((r) => r.action === 'enrollment.refused' && r.subject === 'host-2');
+  const refused = (await adminAuditRecords(fleet)).filter((r) => r.action === 'enrollment.refused' && r.subject === 'host-2');
   t.equal(refused[0]?.details['code'], 'NODE_CONFLICT');
 });
 
@@ -103,7 +103,7 @@ t.test('PCR 7 extended while the agent is stopped, enrollment state deleted, res
 t.test('an admin moves the TPM to a new node id (audited); it enrolls there afresh', async (t) => {
   const moved = await fleet.ctl(['move', 'host-2', '--to', 'host-2c']);
   t.equal(moved.code, 0, moved.err);
-  const records = await adminAuditRecords(fleet.nats.url);
+  const records = await adminAuditRecords(fleet);
   const move = records.find((r) => r.action === 'node.moved');
   t.same([move?.details['from'], move?.details['to']], ['host-2', 'host-2c']);
   const dir = join(root, 'host-2c');
