@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure next to the baseline measured
  * in the same run. Prints; asserts nothing.
  */
+import { benchControlPlane } from './control-plane-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
 import { benchIma } from './ima-bench.js';
@@ -16,6 +17,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['event log parse + replay (per core), against tpm2_eventlog', benchEventLog],
   ['IMA entries parsed, replayed and policy-checked (per core), against the hashing limit', benchIma],
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
+  ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
 ];
 
