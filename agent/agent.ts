@@ -14,7 +14,7 @@ import { defineDocument } from '../lib/schema/index.js';
 import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/index.js';
 import { factsDigest, type HostFacts } from '../lib/facts/index.js';
 import { Backoff } from '../lib/index.js';
-import { errorFields, issueNkeySeedFile, natsClientAuthOptions, NatsReconnect, readNkeySeedFile, type Logger } from '../daemon/index.js';
+import { errorFields, issueNkeySeedFile, natsClientAuthOptions, NatsReconnect, readNkeySeedFile, sleep, type Logger } from '../daemon/index.js';
 import { NODE_SUBJECTS, parseNatsNodeId } from '../lib/nats-auth/index.js';
 import { ControllerClient } from '../proto/index.js';
 import { checkNodeId, NO_LOGS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
@@ -61,6 +61,10 @@ export interface RoundResult {
 }
 
 const NATS_REQUEST_TIMEOUT_MS = 10_000;
+/** Waits between enrollment attempts that failed for a passing reason, and how many are made. */
+const ENROLL_RETRY = { baseMs: 250, capMs: 5000 } as const;
+const ENROLL_RETRY_ATTEMPTS = 12;
+
 /** A challenge queued longer than this is answered with a fresh nonce instead. */
 const STALE_CHALLENGE_MS = 1000;
 
@@ -146,7 +150,7 @@ export class Agent {
     if (saved !== null && saved.akName === toHex(this.keys.akName) && saved.nodeId === (cfg.nodeId ?? saved.nodeId) && (await this.hasNatsKey(saved))) {
       this.enrollment = saved;
     } else {
-      this.enrollment = await this.enroll();
+      this.enrollment = await this.enrollUntilDone();
     }
     this.log = this.deps.log.child({ node: this.enrollment.nodeId });
     await this.scheduleRenewal();
@@ -226,6 +230,28 @@ export class Agent {
   }
 
   /** Runs the enrollment protocol against the controller's Registrar. */
+  /**
+   * Enrolls, retrying (full-jitter backoff) while the controller is unreachable or fails
+   * inside (a restart, its NATS server reloading its users): a fleet that starts together
+   * must not lose hosts to a passing fault. A refusal (bad EK certificate, a held or
+   * conflicting enrollment) is final and thrown at once.
+   */
+  private async enrollUntilDone(): Promise<Enrollment> {
+    const backoff = new Backoff(ENROLL_RETRY);
+    for (;;) {
+      try {
+        return await this.enroll();
+      } catch (err) {
+        const e = toBulwarkError(err, 'RPC_FAILED', 'enrollment failed');
+        const transient = e.kind === 'unavailable' || e.kind === 'internal';
+        if (!transient || this.stopped || backoff.attempt >= ENROLL_RETRY_ATTEMPTS) throw e;
+        const step = backoff.next();
+        this.log.warn({ code: e.code, error: e.message, retryInMs: step.delayMs, failures: step.attempt + 1 }, 'enrollment failed; retrying');
+        await sleep(step.delayMs);
+      }
+    }
+  }
+
   async enroll(): Promise<Enrollment> {
     const cfg = this.deps.config;
     const keys = this.keys ?? (await this.deps.tpm.ensureKeys({ ekType: cfg.ekType, akHandle: cfg.akHandle }));

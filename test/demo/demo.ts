@@ -6,7 +6,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildBootLog } from '../helpers/eventlog-builder.js';
 import { CONTROLLER_MAIN, CTL_MAIN } from '../helpers/fleet.js';
@@ -56,6 +56,15 @@ async function main(): Promise<void> {
   const root = await makeTempDir('demo');
   const children: ResultPromise[] = [];
   const tpms: SwtpmProcess[] = [];
+  const agentLogs: string[] = [];
+  /** The last lines each agent logged, so a failed demo says why before its files are removed. */
+  const showAgentLogs = async (): Promise<void> => {
+    for (const log of agentLogs) {
+      const text = await readFile(log, 'utf8').catch(() => '');
+      const tail = text.trim().split('\n').slice(-8).join('\n');
+      process.stderr.write(`--- last lines of ${log}\n${tail}\n`);
+    }
+  };
   const cleanup = async (): Promise<void> => {
     for (const c of children.reverse()) {
       if (c.exitCode === null) c.kill('SIGTERM');
@@ -148,7 +157,10 @@ async function main(): Promise<void> {
       const caFile = join(root, 'controller', 'ca', 'ca.pem');
       const eventLogPath = join(dataDir, 'binary_bios_measurements');
       await writeFile(config, JSON.stringify({ tcti: tpm.tcti, controller: ready.grpc, controllerCa: caFile, dataDir, nodeId: host, natsCaFile: caFile, intervalMs: 2000, toolTimeoutMs: 20_000, eventLogPath, imaLogPath: null }));
-      const agent = execa('node', [AGENT_MAIN, 'run', '--config', config], { reject: false, stdout: 'ignore', stderr: 'ignore' });
+      // The agent's log lines go to a file of the demo, shown if the demo fails.
+      const log = join(dataDir, 'agent.log');
+      agentLogs.push(log);
+      const agent = execa('node', [AGENT_MAIN, 'run', '--config', config], { reject: false, stdout: { file: log }, stderr: { file: log, append: true } });
       children.push(agent);
     }
     await waitFor('three trusted nodes', async () => [...(await nodeStates(ready.grpc)).values()].filter((s) => s === 'trusted').length === HOSTS.length, 60_000);
@@ -173,6 +185,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${detail.out}\n  (exit code ${detail.code}: the node is not trusted)\n`);
 
     say('Stopping the fleet');
+  } catch (err) {
+    await showAgentLogs();
+    throw err;
   } finally {
     await cleanup();
   }
