@@ -238,6 +238,7 @@ export class Controller {
       freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
       challengeNow: (nodeId) => this.challenge(verifier, nodeId),
       log: this.log,
+      adminAudit,
       tls: { server: pki.server, ca: pki.ca },
       revocations,
       nodeCertificateValidityMs: cfg.nodeCertificateValidityMs,

@@ -61,7 +61,7 @@ import {
 import type { AppCatalogue } from '../apps/index.js';
 import type { PolicyStore } from '../policies/index.js';
 import type { HeldEnrollment, Registrar } from '../registrar/index.js';
-import type { ControllerStore } from '../state/index.js';
+import type { AdminAudit, ControllerStore } from '../state/index.js';
 import type { Verifier } from '../verifier/index.js';
 import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
 
@@ -159,6 +159,8 @@ export interface ApiDeps {
   readonly challengeNow: (nodeId: string) => Promise<string>;
   /** Trust events a watcher does not get are reported here. */
   readonly log?: Logger;
+  /** Where admin actions of the API (approvals) are recorded; none: not recorded (unit tests of other parts). */
+  readonly adminAudit?: AdminAudit;
   /** The TLS server set (ca.pem, cert.pem, key.pem) and the CA that client certificates must chain to. */
   readonly tls: { readonly server: TlsCredentialFiles; readonly ca: CertificateAuthority };
   /** The revocation list (read on every call, as this replica knows it now) and the issued-credential records. */
@@ -233,6 +235,7 @@ export class GrpcApi {
         if (stored !== null && stored.corrupt !== null) {
           // Approving a node whose record is corrupt removes that record: the host enrolls
           // again as a new node (EK certificate chain and credential activation as always).
+          await deps.adminAudit?.record('node.reenrollment-approved', nodeId, { corruptRecordRemoved: true });
           await store.removeCorruptNode(nodeId, stored.revision);
           return nodeToWire(nodeRecordToMsg({ ...stored.record, reenrollApproved: true }));
         }
@@ -242,6 +245,7 @@ export class GrpcApi {
           return current.reenrollApproved ? null : { ...current, reenrollApproved: true };
         });
         if (updated === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
+        await deps.adminAudit?.record('node.reenrollment-approved', nodeId, { corruptRecordRemoved: false });
         return nodeToWire(nodeRecordToMsg(updated));
       }),
       // Admin only (identity and roles: see the authorization table of the API).

@@ -20,6 +20,7 @@ export const ADMIN_ACTIONS = [
   'enrollment.refused',
   'enrollment.held',
   'enrollment.approved',
+  'node.reenrollment-approved',
 ] as const;
 
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];

@@ -14,6 +14,7 @@ import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { runCtl } from '../../cli/ctl.js';
 import { decodeSerializedPcrs } from '../../lib/tpm/pcrs.js';
 import { TPM_ALG } from '../../lib/tpm/types.js';
+import { adminAuditRecords } from '../helpers/audit.js';
 import { TestFleet, type TestNode } from '../helpers/fleet.js';
 import { indexOfBytes, manualRound, sendRawEvidence } from '../helpers/rounds.js';
 import { createTestCa, makeTempDir, removeDir } from '../helpers/swtpm.js';
@@ -290,6 +291,8 @@ t.test('a PCR extended behind the controller\'s back: PCR_CHANGED_WITHIN_BOOT, u
   await tt.rejects(victim.agent.enroll(), { code: 'NODE_REENROLL_NOT_APPROVED' }, 'the host cannot clear it by enrolling again');
   const approved = await ctl(['approve', 'victim']);
   tt.equal(approved.code, 0, 'an operator approves re-enrollment');
+  const approvals = (await adminAuditRecords(fleet)).filter((r) => r.action === 'node.reenrollment-approved' && r.subject === 'victim');
+  tt.equal(approvals.length, 1, 'the approval is in the audit stream');
   await victim.agent.enroll();
   const reenrolled = await fleet.waitForNode('victim', () => true);
   tt.equal(reenrolled.state, 'enrolled', 're-enrolled, not yet trusted');
