@@ -64,6 +64,8 @@ export class Verifier {
   private readonly log: Logger;
   /** Nonces this replica issued and has not seen used, per node, oldest first. */
   private readonly outstanding = new Map<string, Array<{ readonly nonceHex: string; readonly issuedAt: number }>>();
+  /** The tail of each node's queue of nonce issues (see oneAtATime). */
+  private readonly issuing = new Map<string, Promise<void>>();
   private readonly nonceLimit: TokenBuckets | null;
   /** Nonce requests refused by the rate limit, and nonces evicted by the outstanding cap, since start. */
   readonly counters = { nonceRequestsRefused: 0, noncesEvicted: 0 };
@@ -85,12 +87,32 @@ export class Verifier {
     if (node.corrupt !== null) throw node.corrupt;
     const nonce = randomBytes(32);
     const nonceHex = toHex(nonce);
-    await this.evictOutstanding(nodeId, now);
-    await this.store.issueNonce(nonceHex, nodeId, now);
-    const list = this.outstanding.get(nodeId) ?? [];
-    list.push({ nonceHex, issuedAt: now });
-    this.outstanding.set(nodeId, list);
+    // One node's nonces are issued one after another: concurrent requests would all pass the
+    // cap before any of them is counted, and an evicted nonce could be deleted before it is written.
+    await this.oneAtATime(nodeId, async () => {
+      await this.evictOutstanding(nodeId, now);
+      await this.store.issueNonce(nonceHex, nodeId, now);
+      const list = this.outstanding.get(nodeId) ?? [];
+      list.push({ nonceHex, issuedAt: now });
+      this.outstanding.set(nodeId, list);
+    });
     return { nodeId, nonce, pcrSelection: this.opts.pcrSelection };
+  }
+
+  /** Runs `work` after every earlier call for the same node has finished (a per-node queue). */
+  private async oneAtATime(nodeId: string, work: () => Promise<void>): Promise<void> {
+    const before = this.issuing.get(nodeId) ?? Promise.resolve();
+    const mine = before.then(work, work);
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.issuing.set(nodeId, settled);
+    try {
+      await mine;
+    } finally {
+      if (this.issuing.get(nodeId) === settled) this.issuing.delete(nodeId);
+    }
   }
 
   /**
