@@ -61,6 +61,10 @@ export interface RoundResult {
 }
 
 const NATS_REQUEST_TIMEOUT_MS = 10_000;
+/** Waits between NATS connections refused because the server has not loaded this node's key yet. */
+const NATS_AUTH_RETRY = { baseMs: 100, capMs: 2000 } as const;
+const NATS_AUTH_RETRY_ATTEMPTS = 20;
+
 /** Waits between enrollment attempts that failed for a passing reason, and how many are made. */
 const ENROLL_RETRY = { baseMs: 250, capMs: 5000 } as const;
 const ENROLL_RETRY_ATTEMPTS = 12;
@@ -314,19 +318,29 @@ export class Agent {
     const nodeId = parseNatsNodeId(enrollment.nodeId);
     // Its own nkey, the CA from this host's config, and its own inbox (the only one it may read).
     const auth = await natsClientAuthOptions({ credentials: { kind: 'nkey-seed', seed: () => this.natsSeed }, caFile: this.deps.config.natsCaFile, nodeId });
-    try {
-      this.nc = await connect({
-        servers: url,
-        name: `bulwark-agent-${enrollment.nodeId}`,
-        ...auth,
-        ...reconnect.options(),
-        // Right after enrollment the server may not list this node yet (it reloads within a
-        // second): keep trying instead of giving up on the first authorization error.
-        waitOnFirstConnect: true,
-        ignoreAuthErrorAbort: true,
-      });
-    } catch (err) {
-      throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${url}`);
+    // Right after enrollment the server may not list this node yet (the controller reloads it
+    // from KV within a second): an authorization error is retried for a while, with backoff.
+    const backoff = new Backoff(NATS_AUTH_RETRY);
+    for (;;) {
+      try {
+        this.nc = await connect({
+          servers: url,
+          name: `bulwark-agent-${enrollment.nodeId}`,
+          ...auth,
+          ...reconnect.options(),
+          waitOnFirstConnect: true,
+          ignoreAuthErrorAbort: true,
+        });
+        break;
+      } catch (err) {
+        const denied = err instanceof Error && 'code' in err && err.code === 'AUTHORIZATION_VIOLATION';
+        if (!denied || this.stopped || backoff.attempt >= NATS_AUTH_RETRY_ATTEMPTS) {
+          throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${url}`);
+        }
+        const step = backoff.next();
+        this.log.info({ retryInMs: step.delayMs, failures: step.attempt + 1 }, 'NATS does not know this node yet; connecting again');
+        await sleep(step.delayMs);
+      }
     }
     reconnect.follow(this.nc, this.log);
     this.sub = this.nc.subscribe(NODE_SUBJECTS.challenge(nodeId), {
