@@ -333,7 +333,19 @@ export class TestFleet {
 
   /** A connection with the controller's identity (full rights): tests read and write state through it. */
   async natsConnection(): Promise<NatsConnection> {
-    return connect({ servers: this.nats.url, ...(await natsClientAuthOptions({ credentials: { kind: 'nkey', seedFile: this.nats.seedFile }, caFile: this.nats.caFile })) });
+    const options = await natsClientAuthOptions({ credentials: { kind: 'nkey', seedFile: this.nats.seedFile }, caFile: this.nats.caFile });
+    // A connection that arrives while nats-server reloads its users (a node enrolled or
+    // removed a moment ago) can be refused once: connect again, for a few seconds at most.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await connect({ servers: this.nats.url, ...options });
+      } catch (err) {
+        const denied = err instanceof Error && 'code' in err && err.code === 'AUTHORIZATION_VIOLATION';
+        if (!denied || attempt >= 50) throw err;
+        // A growing wait (20 ms, 40 ms, ...): the reload takes a fraction of a second.
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      }
+    }
   }
 
   /** A connection as an enrolled host: its own nkey seed from its agent's data dir, its own inbox. */
