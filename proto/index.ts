@@ -1,7 +1,7 @@
 /** proto/: the public surface of this folder. Generated code (proto/gen/) is reached only through here. */
 export { APPS_SERVICE, ATTESTATION_SERVICE, CREDENTIALS_SERVICE, ControllerClient, clientCredentials, type ClientTls, type IssuedCredentialMsg, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
 export {
-  NO_LOGS,
+  NO_LOGS, EMPTY_REPLY_STATE,
   SUBJECTS,
   WIRE_LIMITS,
   appStatusToWire,

@@ -39,6 +39,10 @@ export const WIRE_LIMITS = {
   eventLog: 768 * 1024,
   /** IMA bytes in one round; an agent sends a longer backlog over several rounds. */
   imaChunk: 768 * 1024,
+  /** Baseline report bytes in one round (each report carries the host's normalised ruleset). */
+  baselineChunk: 768 * 1024,
+  /** A baseline document. */
+  baseline: 64 * 1024,
 } as const;
 
 const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -272,9 +276,12 @@ export interface EvidenceMsg {
   readonly imaFromOffset: number;
   readonly imaEntries: Uint8Array;
   readonly imaMore: boolean;
+  readonly baselineFrom: number;
+  readonly baselineReports: readonly Uint8Array[];
+  readonly baselineSha256: string;
 }
 
-/** Evidence fields beyond the quote, empty: for evidence without event log or IMA. */
+/** Evidence fields beyond the quote, empty: for evidence without event log, IMA or baseline reports. */
 export const NO_LOGS = {
   eventLogSha256: '',
   eventLog: new Uint8Array(0),
@@ -283,6 +290,9 @@ export const NO_LOGS = {
   imaFromOffset: 0,
   imaEntries: new Uint8Array(0),
   imaMore: false,
+  baselineFrom: 0,
+  baselineReports: [],
+  baselineSha256: '',
 } as const;
 
 function imaFormat(v: string): string {
@@ -308,12 +318,23 @@ function checkEvidence(m: evidence.Evidence): EvidenceMsg {
     imaFromOffset: m.imaFromOffset,
     imaEntries: blob(m.imaEntries, 'ima_entries', WIRE_LIMITS.imaChunk),
     imaMore: m.imaMore,
+    baselineFrom: m.baselineFrom,
+    baselineReports: baselineReports(m.baselineReports),
+    baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
   };
 }
 
+function baselineReports(reports: readonly Uint8Array[]): Uint8Array[] {
+  if (reports.length > WIRE_LIMITS.list) throw new BulwarkError('WIRE_MALFORMED', `field baseline_reports has more than ${WIRE_LIMITS.list} items`);
+  let total = 0;
+  for (const r of reports) total += r.length;
+  if (total > WIRE_LIMITS.baselineChunk) throw new BulwarkError('WIRE_MALFORMED', `field baseline_reports carries more than ${WIRE_LIMITS.baselineChunk} bytes`);
+  return [...reports];
+}
+
 function evidenceToWire(m: EvidenceMsg): evidence.Evidence {
-  const { facts, ...rest } = m;
-  return { ...rest, ...(facts === null ? {} : { facts: hostFactsToWire(facts) }) };
+  const { facts, baselineReports, ...rest } = m;
+  return { ...rest, baselineReports: [...baselineReports], ...(facts === null ? {} : { facts: hostFactsToWire(facts) }) };
 }
 
 /** The controller's verdict on one round of evidence. */
@@ -323,7 +344,20 @@ export interface EvidenceReplyMsg {
   readonly eventLogSha256: string;
   readonly imaEntry: number;
   readonly imaOffset: number;
+  readonly baselineReports: number;
+  readonly baselineSha256: string;
+  readonly baseline: Uint8Array;
 }
+
+/** The reply fields that say what the controller holds, all empty (a refused round). */
+export const EMPTY_REPLY_STATE = {
+  eventLogSha256: '',
+  imaEntry: 0,
+  imaOffset: 0,
+  baselineReports: 0,
+  baselineSha256: '',
+  baseline: new Uint8Array(0),
+} as const;
 
 function checkEvidenceReply(m: evidence.EvidenceReply): EvidenceReplyMsg {
   return {
@@ -332,6 +366,9 @@ function checkEvidenceReply(m: evidence.EvidenceReply): EvidenceReplyMsg {
     eventLogSha256: checkText(m.eventLogSha256, 'event_log_sha256', 64),
     imaEntry: m.imaEntry,
     imaOffset: m.imaOffset,
+    baselineReports: m.baselineReports,
+    baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
+    baseline: blob(m.baseline, 'baseline', WIRE_LIMITS.baseline),
   };
 }
 

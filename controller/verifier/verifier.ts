@@ -14,7 +14,7 @@ import { decodeTpmtPublic, tpmtPublicToKeyObject } from '../../lib/tpm/index.js'
 import { parsePcrSelectionSpec } from '../../lib/tpm/index.js';
 import type { PcrSelection } from '../../lib/tpm/index.js';
 import { finding, type Finding } from '../../lib/index.js';
-import { findingToMsg, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg, type TrustEventMsg } from '../../proto/index.js';
+import { EMPTY_REPLY_STATE, findingToMsg, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg, type TrustEventMsg } from '../../proto/index.js';
 import { appraisalInputs, type Appraiser, type ReplyPatch } from '../appraisers/index.js';
 import type { ControllerStore } from '../state/index.js';
 import type { TrustEvents } from '../state/index.js';
@@ -47,7 +47,7 @@ interface RoundOutcome {
   readonly notes: readonly string[];
 }
 
-const EMPTY_REPLY = { eventLogSha256: '', imaEntry: 0, imaOffset: 0 } as const;
+const EMPTY_REPLY = EMPTY_REPLY_STATE;
 
 function refused(code: 'NODE_NOT_ENROLLED', message: string): EvidenceReplyMsg {
   return { verdict: 'refused', findings: [findingToMsg(finding(code, message))], ...EMPTY_REPLY };

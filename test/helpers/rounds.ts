@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { NatsConnection } from 'nats';
 import type { QuoteOutput, Tpm } from '../../agent/tpm.js';
 import { NODE_SUBJECTS, parseNatsNodeId } from '../../lib/nats-auth/index.js';
-import { NO_LOGS, wire, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/wire.js';
+import { EMPTY_REPLY_STATE, NO_LOGS, wire, type ChallengeMsg, type EvidenceMsg, type EvidenceReplyMsg } from '../../proto/wire.js';
 
 export async function requestChallenge(nc: NatsConnection, nodeId: string): Promise<ChallengeMsg> {
   const msg = await nc.request(NODE_SUBJECTS.nonce(parseNatsNodeId(nodeId)), wire.nonceRequest.encode({ nodeId }), { timeout: 5000 });
@@ -33,7 +33,7 @@ export async function sendRawEvidence(nc: NatsConnection, bytes: Uint8Array, sub
   const msg = await nc.request(NODE_SUBJECTS.evidence(parseNatsNodeId(subjectNode)), bytes, { timeout: 5000 });
   const refused = msg.headers?.get('Bulwark-Error');
   if (refused !== undefined && refused !== '') {
-    return { verdict: 'refused', findings: [{ code: refused, message: msg.headers?.get('Bulwark-Message') ?? '', details: {} }], eventLogSha256: '', imaEntry: 0, imaOffset: 0 };
+    return { verdict: 'refused', findings: [{ code: refused, message: msg.headers?.get('Bulwark-Message') ?? '', details: {} }], ...EMPTY_REPLY_STATE };
   }
   return wire.evidenceReply.decode(msg.data);
 }

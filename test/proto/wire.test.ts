@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { BulwarkError, ByteWriter, concatBytes, toHex } from '../../lib/index.js';
-import { NO_LOGS, WIRE_LIMITS, wire, type Codec, type EvidenceMsg } from '../../proto/index.js';
+import { EMPTY_REPLY_STATE, NO_LOGS, WIRE_LIMITS, wire, type Codec, type EvidenceMsg } from '../../proto/index.js';
 
 const DIR = fileURLToPath(new URL('../../../test/fixtures/wire/', import.meta.url));
 
@@ -166,7 +166,7 @@ t.test('size caps: each decoded field is bounded', async (t) => {
   malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, facts: { ...facts, interfaces: [], hostname: 'h'.repeat(256) } })), 'hostname past 255');
   t.equal(wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, facts: { ...facts, interfaces: [] } })).facts?.hostname, 'h', 'facts within the caps pass');
 
-  const reply = { verdict: 'untrusted', eventLogSha256: '', imaEntry: 0, imaOffset: 0 };
+  const reply = { verdict: 'untrusted', ...EMPTY_REPLY_STATE };
   const finding = { code: 'PCR_MISMATCH', message: 'm', details: {} };
   malformed(t, () => wire.evidenceReply.decode(wire.evidenceReply.encode({ ...reply, findings: Array.from({ length: WIRE_LIMITS.list + 1 }, () => finding) })), 'more findings than the list cap');
   const details = Object.fromEntries(Array.from({ length: WIRE_LIMITS.list + 1 }, (_, i) => [`k${i}`, 'v']));

@@ -49,6 +49,15 @@ export interface Evidence {
   imaEntries: Uint8Array;
   /** More IMA entries follow than one round carries (a backlog larger than the limit). */
   imaMore: boolean;
+  /**
+   * Baseline reports (SELinux and nftables state, lib/baseline), each extended into the
+   * baseline PCR: the encoded reports of this boot's chain from baseline_from on (all of
+   * them on an agent's first round), and the sha256 of the baseline document the agent
+   * holds ("" for none).
+   */
+  baselineFrom: number;
+  baselineReports: Uint8Array[];
+  baselineSha256: string;
 }
 
 export interface EvidenceReply {
@@ -62,6 +71,14 @@ export interface EvidenceReply {
   eventLogSha256: string;
   imaEntry: number;
   imaOffset: number;
+  /**
+   * Baseline reports of this boot's chain the controller holds (the agent sends the rest),
+   * and the baseline assigned to the node: its sha256 always ("" for none), its document
+   * only when the agent's differs.
+   */
+  baselineReports: number;
+  baselineSha256: string;
+  baseline: Uint8Array;
 }
 
 function createBaseNonceRequest(): NonceRequest {
@@ -196,6 +213,9 @@ function createBaseEvidence(): Evidence {
     imaFromOffset: 0,
     imaEntries: new Uint8Array(0),
     imaMore: false,
+    baselineFrom: 0,
+    baselineReports: [],
+    baselineSha256: "",
   };
 }
 
@@ -248,6 +268,15 @@ export const Evidence: MessageFns<Evidence> = {
     }
     if (message.imaMore !== false) {
       writer.uint32(128).bool(message.imaMore);
+    }
+    if (message.baselineFrom !== 0) {
+      writer.uint32(136).uint64(message.baselineFrom);
+    }
+    for (const v of message.baselineReports) {
+      writer.uint32(146).bytes(v!);
+    }
+    if (message.baselineSha256 !== "") {
+      writer.uint32(154).string(message.baselineSha256);
     }
     return writer;
   },
@@ -393,6 +422,30 @@ export const Evidence: MessageFns<Evidence> = {
             message.imaMore = reader.bool();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.baselineFrom = longToNumber(reader.uint64());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.baselineReports.push(reader.bytes());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.baselineSha256 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -407,7 +460,16 @@ export const Evidence: MessageFns<Evidence> = {
 };
 
 function createBaseEvidenceReply(): EvidenceReply {
-  return { verdict: "", findings: [], eventLogSha256: "", imaEntry: 0, imaOffset: 0 };
+  return {
+    verdict: "",
+    findings: [],
+    eventLogSha256: "",
+    imaEntry: 0,
+    imaOffset: 0,
+    baselineReports: 0,
+    baselineSha256: "",
+    baseline: new Uint8Array(0),
+  };
 }
 
 export const EvidenceReply: MessageFns<EvidenceReply> = {
@@ -426,6 +488,15 @@ export const EvidenceReply: MessageFns<EvidenceReply> = {
     }
     if (message.imaOffset !== 0) {
       writer.uint32(40).uint64(message.imaOffset);
+    }
+    if (message.baselineReports !== 0) {
+      writer.uint32(48).uint64(message.baselineReports);
+    }
+    if (message.baselineSha256 !== "") {
+      writer.uint32(58).string(message.baselineSha256);
+    }
+    if (message.baseline.length !== 0) {
+      writer.uint32(66).bytes(message.baseline);
     }
     return writer;
   },
@@ -481,6 +552,30 @@ export const EvidenceReply: MessageFns<EvidenceReply> = {
             }
 
             message.imaOffset = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.baselineReports = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.baselineSha256 = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.baseline = reader.bytes();
             continue;
           }
         }
