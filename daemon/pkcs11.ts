@@ -272,6 +272,8 @@ function hexOf(bytes: Uint8Array): string {
  */
 export class Hsm {
   private closed = false;
+  /** The slot (hex of its handle) of the token, once found. */
+  private slotKey: string | undefined;
   /** Key handles found, by selector, dropped when the session is. */
   private readonly keys = new Map<string, FoundKey>();
 
@@ -346,15 +348,19 @@ export class Hsm {
     }
   }
 
+  /** Forgets this token's session and key handles; the next call finds the token again. */
   private dropSession(): void {
     this.keys.clear();
-    for (const [slot, s] of this.module.sessions) {
-      try {
-        this.module.p11.C_CloseSession(s.session);
-      } catch {
-        // Already gone with its token.
-      }
-      this.module.sessions.delete(slot);
+    const key = this.slotKey;
+    this.slotKey = undefined;
+    if (key === undefined) return;
+    const s = this.module.sessions.get(key);
+    this.module.sessions.delete(key);
+    if (s === undefined) return;
+    try {
+      this.module.p11.C_CloseSession(s.session);
+    } catch {
+      // Already gone with its token.
     }
   }
 
@@ -400,10 +406,12 @@ export class Hsm {
 
   /** The token's session, opened and logged in on first use (a PIN is needed only with `login`). */
   private session(login: boolean): Buffer {
-    const slot = this.slot();
-    const key = slot.toString('hex');
-    let s = this.module.sessions.get(key);
+    // An open session is used as it is: a token that went away shows in the call that fails.
+    let s = this.slotKey === undefined ? undefined : this.module.sessions.get(this.slotKey);
     if (s === undefined) {
+      const slot = this.slot();
+      const key = slot.toString('hex');
+      this.slotKey = key;
       const session = this.call('C_OpenSession', () => this.p11.C_OpenSession(slot, this.lib.CKF_SERIAL_SESSION | this.lib.CKF_RW_SESSION));
       s = { session, loggedIn: false };
       this.module.sessions.set(key, s);
