@@ -2,6 +2,7 @@
 export { addAppsCommands } from './apps.js';
 export { addCredentialsCommands } from './credentials.js';
 export { addEventlogCommands } from './eventlog.js';
+export { addHsmCommands } from './hsm.js';
 export { addImaCommands } from './ima.js';
 export { addNodeCommands } from './nodes.js';
 export { addPolicyCommands } from './policy.js';
