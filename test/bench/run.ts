@@ -5,6 +5,7 @@
 import { benchControlPlane } from './control-plane-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
+import { benchHsm } from './hsm-bench.js';
 import { benchIma } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
 import { benchNomad } from './nomad-bench.js';
@@ -19,6 +20,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
+  ['signatures through SoftHSM2 (PKCS#11) against crypto.sign with the same key type', benchHsm],
 ];
 
 for (const [title, run] of suites) {
