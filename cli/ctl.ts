@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
-import { addAppsCommands, addCredentialsCommands, addEventlogCommands, addHsmCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
+import { addAppsCommands, addCredentialsCommands, addEventlogCommands, addHsmCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addSignCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 
@@ -81,6 +81,7 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   addEventlogCommands(program, run);
   addImaCommands(program, run);
   addHsmCommands(program, run);
+  addSignCommands(program, run);
   holdOptionRules(program);
   return { program, run };
 }

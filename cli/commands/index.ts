@@ -7,3 +7,4 @@ export { addImaCommands } from './ima.js';
 export { addNodeCommands } from './nodes.js';
 export { addPolicyCommands } from './policy.js';
 export { addQuoteCommands } from './quote.js';
+export { addSignCommands } from './sign.js';
