@@ -324,9 +324,11 @@ const ED25519_PKCS8_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0
 
 /** Parses a Go sumdb/note signer key `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 ‖ seed)>` (Ed25519). */
 export function parseNoteSignerKey(skey: string): NoteSigner {
-  const parts = skey.split('+');
+  // Four '+' separators; the base64 key after the last may hold '+' itself.
+  const head = skey.split('+', 4);
+  const parts = [...head, skey.slice(head.join('+').length + 1)];
   const [p, k, name, idHex, b64] = parts;
-  if (parts.length !== 5 || p !== 'PRIVATE' || k !== 'KEY' || name === undefined || idHex === undefined || b64 === undefined) {
+  if (head.length !== 4 || p !== 'PRIVATE' || k !== 'KEY' || name === undefined || idHex === undefined || b64 === undefined) {
     throw keyInvalid('signer key is not PRIVATE+KEY+<name>+<key ID>+<key>');
   }
   checkKeyName(name, 'NOTE_KEY_INVALID');
