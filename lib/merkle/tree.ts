@@ -12,18 +12,26 @@
 import { BulwarkError } from '../errors.js';
 import { MERKLE_HASH_SIZE, checkHash, emptyRootHash, leafHash, nodeHash } from './hash.js';
 
-/** Largest tree the in-memory tree accepts: indices stay exact in 32-bit arithmetic. */
-export const MERKLE_TREE_MAX_SIZE = 2 ** 31 - 1;
+/**
+ * Largest tree the in-memory tree accepts (2^26 leaves): its leaf level is then a 2 GiB
+ * buffer, and the next doubling would pass what one typed array may hold.
+ */
+export const MERKLE_TREE_MAX_SIZE = 2 ** 26;
 
 /** One level of stored hashes, 32 bytes each, in a buffer that doubles when full. */
 class HashLevel {
-  private buf = new Uint8Array(MERKLE_HASH_SIZE * 16);
+  private buf: Uint8Array = new Uint8Array(MERKLE_HASH_SIZE * 16);
   count = 0;
 
   push(hash: Uint8Array): void {
     const at = this.count * MERKLE_HASH_SIZE;
     if (at + MERKLE_HASH_SIZE > this.buf.length) {
-      const grown = new Uint8Array(this.buf.length * 2);
+      let grown: Uint8Array;
+      try {
+        grown = new Uint8Array(this.buf.length * 2);
+      } catch (err) {
+        throw new BulwarkError('MERKLE_TREE_SIZE_INVALID', `no memory for ${this.buf.length * 2} bytes of tree hashes`, { bytes: this.buf.length * 2 }, { cause: err });
+      }
       grown.set(this.buf);
       this.buf = grown;
     }
@@ -95,6 +103,28 @@ export class MerkleTree {
       current = up;
     }
     return index;
+  }
+
+  /**
+   * Throws MERKLE_PROOF_INVALID unless this tree extends the tree `earlier` names (a
+   * checkpoint the log signed before): its size is not past ours and our root at that size
+   * is its root. The log calls this before signing a new checkpoint, so it never signs two
+   * inconsistent ones (C2SP tlog-checkpoint §Signatures), also after a rebuild.
+   */
+  checkExtends(earlier: { readonly size: number; readonly rootHash: Uint8Array }): void {
+    if (!Number.isSafeInteger(earlier.size) || earlier.size < 0 || earlier.size > this.size) {
+      throw new BulwarkError('MERKLE_PROOF_INVALID', `the earlier tree of size ${earlier.size} is larger than this tree (${this.size})`, {
+        first: earlier.size,
+        second: this.size,
+      });
+    }
+    const ours = this.rootHash(earlier.size);
+    if (earlier.rootHash.length !== MERKLE_HASH_SIZE || !ours.every((b, i) => b === earlier.rootHash[i])) {
+      throw new BulwarkError('MERKLE_PROOF_INVALID', `this tree's root at size ${earlier.size} is not the earlier root: the log was rewritten`, {
+        first: earlier.size,
+        second: this.size,
+      });
+    }
   }
 
   /** The stored leaf hash at `index` (a copy). */

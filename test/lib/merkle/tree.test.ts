@@ -208,6 +208,20 @@ t.test('incremental tree = recursive MTH at random sizes; rebuild from stored le
   for (const n of [0, 1, 2, 3, 127, 128, 129, 1000, 1023, 1024, 1025, 2047, 2999, 3000, ...Array.from({ length: 12 }, () => Math.floor(rnd() * 3000))]) {
     t.equal(toHex(tree.rootHash(n)), toHex(referenceMth(leaves.slice(0, n))), `root at ${n}`);
   }
+  tree.checkExtends({ size: 1234, rootHash: referenceMth(leaves.slice(0, 1234)) });
+  tree.checkExtends({ size: 0, rootHash: emptyRootHash() });
+  const rewritten = MerkleTree.fromLeafHashes(Array.from({ length: tree.size }, (_, i) => (i === 700 ? leafHash(Uint8Array.of(1)) : tree.leafHashAt(i))));
+  const codeOf = (fn: () => void): string => {
+    try {
+      fn();
+      return 'no error';
+    } catch (err) {
+      return err instanceof BulwarkError ? err.code : String(err);
+    }
+  };
+  t.equal(codeOf(() => rewritten.checkExtends({ size: 1234, rootHash: tree.rootHash(1234) })), 'MERKLE_PROOF_INVALID', 'a rewritten leaf breaks consistency');
+  t.equal(codeOf(() => rewritten.checkExtends({ size: 700, rootHash: tree.rootHash(700) })), 'no error', 'leaves before the rewrite still agree');
+  t.equal(codeOf(() => tree.checkExtends({ size: 3001, rootHash: tree.rootHash() })), 'MERKLE_PROOF_INVALID', 'an earlier tree larger than this one');
   const rebuilt = MerkleTree.fromLeafHashes(Array.from({ length: tree.size }, (_, i) => tree.leafHashAt(i)));
   t.equal(rebuilt.size, 3000);
   t.equal(toHex(rebuilt.rootHash()), toHex(tree.rootHash()), 'rebuilt root');
