@@ -175,6 +175,27 @@ export const ERROR_CODES = {
   CREDENTIAL_NOT_FOUND: 'not-found',
   /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
   AUTH_CREDENTIALS_MISSING: 'usage',
+  // the audit log's Merkle tree, signed notes, checkpoints and proofs (lib/merkle)
+  /** A Merkle proof that cannot be checked: a hash not 32 bytes, a length wrong for its sizes, an index past the size. */
+  MERKLE_PROOF_MALFORMED: 'malformed',
+  /** A well-formed inclusion or consistency proof that does not lead to the root it claims. */
+  MERKLE_PROOF_INVALID: 'refused',
+  /** A tree size or leaf index the in-memory tree does not have (or a tree at its size cap). */
+  MERKLE_TREE_SIZE_INVALID: 'usage',
+  /** A signed note (C2SP signed-note) that does not follow the format: lines, dashes, base64, caps. */
+  NOTE_MALFORMED: 'malformed',
+  /** A note verifier key (name+keyid+base64) or signing key that is not of a supported form. */
+  NOTE_KEY_INVALID: 'malformed',
+  /** A note signature by a trusted key that does not verify: the whole note is refused. */
+  NOTE_SIGNATURE_INVALID: 'refused',
+  /** A note with no verified signature by a trusted key. */
+  NOTE_UNTRUSTED: 'refused',
+  /** A checkpoint note text (C2SP tlog-checkpoint) that does not follow the format. */
+  CHECKPOINT_MALFORMED: 'malformed',
+  /** A tlog proof (C2SP tlog-proof) that does not follow the format. */
+  TLOG_PROOF_MALFORMED: 'malformed',
+  /** An audit bundle that is not valid JSON of its schema, or whose parts do not fit together. */
+  AUDIT_BUNDLE_INVALID: 'malformed',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,6 +7,7 @@ import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
 import { benchIma } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
+import { benchMerkle } from './merkle-bench.js';
 import { benchNomad } from './nomad-bench.js';
 import { benchQuote } from './quote-bench.js';
 import { printResults, type BenchResult } from './result.js';
@@ -18,6 +19,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['IMA entries parsed, replayed and policy-checked (per core), against the hashing limit', benchIma],
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
+  ['audit log Merkle tree: append 10,000 records, prove and verify one (per core)', benchMerkle],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
 ];
 
