@@ -16,7 +16,7 @@
 import { BulwarkError } from '../errors.js';
 import { parseEnvelope, type DsseEnvelope } from './envelope.js';
 import { prepareTrustedKeys, type PreparedKey, type TrustedKey } from './keys.js';
-import { pae } from './pae.js';
+import { paeTransient } from './pae.js';
 import type { KeyObject } from 'node:crypto';
 
 declare const verifiedBrand: unique symbol;
@@ -77,7 +77,8 @@ export function verifyEnvelope(envelope: DsseEnvelope | string | Uint8Array, opt
       expected: options.payloadType,
     });
   }
-  const message = pae(env.payloadType, env.payload);
+  // Used by the synchronous checks below only, then dropped: a reused buffer (paeTransient).
+  const message = paeTransient(env.payloadType, env.payload);
   const verified = new Array<boolean>(keys.length).fill(false);
   let count = 0;
   for (const signature of env.signatures) {
