@@ -244,3 +244,19 @@ t.test('in-toto Statement v1', async (t) => {
   t.throws(() => parseStatement(enc.encode('{"_type":"https://in-toto.io/Statement/v0.1"}')), { code: 'STATEMENT_MALFORMED' });
   t.same(Object.values(PAYLOAD_TYPES).length, new Set(Object.values(PAYLOAD_TYPES)).size, 'payload types are distinct');
 });
+
+t.test('payloads of every size verify, one after another (the reused PAE buffer grows and is bypassed)', async (t) => {
+  const k = makeKey('ed25519');
+  const keys = trustedKeySet([k.publicKey]);
+  const sizes = [0, 1, 4000, 5000, 70_000, 1_100_000, 10, 300_000];
+  const envelopes = await Promise.all(sizes.map(async (n) => encodeEnvelope(await signEnvelope('t', new Uint8Array(n).fill(n % 251), [k.signer]))));
+  for (const [i, text] of envelopes.entries()) {
+    const v = verifyEnvelope(text, { trustedKeys: keys, payloadType: 't' });
+    t.equal(v.payload.length, sizes[i]);
+    t.ok(v.payload.every((b) => b === (sizes[i] ?? 0) % 251), `${sizes[i]} bytes intact`);
+  }
+  // The payload returned is not the reused buffer: a later verification leaves it as it was.
+  const first = verifyEnvelope(envelopes[2] ?? '', { trustedKeys: keys, payloadType: 't' });
+  verifyEnvelope(envelopes[3] ?? '', { trustedKeys: keys, payloadType: 't' });
+  t.ok(first.payload.every((b) => b === 4000 % 251));
+});
