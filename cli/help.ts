@@ -28,6 +28,7 @@ export const TOPICS = {
   quote: 'Forensics (offline, on tpm2_quote output):',
   measuredBoot: 'Measured boot (offline, on a UEFI event log such as binary_bios_measurements):',
   runtimeIntegrity: 'Runtime integrity (IMA, offline):',
+  signing: 'Signed documents (DSSE envelopes, offline):',
 } as const;
 
 function rootOf(command: Command): Command {

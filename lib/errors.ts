@@ -196,6 +196,19 @@ export const ERROR_CODES = {
   TLOG_PROOF_MALFORMED: 'malformed',
   /** An audit bundle that is not valid JSON of its schema, or whose parts do not fit together. */
   AUDIT_BUNDLE_INVALID: 'malformed',
+  // DSSE envelopes (lib/dsse): signed policies, baselines, app specs, key sets and in-toto statements
+  /** A DSSE envelope that is not JSON of the envelope's shape, or whose payload or a signature is not base64. */
+  ENVELOPE_MALFORMED: 'malformed',
+  /** No signature of the envelope verifies with any trusted key (unsigned, altered, or signed by an untrusted key). */
+  SIGNATURE_INVALID: 'refused',
+  /** Fewer distinct trusted keys verified the envelope than its threshold asks (details.verified, details.threshold). */
+  SIGNATURE_THRESHOLD_NOT_MET: 'refused',
+  /** The envelope's payloadType is not the one the reader expects: refused before any signature is looked at. */
+  PAYLOAD_TYPE_MISMATCH: 'refused',
+  /** A signer (node:crypto key, HSM) failed to make a signature. */
+  SIGNING_FAILED: 'unavailable',
+  /** An in-toto Statement v1 that does not validate, or a subject digest that is not sha256 hex. */
+  STATEMENT_MALFORMED: 'malformed',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

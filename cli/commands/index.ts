@@ -6,3 +6,4 @@ export { addImaCommands } from './ima.js';
 export { addNodeCommands } from './nodes.js';
 export { addPolicyCommands } from './policy.js';
 export { addQuoteCommands } from './quote.js';
+export { addVerifyCommands } from './verify.js';

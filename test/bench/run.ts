@@ -3,6 +3,7 @@
  * in the same run. Prints; asserts nothing.
  */
 import { benchControlPlane } from './control-plane-bench.js';
+import { benchDsse } from './dsse-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
 import { benchIma } from './ima-bench.js';
@@ -20,6 +21,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
   ['audit log Merkle tree: append 10,000 records, prove and verify one (per core)', benchMerkle],
+  ['DSSE envelope verification (per core), against raw crypto.verify', benchDsse],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
 ];
 
