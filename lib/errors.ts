@@ -175,6 +175,11 @@ export const ERROR_CODES = {
   CREDENTIAL_NOT_FOUND: 'not-found',
   /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
   AUTH_CREDENTIALS_MISSING: 'usage',
+  // host baselines (lib/baseline)
+  /** A baseline document that is not valid JSON or not of the schema (details.path says where). */
+  BASELINE_INVALID: 'malformed',
+  /** A baseline report, or a part of it (a SELinux tree, a ruleset), that cannot be read or parsed. */
+  BASELINE_REPORT_INVALID: 'malformed',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
