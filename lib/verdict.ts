@@ -49,6 +49,7 @@ export const FINDING_CODES = {
   BASELINE_REPLAY_MISMATCH: 'the baseline reports do not replay to the quoted baseline PCR: a report was edited, dropped or reordered',
   BASELINE_REPORT_INVALID: "the host's baseline report, or a part of it, could not be read or parsed",
   SELINUX_REPORT_CONTRADICTS_KERNEL: 'the SELinux state the agent reported contradicts what the kernel measured into the IMA log',
+  NFT_BASELINE_DRIFT: "the host's effective nftables exposure or Bulwark's own table differs from the baseline",
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;
