@@ -1,12 +1,14 @@
 /**
  * judgeBaseline: no report is BASELINE_REPORT_MISSING; a part the agent could not read is
  * BASELINE_REPORT_INVALID naming the part; SELinux drift is judged (the kernel's measurement
- * winning), repeated drift is said once, and a report made under another baseline is judged
- * against the assigned one with a note. (The nftables part is judged by lib/baseline/nft;
- * here its reports carry errors or the baseline leaves nftables out.)
+ * winning), repeated drift is said once, a report made under another baseline is judged
+ * against the assigned one with a note, and the reported ruleset is judged by
+ * lib/baseline/nft (recorded rulesets of test/fixtures/nft).
  */
 import t from 'tap';
-import { DEFAULT_BASELINE, judgeBaseline, type Baseline } from '../../../lib/baseline/index.js';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_BASELINE, effectiveExposure, judgeBaseline, nftDigest, parseNftRuleset, type Baseline } from '../../../lib/baseline/index.js';
 import { sampleReport } from './sample-report.js';
 
 const SELINUX_ONLY: Baseline = { ...DEFAULT_BASELINE, nftables: null };
@@ -54,4 +56,20 @@ t.test('a report made under another baseline is judged against the assigned one,
   const f = judgeBaseline({ baseline: SELINUX_ONLY, baselineSha256: 'f'.repeat(64), reports: [r], kernel: null });
   t.equal(f.length, 1);
   t.match(f[0]?.details, { reportedBaseline: `old ${'e'.repeat(64)}`, assignedBaseline: `default ${'f'.repeat(64)}` });
+});
+
+t.test('the nftables part: judged by lib/baseline/nft on the reported ruleset; a ruleset that does not parse is BASELINE_REPORT_INVALID', async (t) => {
+  const fixture = async (name: string) => parseNftRuleset(await readFile(fileURLToPath(new URL(`../../../../test/fixtures/nft/${name}.json`, import.meta.url))));
+  const reportOf = async (name: string, seq: number) => {
+    const ruleset = await fixture(name);
+    return sampleReport(seq, { nftables: { ruleset: ruleset.json, digest: nftDigest(ruleset), exposure: effectiveExposure(ruleset) } });
+  };
+  t.same(judgeBaseline({ baseline: DEFAULT_BASELINE, reports: [await reportOf('default', 0)], kernel: null }), [], 'the default table conforms');
+  const drift = judgeBaseline({ baseline: DEFAULT_BASELINE, reports: [await reportOf('default', 0), await reportOf('extra-8080', 1), await reportOf('extra-8080', 2)], kernel: null });
+  t.same(drift.map((f) => f.code), ['NFT_BASELINE_DRIFT'], 'the new port, said once');
+  t.match(drift[0]?.message, /8080\/tcp/);
+  t.equal(drift[0]?.details?.['seq'], 1);
+  const garbage = sampleReport(3, { nftables: { ruleset: { nftables: 'no' }, digest: 'a'.repeat(64), exposure: { tcp: [], udp: [], otherProtocols: false, conditional: [], forwardOpen: false } } });
+  const bad = judgeBaseline({ baseline: DEFAULT_BASELINE, reports: [garbage], kernel: null });
+  t.same(bad.map((f) => [f.code, f.details?.['part']]), [['BASELINE_REPORT_INVALID', 'nftables']]);
 });
