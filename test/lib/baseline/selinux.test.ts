@@ -24,7 +24,8 @@ import {
   type SelinuxState,
 } from '../../../lib/baseline/index.js';
 import { readSelinuxTree } from '../../../daemon/index.js';
-import { parseImaAscii } from '../../../lib/ima/index.js';
+import { initialImaReplayState, parseImaAscii, replayImaEntriesOffline } from '../../../lib/ima/index.js';
+import { TPM_ALG } from '../../../lib/tpm/index.js';
 import { ImaLogBuilder } from '../../helpers/ima-builder.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../../test/fixtures/selinux/', import.meta.url));
@@ -209,5 +210,17 @@ t.test('the kernel measured SELinux: it wins, and an agent saying otherwise is c
   t.equal(kernelSelinuxFromImaBuf([{ name: 'selinux-policy-hash', data: new Uint8Array(20) }]).policyHash, null, 'a sha1 policy digest is not compared');
   for (const garbage of ['enforcing=1', 'initialized=1;enforcing=2;', 'initialized=1;', 'initialized=1;enforcing=1;enforcing=0;', '']) {
     t.throws(() => kernelSelinuxFromImaBuf([{ name: 'selinux-state', data: Buffer.from(garbage) }]), { code: 'IMA_LOG_MALFORMED' }, JSON.stringify(garbage));
+  }
+});
+
+t.test('recorded IMA lists with the kernel SELinux measurements (test/fixtures/selinux/ima)', async (t) => {
+  for (const name of ['enforcing', 'setenforce-0']) {
+    const expected = JSON.parse(await readFile(join(FIXTURES, 'ima', `${name}.json`), 'utf8')) as { pcr10: { sha256: string }; kernel: unknown };
+    const parsed = parseImaAscii(await readFile(join(FIXTURES, 'ima', `${name}.log`)));
+    const replay = replayImaEntriesOffline(initialImaReplayState([TPM_ALG.SHA256]), parsed.entries, new Map([[TPM_ALG.SHA256, new Map([[10, Buffer.from(expected.pcr10.sha256, 'hex')]])]]));
+    t.ok(replay.ok, `${name}: replays to its PCR 10`);
+    if (!replay.ok) continue;
+    const bufs = replay.replayed.filter((e) => e.template === 'ima-buf').map((e) => ({ name: e.path, data: e.buffer ?? new Uint8Array() }));
+    t.same(kernelSelinuxFromImaBuf(bufs), expected.kernel, name);
   }
 });
