@@ -69,6 +69,10 @@ t.test('the nftables part: judged by lib/baseline/nft on the reported ruleset; a
   t.same(drift.map((f) => f.code), ['NFT_BASELINE_DRIFT'], 'the new port, said once');
   t.match(drift[0]?.message, /8080\/tcp/);
   t.equal(drift[0]?.details?.['seq'], 1);
+  const lied = await reportOf('extra-8080', 4);
+  if ('error' in lied.nftables) throw new Error('a ruleset report');
+  const claimed = judgeBaseline({ baseline: { ...DEFAULT_BASELINE, nftables: null }, reports: [{ ...lied, nftables: { ...lied.nftables, digest: 'b'.repeat(64) } }], kernel: null });
+  t.same(claimed.map((f) => [f.code, f.details?.['part']]), [['BASELINE_REPORT_INVALID', 'nftables']], 'a digest that is not the ruleset\'s');
   const garbage = sampleReport(3, { nftables: { ruleset: { nftables: 'no' }, digest: 'a'.repeat(64), exposure: { tcp: [], udp: [], otherProtocols: false, conditional: [], forwardOpen: false } } });
   const bad = judgeBaseline({ baseline: DEFAULT_BASELINE, reports: [garbage], kernel: null });
   t.same(bad.map((f) => [f.code, f.details?.['part']]), [['BASELINE_REPORT_INVALID', 'nftables']]);

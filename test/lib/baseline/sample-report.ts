@@ -1,5 +1,8 @@
 /** A baseline report for tests: a Debian host, enforcing, ssh open, nothing changed. */
-import type { BaselineReport } from '../../../lib/baseline/index.js';
+import { nftDigest, parseNftRuleset, type BaselineReport } from '../../../lib/baseline/index.js';
+
+/** The digest of an empty ruleset, as the agent computes it. */
+const EMPTY_DIGEST = nftDigest(parseNftRuleset({ value: { nftables: [] } }));
 
 export function sampleReport(seq: number, overrides: Partial<BaselineReport> = {}): BaselineReport {
   return {
@@ -12,7 +15,7 @@ export function sampleReport(seq: number, overrides: Partial<BaselineReport> = {
     selinux: {
       state: { present: true, mode: 'enforcing', configMode: 'enforcing', policyType: 'default', policyVersion: 33, policyHash: null, booleans: { user_ping: true }, modules: ['base'] },
     },
-    nftables: { ruleset: { nftables: [] }, digest: 'd'.repeat(64), exposure: { tcp: [{ from: 22, to: 22 }], udp: [], otherProtocols: false, conditional: [], forwardOpen: false } },
+    nftables: { ruleset: { nftables: [] }, digest: EMPTY_DIGEST, exposure: { tcp: [{ from: 22, to: 22 }], udp: [], otherProtocols: false, conditional: [], forwardOpen: false } },
     changes: [],
     enforcement: [],
     ...overrides,
