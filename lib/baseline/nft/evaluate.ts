@@ -521,18 +521,23 @@ function mergeConditional(
   return out;
 }
 
-/** IPv4 and IPv6 together: open in either is open; conditional in either (and not open) is conditional, the conditions joined by "or". */
+/**
+ * IPv4 and IPv6 together: open in either is open; conditional in either (and not open) is
+ * conditional. The condition names its family unless both families need the same one.
+ */
 function combineFamilies(v4: ClassOutcome, v6: ClassOutcome): ClassOutcome {
   const open = union(v4.open, v6.open);
-  const label = (family: string, c: { ports: PortRange; condition: string }): { ports: PortSet; condition: string } => ({
-    ports: subtract([c.ports], open),
-    condition: `${family}: ${c.condition}`,
-  });
-  const pieces = [...v4.conditional.map((c) => label('IPv4', c)), ...v6.conditional.map((c) => label('IPv6', c))].filter((p) => !isEmpty(p.ports));
+  const pieces = [
+    ...v4.conditional.map((c) => ({ family: 'IPv4', ports: subtract([c.ports], open), condition: c.condition })),
+    ...v6.conditional.map((c) => ({ family: 'IPv6', ports: subtract([c.ports], open), condition: c.condition })),
+  ].filter((p) => !isEmpty(p.ports));
   const conditional: Array<{ ports: PortRange; condition: string }> = [];
   for (const seg of segments(pieces.map((p) => p.ports))) {
-    const conds = pieces.filter((p) => contains(p.ports, seg.from)).map((p) => p.condition);
-    if (conds.length > 0) conditional.push({ ports: seg, condition: clip(conds.join(' or ')) });
+    const here = pieces.filter((p) => contains(p.ports, seg.from));
+    const [first, second] = here;
+    if (first === undefined) continue;
+    const same = here.length === 2 && second !== undefined && first.condition === second.condition;
+    conditional.push({ ports: seg, condition: same ? first.condition : clip(here.map((p) => `${p.family}: ${p.condition}`).join(' or ')) });
   }
   return { open, conditional: mergeConditional(conditional) };
 }
