@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure next to the baseline measured
  * in the same run. Prints; asserts nothing.
  */
+import { benchBaseline } from './baseline-bench.js';
 import { benchControlPlane } from './control-plane-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
@@ -18,6 +19,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['IMA entries parsed, replayed and policy-checked (per core), against the hashing limit', benchIma],
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
+  ['nftables exposure + drift judgement of a 500-rule ruleset (per core), against JSON.parse of the same text', benchBaseline],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
 ];
 

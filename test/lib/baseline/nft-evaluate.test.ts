@@ -172,3 +172,32 @@ t.test('rules, chains and sets of tables that are not there are refused', async 
   bad([{ table: { family: 'inet', name: 'x' } }, { rule: { family: 'inet', table: 'x', chain: 'nope', expr: [] } }]);
   bad([{ table: { family: 'inet', name: 'x' } }, { table: { family: 'inet', name: 'x' } }]);
 });
+
+t.test('a condition both families share is named once; one family only is labelled', async (t) => {
+  const e = exposureOf(
+    doc([
+      {
+        name: 'x',
+        chains: [
+          input([
+            [meta('iifname', 'eth1'), dport('tcp', 90), ACCEPT],
+            [match({ payload: { protocol: 'ip', field: 'saddr' } }, { prefix: { addr: '192.0.2.0', len: 24 } }), dport('tcp', 91), ACCEPT],
+          ]),
+        ],
+      },
+    ]),
+  );
+  t.same(e.conditional, [
+    { protocol: 'tcp', ports: r(90), condition: 'meta iifname eth1' },
+    { protocol: 'tcp', ports: r(91), condition: 'IPv4: ip saddr 192.0.2.0/24' },
+  ]);
+  const findings = judgeNftables({ ...DEFAULT_BASELINE, inbound: [{ protocol: 'tcp', port: 91, sources: ['192.0.2.0/24'] }] }, parseNftRuleset({ value: doc([{ name: 'bulwark', chains: [input([[meta('iifname', 'eth1'), dport('tcp', 90), ACCEPT], [dport('tcp', 91), ACCEPT]]), { name: 'forward', hook: 'forward', policy: 'drop', rules: [] }] }]) }));
+  t.same(
+    findings.map((f) => [f.details?.['ports'], f.details?.['conditional']]),
+    [
+      ['91', false],
+      ['90', true],
+    ],
+    '91 open to anyone while the baseline allows it from some sources only; 90 conditional and not allowed',
+  );
+});
