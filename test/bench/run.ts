@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure next to the baseline measured
  * in the same run. Prints; asserts nothing.
  */
+import { benchBaseline } from './baseline-bench.js';
 import { benchControlPlane } from './control-plane-bench.js';
 import { benchDsse } from './dsse-bench.js';
 import { benchEnroll } from './enroll-bench.js';
@@ -22,6 +23,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
   ['audit log Merkle tree: append 10,000 records, prove and verify one (per core)', benchMerkle],
   ['DSSE envelope verification (per core), against raw crypto.verify', benchDsse],
+  ['nftables exposure + drift judgement of a 500-rule ruleset (per core), against JSON.parse of the same text', benchBaseline],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
 ];
 
