@@ -21,6 +21,7 @@ import {
   decodeReport,
   judgeBaseline,
   kernelSelinuxFromImaBuf,
+  MAX_REPORT_BYTES,
   replayReportChain,
   SELINUX_IMA_EVENTS,
   validateBaseline,
@@ -31,7 +32,6 @@ import {
 } from '../../lib/baseline/index.js';
 import { defineDocument, literalUnion } from '../../lib/schema/index.js';
 import { TPM_ALG } from '../../lib/tpm/index.js';
-import { WIRE_LIMITS } from '../../proto/index.js';
 import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser, type ReplyPatch } from './appraiser.js';
 import type { KernelSelinuxBuffers } from './ima-appraiser.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
@@ -51,8 +51,8 @@ export const BASELINE_POLICY: PolicyKind<Baseline, Extract<PolicyKindName, 'base
 export const NO_BASELINE_NOTE = 'no baseline assigned';
 
 const HEX64 = '^[0-9a-f]{64}$';
-/** Base64 of at most one round's report bytes. */
-const MAX_REPORT_BASE64 = Math.ceil(WIRE_LIMITS.baselineChunk / 3) * 4;
+/** Base64 of the largest report decodeReport reads; a larger latest report is kept as its digest only. */
+const MAX_REPORT_BASE64 = Math.ceil(MAX_REPORT_BYTES / 3) * 4;
 /** Findings and enforcement actions kept per record. */
 const MAX_KEPT = 256;
 
@@ -83,7 +83,7 @@ export const StoredBaselineSchema = Type.Object(
     count: Type.Integer({ minimum: 0 }),
     /** The baseline PCR (sha256 bank) those reports replay to, hex. */
     pcr: Type.String({ pattern: HEX64 }),
-    /** The latest report: its sha256, its bytes (base64) and when it arrived; null before the first. */
+    /** The latest report: its sha256, its bytes (base64; "" when larger than a report may be) and when it arrived; null before the first. */
     latest: Type.Union([
       Type.Object(
         {
@@ -191,7 +191,7 @@ export class BaselineAppraiser implements Appraiser {
   static async open(js: JetStreamClient, policies: PolicyStore, opts: BaselineAppraiserOptions): Promise<BaselineAppraiser> {
     policies.register(BASELINE_POLICY);
     try {
-      const kv = await js.views.kv(BASELINE_BUCKET, { history: 1, storage: StorageType.File, maxValueSize: 2 * WIRE_LIMITS.baselineChunk, ...kvLimits(BASELINE_BUCKET) });
+      const kv = await js.views.kv(BASELINE_BUCKET, { history: 1, storage: StorageType.File, maxValueSize: MAX_REPORT_BASE64 + 256 * 1024, ...kvLimits(BASELINE_BUCKET) });
       await enforceStreamLimits(await js.jetstreamManager(), `KV_${BASELINE_BUCKET}`, STREAM_LIMITS[BASELINE_BUCKET]);
       return new BaselineAppraiser(kv, policies, opts);
     } catch (err) {
@@ -284,7 +284,16 @@ export class BaselineAppraiser implements Appraiser {
     const fresh: Arrived[] = ev.baselineReports.map((bytes, i) => ({ index: ev.baselineFrom + i, bytes })).filter((r) => r.index >= heldCount);
     const latestArrived = fresh.at(-1);
     const now = new Date(ctx.now).toISOString();
-    const latest = latestArrived !== undefined ? { sha256: sha256Hex(latestArrived.bytes), bytes: Buffer.from(latestArrived.bytes).toString('base64'), receivedAt: now } : sameBoot ? before.latest : null;
+    const latest =
+      latestArrived !== undefined
+        ? {
+            sha256: sha256Hex(latestArrived.bytes),
+            bytes: latestArrived.bytes.length > MAX_REPORT_BYTES ? '' : Buffer.from(latestArrived.bytes).toString('base64'),
+            receivedAt: now,
+          }
+        : sameBoot
+          ? before.latest
+          : null;
 
     // Every new report is judged (so drift corrected within one round still shows), else the latest.
     const reports: BaselineReport[] = [];
