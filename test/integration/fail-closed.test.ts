@@ -82,7 +82,7 @@ t.test('a baseline pushed and assigned through bulwarkctl applies: a host that r
   t.match(shown.out, /report chain: +0 report/);
   t.match(shown.out, /BASELINE_REPORT_MISSING/);
   const json = await fleet.ctl(['baseline', 'show', 'no-policy', '--json']);
-  t.match(json.out, /"baselineName": "web"/);
+  t.match(json.out, /"baselineName":"web"/);
   const unknown = await fleet.ctl(['baseline', 'show', 'nobody']);
   t.equal(unknown.code, 1, 'an unknown node');
   t.match(unknown.out + unknown.err, /NODE_NOT_FOUND/);
