@@ -34,6 +34,7 @@ import { BaselineAppraiser, NO_BASELINE_NOTE } from '../../controller/appraisers
 import { ImaAppraiser } from '../../controller/appraisers/ima-appraiser.js';
 import { PolicyStore } from '../../controller/policies/policy-store.js';
 import { AdminAudit } from '../../controller/state/admin-audit.js';
+import { baselineStatusToMsg } from '../../controller/api/grpc-server.js';
 import { NO_LOGS, type EvidenceMsg } from '../../proto/wire.js';
 import { adminAuditRecords } from '../helpers/audit.js';
 import { ImaLogBuilder } from '../helpers/ima-builder.js';
@@ -328,6 +329,10 @@ t.test('drift names the port; drift corrected in one round is untrusted, the nex
   t.match(String(records.at(-1)?.details['action0']), /replaced table inet/);
   const status = await required.status(host.nodeId);
   t.equal(status.stored?.lastEnforcement?.actions[0]?.action, enforcedAction.action, 'baseline show has the last enforcement');
+  const shown = baselineStatusToMsg(status);
+  t.match(shown, { nodeId: host.nodeId, baselineName: 'web', baselineMode: 'enforce', chainLength: host.chain.length, exposureKnown: true, selinuxMode: 'enforcing', findings: [] });
+  t.same(shown.tcp, [{ from: 22, to: 22 }, { from: 443, to: 443 }], 'the effective exposure of the latest report: ssh and https');
+  t.same(shown.enforcement, [{ target: 'nftables', action: enforcedAction.action, changed: enforcedAction.changed, ok: true, error: '' }]);
 });
 
 t.test('no baseline assigned: POLICY_MISSING when required, a note otherwise; assigned without reports: BASELINE_REPORT_MISSING', async (t) => {
