@@ -176,12 +176,12 @@ export const ERROR_CODES = {
   /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
   AUTH_CREDENTIALS_MISSING: 'usage',
   // host baselines (lib/baseline)
+  /** A baseline document that is not valid JSON or not of the schema (details.path says where). */
+  BASELINE_INVALID: 'malformed',
   /** A baseline report, or a part of it (a SELinux tree, an `nft -j list ruleset` document: truncated, too deep, too big, of an unknown json_schema_version or shape), that cannot be read or parsed. */
   BASELINE_REPORT_INVALID: 'malformed',
   /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
   BASELINE_NFT_UNRENDERABLE: 'usage',
-  /** A baseline document that is not valid JSON or not of the schema (details.path says where). */
-  BASELINE_INVALID: 'malformed',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
