@@ -1,6 +1,7 @@
 /** cli/commands/: one file per command group; each adds its commands to the program. */
 export { addAppsCommands } from './apps.js';
 export { addBaselineCheckCommand } from './baseline-check.js';
+export { addBaselineCommands } from './baseline.js';
 export { addCredentialsCommands } from './credentials.js';
 export { addEventlogCommands } from './eventlog.js';
 export { addImaCommands } from './ima.js';
