@@ -53,3 +53,4 @@ export {
   type HsmSignatureScheme,
   type Pkcs11Signer,
 } from './pkcs11.js';
+export { readSelinuxTree } from './selinux-tree.js';

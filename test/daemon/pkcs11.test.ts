@@ -167,3 +167,25 @@ t.test('a second token of the same module, with its own PIN', async (t) => {
   t.ok(verifies('ecdsa-p256-sha256', key.publicKey, DATA, sig));
   t.same((await hsm.list()).map((k) => k.label).includes('other'), false, 'keys stay on their token');
 });
+
+t.test('HSM signers are DSSE signers: an envelope signed by the token verifies with lib/dsse', async (t) => {
+  const { signEnvelope, verifyEnvelope } = await import('../../lib/dsse/index.js');
+  type DsseSigner = import('../../lib/dsse/index.js').DsseSigner;
+  const signers: DsseSigner[] = [];
+  const trusted = [];
+  for (const [type, scheme] of [
+    ['ec-p256', 'ecdsa-p256-sha256'],
+    ['ec-p384', 'ecdsa-p384-sha384'],
+    ['rsa-2048', 'rsa-pss-sha256'],
+    ['rsa-3072', 'rsa-pkcs1v15-sha256'],
+  ] as const) {
+    const key = made.get(type);
+    if (key === undefined) throw new Error('key missing');
+    signers.push(await hsm.signer(key.uri, { scheme, keyid: type }));
+    trusted.push({ key: key.publicKey, keyid: type, scheme });
+  }
+  const payload = new TextEncoder().encode('{"kind":"runtime-policy"}');
+  const envelope = await signEnvelope('application/vnd.bulwark.policy+json', payload, signers);
+  const verified = verifyEnvelope(envelope, { trustedKeys: trusted, threshold: 4, payloadType: 'application/vnd.bulwark.policy+json' });
+  t.same(Buffer.from(verified.payload), Buffer.from(payload), 'all four HSM signatures count toward a threshold of 4');
+});
