@@ -17,7 +17,7 @@ import { BASELINE_NAME_PATTERNS } from './document.js';
 import type { BaselineReport } from './types.js';
 
 /** Largest report accepted (each carries the host's normalised ruleset; a round carries 768 KiB of reports). */
-export const MAX_REPORT_BYTES = 512 * 1024;
+export const MAX_REPORT_BYTES = 384 * 1024;
 
 const CODE = 'BASELINE_REPORT_INVALID';
 const WHAT = 'baseline report';
