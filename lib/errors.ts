@@ -175,6 +175,14 @@ export const ERROR_CODES = {
   CREDENTIAL_NOT_FOUND: 'not-found',
   /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
   AUTH_CREDENTIALS_MISSING: 'usage',
+  // host baselines, the agent's adapters (agent/baseline)
+  /** nft exited with a failure status (a ruleset that does not parse, no permission, a missing table). */
+  NFT_TOOL_FAILED: 'unavailable',
+  NFT_TOOL_TIMEOUT: 'unavailable',
+  /** nft printed more than the adapter's cap. */
+  NFT_TOOL_OUTPUT_TOO_LARGE: 'malformed',
+  /** A SELinux tree file that cannot be read, or is larger than any selinuxfs value can be. */
+  SELINUX_TREE_UNREADABLE: 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
