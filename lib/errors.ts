@@ -175,6 +175,11 @@ export const ERROR_CODES = {
   CREDENTIAL_NOT_FOUND: 'not-found',
   /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
   AUTH_CREDENTIALS_MISSING: 'usage',
+  // host baselines (lib/baseline/nft)
+  /** A baseline report part (an `nft -j list ruleset` document) that is truncated, too deep, too big, of an unknown json_schema_version or shape. */
+  BASELINE_REPORT_INVALID: 'malformed',
+  /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
+  BASELINE_NFT_UNRENDERABLE: 'usage',
   // host baselines, the agent's adapters (agent/baseline)
   /** nft exited with a failure status (a ruleset that does not parse, no permission, a missing table). */
   NFT_TOOL_FAILED: 'unavailable',

@@ -42,6 +42,7 @@ export const FINDING_CODES = {
   KERNEL_CMDLINE_NOT_ALLOWED: 'the kernel command line does not match the policy, or was not measured',
   POLICY_MISSING: 'no measured-boot policy is assigned to this node (nor to its group, nor as the default): a boot that is not judged is not trusted',
   STATE_CORRUPT: "the controller's stored record of this node does not decode; the node stays untrusted until an operator approves it and it enrolls again",
+  NFT_BASELINE_DRIFT: "the host's effective nftables exposure or Bulwark's own table differs from the baseline",
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;
