@@ -180,6 +180,8 @@ export const ERROR_CODES = {
   BASELINE_REPORT_INVALID: 'malformed',
   /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
   BASELINE_NFT_UNRENDERABLE: 'usage',
+  /** A baseline document that is not valid JSON or not of the schema (details.path says where). */
+  BASELINE_INVALID: 'malformed',
   // host baselines, the agent's adapters (agent/baseline)
   /** nft exited with a failure status (a ruleset that does not parse, no permission, a missing table). */
   NFT_TOOL_FAILED: 'unavailable',
