@@ -19,7 +19,6 @@ import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError, isBulwarkError, toHex } from '../../lib/index.js';
 import { verdictOf } from '../../lib/attestation/index.js';
-import { parseJsonText } from '../../lib/schema/index.js';
 import { TPM_ALG } from '../../lib/tpm/index.js';
 import {
   decodeReport,
@@ -27,7 +26,8 @@ import {
   encodeReport,
   extendReport,
   parseNftRuleset,
-  validateBaseline,
+  describeSelinuxChanges,
+  parseBaselineJson,
   type Baseline,
   type BaselineReport,
   type EnforcementAction,
@@ -38,8 +38,11 @@ import type { EvidenceSource, RoundContext, SourceFields } from '../evidence-sou
 import type { Tpm } from '../tpm.js';
 import type { Nftables, NftMonitor } from './nft.js';
 import { ReportLog } from './report-log.js';
-import { BaselineEnforcer, isReportError, type HostState, type NftablesPart, type SelinuxPart } from './enforcer.js';
+import { BaselineEnforcer, isReportError, reportError, type HostState, type NftablesPart, type SelinuxPart } from './enforcer.js';
 
+/** A report's `changes`: at most this many, each at most this long (lib/baseline/report.ts schema). */
+const MAX_CHANGES = 1000;
+const MAX_CHANGE_CHARS = 1000;
 /** nft monitor output within this window after a trigger asks for one more round at its end, not one per line. */
 const DEFAULT_DEBOUNCE_MS = 100;
 
@@ -79,8 +82,8 @@ function canonical(value: unknown): string {
 
 /** Reads a baseline document (JSON bytes) through the lib's validator; a BulwarkError names what is wrong. */
 export function parseBaselineBytes(bytes: Uint8Array, what: string): HeldBaseline {
-  if (bytes.length > WIRE_LIMITS.baseline) throw new BulwarkError('WIRE_MALFORMED', `${what} is larger than ${WIRE_LIMITS.baseline} bytes`, { size: bytes.length });
-  const baseline = validateBaseline(parseJsonText(bytes, what, 'WIRE_MALFORMED'));
+  if (bytes.length > WIRE_LIMITS.baseline) throw new BulwarkError('BASELINE_INVALID', `${what} is larger than ${WIRE_LIMITS.baseline} bytes`, { size: bytes.length });
+  const baseline = parseBaselineJson(bytes, what);
   return { baseline, bytes: new Uint8Array(bytes), sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
@@ -90,35 +93,10 @@ function stateKey(report: Pick<BaselineReport, 'baseline' | 'selinux' | 'nftable
   return canonical({ baseline: report.baseline, selinux: report.selinux, nftables: nft });
 }
 
-function describeSelinuxChanges(previous: SelinuxPart, current: SelinuxPart): string[] {
-  if (isReportError(previous) || isReportError(current)) {
-    if (isReportError(current)) return isReportError(previous) && previous.error.code === current.error.code ? [] : [`selinux: unreadable (${current.error.code}: ${current.error.message})`];
-    return ['selinux: readable again'];
-  }
-  const a = previous.state;
-  const b = current.state;
-  const out: string[] = [];
-  const scalar = (name: string, x: unknown, y: unknown): void => {
-    if (x !== y) out.push(`selinux: ${name} ${String(x)} → ${String(y)}`);
-  };
-  scalar('present', a.present, b.present);
-  scalar('mode', a.mode, b.mode);
-  scalar('config mode', a.configMode, b.configMode);
-  scalar('policy type', a.policyType, b.policyType);
-  scalar('policy version', a.policyVersion, b.policyVersion);
-  scalar('policy hash', a.policyHash, b.policyHash);
-  for (const name of [...new Set([...Object.keys(a.booleans), ...Object.keys(b.booleans)])].sort()) {
-    const x = a.booleans[name];
-    const y = b.booleans[name];
-    if (x === y) continue;
-    const show = (v: boolean | undefined): string => (v === undefined ? 'absent' : v ? 'on' : 'off');
-    out.push(`selinux: boolean ${name} ${show(x)} → ${show(y)}`);
-  }
-  const before = new Set(a.modules);
-  const after = new Set(b.modules);
-  for (const m of b.modules) if (!before.has(m)) out.push(`selinux: module ${m} installed`);
-  for (const m of a.modules) if (!after.has(m)) out.push(`selinux: module ${m} removed`);
-  return out;
+function selinuxChanges(previous: BaselineReport['selinux'], current: SelinuxPart): string[] {
+  if (isReportError(current)) return isReportError(previous) && previous.error.code === current.error.code ? [] : [`SELinux unreadable (${current.error.code}: ${current.error.message})`];
+  if (isReportError(previous)) return ['SELinux readable again'];
+  return describeSelinuxChanges(previous.state, current.state);
 }
 
 function describeNftablesChanges(previous: BaselineReport['nftables'], current: NftablesPart): string[] {
@@ -260,9 +238,16 @@ export class BaselineSource implements EvidenceSource {
       changes: this.changesSince(state, held),
       enforcement,
     };
-    const bytes = encodeReport(report);
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeReport(report);
+    } catch (err) {
+      // A ruleset too large (or too odd) for a report: the report says so instead of going missing.
+      if (isReportError(report.nftables)) throw err;
+      bytes = encodeReport({ ...report, nftables: reportError(err) });
+    }
     await log.append(bytes);
-    this.last = report;
+    this.last = decodeReport(bytes);
     await this.extendPending(log);
   }
 
@@ -275,9 +260,11 @@ export class BaselineSource implements EvidenceSource {
     if (before?.sha256 !== after?.sha256) {
       out.push(`baseline: ${before === null ? 'none' : `${before.name} (${before.sha256.slice(0, 12)})`} → ${after === null ? 'none' : `${after.name} (${after.sha256.slice(0, 12)})`}`);
     }
-    out.push(...describeSelinuxChanges(last.selinux, state.selinux));
+    out.push(...selinuxChanges(last.selinux, state.selinux));
     out.push(...describeNftablesChanges(last.nftables, state.nftables));
-    return out;
+    // The report schema's bounds: a flood of changes is summed up, not dropped silently.
+    const capped = out.map((c) => (c.length > MAX_CHANGE_CHARS ? `${c.slice(0, MAX_CHANGE_CHARS - 1)}…` : c));
+    return capped.length > MAX_CHANGES ? [...capped.slice(0, MAX_CHANGES - 1), `and ${capped.length - MAX_CHANGES + 1} more changes`] : capped;
   }
 
   /** Whether `state` (with the held baseline) differs from the last report's. */

@@ -25,6 +25,8 @@ import { readSelinuxTree, writeSelinuxBooleans, writeSelinuxEnforcing } from './
 
 /** Most characters of an error message kept in a report. */
 export const MAX_ERROR_MESSAGE = 1000;
+/** An enforcement action's `changed` text (lib/baseline/report.ts schema). */
+const MAX_CHANGED_CHARS = 4000;
 
 /** nftables as read this round: the parsed ruleset with its digest and exposure, or why it could not be read. */
 export type NftablesPart = { readonly ruleset: NftRuleset; readonly digest: string; readonly exposure: Exposure } | ReportError;
@@ -134,7 +136,8 @@ export class BaselineEnforcer {
     };
     if (plan.nftables !== null) {
       const { transaction, table, drift } = plan.nftables;
-      await attempt('nftables', `replaced table inet ${table}`, drift.length > 0 ? drift.join('; ') : 'applied on request', async () => {
+      const changed = drift.length > 0 ? drift.join('; ') : 'applied on request';
+      await attempt('nftables', `replaced table inet ${table}`, changed.length > MAX_CHANGED_CHARS ? `${changed.slice(0, MAX_CHANGED_CHARS - 1)}…` : changed, async () => {
         await this.opts.nft.check(transaction);
         await this.opts.nft.apply(transaction);
       });

@@ -2,6 +2,6 @@
 export { BaselineSource, parseBaselineBytes, type BaselineSourceOptions, type HeldBaseline } from './baseline-source.js';
 export { BaselineEnforcer, isReportError, reportError, type BaselineEnforcerOptions, type EnforcementPlan, type HostState, type NftablesPart, type SelinuxPart } from './enforcer.js';
 export { Nftables, MAX_NFT_OUTPUT_BYTES, type NftablesOptions, type NftMonitor } from './nft.js';
-export { ReportLog, MAX_REPORT_BYTES, MAX_REPORTS } from './report-log.js';
+export { ReportLog, MAX_REPORTS } from './report-log.js';
 export { readSelinuxTree, writeSelinuxBooleans, writeSelinuxEnforcing, BOOLEANS_DIR } from './selinux-reader.js';
 export { runBaselineApply, type BaselineApplyOptions } from './apply.js';

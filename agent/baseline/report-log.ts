@@ -9,9 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError } from '../../lib/index.js';
+import { MAX_REPORT_BYTES } from '../../lib/baseline/index.js';
 
-/** One report with its normalised ruleset: a few hundred KiB at most (the wire carries 768 KiB per round). */
-export const MAX_REPORT_BYTES = 4 * 1024 * 1024;
 /** Most reports one boot keeps (a report is written only when the state changes). */
 export const MAX_REPORTS = 100_000;
 /** A whole log read back at start. */

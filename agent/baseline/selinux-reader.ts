@@ -1,27 +1,33 @@
 /**
  * Reads a SELinux tree under a root ("/" on a host, a recorded tree in tests) into the
- * lib's SelinuxTree: the files of SELINUX_FILES plus the listed directories (booleans in
- * selinuxfs, installed policy modules in the policy store), each capped. Nothing is
- * interpreted here: parseSelinuxTree (lib/baseline) does that, and refuses garbage.
- * Writing the state back (setenforce, booleans) is `writeSelinux*` below.
+ * lib's SelinuxTree, in the lib's key forms (lib/baseline/selinux.ts): a file's bytes, a
+ * directory listing for a key ending in "/", the streamed sha256 of the loaded policy for
+ * "sys/fs/selinux/policy#sha256". It starts with SELINUX_FILES and reads what
+ * pendingSelinuxPaths asks for next (booleans listed, the policy type's module store)
+ * until nothing is pending. Nothing is interpreted here: parseSelinuxTree does that and
+ * refuses garbage. Writing the state back (setenforce, booleans) is `writeSelinux*` below.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError } from '../../lib/index.js';
-import { SELINUX_FILES, type SelinuxTree } from '../../lib/baseline/index.js';
+import { pendingSelinuxPaths, SELINUX_FILES, SELINUX_TREE_LIMITS, type SelinuxTree } from '../../lib/baseline/index.js';
 
-/** Files read besides the lib's list: selinuxfs' mode and policy version, the loaded policy, the boot-time config. */
-const BASE_FILES: readonly string[] = ['sys/fs/selinux/enforce', 'sys/fs/selinux/policyvers', 'sys/fs/selinux/policy', 'etc/selinux/config'];
 /** The selinuxfs folder of booleans: one file per boolean ("current pending"). */
 export const BOOLEANS_DIR = 'sys/fs/selinux/booleans';
-/** The policy store: var/lib/selinux/<type>/active/modules/<priority>/<module>/. */
-const POLICY_STORE = 'var/lib/selinux';
-/** A selinuxfs value or the config file: a few bytes; the cap is for a hostile or broken tree. */
-const MAX_VALUE_BYTES = 64 * 1024;
-/** The loaded binary policy: 3-8 MiB on Debian and Fedora. */
-const MAX_POLICY_BYTES = 64 * 1024 * 1024;
-/** Most booleans or modules listed (a Fedora targeted policy has about 350 booleans and 450 modules). */
-const MAX_ENTRIES = 8192;
+/** The loaded binary policy is 3-8 MiB on Debian and Fedora; hashing stops past this. */
+const MAX_POLICY_BYTES = 256 * 1024 * 1024;
+/** Suffix of a key whose value is the sha256 of the file it names. */
+const SHA256_SUFFIX = '#sha256';
+
+function absent(err: unknown): boolean {
+  return err instanceof Error && 'code' in err && (err.code === 'ENOENT' || err.code === 'ENOTDIR');
+}
+
+function unreadable(what: string, err: unknown): BulwarkError {
+  return new BulwarkError('SELINUX_TREE_UNREADABLE', `cannot read ${what}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+}
 
 /** Reads one file, at most `cap` bytes; null when it does not exist. */
 async function readFileCapped(path: string, cap: number): Promise<Uint8Array | null> {
@@ -29,8 +35,8 @@ async function readFileCapped(path: string, cap: number): Promise<Uint8Array | n
   try {
     handle = await open(path, 'r');
   } catch (err) {
-    if (err instanceof Error && 'code' in err && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return null;
-    throw new BulwarkError('SELINUX_TREE_UNREADABLE', `cannot open ${path}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    if (absent(err)) return null;
+    throw unreadable(path, err);
   }
   try {
     // selinuxfs reports sizes of 0: read until EOF.
@@ -47,48 +53,67 @@ async function readFileCapped(path: string, cap: number): Promise<Uint8Array | n
     return new Uint8Array(Buffer.concat(chunks, total));
   } catch (err) {
     if (err instanceof BulwarkError) throw err;
-    throw new BulwarkError('SELINUX_TREE_UNREADABLE', `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    throw unreadable(path, err);
   } finally {
     await handle.close();
   }
 }
 
-/** Names in a directory (sorted); empty when it does not exist. */
-async function list(path: string): Promise<string[]> {
+/** A directory's entry names, one per line; null when it does not exist. */
+async function listing(path: string): Promise<Uint8Array | null> {
+  let names: string[];
   try {
-    const names = await readdir(path);
-    if (names.length > MAX_ENTRIES) throw new BulwarkError('SELINUX_TREE_UNREADABLE', `${path} has more than ${MAX_ENTRIES} entries`, { cap: MAX_ENTRIES });
-    return names.sort();
+    names = await readdir(path);
+  } catch (err) {
+    if (absent(err)) return null;
+    throw unreadable(path, err);
+  }
+  const text = names.sort().join('\n');
+  if (Buffer.byteLength(text) > SELINUX_TREE_LIMITS.fileBytes) throw new BulwarkError('SELINUX_TREE_UNREADABLE', `${path} lists more than ${SELINUX_TREE_LIMITS.fileBytes} bytes of names`, { cap: SELINUX_TREE_LIMITS.fileBytes });
+  return new TextEncoder().encode(text);
+}
+
+/** The sha256 (hex) of a file, streamed; null when it is absent or unreadable (reading the policy needs security:read_policy). */
+async function sha256File(path: string): Promise<Uint8Array | null> {
+  const hash = createHash('sha256');
+  try {
+    let total = 0;
+    for await (const chunk of createReadStream(path)) {
+      if (!(chunk instanceof Buffer)) return null;
+      total += chunk.length;
+      if (total > MAX_POLICY_BYTES) throw new BulwarkError('SELINUX_TREE_UNREADABLE', `${path} is larger than ${MAX_POLICY_BYTES} bytes`, { cap: MAX_POLICY_BYTES });
+      hash.update(chunk);
+    }
   } catch (err) {
     if (err instanceof BulwarkError) throw err;
-    if (err instanceof Error && 'code' in err && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return [];
-    throw new BulwarkError('SELINUX_TREE_UNREADABLE', `cannot list ${path}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    return null;
   }
+  return new TextEncoder().encode(hash.digest('hex'));
+}
+
+/** One key of the tree, in the lib's key forms. */
+async function readKey(root: string, key: string): Promise<Uint8Array | null> {
+  // Keys come from SELINUX_FILES and names the lib checked; still, nothing may leave the root.
+  if (key.split('/').some((part) => part === '..' || part === '.') || key.startsWith('/')) {
+    throw new BulwarkError('SELINUX_TREE_UNREADABLE', `the SELinux tree key ${JSON.stringify(key.slice(0, 80))} leaves the root`);
+  }
+  if (key.endsWith(SHA256_SUFFIX)) return sha256File(join(root, key.slice(0, -SHA256_SUFFIX.length)));
+  if (key.endsWith('/')) return listing(join(root, key));
+  return readFileCapped(join(root, key), SELINUX_TREE_LIMITS.fileBytes);
 }
 
 /**
- * The SELinux tree under `root`: every file of SELINUX_FILES and BASE_FILES (null when
- * absent), each boolean as `sys/fs/selinux/booleans/<name>`, and each installed module
- * as `var/lib/selinux/<type>/active/modules/<priority>/<name>` with empty contents (a
- * module is a folder; its presence is what counts). Untrusted: parseSelinuxTree judges it.
+ * The SELinux tree under `root`: SELINUX_FILES, then what pendingSelinuxPaths asks for,
+ * until the tree is complete. Untrusted: parseSelinuxTree judges it; a garbage value
+ * that decides what to read next (a policy type) throws its BulwarkError here already.
  */
 export async function readSelinuxTree(root: string): Promise<SelinuxTree> {
   const tree = new Map<string, Uint8Array | null>();
-  for (const rel of new Set([...BASE_FILES, ...SELINUX_FILES])) {
-    tree.set(rel, await readFileCapped(join(root, rel), rel === 'sys/fs/selinux/policy' ? MAX_POLICY_BYTES : MAX_VALUE_BYTES));
-  }
-  for (const name of await list(join(root, BOOLEANS_DIR))) {
-    tree.set(`${BOOLEANS_DIR}/${name}`, await readFileCapped(join(root, BOOLEANS_DIR, name), MAX_VALUE_BYTES));
-  }
-  let modules = 0;
-  for (const type of await list(join(root, POLICY_STORE))) {
-    const store = `${POLICY_STORE}/${type}/active/modules`;
-    for (const priority of await list(join(root, store))) {
-      for (const name of await list(join(root, store, priority))) {
-        if (++modules > MAX_ENTRIES) throw new BulwarkError('SELINUX_TREE_UNREADABLE', `more than ${MAX_ENTRIES} policy modules under ${join(root, POLICY_STORE)}`, { cap: MAX_ENTRIES });
-        tree.set(`${store}/${priority}/${name}`, new Uint8Array(0));
-      }
-    }
+  let keys: readonly string[] = SELINUX_FILES;
+  for (let round = 0; keys.length > 0; round++) {
+    if (round > SELINUX_TREE_LIMITS.rounds) throw new BulwarkError('SELINUX_TREE_UNREADABLE', `the SELinux tree under ${root} still names paths to read after ${SELINUX_TREE_LIMITS.rounds} rounds`);
+    for (const key of keys) tree.set(key, await readKey(root, key));
+    keys = pendingSelinuxPaths(tree).filter((k) => !tree.has(k));
   }
   return tree;
 }

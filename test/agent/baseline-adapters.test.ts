@@ -5,10 +5,12 @@
  * the SELinux tree reader on a tree written here.
  */
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Nftables, ReportLog, readSelinuxTree, writeSelinuxBooleans, writeSelinuxEnforcing } from '../../agent/baseline/index.js';
 import { BulwarkError } from '../../lib/errors.js';
+import { parseSelinuxTree } from '../../lib/baseline/index.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { NetnsHost, nftMonitorSubscribed } from '../helpers/netns.js';
 import { waitFor, waitUntil } from '../helpers/wait.js';
@@ -107,12 +109,30 @@ t.test('SELinux tree reader: files, booleans, modules; writes go to the existing
   await writeFile(join(tree, 'sys/fs/selinux/booleans/httpd_can_network_connect'), '0 0');
   await writeFile(join(tree, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=default\n');
   const read = await readSelinuxTree(tree);
-  t.equal(Buffer.from(read.get('sys/fs/selinux/enforce') ?? []).toString(), '0');
-  t.equal(Buffer.from(read.get('sys/fs/selinux/booleans/httpd_can_network_connect') ?? []).toString(), '0 0');
-  t.ok(read.has('var/lib/selinux/default/active/modules/100/apache'), 'a module at priority 100');
-  t.ok(read.has('var/lib/selinux/default/active/modules/400/local'), 'a module at priority 400');
-  t.equal(read.get('sys/fs/selinux/checkreqprot') ?? null, null, 'an absent file is null, not an error');
-  t.same([...(await readSelinuxTree(join(root, 'no-selinux'))).values()].filter((v) => v !== null), [], 'no tree at all: every file null');
+  const text = (key: string): string | null => {
+    const v = read.get(key);
+    return v === undefined || v === null ? null : Buffer.from(v).toString();
+  };
+  t.equal(text('sys/fs/selinux/enforce'), '0');
+  t.equal(text('sys/fs/selinux/policy#sha256'), createHash('sha256').update('policy bytes').digest('hex'), 'the policy is hashed, not copied');
+  t.equal(text('sys/fs/selinux/booleans/'), 'httpd_can_network_connect', 'the booleans listed');
+  t.equal(text('sys/fs/selinux/booleans/httpd_can_network_connect'), '0 0', 'and each read');
+  t.equal(text('var/lib/selinux/default/active/modules/'), '100\n400', 'the priorities of the configured policy type');
+  t.equal(text('var/lib/selinux/default/active/modules/100/'), 'apache\nbase', 'the modules at priority 100');
+  t.equal(text('var/lib/selinux/default/active/modules/400/'), 'local');
+  t.same(parseSelinuxTree(read), {
+    present: true,
+    mode: 'permissive',
+    configMode: 'enforcing',
+    policyType: 'default',
+    policyVersion: 33,
+    policyHash: createHash('sha256').update('policy bytes').digest('hex'),
+    booleans: { httpd_can_network_connect: false },
+    modules: ['apache', 'base', 'local'],
+  }, 'the lib parses what the reader read');
+  const none = await readSelinuxTree(join(root, 'no-selinux'));
+  t.same([...none.values()].filter((v) => v !== null), [], 'no tree at all: every key null');
+  t.equal(parseSelinuxTree(none).present, false, 'which is SELinux absent');
 
   await writeSelinuxEnforcing(tree);
   t.equal(await readFile(join(tree, 'sys/fs/selinux/enforce'), 'utf8'), '1');
@@ -121,6 +141,9 @@ t.test('SELinux tree reader: files, booleans, modules; writes go to the existing
   t.equal(await readFile(join(tree, 'sys/fs/selinux/commit_pending_bools'), 'utf8'), '1', 'and committed');
   await t.rejects(writeSelinuxBooleans(tree, { no_such_boolean: true }), { code: 'IO_FAILED' }, 'a boolean selinuxfs does not have is not created');
   await t.rejects(writeSelinuxBooleans(tree, { '../enforce': true }), { code: 'USAGE' }, 'a name that leaves the booleans folder');
-  await writeFile(join(tree, 'sys/fs/selinux/policyvers'), Buffer.alloc(70_000, 0x31));
+  await writeFile(join(tree, 'sys/fs/selinux/policyvers'), Buffer.alloc(600 * 1024, 0x31));
   await t.rejects(readSelinuxTree(tree), { code: 'SELINUX_TREE_UNREADABLE' }, 'a value larger than any selinuxfs value');
+  await writeFile(join(tree, 'sys/fs/selinux/policyvers'), '33');
+  await writeFile(join(tree, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=../../../etc\n');
+  await t.rejects(readSelinuxTree(tree), { code: 'BASELINE_REPORT_INVALID' }, 'a policy type that would lead out of the store is refused before anything is read');
 });
