@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 nats-server ima-evm-utils protobuf-compiler openssl)
+APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 nats-server ima-evm-utils protobuf-compiler openssl nftables iproute2)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
