@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure next to the baseline measured
  * in the same run. Prints; asserts nothing.
  */
+import { benchBaselineEnforce } from './baseline-enforce-bench.js';
 import { benchControlPlane } from './control-plane-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
@@ -19,6 +20,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
+  ['host baseline, enforce mode: rule accepting 8080 added -> agent corrected inet bulwark (nft monitor, swtpm)', () => benchBaselineEnforce()],
 ];
 
 for (const [title, run] of suites) {
