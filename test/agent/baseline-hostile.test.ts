@@ -88,6 +88,29 @@ t.test('nft printing a truncated document: a report with the parser\'s error', a
   t.ok(await replays(source, 15));
 });
 
+t.test('a ruleset too large for a report: the report carries an error part instead of going missing', async (t) => {
+  // A valid `nft -j list ruleset` document with 6000 rules (about 1 MiB): more than a report may carry.
+  const rules = Array.from({ length: 6000 }, (_, i) => ({
+    rule: { family: 'inet', table: 'big', chain: 'input', handle: i + 3, expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: 10_000 + i } }, { accept: null }] },
+  }));
+  const doc = {
+    nftables: [
+      { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
+      { table: { family: 'inet', name: 'big', handle: 1 } },
+      { chain: { family: 'inet', table: 'big', name: 'input', handle: 2, type: 'filter', hook: 'input', prio: 0, policy: 'drop' } },
+      ...rules,
+    ],
+  };
+  const file = join(root, 'big-ruleset.json');
+  await writeFile(file, JSON.stringify(doc));
+  const { source, tree } = await sourceWith('big', 13, ['sh', '-c', 'cat "$0"', file], DEFAULT_BASELINE);
+  await writeSelinuxTree(tree);
+  await source.prepare({ nodeId: 'node-h' });
+  const [first] = source.reports.map((r) => decodeReport(r));
+  t.equal(errorCode(first?.nftables), 'BASELINE_REPORT_INVALID', `an error part: ${first !== undefined && 'error' in first.nftables ? first.nftables.error.message : ''}`);
+  t.match(first?.selinux, { state: { mode: 'enforcing' } });
+});
+
 t.test('SELinux drift: corrected in enforce mode (setenforce, boolean written and committed), only reported in report mode', async (t) => {
   const host = await NetnsHost.create({}, t);
   const pinned: Baseline = { ...DEFAULT_BASELINE, mode: 'enforce', nftables: null, selinux: { ...DEFAULT_BASELINE.selinux, mode: 'enforcing', policyType: 'default', booleans: { httpd_can_network_connect: false }, requiredModules: [], forbiddenModules: [] } };
