@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
-import { addAppsCommands, addCredentialsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
+import { addAppsCommands, addBaselineCheckCommand, addCredentialsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addVerifyCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 
@@ -80,6 +80,8 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   addQuoteCommands(program, run);
   addEventlogCommands(program, run);
   addImaCommands(program, run);
+  addVerifyCommands(program, run);
+  addBaselineCheckCommand(program, run);
   holdOptionRules(program);
   return { program, run };
 }

@@ -42,3 +42,4 @@ export {
   type NatsClientAuthOptions,
   type NatsClientCredentials,
 } from './nats-credentials.js';
+export { readSelinuxTree } from './selinux-tree.js';

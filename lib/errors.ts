@@ -175,13 +175,47 @@ export const ERROR_CODES = {
   CREDENTIAL_NOT_FOUND: 'not-found',
   /** bulwarkctl found no credential set (ca.pem, cert.pem, key.pem) where it looked. */
   AUTH_CREDENTIALS_MISSING: 'usage',
-  // host baselines (lib/baseline/nft)
-  /** A baseline report part (an `nft -j list ruleset` document) that is truncated, too deep, too big, of an unknown json_schema_version or shape. */
+  // the audit log's Merkle tree, signed notes, checkpoints and proofs (lib/merkle)
+  /** A Merkle proof that cannot be checked: a hash not 32 bytes, a length wrong for its sizes, an index past the size. */
+  MERKLE_PROOF_MALFORMED: 'malformed',
+  /** A well-formed inclusion or consistency proof that does not lead to the root it claims. */
+  MERKLE_PROOF_INVALID: 'refused',
+  /** A tree size or leaf index the in-memory tree does not have (or a tree at its size cap). */
+  MERKLE_TREE_SIZE_INVALID: 'usage',
+  /** A signed note (C2SP signed-note) that does not follow the format: lines, dashes, base64, caps. */
+  NOTE_MALFORMED: 'malformed',
+  /** A note verifier key (name+keyid+base64) or signing key that is not of a supported form. */
+  NOTE_KEY_INVALID: 'malformed',
+  /** A note signature by a trusted key that does not verify: the whole note is refused. */
+  NOTE_SIGNATURE_INVALID: 'refused',
+  /** A note with no verified signature by a trusted key. */
+  NOTE_UNTRUSTED: 'refused',
+  /** A checkpoint note text (C2SP tlog-checkpoint) that does not follow the format. */
+  CHECKPOINT_MALFORMED: 'malformed',
+  /** A tlog proof (C2SP tlog-proof) that does not follow the format. */
+  TLOG_PROOF_MALFORMED: 'malformed',
+  /** An audit bundle that is not valid JSON of its schema, or whose parts do not fit together. */
+  AUDIT_BUNDLE_INVALID: 'malformed',
+  // DSSE envelopes (lib/dsse): signed policies, baselines, app specs, key sets and in-toto statements
+  /** A DSSE envelope that is not JSON of the envelope's shape, or whose payload or a signature is not base64. */
+  ENVELOPE_MALFORMED: 'malformed',
+  /** No signature of the envelope verifies with any trusted key (unsigned, altered, or signed by an untrusted key). */
+  SIGNATURE_INVALID: 'refused',
+  /** Fewer distinct trusted keys verified the envelope than its threshold asks (details.verified, details.threshold). */
+  SIGNATURE_THRESHOLD_NOT_MET: 'refused',
+  /** The envelope's payloadType is not the one the reader expects: refused before any signature is looked at. */
+  PAYLOAD_TYPE_MISMATCH: 'refused',
+  /** A signer (node:crypto key, HSM) failed to make a signature. */
+  SIGNING_FAILED: 'unavailable',
+  /** An in-toto Statement v1 that does not validate, or a subject digest that is not sha256 hex. */
+  STATEMENT_MALFORMED: 'malformed',
+  // host baselines (lib/baseline)
+  /** A baseline document that is not valid JSON or not of the schema (details.path says where). */
+  BASELINE_INVALID: 'malformed',
+  /** A baseline report, or a part of it (a SELinux tree, an `nft -j list ruleset` document: truncated, too deep, too big, of an unknown json_schema_version or shape), that cannot be read or parsed. */
   BASELINE_REPORT_INVALID: 'malformed',
   /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
   BASELINE_NFT_UNRENDERABLE: 'usage',
-  /** A baseline document that is not valid JSON or not of the schema (details.path says where). */
-  BASELINE_INVALID: 'malformed',
   // host baselines, the agent's adapters (agent/baseline)
   /** nft exited with a failure status (a ruleset that does not parse, no permission, a missing table). */
   NFT_TOOL_FAILED: 'unavailable',

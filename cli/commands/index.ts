@@ -1,8 +1,10 @@
 /** cli/commands/: one file per command group; each adds its commands to the program. */
 export { addAppsCommands } from './apps.js';
+export { addBaselineCheckCommand } from './baseline-check.js';
 export { addCredentialsCommands } from './credentials.js';
 export { addEventlogCommands } from './eventlog.js';
 export { addImaCommands } from './ima.js';
 export { addNodeCommands } from './nodes.js';
 export { addPolicyCommands } from './policy.js';
 export { addQuoteCommands } from './quote.js';
+export { addVerifyCommands } from './verify.js';

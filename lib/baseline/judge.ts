@@ -5,7 +5,7 @@
  */
 import { isBulwarkError } from '../errors.js';
 import { finding, type Finding } from '../verdict.js';
-import { judgeNftables, parseNftRuleset } from './nft/index.js';
+import { judgeNftables, nftDigest, parseNftRuleset } from './nft/index.js';
 import { judgeSelinux, selinuxContradictions, withKernelSelinux, type KernelSelinux } from './selinux.js';
 import type { Baseline, BaselineReport } from './types.js';
 
@@ -51,9 +51,15 @@ export function judgeBaseline(input: BaselineJudgement): Finding[] {
 
     if ('error' in report.nftables) {
       add(finding('BASELINE_REPORT_INVALID', `the agent could not read nftables: ${report.nftables.error.code}: ${report.nftables.error.message}`, { part: 'nftables', error: report.nftables.error.code }));
-    } else if (baseline.nftables !== null) {
+    } else {
       try {
-        for (const f of judgeNftables(baseline.nftables, parseNftRuleset({ value: report.nftables.ruleset }))) add(f);
+        const ruleset = parseNftRuleset({ value: report.nftables.ruleset });
+        // The digest is the agent's claim about the ruleset it sent; the controller judges the ruleset itself.
+        const digest = nftDigest(ruleset);
+        if (digest !== report.nftables.digest) {
+          add(finding('BASELINE_REPORT_INVALID', `the reported nftables digest ${report.nftables.digest} is not that of the reported ruleset (${digest})`, { part: 'nftables', digest }));
+        }
+        if (baseline.nftables !== null) for (const f of judgeNftables(baseline.nftables, ruleset)) add(f);
       } catch (err) {
         if (!isBulwarkError(err)) throw err;
         add(finding('BASELINE_REPORT_INVALID', `the reported nftables ruleset does not parse: ${err.message}`, { part: 'nftables', error: err.code }));

@@ -3,11 +3,14 @@
  * in the same run. Prints; asserts nothing.
  */
 import { benchBaselineEnforce } from './baseline-enforce-bench.js';
+import { benchBaseline } from './baseline-bench.js';
 import { benchControlPlane } from './control-plane-bench.js';
+import { benchDsse } from './dsse-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
 import { benchIma } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
+import { benchMerkle } from './merkle-bench.js';
 import { benchNomad } from './nomad-bench.js';
 import { benchQuote } from './quote-bench.js';
 import { printResults, type BenchResult } from './result.js';
@@ -19,6 +22,9 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['IMA entries parsed, replayed and policy-checked (per core), against the hashing limit', benchIma],
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
+  ['audit log Merkle tree: append 10,000 records, prove and verify one (per core)', benchMerkle],
+  ['DSSE envelope verification (per core), against raw crypto.verify', benchDsse],
+  ['nftables exposure + drift judgement of a 500-rule ruleset (per core), against JSON.parse of the same text', benchBaseline],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
   ['host baseline, enforce mode: rule accepting 8080 added -> agent corrected inet bulwark (nft monitor, swtpm)', () => benchBaselineEnforce()],
 ];

@@ -133,10 +133,22 @@ function portsOfValue(v: unknown, table: NftTable, depth = 0): PortSet | undefin
   return out;
 }
 
+/** Port sets of anonymous sets and ranges, by their (immutable, parsed) object: each is built once per ruleset, not once per walk. */
+const portSetCache = new WeakMap<object, PortSet | null>();
+
+function cachedPortsOfValue(right: unknown, table: NftTable): PortSet | undefined {
+  if (!isRecord(right)) return portsOfValue(right, table);
+  const hit = portSetCache.get(right);
+  if (hit !== undefined) return hit ?? undefined;
+  const computed = portsOfValue(right, table);
+  portSetCache.set(right, computed ?? null);
+  return computed;
+}
+
 /** The destination ports `op right` matches, or undefined when the right-hand side is not a port expression. */
 function portsOf(op: unknown, right: unknown, table: NftTable): PortSet | undefined {
   if (op === '==' || op === 'in' || op === '!=') {
-    const s = portsOfValue(right, table);
+    const s = cachedPortsOfValue(right, table);
     if (s === undefined) return undefined;
     return op === '!=' ? complement(s) : s;
   }
@@ -150,10 +162,10 @@ function portsOf(op: unknown, right: unknown, table: NftTable): PortSet | undefi
 }
 
 /** A decided equality (for `==`/`in`) turned into the outcome of `op`; other operators stay undecided. */
-function decide(op: unknown, matches: boolean, text: string): MatchOutcome {
+function decide(op: unknown, matches: boolean, text: () => string): MatchOutcome {
   if (op === '==' || op === 'in') return matches ? TRUE : null;
   if (op === '!=') return matches ? null : TRUE;
-  return cond(text);
+  return cond(text());
 }
 
 const PROTOCOL_NAMES: Readonly<Record<string, string>> = {
@@ -168,14 +180,14 @@ const PROTOCOL_NAMES: Readonly<Record<string, string>> = {
   '58': 'icmpv6',
 };
 
-function protocolMatch(op: unknown, right: unknown, table: NftTable, pkt: PacketClass, text: string): MatchOutcome {
+function protocolMatch(op: unknown, right: unknown, table: NftTable, pkt: PacketClass, text: () => string): MatchOutcome {
   const values = rightValues(right, table);
-  if (values === undefined || (op !== '==' && op !== 'in' && op !== '!=')) return cond(text);
+  if (values === undefined || (op !== '==' && op !== 'in' && op !== '!=')) return cond(text());
   const names = values.map((v) => (typeof v === 'string' || typeof v === 'number' ? (PROTOCOL_NAMES[String(v)] ?? `other:${String(v)}`) : undefined));
-  if (names.some((n) => n === undefined)) return cond(text);
+  if (names.some((n) => n === undefined)) return cond(text());
   if (pkt.proto === 'other') {
     // "other" stands for every protocol that is not tcp, udp or icmp: a named other protocol matches some of them.
-    if (names.some((n) => n?.startsWith('other:') === true)) return cond(text);
+    if (names.some((n) => n?.startsWith('other:') === true)) return cond(text());
     return decide(op, false, text);
   }
   return decide(op, names.includes(pkt.proto), text);
@@ -183,23 +195,23 @@ function protocolMatch(op: unknown, right: unknown, table: NftTable, pkt: Packet
 
 const TRANSPORT_HEADERS = new Set(['tcp', 'udp', 'udplite', 'sctp', 'dccp', 'icmp', 'icmpv6', 'igmp', 'ah', 'esp', 'comp', 'gre']);
 
-function interfaceMatch(key: string, op: unknown, right: unknown, table: NftTable, pkt: PacketClass, text: string): MatchOutcome {
+function interfaceMatch(key: string, op: unknown, right: unknown, table: NftTable, pkt: PacketClass, text: () => string): MatchOutcome {
   // Our packet never arrives on loopback; another interface name is a condition.
   const incoming = key === 'iif' || key === 'iifname' || key === 'iiftype';
-  if (!incoming) return cond(text);
+  if (!incoming) return cond(text());
   const values = rightValues(right, table);
-  if (values === undefined) return cond(text);
+  if (values === undefined) return cond(text());
   const loopback = (v: unknown): boolean => (key === 'iiftype' ? v === 'loopback' || v === 772 : v === 'lo');
   if (values.length > 0 && values.every(loopback)) return decide(op, false, text);
   void pkt;
-  return cond(text);
+  return cond(text());
 }
 
 function evaluateMatch(match: unknown, table: NftTable, pkt: PacketClass): MatchOutcome {
   if (!isRecord(match)) return cond(clip(canonicalJson(match)));
   const { op, left, right } = match;
-  const text = renderMatch(op, left, right);
-  if (!isRecord(left)) return cond(text);
+  const text = (): string => renderMatch(op, left, right);
+  if (!isRecord(left)) return cond(text());
   const payload = left['payload'];
   if (isRecord(payload) && typeof payload['protocol'] === 'string') {
     const protocol = payload['protocol'];
@@ -207,25 +219,25 @@ function evaluateMatch(match: unknown, table: NftTable, pkt: PacketClass): Match
     if (protocol === 'tcp' || protocol === 'udp') {
       // A transport header match carries an implicit `meta l4proto` dependency: it never matches another protocol, whatever the operator.
       if (pkt.proto !== protocol) return null;
-      if (field !== 'dport') return cond(text);
+      if (field !== 'dport') return cond(text());
       const ports = portsOf(op, right, table);
-      return ports === undefined ? cond(text) : isEmpty(ports) ? null : { ports, conds: [] };
+      return ports === undefined ? cond(text()) : isEmpty(ports) ? null : { ports, conds: [] };
     }
     if (protocol === 'th') {
-      if (pkt.proto === 'other' || field !== 'dport') return cond(text);
+      if (pkt.proto === 'other' || field !== 'dport') return cond(text());
       const ports = portsOf(op, right, table);
-      return ports === undefined ? cond(text) : isEmpty(ports) ? null : { ports, conds: [] };
+      return ports === undefined ? cond(text()) : isEmpty(ports) ? null : { ports, conds: [] };
     }
-    if (TRANSPORT_HEADERS.has(protocol)) return pkt.proto === 'other' && protocol !== 'icmp' && protocol !== 'icmpv6' ? cond(text) : null;
+    if (TRANSPORT_HEADERS.has(protocol)) return pkt.proto === 'other' && protocol !== 'icmp' && protocol !== 'icmpv6' ? cond(text()) : null;
     if (protocol === 'ip') {
       if (pkt.nfproto !== 'ipv4') return null;
-      return field === 'protocol' ? protocolMatch(op, right, table, pkt, text) : cond(text);
+      return field === 'protocol' ? protocolMatch(op, right, table, pkt, text) : cond(text());
     }
     if (protocol === 'ip6') {
       if (pkt.nfproto !== 'ipv6') return null;
-      return field === 'nexthdr' ? protocolMatch(op, right, table, pkt, text) : cond(text);
+      return field === 'nexthdr' ? protocolMatch(op, right, table, pkt, text) : cond(text());
     }
-    return cond(text);
+    return cond(text());
   }
   const meta = left['meta'];
   if (isRecord(meta) && typeof meta['key'] === 'string') {
@@ -233,21 +245,21 @@ function evaluateMatch(match: unknown, table: NftTable, pkt: PacketClass): Match
     if (key === 'l4proto') return protocolMatch(op, right, table, pkt, text);
     if (key === 'nfproto' || key === 'protocol') {
       const values = rightValues(right, table);
-      if (values === undefined) return cond(text);
+      if (values === undefined) return cond(text());
       const own = key === 'nfproto' ? pkt.nfproto : pkt.nfproto === 'ipv4' ? 'ip' : 'ip6';
       return decide(op, values.includes(own), text);
     }
     if (/^[io]if(name|type)?$/.test(key)) return interfaceMatch(key, op, right, table, pkt, text);
     if (key === 'pkttype') {
       const values = rightValues(right, table);
-      return values === undefined ? cond(text) : decide(op, values.includes('host'), text);
+      return values === undefined ? cond(text()) : decide(op, values.includes('host'), text);
     }
-    return cond(text);
+    return cond(text());
   }
   const ct = left['ct'];
   if (isRecord(ct) && ct['key'] === 'state' && ct['dir'] === undefined) {
     const values = rightValues(right, table);
-    if (values === undefined || !values.every((v) => typeof v === 'string')) return cond(text);
+    if (values === undefined || !values.every((v) => typeof v === 'string')) return cond(text());
     return decide(op, values.includes('new'), text);
   }
   const fib = left['fib'];
@@ -255,7 +267,7 @@ function evaluateMatch(match: unknown, table: NftTable, pkt: PacketClass): Match
     const values = rightValues(right, table);
     if (values !== undefined && values.length === 1 && values[0] === 'local') return decide(op, pkt.hook === 'input', text);
   }
-  return cond(text);
+  return cond(text());
 }
 
 /** Statements that neither match nor end a rule here (logging, marking, NAT, set updates): the rule goes on. */
@@ -509,18 +521,23 @@ function mergeConditional(
   return out;
 }
 
-/** IPv4 and IPv6 together: open in either is open; conditional in either (and not open) is conditional, the conditions joined by "or". */
+/**
+ * IPv4 and IPv6 together: open in either is open; conditional in either (and not open) is
+ * conditional. The condition names its family unless both families need the same one.
+ */
 function combineFamilies(v4: ClassOutcome, v6: ClassOutcome): ClassOutcome {
   const open = union(v4.open, v6.open);
-  const label = (family: string, c: { ports: PortRange; condition: string }): { ports: PortSet; condition: string } => ({
-    ports: subtract([c.ports], open),
-    condition: `${family}: ${c.condition}`,
-  });
-  const pieces = [...v4.conditional.map((c) => label('IPv4', c)), ...v6.conditional.map((c) => label('IPv6', c))].filter((p) => !isEmpty(p.ports));
+  const pieces = [
+    ...v4.conditional.map((c) => ({ family: 'IPv4', ports: subtract([c.ports], open), condition: c.condition })),
+    ...v6.conditional.map((c) => ({ family: 'IPv6', ports: subtract([c.ports], open), condition: c.condition })),
+  ].filter((p) => !isEmpty(p.ports));
   const conditional: Array<{ ports: PortRange; condition: string }> = [];
   for (const seg of segments(pieces.map((p) => p.ports))) {
-    const conds = pieces.filter((p) => contains(p.ports, seg.from)).map((p) => p.condition);
-    if (conds.length > 0) conditional.push({ ports: seg, condition: clip(conds.join(' or ')) });
+    const here = pieces.filter((p) => contains(p.ports, seg.from));
+    const [first, second] = here;
+    if (first === undefined) continue;
+    const same = here.length === 2 && second !== undefined && first.condition === second.condition;
+    conditional.push({ ports: seg, condition: same ? first.condition : clip(here.map((p) => `${p.family}: ${p.condition}`).join(' or ')) });
   }
   return { open, conditional: mergeConditional(conditional) };
 }

@@ -221,7 +221,7 @@ export function parseNftRuleset(input: string | Uint8Array | { readonly value: u
       if (t.sets.has(s.name)) throw new BulwarkError(CODE, `${what}: set ${s.name} of table ${s.family} ${s.table} appears twice`, { path: at });
       t.sets.set(s.name, { name: s.name, map: kind === 'map', elements });
       const normalised: Record<string, unknown> = {};
-      if (isRecord(body)) for (const [k, x] of Object.entries(body)) if (k !== 'elem') normalised[k] = stripVolatile(x);
+      if (isRecord(body)) for (const [k, x] of Object.entries(body)) if (k !== 'elem' && !VOLATILE_KEYS.has(k)) normalised[k] = stripVolatile(x);
       if (s.elem !== undefined) normalised['elem'] = elements;
       t.objects.push({ kind, name: s.name, entry: { [kind]: normalised } });
     }
@@ -235,7 +235,7 @@ export function parseNftRuleset(input: string | Uint8Array | { readonly value: u
       const expr = withoutCounters(r.expr);
       c.rules.push(r.comment === undefined ? { expr } : { expr, comment: r.comment });
       const normalised: Record<string, unknown> = {};
-      if (isRecord(body)) for (const [k, x] of Object.entries(body)) if (k !== 'expr' && k !== 'handle') normalised[k] = stripVolatile(x);
+      if (isRecord(body)) for (const [k, x] of Object.entries(body)) if (k !== 'expr' && !VOLATILE_KEYS.has(k)) normalised[k] = stripVolatile(x);
       normalised['expr'] = expr;
       c.ruleEntries.push({ rule: normalised });
       continue;

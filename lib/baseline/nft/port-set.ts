@@ -27,10 +27,25 @@ export function portSet(ranges: readonly PortRange[]): PortSet {
   return out;
 }
 
+/** Merges two sets in one pass (both are sorted already). */
 export function union(a: PortSet, b: PortSet): PortSet {
   if (a.length === 0) return b;
   if (b.length === 0) return a;
-  return portSet([...a, ...b]);
+  const out: PortRange[] = [];
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    const x = a[i];
+    const y = b[j];
+    const next = x === undefined ? y : y === undefined ? x : x.from <= y.from ? x : y;
+    if (next === undefined) return out;
+    if (next === x) i++;
+    else j++;
+    const last = out[out.length - 1];
+    if (last !== undefined && next.from <= last.to + 1) {
+      if (next.to > last.to) out[out.length - 1] = { from: last.from, to: next.to };
+    } else out.push(next);
+  }
 }
 
 export function intersect(a: PortSet, b: PortSet): PortSet {
