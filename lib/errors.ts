@@ -222,8 +222,6 @@ export const ERROR_CODES = {
   NFT_TOOL_TIMEOUT: 'unavailable',
   /** nft printed more than the adapter's cap. */
   NFT_TOOL_OUTPUT_TOO_LARGE: 'malformed',
-  /** A SELinux tree file that cannot be read, or is larger than any selinuxfs value can be. */
-  SELINUX_TREE_UNREADABLE: 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

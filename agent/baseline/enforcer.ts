@@ -21,7 +21,8 @@ import {
 } from '../../lib/baseline/index.js';
 import type { Logger } from '../../daemon/index.js';
 import type { Nftables } from './nft.js';
-import { readSelinuxTree, writeSelinuxBooleans, writeSelinuxEnforcing } from './selinux-reader.js';
+import { readSelinuxTree } from '../../daemon/index.js';
+import { writeSelinuxBooleans, writeSelinuxEnforcing } from './selinux-writer.js';
 
 /** Most characters of an error message kept in a report. */
 export const MAX_ERROR_MESSAGE = 1000;

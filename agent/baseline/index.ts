@@ -3,5 +3,5 @@ export { BaselineSource, parseBaselineBytes, type BaselineSourceOptions, type He
 export { BaselineEnforcer, isReportError, reportError, type BaselineEnforcerOptions, type EnforcementPlan, type HostState, type NftablesPart, type SelinuxPart } from './enforcer.js';
 export { Nftables, MAX_NFT_OUTPUT_BYTES, type NftablesOptions, type NftMonitor } from './nft.js';
 export { ReportLog, MAX_REPORTS } from './report-log.js';
-export { readSelinuxTree, writeSelinuxBooleans, writeSelinuxEnforcing, BOOLEANS_DIR } from './selinux-reader.js';
+export { writeSelinuxBooleans, writeSelinuxEnforcing, BOOLEANS_DIR } from './selinux-writer.js';
 export { runBaselineApply, type BaselineApplyOptions } from './apply.js';

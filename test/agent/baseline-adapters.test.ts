@@ -8,7 +8,8 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Nftables, ReportLog, readSelinuxTree, writeSelinuxBooleans, writeSelinuxEnforcing } from '../../agent/baseline/index.js';
+import { Nftables, ReportLog, writeSelinuxBooleans, writeSelinuxEnforcing } from '../../agent/baseline/index.js';
+import { readSelinuxTree } from '../../daemon/index.js';
 import { BulwarkError } from '../../lib/errors.js';
 import { parseSelinuxTree } from '../../lib/baseline/index.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
@@ -96,7 +97,7 @@ t.test('report log: records read back, a cut-short tail dropped, a new boot star
   t.ok((await readdir(dir)).every((n) => /^[0-9a-f]{64}\.log$/.test(n)), 'a boot id that is no plain token is hashed into the file name');
 });
 
-t.test('SELinux tree reader: files, booleans, modules; writes go to the existing files only', async (t) => {
+t.test('SELinux tree (daemon reader) as the agent reads it; writes go to the existing files only', async (t) => {
   const tree = join(root, 'selinux');
   await mkdir(join(tree, 'sys/fs/selinux/booleans'), { recursive: true });
   await mkdir(join(tree, 'etc/selinux'), { recursive: true });
@@ -142,7 +143,7 @@ t.test('SELinux tree reader: files, booleans, modules; writes go to the existing
   await t.rejects(writeSelinuxBooleans(tree, { no_such_boolean: true }), { code: 'IO_FAILED' }, 'a boolean selinuxfs does not have is not created');
   await t.rejects(writeSelinuxBooleans(tree, { '../enforce': true }), { code: 'USAGE' }, 'a name that leaves the booleans folder');
   await writeFile(join(tree, 'sys/fs/selinux/policyvers'), Buffer.alloc(600 * 1024, 0x31));
-  await t.rejects(readSelinuxTree(tree), { code: 'SELINUX_TREE_UNREADABLE' }, 'a value larger than any selinuxfs value');
+  await t.rejects(readSelinuxTree(tree), { code: 'BASELINE_REPORT_INVALID' }, 'a value larger than any selinuxfs value');
   await writeFile(join(tree, 'sys/fs/selinux/policyvers'), '33');
   await writeFile(join(tree, 'etc/selinux/config'), 'SELINUX=enforcing\nSELINUXTYPE=../../../etc\n');
   await t.rejects(readSelinuxTree(tree), { code: 'BASELINE_REPORT_INVALID' }, 'a policy type that would lead out of the store is refused before anything is read');
