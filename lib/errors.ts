@@ -196,6 +196,13 @@ export const ERROR_CODES = {
   TLOG_PROOF_MALFORMED: 'malformed',
   /** An audit bundle that is not valid JSON of its schema, or whose parts do not fit together. */
   AUDIT_BUNDLE_INVALID: 'malformed',
+  // the controller's audit log (controller/audit)
+  /** The audit stream no longer holds what the last signed checkpoint covers (a record edited, deleted, reordered or aged out): nothing more is signed. */
+  AUDIT_LOG_REWRITTEN: 'refused',
+  /** No signed audit checkpoint exists yet (or not the one of the size asked for). */
+  AUDIT_CHECKPOINT_MISSING: 'not-found',
+  /** The checkpoint signing key cannot be loaded, created or used. */
+  AUDIT_SIGNER_FAILED: 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
