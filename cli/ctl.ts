@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
-import { addAppsCommands, addCredentialsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
+import { addAppsCommands, addAuditCommands, addCredentialsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 
@@ -77,6 +77,7 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   addPolicyCommands(program, run);
   addAppsCommands(program, run);
   addCredentialsCommands(program, run);
+  addAuditCommands(program, run);
   addQuoteCommands(program, run);
   addEventlogCommands(program, run);
   addImaCommands(program, run);
