@@ -16,6 +16,8 @@ export type NodeView = Awaited<ReturnType<ControllerClient['getNode']>>;
 export type TrustEventView = Awaited<ReturnType<ControllerClient['history']>>[number];
 /** Where an app's allocations run. */
 export type AppStatusView = Awaited<ReturnType<ControllerClient['appStatus']>>;
+/** A node's host baseline as the controller verified it. */
+export type BaselineStatusView = Awaited<ReturnType<ControllerClient['getBaseline']>>;
 /** A stored policy with its digest and assignments. */
 export type PolicyInfoView = Awaited<ReturnType<ControllerClient['putPolicy']>>;
 

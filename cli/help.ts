@@ -28,6 +28,9 @@ export const TOPICS = {
   quote: 'Forensics (offline, on tpm2_quote output):',
   measuredBoot: 'Measured boot (offline, on a UEFI event log such as binary_bios_measurements):',
   runtimeIntegrity: 'Runtime integrity (IMA, offline):',
+  signing: 'Signed documents (DSSE envelopes, offline):',
+  hostBaseline: 'Host baselines (offline, on `nft -j list ruleset` output and a SELinux tree):',
+  keys: 'Keys (PKCS#11 tokens, local):',
 } as const;
 
 function rootOf(command: Command): Command {

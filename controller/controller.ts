@@ -15,7 +15,7 @@ import { NODE_SUBJECTS, nodeIdFromSubject, type NodeSubjectKind } from '../lib/n
 import { NatsIdentitySync, startEmbeddedNats, type EmbeddedNats } from './nats-auth/index.js';
 import { parsePemBundle } from '../lib/tpm/index.js';
 import { SUBJECTS, wire } from '../proto/index.js';
-import type { ControllerConfig } from './config/index.js';
+import { quoteSelection, type ControllerConfig } from './config/index.js';
 import { createAppraisers } from './appraisers/index.js';
 import { PolicyStore } from './policies/index.js';
 import { GrpcApi } from './api/index.js';
@@ -182,7 +182,9 @@ export class Controller {
     const events = new TrustEvents(store, this.log);
     const adminAudit = new AdminAudit(this.nc.jetstream(), this.log);
     const policies = await PolicyStore.open(this.nc.jetstream(), adminAudit);
-    const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log });
+    const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log, adminAudit });
+    // Every challenge asks for the baseline PCR too (the report chain is replayed against it).
+    const selection = quoteSelection(cfg);
     const identityKey = await loadIdentityKey(cfg.dataDir);
     const ekCaBundle = await loadCaBundle(cfg.ekCaDir);
     if (ekCaBundle.length === 0 && cfg.ekAllowList.length === 0) {
@@ -192,14 +194,14 @@ export class Controller {
       store,
       events,
       {
-        pcrSelection: cfg.pcrSelection,
+        pcrSelection: selection,
         nonceTtlMs: cfg.nonceTtlMs,
         staleAfterMs: cfg.staleAfterMs,
         log: this.log,
         maxOutstandingNonces: cfg.maxOutstandingNonces,
         nonceRequestRate: { ratePerSecond: cfg.nonceRequestRate, burst: cfg.nonceRequestBurst },
       },
-      appraisers,
+      appraisers.list,
     );
     const registrar = new Registrar(store, events, {
       ekCaBundle,
@@ -207,7 +209,7 @@ export class Controller {
       enrollTtlMs: cfg.enrollTtlMs,
       identityKey,
       natsUrl: cfg.natsAdvertiseUrl ?? this.natsUrl,
-      pcrSelection: cfg.pcrSelection,
+      pcrSelection: selection,
       intervalMs: cfg.intervalMs,
       resetNodeState: (nodeId) => verifier.resetAppraisers(nodeId),
       log: this.log,
@@ -255,6 +257,7 @@ export class Controller {
       verifier,
       policies,
       apps,
+      baselines: appraisers.baselines,
       freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
       challengeNow: (nodeId) => this.challenge(verifier, nodeId),
       log: this.log,

@@ -10,5 +10,5 @@ export { GrpcApi, nodeRecordToMsg, type ApiDeps } from './api/index.js';
 export { NatsServerProcess, type NatsServerOptions } from './state/index.js';
 export { PolicyStore, POLICY_BUCKET, type PolicyKind, type PolicySummary, type StoredPolicy } from './policies/index.js';
 export { appraisalInputs, type Appraiser, type AppraisalContext, type AppraisalResult, type ReplyPatch } from './appraisers/index.js';
-export { createAppraisers, type AppraiserDeps } from './appraisers/index.js';
+export { createAppraisers, type AppraiserDeps, type Appraisers } from './appraisers/index.js';
 export { NomadHttpClient, NomadReconciler, type NomadApi, type NomadReconcilerOptions, type TrustSource, type AppliedAction } from './nomad/index.js';

@@ -25,9 +25,11 @@ export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
 /**
  * How an environment variable's text becomes a value: `string` as it is; `integer` a
  * decimal or 0x-hex number (text that is neither is left as text, for the schema to
- * refuse with the key's path); `path-or-none` a path, or null for the word "none".
+ * refuse with the key's path); `path-or-none` a path, or null for the word "none";
+ * `boolean` true for "true", "1", "yes", false for "false", "0", "no" (other text is left
+ * as text, for the schema to refuse).
  */
-export type EnvValueType = 'string' | 'integer' | 'path-or-none';
+export type EnvValueType = 'string' | 'integer' | 'path-or-none' | 'boolean';
 
 /** One environment override: the key it sets and how its text converts. */
 export interface EnvOverride<K extends string> {
@@ -159,6 +161,12 @@ function envValue(text: string, type: EnvValueType): unknown {
       return text;
     case 'path-or-none':
       return text === 'none' ? null : text;
+    case 'boolean': {
+      const s = text.trim().toLowerCase();
+      if (s === 'true' || s === '1' || s === 'yes') return true;
+      if (s === 'false' || s === '0' || s === 'no') return false;
+      return text;
+    }
     case 'integer': {
       const s = text.trim();
       if (/^[0-9]{1,16}$/.test(s)) return Number(s);

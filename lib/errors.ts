@@ -196,6 +196,47 @@ export const ERROR_CODES = {
   TLOG_PROOF_MALFORMED: 'malformed',
   /** An audit bundle that is not valid JSON of its schema, or whose parts do not fit together. */
   AUDIT_BUNDLE_INVALID: 'malformed',
+  // DSSE envelopes (lib/dsse): signed policies, baselines, app specs, key sets and in-toto statements
+  /** A DSSE envelope that is not JSON of the envelope's shape, or whose payload or a signature is not base64. */
+  ENVELOPE_MALFORMED: 'malformed',
+  /** No signature of the envelope verifies with any trusted key (unsigned, altered, or signed by an untrusted key). */
+  SIGNATURE_INVALID: 'refused',
+  /** Fewer distinct trusted keys verified the envelope than its threshold asks (details.verified, details.threshold). */
+  SIGNATURE_THRESHOLD_NOT_MET: 'refused',
+  /** The envelope's payloadType is not the one the reader expects: refused before any signature is looked at. */
+  PAYLOAD_TYPE_MISMATCH: 'refused',
+  /** A signer (node:crypto key, HSM) failed to make a signature. */
+  SIGNING_FAILED: 'unavailable',
+  /** An in-toto Statement v1 that does not validate, or a subject digest that is not sha256 hex. */
+  STATEMENT_MALFORMED: 'malformed',
+  // host baselines (lib/baseline)
+  /** A baseline document that is not valid JSON or not of the schema (details.path says where). */
+  BASELINE_INVALID: 'malformed',
+  /** A baseline report, or a part of it (a SELinux tree, an `nft -j list ruleset` document: truncated, too deep, too big, of an unknown json_schema_version or shape), that cannot be read or parsed. */
+  BASELINE_REPORT_INVALID: 'malformed',
+  /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
+  BASELINE_NFT_UNRENDERABLE: 'usage',
+  // PKCS#11 keys (lib/pkcs11, daemon/pkcs11): details name CKR_* codes, tokens and labels, never a PIN
+  /** A PKCS#11 URI (RFC 7512) that does not parse: bad syntax, bad percent-encoding, a repeated attribute, a bad value. */
+  PKCS11_URI_INVALID: 'malformed',
+  /** No PKCS#11 module: none named (URI module-path, BULWARK_PKCS11_MODULE), or the file is missing or does not load. */
+  PKCS11_MODULE_MISSING: 'unavailable',
+  /** No token with the label (or serial, model, manufacturer) the URI names is present. */
+  PKCS11_TOKEN_MISSING: 'not-found',
+  /** No PIN was given (URI pin-value or pin-source, BULWARK_PKCS11_PIN, a PIN file), or the PIN file cannot be read. */
+  PKCS11_PIN_MISSING: 'usage',
+  /** The token refused the PIN (CKR_PIN_INCORRECT, CKR_PIN_LEN_RANGE) or has locked it (CKR_PIN_LOCKED). */
+  PKCS11_PIN_INCORRECT: 'refused',
+  /** No key on the token matches the URI (object label, id, type), or more than one does. */
+  PKCS11_KEY_NOT_FOUND: 'not-found',
+  /** A key whose type or curve Bulwark does not sign with, or a key type keygen does not make. */
+  PKCS11_KEY_UNSUPPORTED: 'usage',
+  /** keygen was asked for a label or id that a key on the token already has. */
+  PKCS11_KEY_EXISTS: 'usage',
+  /** The token went away under an open session (CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_SESSION_HANDLE_INVALID...). */
+  PKCS11_TOKEN_REMOVED: 'unavailable',
+  /** Any other PKCS#11 failure; details.ckr names the return value. */
+  PKCS11_FAILED: 'unavailable',
   // the controller's audit log (controller/audit)
   /** The audit stream no longer holds what the last signed checkpoint covers (a record edited, deleted, reordered or aged out): nothing more is signed. */
   AUDIT_LOG_REWRITTEN: 'refused',

@@ -42,6 +42,14 @@ export const FINDING_CODES = {
   KERNEL_CMDLINE_NOT_ALLOWED: 'the kernel command line does not match the policy, or was not measured',
   POLICY_MISSING: 'no measured-boot policy is assigned to this node (nor to its group, nor as the default): a boot that is not judged is not trusted',
   STATE_CORRUPT: "the controller's stored record of this node does not decode; the node stays untrusted until an operator approves it and it enrolls again",
+  SELINUX_NOT_ENFORCING: 'SELinux is not in the mode the baseline requires (now, or at next boot by /etc/selinux/config)',
+  SELINUX_POLICY_MISMATCH: 'the SELinux policy (type, hash, or a required or forbidden module) differs from the baseline',
+  SELINUX_BOOLEAN_MISMATCH: 'a SELinux boolean differs from the value the baseline pins',
+  BASELINE_REPORT_MISSING: 'a baseline applies but the host sent no baseline report',
+  BASELINE_REPLAY_MISMATCH: 'the baseline reports do not replay to the quoted baseline PCR: a report was edited, dropped or reordered',
+  BASELINE_REPORT_INVALID: "the host's baseline report, or a part of it, could not be read or parsed",
+  SELINUX_REPORT_CONTRADICTS_KERNEL: 'the SELinux state the agent reported contradicts what the kernel measured into the IMA log',
+  NFT_BASELINE_DRIFT: "the host's effective nftables exposure or Bulwark's own table differs from the baseline",
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;

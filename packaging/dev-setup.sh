@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 nats-server ima-evm-utils protobuf-compiler openssl)
+APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 nats-server ima-evm-utils protobuf-compiler openssl python3 python3-venv nftables iproute2 softhsm2 opensc)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -27,3 +27,10 @@ fi
 echo "bulwark: building" >&2
 rm -rf dist
 npm run --silent build >&2
+
+# The independent DSSE implementation the interop test checks lib/dsse against
+# (securesystemslib from PyPI), in a venv cached per machine outside the repository, as
+# test/tools/build-nomad.sh caches Nomad. Without PyPI the interop test skips, saying why.
+if ! ./test/tools/securesystemslib-venv.sh >/dev/null; then
+  echo "bulwark: the securesystemslib venv could not be made (test/lib/dsse/dsse-interop.test.ts will skip)" >&2
+fi

@@ -17,6 +17,7 @@ import {
   checkActivateResponse,
   checkAppStatus,
   checkAppSummary,
+  checkBaselineStatus,
   checkEnrollResponse,
   checkHeldEnrollment,
   checkList,
@@ -29,6 +30,7 @@ import {
   type ActivateRequestMsg,
   type ActivateResponseMsg,
   type AppStatusMsg,
+  type BaselineStatusMsg,
   type AppSummaryMsg,
   type EnrollRequestMsg,
   type EnrollResponseMsg,
@@ -175,6 +177,11 @@ export class ControllerClient {
 
   async reattest(nodeId: string): Promise<string> {
     return checkText((await this.unary(this.attestation.reattest.bind(this.attestation), { nodeId })).nonce, 'nonce', 256);
+  }
+
+  /** A node's host baseline: the one that applies, its report chain, exposure, findings, last corrections. */
+  async getBaseline(nodeId: string): Promise<BaselineStatusMsg> {
+    return checkBaselineStatus(await this.unary(this.attestation.getBaseline.bind(this.attestation), { nodeId }));
   }
 
   async approveReenrollment(nodeId: string): Promise<NodeMsg> {

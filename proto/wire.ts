@@ -502,6 +502,94 @@ export function trustEventToWire(e: TrustEventMsg): attestation.TrustEvent {
   return { ...e, previous: TRUST_STATE_WIRE[e.previous], state: TRUST_STATE_WIRE[e.state], reasons: e.reasons.map(findingToWire) };
 }
 
+/** An inclusive port range. */
+export interface PortRangeMsg {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A node's host baseline as the API reports it (GetBaseline), checked for shape and size when decoded. */
+export interface BaselineStatusMsg {
+  readonly nodeId: string;
+  readonly baselineName: string;
+  readonly baselineSha256: string;
+  readonly baselineMode: string;
+  readonly chainLength: number;
+  readonly bootId: string;
+  readonly latestReportAt: string;
+  readonly latestReceivedAt: string;
+  readonly reportBaselineSha256: string;
+  readonly exposureKnown: boolean;
+  readonly tcp: readonly PortRangeMsg[];
+  readonly udp: readonly PortRangeMsg[];
+  readonly conditional: readonly { readonly protocol: string; readonly ports: PortRangeMsg; readonly condition: string }[];
+  readonly otherProtocols: boolean;
+  readonly forwardOpen: boolean;
+  readonly selinuxMode: string;
+  readonly changes: readonly string[];
+  readonly findings: readonly FindingMsg[];
+  readonly judgedAt: string;
+  readonly enforcement: readonly { readonly target: string; readonly action: string; readonly changed: string; readonly ok: boolean; readonly error: string }[];
+  readonly enforcedAt: string;
+  readonly reportError: string;
+}
+
+function checkPortRange(p: attestation.PortRange | undefined, field: string): PortRangeMsg {
+  if (p === undefined || p.from > 65535 || p.to > 65535 || p.from > p.to) throw new BulwarkError('WIRE_MALFORMED', `field ${field} is not a port range`);
+  return { from: p.from, to: p.to };
+}
+
+/** Checks a decoded BaselineStatus: node id, port ranges, caps on every string and list. */
+export function checkBaselineStatus(m: attestation.BaselineStatus): BaselineStatusMsg {
+  return {
+    nodeId: checkNodeId(m.nodeId),
+    baselineName: checkText(m.baselineName, 'baseline_name', 128),
+    baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
+    baselineMode: checkText(m.baselineMode, 'baseline_mode', 16),
+    chainLength: m.chainLength,
+    bootId: checkText(m.bootId, 'boot_id', 128),
+    latestReportAt: checkText(m.latestReportAt, 'latest_report_at', 64),
+    latestReceivedAt: checkText(m.latestReceivedAt, 'latest_received_at', 64),
+    reportBaselineSha256: checkText(m.reportBaselineSha256, 'report_baseline_sha256', 64),
+    exposureKnown: m.exposureKnown,
+    tcp: items(m.tcp, 'tcp', (p) => checkPortRange(p, 'tcp')),
+    udp: items(m.udp, 'udp', (p) => checkPortRange(p, 'udp')),
+    conditional: items(m.conditional, 'conditional', (c) => ({
+      protocol: checkText(c.protocol, 'conditional.protocol', 8),
+      ports: checkPortRange(c.ports, 'conditional.ports'),
+      condition: checkText(c.condition, 'conditional.condition'),
+    })),
+    otherProtocols: m.otherProtocols,
+    forwardOpen: m.forwardOpen,
+    selinuxMode: checkText(m.selinuxMode, 'selinux_mode', 16),
+    changes: items(m.changes, 'changes', (c) => checkText(c, 'changes')),
+    findings: items(m.findings, 'findings', checkFinding),
+    judgedAt: checkText(m.judgedAt, 'judged_at', 64),
+    enforcement: items(m.enforcement, 'enforcement', (e) => ({
+      target: checkText(e.target, 'enforcement.target', 16),
+      action: checkText(e.action, 'enforcement.action'),
+      changed: checkText(e.changed, 'enforcement.changed'),
+      ok: e.ok,
+      error: checkText(e.error, 'enforcement.error'),
+    })),
+    enforcedAt: checkText(m.enforcedAt, 'enforced_at', 64),
+    reportError: checkText(m.reportError, 'report_error'),
+  };
+}
+
+/** The generated message for a node's baseline status. */
+export function baselineStatusToWire(s: BaselineStatusMsg): attestation.BaselineStatus {
+  return {
+    ...s,
+    tcp: s.tcp.map((p) => ({ ...p })),
+    udp: s.udp.map((p) => ({ ...p })),
+    conditional: s.conditional.map((c) => ({ ...c, ports: { ...c.ports } })),
+    changes: [...s.changes],
+    findings: s.findings.map(findingToWire),
+    enforcement: s.enforcement.map((e) => ({ ...e })),
+  };
+}
+
 /** A stored policy's summary. */
 export interface PolicyInfoMsg {
   readonly kind: string;

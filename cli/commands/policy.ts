@@ -12,7 +12,7 @@ import { printJson, readTextInput } from '../io.js';
 import { formatTable } from '../table.js';
 import { quoteFileOptions } from './quote.js';
 
-const KINDS = 'measured-boot or runtime';
+const KINDS = 'measured-boot, runtime or baseline';
 
 function addFleetPolicyCommands(policy: Command, ctx: CtlContext): void {
   const push = policy

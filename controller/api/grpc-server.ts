@@ -39,6 +39,7 @@ import {
   POLICIES_SERVICE,
   REGISTRAR_SERVICE,
   appStatusToWire,
+  baselineStatusToWire,
   checkActivateRequest,
   checkEnrollRequest,
   checkNodeId,
@@ -52,6 +53,7 @@ import {
   type AppsServer,
   type AttestationServer,
   type AuditServer,
+  type BaselineStatusMsg,
   type CredentialsServer,
   type HeldEnrollmentMsg,
   type HealthServer,
@@ -62,6 +64,7 @@ import {
 } from '../../proto/index.js';
 import type { AppCatalogue } from '../apps/index.js';
 import type { AuditLog } from '../audit/index.js';
+import type { BaselineStatus } from '../appraisers/index.js';
 import type { PolicyStore } from '../policies/index.js';
 import type { HeldEnrollment, Registrar } from '../registrar/index.js';
 import type { AdminAudit, ControllerStore } from '../state/index.js';
@@ -122,6 +125,38 @@ export function nodeRecordToMsg(r: NodeRecord): NodeMsg {
   };
 }
 
+/** A node's baseline status in its API form. */
+export function baselineStatusToMsg(b: BaselineStatus): BaselineStatusMsg {
+  const stored = b.stored;
+  const report = b.latest;
+  const nft = report !== null && 'exposure' in report.nftables ? report.nftables : null;
+  const selinux = report !== null && 'state' in report.selinux ? report.selinux.state : null;
+  return {
+    nodeId: b.nodeId,
+    baselineName: b.baseline?.name ?? '',
+    baselineSha256: b.baseline?.sha256 ?? '',
+    baselineMode: b.baseline?.mode ?? '',
+    chainLength: stored?.count ?? 0,
+    bootId: stored?.bootId ?? '',
+    latestReportAt: report?.time ?? '',
+    latestReceivedAt: stored?.latest?.receivedAt ?? '',
+    reportBaselineSha256: report?.baseline?.sha256 ?? '',
+    exposureKnown: nft !== null,
+    tcp: nft?.exposure.tcp ?? [],
+    udp: nft?.exposure.udp ?? [],
+    conditional: nft?.exposure.conditional ?? [],
+    otherProtocols: nft?.exposure.otherProtocols ?? false,
+    forwardOpen: nft?.exposure.forwardOpen ?? false,
+    selinuxMode: selinux?.mode ?? '',
+    changes: report?.changes ?? [],
+    findings: (stored?.judged.findings ?? []).map((f) => ({ code: f.code, message: f.message, details: {} })),
+    judgedAt: stored?.judged.at ?? '',
+    enforcement: (stored?.lastEnforcement?.actions ?? []).map((a) => ({ target: a.target, action: a.action, changed: a.changed, ok: a.ok, error: a.error ?? '' })),
+    enforcedAt: stored?.lastEnforcement?.at ?? '',
+    reportError: b.reportError ?? '',
+  };
+}
+
 function heldToWire(h: HeldEnrollment): HeldEnrollmentMsg {
   return { nodeId: h.nodeId, ekName: h.ekName, ekCertificateSubject: h.ekCertificateSubject, nomadNode: h.nomadNode ?? '', heldAt: new Date(h.heldAt).toISOString() };
 }
@@ -156,6 +191,8 @@ export interface ApiDeps {
   readonly verifier: Verifier;
   readonly policies: PolicyStore;
   readonly apps: AppCatalogue;
+  /** Node baselines as the baseline appraiser holds them (GetBaseline). */
+  readonly baselines: { status(nodeId: string): Promise<BaselineStatus> };
   /** A trusted verdict older than this does not count as trusted (Placement.IsTrusted). */
   readonly freshnessMs: number;
   /** Sends a challenge to the node now (Reattest). */
@@ -234,6 +271,11 @@ export class GrpcApi {
         return { events: events.map(trustEventToWire) };
       }),
       reattest: unary(async (req) => ({ nonce: await deps.challengeNow(checkNodeId(req.nodeId)) })),
+      getBaseline: unary(async (req) => {
+        const nodeId = checkNodeId(req.nodeId);
+        if ((await store.getNode(nodeId)) === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
+        return baselineStatusToWire(baselineStatusToMsg(await deps.baselines.status(nodeId)));
+      }),
       approveReenrollment: unary(async (req) => {
         const nodeId = checkNodeId(req.nodeId);
         const stored = await store.getNode(nodeId);

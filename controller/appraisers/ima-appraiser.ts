@@ -5,7 +5,9 @@
  * they must replay from the stored PCR 10 to the quoted one (entries past the quote wait
  * for the next round), and every verified entry is judged against the node's runtime
  * policy. A controller restart resumes from the stored state and asks for nothing it
- * has verified. Findings on verified entries (an unknown binary ran) and a log that no
+ * has verified. The last `selinux-state` and `selinux-policy-hash` buffers (ima-buf
+ * critical data the kernel measured) of the boot are kept with it, for the baseline
+ * appraiser: what the kernel measured wins over what a host reports. Findings on verified entries (an unknown binary ran) and a log that no
  * longer replays are sticky: the next clean round does not undo what already ran.
  */
 import { Type, type Static } from '@sinclair/typebox';
@@ -28,7 +30,7 @@ import {
 import { IMA_FORMATS, corruptPath, imaFormatOf, type ImaFormat, type PolicyKindName } from '../../lib/attestation/index.js';
 import { defineDocument, literalUnion } from '../../lib/schema/index.js';
 import { TPM_ALG } from '../../lib/tpm/index.js';
-import { finding, type Finding } from '../../lib/index.js';
+import { finding, fromHex, toHex, type Finding } from '../../lib/index.js';
 import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Appraiser } from './appraiser.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
 import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from '../state/index.js';
@@ -59,14 +61,36 @@ export const StoredImaSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** The last selinux-state and selinux-policy-hash buffers verified in this boot (hex); absent before they were kept. */
+    kernelSelinux: Type.Optional(
+      Type.Object(
+        {
+          state: Type.Union([Type.String({ pattern: '^([0-9a-f]{2}){0,4096}$' }), Type.Null()]),
+          policyHash: Type.Union([Type.String({ pattern: '^([0-9a-f]{2}){0,4096}$' }), Type.Null()]),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
+
+/** The kernel's own measurements of SELinux (IMA critical data, ima-buf entries) in one boot: the last buffer of each, or null. */
+export interface KernelSelinuxBuffers {
+  readonly state: Uint8Array | null;
+  readonly policyHash: Uint8Array | null;
+}
+
+const NO_KERNEL_SELINUX: KernelSelinuxBuffers = { state: null, policyHash: null };
+
+/** Critical-data buffers longer than this are not kept (the kernel's selinux-state is about 150 bytes, the policy hash 32). */
+const MAX_KERNEL_SELINUX_BUFFER = 4096;
 
 interface StoredIma {
   readonly resetCount: number;
   readonly format: ImaFormat;
   readonly state: ImaReplayState;
+  readonly kernelSelinux: KernelSelinuxBuffers;
 }
 
 const STORED_IMA = defineDocument(StoredImaSchema, 'stored IMA replay state', 'STORE_CORRUPT');
@@ -76,7 +100,9 @@ const enc = new TextEncoder();
 /** Decodes a node's stored IMA replay state: STORE_CORRUPT (or IMA_STATE_INVALID for its banks) when it does not. */
 export function decodeStoredIma(bytes: Uint8Array, nodeId: string): StoredIma {
   const doc = STORED_IMA.parseJson(bytes, `${IMA_BUCKET}/${nodeId}`);
-  return { resetCount: doc.resetCount, format: doc.format, state: decodeImaReplayState(doc.state) };
+  const k = doc.kernelSelinux;
+  const kernelSelinux = k === undefined ? NO_KERNEL_SELINUX : { state: k.state === null ? null : fromHex(k.state), policyHash: k.policyHash === null ? null : fromHex(k.policyHash) };
+  return { resetCount: doc.resetCount, format: doc.format, state: decodeImaReplayState(doc.state), kernelSelinux };
 }
 
 export class ImaAppraiser implements Appraiser {
@@ -84,11 +110,32 @@ export class ImaAppraiser implements Appraiser {
   private readonly kv: KV;
   private readonly policies: PolicyStore;
   private readonly log: Logger;
+  /** The kernel's SELinux measurements verified by this replica, per node and boot (the KV state has them too). */
+  private readonly selinuxSeen = new Map<string, { readonly resetCount: number; readonly buffers: KernelSelinuxBuffers }>();
 
   private constructor(kv: KV, policies: PolicyStore, log: Logger) {
     this.log = log;
     this.kv = kv;
     this.policies = policies;
+  }
+
+  /**
+   * The last selinux-state and selinux-policy-hash buffers the kernel measured in the boot
+   * with `resetCount`, from entries that replayed to a quoted PCR 10 (this round's
+   * included, once the IMA appraiser has run on it). Trust: proven by the TPM.
+   */
+  async kernelSelinux(nodeId: string, resetCount: number): Promise<KernelSelinuxBuffers> {
+    const seen = this.selinuxSeen.get(nodeId);
+    if (seen !== undefined && seen.resetCount === resetCount) return seen.buffers;
+    const entry = await this.kv.get(nodeId);
+    if (entry === null || entry.operation !== 'PUT' || entry.value.length === 0) return NO_KERNEL_SELINUX;
+    try {
+      const stored = decodeStoredIma(entry.value, nodeId);
+      return stored.resetCount === resetCount ? stored.kernelSelinux : NO_KERNEL_SELINUX;
+    } catch (err) {
+      if (!isBulwarkError(err)) throw err;
+      return NO_KERNEL_SELINUX; // the IMA appraiser reports the corrupt state itself
+    }
   }
 
   static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger()): Promise<ImaAppraiser> {
@@ -131,10 +178,8 @@ export class ImaAppraiser implements Appraiser {
       }
     }
     // A new boot (or a stored state of another boot or format) starts from entry 0.
-    const state =
-      stored !== null && stored.resetCount === ctx.clockInfo.resetCount && stored.format === format && !ctx.newBoot
-        ? stored.state
-        : initialImaReplayState(quotedBanks(ctx));
+    const sameBoot = stored !== null && stored.resetCount === ctx.clockInfo.resetCount && stored.format === format && !ctx.newBoot;
+    const state = sameBoot && stored !== null ? stored.state : initialImaReplayState(quotedBanks(ctx));
     const position = { imaEntry: state.entryCount, imaOffset: state.byteOffset };
 
     if (ev.imaFromEntry > state.entryCount || (ev.imaFromEntry === state.entryCount && ev.imaFromOffset !== state.byteOffset)) {
@@ -182,7 +227,10 @@ export class ImaAppraiser implements Appraiser {
       const judged = evaluateImaEntries(policy.policy, replay.verified);
       findings.push(...judged.filter((f) => !(aggregateProven && f.details?.['entry'] === 0 && f.details['path'] === 'boot_aggregate')));
     }
-    const next: StoredIma = { resetCount: ctx.clockInfo.resetCount, format, state: replay.state };
+    const kernelSelinux = kernelSelinuxOf(replay.verified, sameBoot ? (stored?.kernelSelinux ?? NO_KERNEL_SELINUX) : NO_KERNEL_SELINUX);
+    if (this.selinuxSeen.size > 100_000) this.selinuxSeen.clear();
+    this.selinuxSeen.set(record.nodeId, { resetCount: ctx.clockInfo.resetCount, buffers: kernelSelinux });
+    const next: StoredIma = { resetCount: ctx.clockInfo.resetCount, format, state: replay.state, kernelSelinux };
     const advanced = replay.state.entryCount !== state.entryCount || stored === null || stored.resetCount !== next.resetCount;
     // STATE_CORRUPT is not sticky: the state is rebuilt from a full replay, and once written the next round reads it.
     const sticky = findings.some((f) => f.code !== 'STATE_CORRUPT');
@@ -193,7 +241,13 @@ export class ImaAppraiser implements Appraiser {
       ...(advanced
         ? {
             commit: async () => {
-              const value: Static<typeof StoredImaSchema> = { version: 1, ...next, state: encodeImaReplayState(next.state) };
+              const k = next.kernelSelinux;
+              const value: Static<typeof StoredImaSchema> = {
+                version: 1,
+                ...next,
+                state: encodeImaReplayState(next.state),
+                kernelSelinux: { state: k.state === null ? null : toHex(k.state), policyHash: k.policyHash === null ? null : toHex(k.policyHash) },
+              };
               await this.kv.put(record.nodeId, enc.encode(JSON.stringify(value)));
             },
           }
@@ -204,6 +258,17 @@ export class ImaAppraiser implements Appraiser {
   async reset(nodeId: string): Promise<void> {
     await this.kv.delete(nodeId);
   }
+}
+
+/** `before`, with the last selinux-state / selinux-policy-hash ima-buf buffers among `verified` in place of its own. */
+function kernelSelinuxOf(verified: readonly ImaEntry[], before: KernelSelinuxBuffers): KernelSelinuxBuffers {
+  let { state, policyHash } = before;
+  for (const e of verified) {
+    if (e.template !== 'ima-buf' || e.buffer === null || e.buffer.length > MAX_KERNEL_SELINUX_BUFFER) continue;
+    if (e.path === 'selinux-state') state = e.buffer;
+    else if (e.path === 'selinux-policy-hash') policyHash = e.buffer;
+  }
+  return { state, policyHash };
 }
 
 /** The banks whose PCR 10 the quote proves (SHA-256 by default). */

@@ -8,6 +8,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { configError, defineConfig, layerConfig, LOG_LEVELS, readConfigLayers, type ConfigLayer } from '../../daemon/index.js';
 import { literalUnion } from '../../lib/schema/index.js';
+import { formatPcrSelectionSpec, parsePcrSelectionSpec, TPM_ALG } from '../../lib/tpm/index.js';
 
 const TEXT = '^[^\\x00-\\x1f\\x7f]*$';
 const Text = (fallback: string, pattern = TEXT) => Type.String({ maxLength: 4096, pattern, default: fallback });
@@ -49,6 +50,15 @@ export const ControllerConfigSchema = Type.Object(
     ekAllowList: Type.Array(Type.String({ pattern: '^[0-9a-f]{64}$' }), { maxItems: 100_000, default: [] }),
     /** PCRs every quote must cover: 0-7 firmware and Secure Boot, 8-9 GRUB, kernel, initrd and command line, 10 IMA, 14 shim's MOK lists. */
     pcrSelection: Text('sha256:0,1,2,3,4,5,6,7,8,9,10,14'),
+    /**
+     * The PCR (sha256 bank) the agents extend every baseline report into; added to the
+     * challenge's selection when pcrSelection lacks it. 13: not used by firmware, shim,
+     * GRUB, systemd-stub or systemd (TCG PC Client PFP, UAPI "Linux TPM PCR Registry"), and
+     * reset only by a reboot.
+     */
+    baselinePcr: Type.Integer({ minimum: 0, maximum: 23, default: 13 }),
+    /** A node without a baseline assigned (node, group or default) is untrusted (POLICY_MISSING); false: a note only. */
+    requireBaseline: Type.Boolean({ default: true }),
     /** How often agents push evidence. */
     intervalMs: Ms(30_000),
     /** How often the controller pulls evidence from each node (a fresh challenge). */
@@ -131,6 +141,8 @@ export const CONTROLLER_CONFIG_ENV = {
   BULWARK_GRPC_LISTEN: { key: 'grpcListen', type: 'string' },
   BULWARK_EK_CA_DIR: { key: 'ekCaDir', type: 'string' },
   BULWARK_PCR_SELECTION: { key: 'pcrSelection', type: 'string' },
+  BULWARK_BASELINE_PCR: { key: 'baselinePcr', type: 'integer' },
+  BULWARK_REQUIRE_BASELINE: { key: 'requireBaseline', type: 'boolean' },
   BULWARK_INTERVAL_MS: { key: 'intervalMs', type: 'integer' },
   BULWARK_PULL_INTERVAL_MS: { key: 'pullIntervalMs', type: 'integer' },
   BULWARK_STALE_AFTER_MS: { key: 'staleAfterMs', type: 'integer' },
@@ -155,6 +167,11 @@ function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, str
   for (const key of ['intervalMs', 'pullIntervalMs'] as const) {
     if (value[key] < 100) throw configError(key, origin(key), `/${key}`, 'must be at least 100 ms');
   }
+  try {
+    quoteSelection(value);
+  } catch (err) {
+    throw configError('pcrSelection', origin('pcrSelection'), '/pcrSelection', `is not a PCR selection: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
   if (value.staleAfterMs <= value.intervalMs) throw configError('staleAfterMs', origin('staleAfterMs'), '/staleAfterMs', `must be longer than intervalMs (${value.intervalMs})`);
   if (value.natsUrl !== null) {
     // No plaintext and no anonymous access: an external NATS needs a pinned CA and one identity.
@@ -171,6 +188,22 @@ function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, str
     }
   }
   return value;
+}
+
+/**
+ * The PCR selection every challenge asks for: pcrSelection with the baseline PCR added to
+ * its sha256 bank (or a sha256 bank of it alone) when not already there. Registrar and
+ * verifier use this, never pcrSelection itself.
+ */
+export function quoteSelection(config: Pick<ControllerConfig, 'pcrSelection' | 'baselinePcr'>): string {
+  const selection = parsePcrSelectionSpec(config.pcrSelection);
+  const sha256 = selection.find((s) => s.hashAlg === TPM_ALG.SHA256);
+  if (sha256?.pcrs.includes(config.baselinePcr) === true) return formatPcrSelectionSpec(selection);
+  const withBaseline =
+    sha256 === undefined
+      ? [...selection, { hashAlg: TPM_ALG.SHA256, pcrs: [config.baselinePcr] }]
+      : selection.map((s) => (s === sha256 ? { hashAlg: s.hashAlg, pcrs: [...s.pcrs, config.baselinePcr].sort((a, b) => a - b) } : s));
+  return formatPcrSelectionSpec(withBaseline);
 }
 
 /**

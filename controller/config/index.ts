@@ -6,5 +6,6 @@ export {
   DEFAULT_CONTROLLER_CONFIG_PATH,
   loadControllerConfig,
   parseControllerConfig,
+  quoteSelection,
   type ControllerConfig,
 } from './config.js';

@@ -1,7 +1,8 @@
 /**
  * Admin actions and refused identity claims in the audit stream (`BULWARK_AUDIT`, subject
  * `bulwark.v1.audit._admin.<action>`): policy pushes and assignments (an accept-all
- * measured-boot policy is flagged), EK moves, enrollment approvals and refusals. Trust
+ * measured-boot policy is flagged), EK moves, enrollment approvals and refusals, and the
+ * corrections a node's agent made to enforce its baseline (reported, TPM-bound). Trust
  * transitions keep their own per-node subjects; these records sit beside them so one
  * stream holds the history of who changed what the verdicts depend on.
  */
@@ -21,6 +22,7 @@ export const ADMIN_ACTIONS = [
   'enrollment.held',
   'enrollment.approved',
   'node.reenrollment-approved',
+  'baseline.enforced',
 ] as const;
 
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];

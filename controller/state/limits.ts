@@ -30,6 +30,8 @@ export const STREAM_LIMITS = {
   bulwark_policies: { maxBytes: 256 * MIB, maxAgeMs: 3650 * DAY_MS },
   bulwark_eventlogs: { maxBytes: 1024 * MIB, maxAgeMs: 400 * DAY_MS },
   bulwark_ima: { maxBytes: 256 * MIB, maxAgeMs: 400 * DAY_MS },
+  // One record per node holding its latest baseline report (with the normalised ruleset).
+  bulwark_baselines: { maxBytes: 1024 * MIB, maxAgeMs: 400 * DAY_MS },
   // One EK is one node for good, and a revocation must outlive every certificate it names:
   // these keep their entries as long as policies do.
   bulwark_ek: { maxBytes: 64 * MIB, maxAgeMs: 3650 * DAY_MS },

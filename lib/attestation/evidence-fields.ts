@@ -27,7 +27,7 @@ export function findingCodeOf(value: string): AnyFindingCode | null {
 }
 
 /** The policy kinds the controller's appraisers register (PolicyInfo.kind on the wire). */
-export const POLICY_KINDS = ['measured-boot', 'runtime'] as const;
+export const POLICY_KINDS = ['measured-boot', 'runtime', 'baseline'] as const;
 
 export type PolicyKindName = (typeof POLICY_KINDS)[number];
 

@@ -50,6 +50,7 @@ const DOCUMENTED = [
   'policy assign',
   'policy group',
   'ima check',
+  'baseline check',
   'apps list',
   'apps deploy',
   'apps status',
@@ -113,7 +114,7 @@ t.test('COMMAND --help: usage, arguments and options of that command', async (t)
 });
 
 t.test('--json on every command that lists or reports', async (t) => {
-  const listings = ['nodes', 'node', 'history', 'watch', 'reattest', 'approve', 'policy list', 'policy push', 'policy check', 'apps list', 'apps deploy', 'apps status', 'apps stop', 'quote verify', 'eventlog show', 'eventlog replay', 'ima check'];
+  const listings = ['nodes', 'node', 'history', 'watch', 'reattest', 'approve', 'policy list', 'policy push', 'policy check', 'apps list', 'apps deploy', 'apps status', 'apps stop', 'quote verify', 'eventlog show', 'eventlog replay', 'ima check', 'baseline check'];
   for (const words of listings) t.match((await ctl(...words.split(' '), '--help')).out, /^ {2}--json +print JSON instead of text$/m, words);
   const defaults = await ctl('history', '--help');
   t.match(defaults.out, /--limit <N> +at most N transitions, newest last \(default: 50\)/, 'defaults come from the definition');

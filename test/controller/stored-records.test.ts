@@ -12,6 +12,7 @@ import { connect } from 'nats';
 import { decodePendingEnrollment } from '../../controller/registrar/registrar.js';
 import { decodeLease, KvLease } from '../../controller/state/lease.js';
 import { decodeStoredIma } from '../../controller/appraisers/ima-appraiser.js';
+import { decodeStoredBaseline } from '../../controller/appraisers/baseline-appraiser.js';
 import { decodeStoredPolicy } from '../../controller/policies/policy-store.js';
 import { ControllerStore } from '../../controller/state/store.js';
 import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
@@ -70,6 +71,35 @@ t.test('IMA replay state', async (t) => {
   t.throws(() => decodeStoredIma(json({ ...stored, state: { ...stored.state, entryCount: -1 } }), 'node-1'), { code: 'STORE_CORRUPT', details: { path: '/state/entryCount' } });
   t.throws(() => decodeStoredIma(json({ ...stored, state: { ...stored.state, pcr10: { sha256: 'ab' } } }), 'node-1'), { code: 'IMA_STATE_INVALID' }, 'a PCR value of the wrong length');
   t.throws(() => decodeStoredIma(enc.encode('{'), 'node-1'), { code: 'STORE_CORRUPT' });
+  const withKernel = decodeStoredIma(json({ ...stored, version: 1, kernelSelinux: { state: '696e697469616c697a65643d313b', policyHash: null } }), 'node-1');
+  t.equal(Buffer.from(withKernel.kernelSelinux.state ?? []).toString(), 'initialized=1;', 'the kernel SELinux buffers kept with it');
+  t.equal(withKernel.kernelSelinux.policyHash, null);
+  t.same(old.kernelSelinux, { state: null, policyHash: null }, 'a state written before they were kept has none');
+  t.throws(() => decodeStoredIma(json({ ...stored, kernelSelinux: { state: 'xyz', policyHash: null } }), 'node-1'), { code: 'STORE_CORRUPT', details: { path: '/kernelSelinux/state' } });
+});
+
+t.test('baseline chains', async (t) => {
+  const chain = {
+    version: 1,
+    resetCount: 3,
+    bootId: 'boot-1',
+    count: 2,
+    pcr: 'ab'.repeat(32),
+    latest: { sha256: 'cd'.repeat(32), bytes: Buffer.from('{}').toString('base64'), receivedAt: '2026-01-01T00:00:00.000Z' },
+    judged: { at: '2026-01-01T00:00:00.000Z', baseline: { name: 'web', sha256: 'ef'.repeat(32) }, findings: [{ code: 'NFT_BASELINE_DRIFT', message: 'tcp 8080' }] },
+    lastEnforcement: { at: '2026-01-01T00:00:00.000Z', bootId: 'boot-1', seq: 1, actions: [{ target: 'nftables', action: 'replaced table inet bulwark', changed: 'tcp 8080', ok: true }] },
+  };
+  t.same(decodeStoredBaseline(json(chain), 'node-1'), chain);
+  t.same(decodeStoredBaseline(json({ ...chain, latest: null, lastEnforcement: null }), 'node-1').latest, null, 'before the first report');
+  t.throws(() => decodeStoredBaseline(json({ ...chain, version: undefined }), 'node-1'), { code: 'STORE_CORRUPT', details: { path: '/version' } }, 'a new kind of record has its version from the start');
+  t.throws(() => decodeStoredBaseline(json({ ...chain, pcr: 'ab' }), 'node-1'), { code: 'STORE_CORRUPT', details: { path: '/pcr', source: 'bulwark_baselines/node-1' } });
+  t.throws(() => decodeStoredBaseline(json({ ...chain, count: -1 }), 'node-1'), { code: 'STORE_CORRUPT', details: { path: '/count' } });
+  t.throws(() => decodeStoredBaseline(json({ ...chain, latest: { ...chain.latest, bytes: 'not base64!' } }), 'node-1'), { code: 'STORE_CORRUPT', details: { path: '/latest/bytes' } });
+  t.throws(
+    () => decodeStoredBaseline(json({ ...chain, lastEnforcement: { ...chain.lastEnforcement, actions: [{ target: 'iptables', action: 'x', changed: 'y', ok: true }] } }), 'node-1'),
+    { code: 'STORE_CORRUPT', details: { path: '/lastEnforcement/actions/0/target' } },
+  );
+  t.throws(() => decodeStoredBaseline(enc.encode('{"version":1,'), 'node-1'), { code: 'STORE_CORRUPT' });
 });
 
 t.test('policy envelopes', async (t) => {

@@ -24,7 +24,7 @@ t.test('limits on every stream; the audit stream is append-only', async (t) => {
   await bed.store.appendAudit({ nodeId: 'node-a', previous: 'unknown', state: 'enrolled', reasons: [], at: new Date(0).toISOString(), sequence: 0 });
   const jsm = await bed.nc.jetstreamManager();
   for (const [name, limits] of Object.entries(STREAM_LIMITS)) {
-    if (name.startsWith('bulwark_eventlogs') || name.startsWith('bulwark_ima')) continue; // opened by the appraisers
+    if (name.startsWith('bulwark_eventlogs') || name.startsWith('bulwark_ima') || name.startsWith('bulwark_baselines')) continue; // opened by the appraisers
     const stream = name === AUDIT_STREAM ? name : `KV_${name}`;
     const info = await jsm.streams.info(stream);
     t.equal(info.config.max_bytes, limits.maxBytes, `${stream} max_bytes`);

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_CONFIG_DEFAULTS, loadAgentConfig } from '../../agent/config.js';
-import { CONTROLLER_DEFAULTS, loadControllerConfig, parseControllerConfig } from '../../controller/config/config.js';
+import { CONTROLLER_DEFAULTS, loadControllerConfig, parseControllerConfig, quoteSelection } from '../../controller/config/config.js';
 import { dropInDirOf, mergeConfig } from '../../daemon/config-layers.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'bulwark-layers-'));
@@ -96,6 +96,20 @@ t.test('a wrong type is an error with its path and file', async (t) => {
   await t.rejects(loadControllerConfig(join(root, 'none.json'), {}), { code: 'CONFIG_INVALID' });
   t.throws(() => parseControllerConfig([{ staleAfterMs: 10 }], {}), { code: 'CONFIG_INVALID', details: { key: 'staleAfterMs', source: 'layer 0' } }, 'a rule between keys names the key');
   t.throws(() => parseControllerConfig([], { BULWARK_NATS_PORT: 'many' }), { code: 'CONFIG_INVALID', details: { key: 'natsPort', source: 'BULWARK_NATS_PORT', path: '/natsPort' } }, 'a bad variable names the variable');
+});
+
+t.test('the baseline keys: requireBaseline from a boolean variable, and the baseline PCR in every challenge', async (t) => {
+  t.equal(CONTROLLER_DEFAULTS.requireBaseline, true, 'a node without a baseline is untrusted by default');
+  t.equal(CONTROLLER_DEFAULTS.baselinePcr, 13);
+  t.equal(parseControllerConfig([], { BULWARK_REQUIRE_BASELINE: 'false' }).requireBaseline, false);
+  t.equal(parseControllerConfig([{ requireBaseline: false }], { BULWARK_REQUIRE_BASELINE: 'yes' }).requireBaseline, true, 'the variable is the last layer');
+  t.throws(() => parseControllerConfig([], { BULWARK_REQUIRE_BASELINE: 'maybe' }), { code: 'CONFIG_INVALID', details: { key: 'requireBaseline', source: 'BULWARK_REQUIRE_BASELINE' } });
+  t.throws(() => parseControllerConfig([{ baselinePcr: 24 }], {}), { code: 'CONFIG_INVALID', details: { key: 'baselinePcr' } });
+  t.throws(() => parseControllerConfig([{ pcrSelection: 'sha256:0,99' }], {}), { code: 'CONFIG_INVALID', details: { key: 'pcrSelection' } }, 'a selection that does not parse is refused at start');
+  t.equal(quoteSelection(CONTROLLER_DEFAULTS), 'sha256:0,1,2,3,4,5,6,7,8,9,10,13,14', 'added to the sha256 bank, in order');
+  t.equal(quoteSelection({ pcrSelection: 'sha256:0,7,13', baselinePcr: 13 }), 'sha256:0,7,13', 'already there');
+  t.equal(quoteSelection({ pcrSelection: 'sha1:0,1', baselinePcr: 15 }), 'sha1:0,1+sha256:15', 'a sha256 bank of its own');
+  t.equal(quoteSelection(parseControllerConfig([], { BULWARK_BASELINE_PCR: '15' })), 'sha256:0,1,2,3,4,5,6,7,8,9,10,14,15');
 });
 
 t.test('an unreadable or invalid drop-in is an error naming it', async (t) => {

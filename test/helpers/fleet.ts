@@ -81,6 +81,11 @@ export interface FleetOptions {
    * not test the boot), or none (the controller's fail-closed default: POLICY_MISSING).
    */
   readonly measuredBootPolicy?: 'accept-all' | 'none';
+  /**
+   * The controller's requireBaseline: test fleets run agents without a baseline, so it is
+   * false unless a test asks for it (then a node without one is POLICY_MISSING).
+   */
+  readonly requireBaseline?: boolean;
 }
 
 /** The accept-all measured-boot policy test fleets assign by default (explicitly, audited). */
@@ -192,6 +197,7 @@ export class TestFleet {
           enrollment: 'open',
           // Every test host enrolls from one loopback address.
           enrollBurst: 1000,
+          requireBaseline: opts.requireBaseline ?? false,
           ...FAST_TIMINGS,
           ...opts.controller,
         },

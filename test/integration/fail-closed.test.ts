@@ -6,6 +6,8 @@
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NO_BASELINE_NOTE } from '../../controller/appraisers/index.js';
+import { DEFAULT_BASELINE } from '../../lib/baseline/index.js';
 import { TestFleet } from '../helpers/fleet.js';
 import { adminAuditRecords } from '../helpers/audit.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
@@ -26,7 +28,7 @@ t.test('no measured-boot policy assigned: untrusted with POLICY_MISSING', async 
     n.reasons.map((r) => r.code),
     ['POLICY_MISSING'],
   );
-  t.same(n.notes, []);
+  t.same(n.notes, [NO_BASELINE_NOTE], 'the test fleet does not require a baseline: a note says none is assigned');
   const shown = await fleet.ctl(['node', 'no-policy']);
   t.equal(shown.code, 1, 'bulwarkctl node: not trusted');
   t.match(shown.out, /POLICY_MISSING/);
@@ -47,17 +49,45 @@ t.test('an explicit accept-all policy: trusted, named on every verdict, its push
   await node?.agent.attestNow();
   const n = await fleet.waitForNode('no-policy', (x) => x.state === 'trusted');
   const note = 'accept-all measured-boot policy "lab" in force';
-  t.same(n.notes, [note]);
+  t.same(n.notes, [note, NO_BASELINE_NOTE]);
   // Every verdict: each further round carries the note.
   for (let i = 0; i < 3; i++) {
     const before = (await fleet.waitForNode('no-policy', () => true)).lastVerdictAt;
     await node?.agent.attestNow();
     const next = await fleet.waitForNode('no-policy', (x) => x.lastVerdictAt !== before);
-    t.same(next.notes, [note], `round ${i + 1} carries the note`);
+    t.same(next.notes, [note, NO_BASELINE_NOTE], `round ${i + 1} carries the note`);
   }
   const shown = await fleet.ctl(['node', 'no-policy']);
   t.equal(shown.code, 0);
   t.match(shown.out, /note: +accept-all measured-boot policy "lab" in force/);
   const listed = await fleet.ctl(['nodes']);
   t.match(listed.out, /no-policy +trusted.*accept-all measured-boot policy "lab" in force/);
+});
+
+t.test('a baseline pushed and assigned through bulwarkctl applies: a host that reports nothing is untrusted until it is unassigned', async (t) => {
+  const doc = join(root, 'baseline.json');
+  await writeFile(doc, JSON.stringify({ ...DEFAULT_BASELINE, name: 'web' }));
+  t.equal((await fleet.ctl(['policy', 'push', 'baseline', 'web', doc])).code, 0, 'policy push baseline');
+  t.equal((await fleet.ctl(['policy', 'assign', 'baseline', 'web', '--node', 'no-policy'])).code, 0, 'policy assign baseline');
+  const node = fleet.nodes.get('no-policy');
+  await node?.agent.attestNow();
+  const n = await fleet.waitForNode('no-policy', (x) => x.state === 'untrusted');
+  t.same(
+    n.reasons.map((r) => r.code),
+    ['BASELINE_REPORT_MISSING'],
+  );
+  const shown = await fleet.ctl(['baseline', 'show', 'no-policy']);
+  t.equal(shown.code, 1, 'baseline show: findings');
+  t.match(shown.out, /baseline: +web \(report/);
+  t.match(shown.out, /report chain: +0 report/);
+  t.match(shown.out, /BASELINE_REPORT_MISSING/);
+  const json = await fleet.ctl(['baseline', 'show', 'no-policy', '--json']);
+  t.match(json.out, /"baselineName":"web"/);
+  const unknown = await fleet.ctl(['baseline', 'show', 'nobody']);
+  t.equal(unknown.code, 1, 'an unknown node');
+  t.match(unknown.out + unknown.err, /NODE_NOT_FOUND/);
+
+  t.equal((await fleet.ctl(['policy', 'assign', 'baseline', 'none', '--node', 'no-policy'])).code, 0);
+  await node?.agent.attestNow();
+  await fleet.waitForNode('no-policy', (x) => x.state === 'trusted');
 });

@@ -22,8 +22,10 @@ import {
   POLICIES_SERVICE,
   REGISTRAR_SERVICE,
   WIRE_LIMITS,
+  baselineStatusToWire,
   type AppsServer,
   type AttestationServer,
+  type BaselineStatusMsg,
   type HealthServer,
   type PlacementServer,
   type PoliciesServer,
@@ -65,6 +67,31 @@ const node = {
   notes: [],
 };
 
+const BASELINE_STATUS: BaselineStatusMsg = {
+  nodeId: 'node-1',
+  baselineName: 'web',
+  baselineSha256: 'ab'.repeat(32),
+  baselineMode: 'enforce',
+  chainLength: 3,
+  bootId: 'boot-1',
+  latestReportAt: '2026-01-01T00:00:00.000Z',
+  latestReceivedAt: '2026-01-01T00:00:01.000Z',
+  reportBaselineSha256: 'ab'.repeat(32),
+  exposureKnown: true,
+  tcp: [{ from: 22, to: 22 }, { from: 443, to: 443 }],
+  udp: [],
+  conditional: [{ protocol: 'tcp', ports: { from: 9100, to: 9100 }, condition: 'ip saddr 10.0.0.0/8' }],
+  otherProtocols: false,
+  forwardOpen: false,
+  selinuxMode: 'enforcing',
+  changes: ['rule added to inet bulwark input'],
+  findings: [{ code: 'NFT_BASELINE_DRIFT', message: 'tcp 8080 reachable', details: {} }],
+  judgedAt: '2026-01-01T00:00:01.000Z',
+  enforcement: [{ target: 'nftables', action: 'replaced table inet bulwark', changed: 'tcp 8080', ok: true, error: '' }],
+  enforcedAt: '2026-01-01T00:00:01.000Z',
+  reportError: '',
+};
+
 const attestation: AttestationServer = {
   listNodes: (_call, cb) => cb(null, { nodes: Array.from({ length: WIRE_LIMITS.list + 4 }, (_, i) => ({ ...node, nodeId: `node-${i}` })) }),
   getNode: (call, cb) => (call.request.nodeId === 'huge' ? cb(null, { ...node, akName: 'a'.repeat(257) }) : cb(refuse('NODE_NOT_FOUND'))),
@@ -75,6 +102,12 @@ const attestation: AttestationServer = {
   },
   history: (call, cb) => cb(null, { events: [{ nodeId: call.request.nodeId, previous: 0, state: 3, reasons: [], at: `limit ${call.request.limit}`, sequence: 1 }] }),
   reattest: (call, cb) => cb(null, { nonce: `nonce for ${call.request.nodeId}` }),
+  getBaseline: (call, cb) =>
+    cb(null, {
+      ...baselineStatusToWire(BASELINE_STATUS),
+      nodeId: call.request.nodeId,
+      ...(call.request.nodeId === 'inverted' ? { tcp: [{ from: 443, to: 22 }] } : {}),
+    }),
   approveReenrollment: (_call, cb) => cb(null, node),
   moveNode: (call, cb) => cb(null, { ekName: 'ab', fromNodeId: call.request.from, toNodeId: call.request.toNodeId }),
   listHeldEnrollments: (_call, cb) => cb(null, { enrollments: [] }),
@@ -164,6 +197,8 @@ t.test('attestation', async (t) => {
   const history = await client.history('node-1', 7);
   t.same(history.map((e) => [e.previous, e.state, e.at]), [['unknown', 'untrusted', 'limit 7']]);
   t.equal(await client.reattest('node-1'), 'nonce for node-1');
+  t.same(await client.getBaseline('node-1'), BASELINE_STATUS, 'a baseline status comes back as it was sent');
+  await t.rejects(client.getBaseline('inverted'), { name: 'BulwarkError', code: 'WIRE_MALFORMED' }, 'a port range whose start is past its end');
   t.equal((await client.approveReenrollment('node-1')).nodeId, 'node-1');
   const events: number[] = [];
   let ready = false;

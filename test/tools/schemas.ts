@@ -5,6 +5,7 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { fileURLToPath } from 'node:url';
+import { BaselineDocumentSchema } from '../../lib/baseline/index.js';
 import { MeasuredBootPolicyDocumentSchema } from '../../lib/eventlog/index.js';
 import { RuntimePolicyDocumentSchema } from '../../lib/ima/index.js';
 
@@ -15,6 +16,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const PUBLISHED_SCHEMAS: readonly { readonly file: string; readonly schema: TSchema }[] = [
   { file: 'policies/measured-boot/schema.json', schema: MeasuredBootPolicyDocumentSchema },
   { file: 'policies/runtime/schema.json', schema: RuntimePolicyDocumentSchema },
+  { file: 'policies/baselines/schema.json', schema: BaselineDocumentSchema },
 ];
 
 /** The text of a published schema: JSON with two-space indents and a final newline (TypeBox's symbol keys drop out). */

@@ -41,6 +41,71 @@ export namespace TrustState {
   export type TRUST_STATE_STALE = typeof TrustState.TRUST_STATE_STALE;
 }
 
+export interface GetBaselineRequest {
+  nodeId: string;
+}
+
+/** An inclusive port range (one port: from == to). */
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** Ports reachable only under a condition the evaluator does not decide (a source, an interface). */
+export interface ConditionalPorts {
+  protocol: string;
+  ports?: PortRange | undefined;
+  condition: string;
+}
+
+export interface BaselineEnforcement {
+  /** "nftables" or "selinux". */
+  target: string;
+  action: string;
+  changed: string;
+  ok: boolean;
+  error: string;
+}
+
+export interface BaselineStatus {
+  nodeId: string;
+  /** The baseline that applies now; empty when none does. */
+  baselineName: string;
+  baselineSha256: string;
+  /** "report" or "enforce"; empty when none applies. */
+  baselineMode: string;
+  /** Reports of the current boot's chain the controller verified against the quoted PCR. */
+  chainLength: number;
+  bootId: string;
+  /** RFC 3339: the latest report's own time and when the controller received it; empty when none. */
+  latestReportAt: string;
+  latestReceivedAt: string;
+  /** The baseline the agent held when it wrote the latest report. */
+  reportBaselineSha256: string;
+  /**
+   * Effective inbound exposure from the latest report (exposure_known false: none, or its
+   * nftables part could not be read by the agent).
+   */
+  exposureKnown: boolean;
+  tcp: PortRange[];
+  udp: PortRange[];
+  conditional: ConditionalPorts[];
+  otherProtocols: boolean;
+  forwardOpen: boolean;
+  /** SELinux mode from the latest report ("enforcing", "permissive", "disabled"; empty: unknown). */
+  selinuxMode: string;
+  /** What changed since the report before it. */
+  changes: string[];
+  /** The last judgement of the chain, and when. */
+  findings: Finding[];
+  judgedAt: string;
+  /** The last corrections the agent reported, and when they arrived. */
+  enforcement: BaselineEnforcement[];
+  enforcedAt: string;
+  /** Why the latest report could not be shown, when it could not. */
+  reportError: string;
+}
+
 export interface MoveNodeRequest {
   /** A node id or the hex of an EK's TPM Name. */
   from: string;
@@ -146,6 +211,567 @@ export interface ReattestResponse {
 export interface ApproveReenrollmentRequest {
   nodeId: string;
 }
+
+function createBaseGetBaselineRequest(): GetBaselineRequest {
+  return { nodeId: "" };
+}
+
+export const GetBaselineRequest: MessageFns<GetBaselineRequest> = {
+  encode(message: GetBaselineRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetBaselineRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetBaselineRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBasePortRange(): PortRange {
+  return { from: 0, to: 0 };
+}
+
+export const PortRange: MessageFns<PortRange> = {
+  encode(message: PortRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== 0) {
+      writer.uint32(8).uint32(message.from);
+    }
+    if (message.to !== 0) {
+      writer.uint32(16).uint32(message.to);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PortRange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePortRange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.from = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.to = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseConditionalPorts(): ConditionalPorts {
+  return { protocol: "", ports: undefined, condition: "" };
+}
+
+export const ConditionalPorts: MessageFns<ConditionalPorts> = {
+  encode(message: ConditionalPorts, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.protocol !== "") {
+      writer.uint32(10).string(message.protocol);
+    }
+    if (message.ports !== undefined) {
+      PortRange.encode(message.ports, writer.uint32(18).fork()).join();
+    }
+    if (message.condition !== "") {
+      writer.uint32(26).string(message.condition);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConditionalPorts {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConditionalPorts();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ports = PortRange.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.condition = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseBaselineEnforcement(): BaselineEnforcement {
+  return { target: "", action: "", changed: "", ok: false, error: "" };
+}
+
+export const BaselineEnforcement: MessageFns<BaselineEnforcement> = {
+  encode(message: BaselineEnforcement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.target !== "") {
+      writer.uint32(10).string(message.target);
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.changed !== "") {
+      writer.uint32(26).string(message.changed);
+    }
+    if (message.ok !== false) {
+      writer.uint32(32).bool(message.ok);
+    }
+    if (message.error !== "") {
+      writer.uint32(42).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BaselineEnforcement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBaselineEnforcement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.changed = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ok = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseBaselineStatus(): BaselineStatus {
+  return {
+    nodeId: "",
+    baselineName: "",
+    baselineSha256: "",
+    baselineMode: "",
+    chainLength: 0,
+    bootId: "",
+    latestReportAt: "",
+    latestReceivedAt: "",
+    reportBaselineSha256: "",
+    exposureKnown: false,
+    tcp: [],
+    udp: [],
+    conditional: [],
+    otherProtocols: false,
+    forwardOpen: false,
+    selinuxMode: "",
+    changes: [],
+    findings: [],
+    judgedAt: "",
+    enforcement: [],
+    enforcedAt: "",
+    reportError: "",
+  };
+}
+
+export const BaselineStatus: MessageFns<BaselineStatus> = {
+  encode(message: BaselineStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.baselineName !== "") {
+      writer.uint32(18).string(message.baselineName);
+    }
+    if (message.baselineSha256 !== "") {
+      writer.uint32(26).string(message.baselineSha256);
+    }
+    if (message.baselineMode !== "") {
+      writer.uint32(34).string(message.baselineMode);
+    }
+    if (message.chainLength !== 0) {
+      writer.uint32(40).uint64(message.chainLength);
+    }
+    if (message.bootId !== "") {
+      writer.uint32(50).string(message.bootId);
+    }
+    if (message.latestReportAt !== "") {
+      writer.uint32(58).string(message.latestReportAt);
+    }
+    if (message.latestReceivedAt !== "") {
+      writer.uint32(66).string(message.latestReceivedAt);
+    }
+    if (message.reportBaselineSha256 !== "") {
+      writer.uint32(74).string(message.reportBaselineSha256);
+    }
+    if (message.exposureKnown !== false) {
+      writer.uint32(80).bool(message.exposureKnown);
+    }
+    for (const v of message.tcp) {
+      PortRange.encode(v!, writer.uint32(90).fork()).join();
+    }
+    for (const v of message.udp) {
+      PortRange.encode(v!, writer.uint32(98).fork()).join();
+    }
+    for (const v of message.conditional) {
+      ConditionalPorts.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.otherProtocols !== false) {
+      writer.uint32(112).bool(message.otherProtocols);
+    }
+    if (message.forwardOpen !== false) {
+      writer.uint32(120).bool(message.forwardOpen);
+    }
+    if (message.selinuxMode !== "") {
+      writer.uint32(130).string(message.selinuxMode);
+    }
+    for (const v of message.changes) {
+      writer.uint32(138).string(v!);
+    }
+    for (const v of message.findings) {
+      Finding.encode(v!, writer.uint32(146).fork()).join();
+    }
+    if (message.judgedAt !== "") {
+      writer.uint32(154).string(message.judgedAt);
+    }
+    for (const v of message.enforcement) {
+      BaselineEnforcement.encode(v!, writer.uint32(162).fork()).join();
+    }
+    if (message.enforcedAt !== "") {
+      writer.uint32(170).string(message.enforcedAt);
+    }
+    if (message.reportError !== "") {
+      writer.uint32(178).string(message.reportError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BaselineStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBaselineStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.baselineName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.baselineSha256 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.baselineMode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.chainLength = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.bootId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.latestReportAt = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.latestReceivedAt = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.reportBaselineSha256 = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.exposureKnown = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.tcp.push(PortRange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.udp.push(PortRange.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.conditional.push(ConditionalPorts.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.otherProtocols = reader.bool();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.forwardOpen = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.selinuxMode = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.changes.push(reader.string());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.findings.push(Finding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.judgedAt = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.enforcement.push(BaselineEnforcement.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.enforcedAt = reader.string();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.reportError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
 
 function createBaseMoveNodeRequest(): MoveNodeRequest {
   return { from: "", toNodeId: "" };
@@ -1305,6 +1931,20 @@ export const AttestationService = {
     responseSerialize: (value: HeldEnrollment): Buffer => Buffer.from(HeldEnrollment.encode(value).finish()),
     responseDeserialize: (value: Buffer): HeldEnrollment => HeldEnrollment.decode(value),
   },
+  /**
+   * The node's host baseline: the baseline that applies, its TPM-bound report chain, the
+   * latest report's effective inbound exposure and SELinux mode, the last judgement and
+   * the last corrections the agent made (enforce mode).
+   */
+  getBaseline: {
+    path: "/bulwark.v1.Attestation/GetBaseline" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBaselineRequest): Buffer => Buffer.from(GetBaselineRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBaselineRequest => GetBaselineRequest.decode(value),
+    responseSerialize: (value: BaselineStatus): Buffer => Buffer.from(BaselineStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BaselineStatus => BaselineStatus.decode(value),
+  },
 } as const;
 
 export interface AttestationServer extends UntypedServiceImplementation {
@@ -1326,6 +1966,12 @@ export interface AttestationServer extends UntypedServiceImplementation {
   listHeldEnrollments: handleUnaryCall<ListHeldEnrollmentsRequest, ListHeldEnrollmentsResponse>;
   /** Admin only: lets a held enrollment (by node id or EK name) proceed. Audited. */
   approveEnrollment: handleUnaryCall<ApproveEnrollmentRequest, HeldEnrollment>;
+  /**
+   * The node's host baseline: the baseline that applies, its TPM-bound report chain, the
+   * latest report's effective inbound exposure and SELinux mode, the last judgement and
+   * the last corrections the agent made (enforce mode).
+   */
+  getBaseline: handleUnaryCall<GetBaselineRequest, BaselineStatus>;
 }
 
 export interface AttestationClient extends Client {
@@ -1460,6 +2106,26 @@ export interface AttestationClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HeldEnrollment) => void,
+  ): ClientUnaryCall;
+  /**
+   * The node's host baseline: the baseline that applies, its TPM-bound report chain, the
+   * latest report's effective inbound exposure and SELinux mode, the last judgement and
+   * the last corrections the agent made (enforce mode).
+   */
+  getBaseline(
+    request: GetBaselineRequest,
+    callback: (error: ServiceError | null, response: BaselineStatus) => void,
+  ): ClientUnaryCall;
+  getBaseline(
+    request: GetBaselineRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BaselineStatus) => void,
+  ): ClientUnaryCall;
+  getBaseline(
+    request: GetBaselineRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BaselineStatus) => void,
   ): ClientUnaryCall;
 }
 
