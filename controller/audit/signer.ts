@@ -5,12 +5,12 @@
  * on first start (0600, said in a log line). A key that cannot be loaded or created fails
  * the start: the controller never runs an audit log it cannot sign.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError } from '../../lib/index.js';
 import { noteVerifierFromKey, type NoteSigner, type NoteVerifier } from '../../lib/merkle/index.js';
-import type { Logger } from '../../daemon/index.js';
+import { openPkcs11Signer, type HsmOptions, type Logger } from '../../daemon/index.js';
 
 /**
  * Signs checkpoint note text. `sign` returns the signature over the bytes as C2SP
@@ -60,12 +60,37 @@ export async function pemFileCheckpointSigner(path: string): Promise<CheckpointS
 }
 
 /**
+ * A signer over an ECDSA key on a PKCS#11 token (RFC 7512 URI; module and PIN from the URI,
+ * else BULWARK_PKCS11_MODULE and BULWARK_PKCS11_PIN). The note's type 0x02 signature is
+ * ECDSA over SHA-256(text) whatever the curve, so Node hashes and the token signs the
+ * digest (DER out). Its errors are the PKCS11_* codes (no PIN in any of them).
+ */
+export async function pkcs11CheckpointSigner(uri: string, options: HsmOptions = {}): Promise<CheckpointSigner> {
+  const { signer, hsm } = await openPkcs11Signer(uri, options);
+  try {
+    const publicKey = await signer.publicKey();
+    if (publicKey.asymmetricKeyType !== 'ec') throw failed(`the checkpoint key ${signer.uri} is ${publicKey.asymmetricKeyType ?? 'unknown'}, not ECDSA`);
+    return {
+      name: signer.uri,
+      publicKey,
+      sign: (text) => signer.signDigest(new Uint8Array(createHash('sha256').update(text).digest()), 'sha256'),
+      close: () => hsm.close(),
+    };
+  } catch (err) {
+    await hsm.close();
+    throw err;
+  }
+}
+
+/**
  * The signer the configuration names (`auditSigningKey`): a pkcs11: URI, a PEM file, or
  * null for the key in `dataDir`, created (ECDSA P-256, 0600) when missing.
  */
 export async function loadCheckpointSigner(configured: string | null, dataDir: string, log: Logger): Promise<CheckpointSigner> {
   if (configured !== null && configured.startsWith('pkcs11:')) {
-    throw failed('auditSigningKey names a pkcs11: key, but this build has no PKCS#11 signer');
+    const signer = await pkcs11CheckpointSigner(configured);
+    log.info({ key: signer.name }, 'audit checkpoints are signed on the PKCS#11 token');
+    return signer;
   }
   if (configured !== null) return pemFileCheckpointSigner(configured);
   const path = join(dataDir, DEFAULT_CHECKPOINT_KEY_FILE);
