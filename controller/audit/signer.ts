@@ -104,6 +104,8 @@ export async function loadCheckpointSigner(configured: string | null, dataDir: s
     // 'wx': never overwrite a key another start wrote meanwhile.
     await writeFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   } catch (err) {
+    // Another replica on this data directory wrote it first: use that one.
+    if (err instanceof Error && 'code' in err && err.code === 'EEXIST') return pemFileCheckpointSigner(path);
     throw failed(`cannot create the checkpoint key ${path}`, err);
   }
   log.info({ path }, 'created an ECDSA P-256 audit checkpoint key (no auditSigningKey configured); give its public key to auditors');
