@@ -141,6 +141,14 @@ t.test('a controller restart continues the tree: its next checkpoint is consiste
   const latest = parseCheckpointText(parseSignedNote(bundle.checkpoint).text);
   t.ok(verifyConsistency(before.size, latest.size, before.rootHash, latest.rootHash, proof), 'lib/merkle verifies the consistency proof');
   t.notOk(verifyConsistency(before.size, latest.size, after.rootHash, latest.rootHash, proof), 'and refuses it against another root');
+
+  // Exports outside the signed log, or from a size never signed, are refused with their code.
+  const past = await fleet.ctl(['audit', 'export', '--from', String(latest.size), '-o', join(root, 'past.json')]);
+  t.equal(past.code, 2, 'records past the latest checkpoint: usage');
+  t.match(past.err, /USAGE/);
+  const unsigned = await fleet.ctl(['audit', 'export', '--from', '0', '--previous', '0', '-o', join(root, 'unsigned.json')]);
+  t.equal(unsigned.code, 1, 'size 0, never signed: not found');
+  t.match(unsigned.err, /AUDIT_CHECKPOINT_MISSING/);
 });
 
 t.test('a record edited in the stream: verify names it, the controller refuses to sign', async (t) => {
