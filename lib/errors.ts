@@ -216,6 +216,12 @@ export const ERROR_CODES = {
   BASELINE_REPORT_INVALID: 'malformed',
   /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
   BASELINE_NFT_UNRENDERABLE: 'usage',
+  // host baselines, the agent's adapters (agent/baseline)
+  /** nft exited with a failure status (a ruleset that does not parse, no permission, a missing table). */
+  NFT_TOOL_FAILED: 'unavailable',
+  NFT_TOOL_TIMEOUT: 'unavailable',
+  /** nft printed more than the adapter's cap. */
+  NFT_TOOL_OUTPUT_TOO_LARGE: 'malformed',
   // PKCS#11 keys (lib/pkcs11, daemon/pkcs11): details name CKR_* codes, tokens and labels, never a PIN
   /** A PKCS#11 URI (RFC 7512) that does not parse: bad syntax, bad percent-encoding, a repeated attribute, a bad value. */
   PKCS11_URI_INVALID: 'malformed',

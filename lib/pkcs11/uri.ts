@@ -120,12 +120,14 @@ function decodeText(name: string, value: string): string {
 function attributes(part: string, separator: string, allowed: RegExp, where: 'path' | 'query'): Map<string, string> {
   const out = new Map<string, string>();
   if (part === '') return out;
-  for (const item of part.split(separator)) {
+  // Messages name an attribute by its position, never by its text: a stray "&" inside a
+  // pin-value would otherwise put a piece of the PIN in the error.
+  for (const [index, item] of part.split(separator).entries()) {
     const eq = item.indexOf('=');
-    if (eq <= 0) throw invalid(`PKCS#11 URI ${where} attribute "${item.slice(0, 40)}" is not NAME=VALUE`);
+    if (eq <= 0) throw invalid(`PKCS#11 URI ${where} attribute ${index + 1} is not NAME=VALUE`, { index: index + 1 });
     const name = item.slice(0, eq);
     const value = item.slice(eq + 1);
-    if (!NAME.test(name)) throw invalid(`PKCS#11 URI ${where} attribute name "${name.slice(0, 40)}" is not valid`);
+    if (!NAME.test(name)) throw invalid(`PKCS#11 URI ${where} attribute ${index + 1} has an invalid name`, { index: index + 1 });
     if (!allowed.test(value)) throw invalid(`PKCS#11 URI ${where} attribute ${name} has a character that must be percent-encoded`, { attribute: name });
     if (out.has(name)) throw invalid(`PKCS#11 URI ${where} attribute ${name} given more than once`, { attribute: name });
     out.set(name, value);

@@ -70,7 +70,7 @@ export function syntheticRuleset(count: number): string {
   base.forEach((expr, i) => out.push(rule('inet', 'bulwark', 'input', expr, 10 + i)));
   for (let i = 0; out.length < count + 10; i++) {
     const port = 1000 + ((i * 37) % 60000);
-    const chain = i % 4 === 0 ? 'input' : (['svc-a', 'svc-b', 'svc-c'][i % 3] ?? 'svc-a');
+    const chain = i % 5 === 0 ? 'input' : (['svc-a', 'svc-b', 'svc-c'][i % 3] ?? 'svc-a');
     const counter = { counter: { packets: i, bytes: i * 60 } };
     switch (i % 6) {
       case 0:

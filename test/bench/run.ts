@@ -3,6 +3,7 @@
  * in the same run. Prints; asserts nothing.
  */
 import { benchAuditLog } from './audit-log-bench.js';
+import { benchBaselineEnforce } from './baseline-enforce-bench.js';
 import { benchBaseline } from './baseline-bench.js';
 import { benchControlPlane } from './control-plane-bench.js';
 import { benchDsse } from './dsse-bench.js';
@@ -28,6 +29,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['DSSE envelope verification (per core), against raw crypto.verify', benchDsse],
   ['nftables exposure + drift judgement of a 500-rule ruleset (per core), against JSON.parse of the same text', benchBaseline],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
+  ['host baseline, enforce mode: rule accepting 8080 added -> agent corrected inet bulwark (nft monitor, swtpm)', () => benchBaselineEnforce()],
   ['signatures through SoftHSM2 (PKCS#11) against crypto.sign with the same key type', benchHsm],
 ];
 

@@ -17,7 +17,8 @@
  * exposes). Decided: `ct state` (the packet is new), `iif`/`iifname` "lo" and `meta
  * iiftype loopback` (never our packet), `fib daddr type local` (true on input, false on
  * forward), `meta pkttype host` (true), `meta nfproto`/`meta protocol`, the l4 protocol
- * and destination ports.
+ * and destination ports. Chains on other hooks (prerouting, ingress) are not evaluated:
+ * a drop there is not counted (over-approximation again).
  */
 import type { Exposure, PortRange, Protocol } from '../types.js';
 import { canonicalJson, isRecord, type NftChain, type NftRuleset, type NftTable } from './parse.js';
@@ -25,8 +26,12 @@ import { ALL_PORTS, complement, contains, formatRange, intersect, isEmpty, MAX_P
 
 /** nftables' jump stack (NFT_JUMP_STACK_SIZE): deeper nesting is refused by the kernel, so a walk that gets there is over-approximated. */
 export const MAX_JUMP_DEPTH = 16;
-/** Rule evaluations allowed per walk (a hostile ruleset of many jumps into many chains stays bounded); past it, what is left counts as reachable. */
-export const MAX_WALK_STEPS = 200_000;
+/**
+ * Work allowed per walk, in rule evaluations weighted by the size of the port sets they
+ * touch (a hostile ruleset of many jumps, or of thousands of single-port rules that split
+ * the sets, stays bounded); past it, what is left counts as reachable-conditional.
+ */
+export const MAX_WALK_STEPS = 2_000_000;
 /** Conditional routes kept per base chain; more are merged into one (their ports stay reachable). */
 const MAX_ROUTES = 64;
 
@@ -344,7 +349,8 @@ class ChainWalk {
     let returned: PortSet = NO_PORTS;
     for (const rule of chain.rules) {
       if (isEmpty(live)) break;
-      if (++this.steps > MAX_WALK_STEPS) {
+      this.steps += 1 + live.length + this.open.length;
+      if (this.steps > MAX_WALK_STEPS) {
         this.accept(live, [...conds, 'ruleset too complex to evaluate']);
         return union(returned, live);
       }

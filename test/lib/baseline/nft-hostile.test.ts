@@ -114,3 +114,18 @@ t.test('random mutations of a recorded ruleset: a result or a BulwarkError', asy
   }
   report(t, stats, 5000);
 });
+
+t.test('60,000 single-port rules end with a defined result (work is bounded, not quadratic)', async (t) => {
+  const nftables: unknown[] = [
+    { table: { family: 'inet', name: 'x' } },
+    { chain: { family: 'inet', table: 'x', name: 'input', type: 'filter', hook: 'input', prio: 0, policy: 'drop' } },
+  ];
+  for (let i = 0; i < 60_000; i++) {
+    const verdict = i % 2 === 0 ? { drop: null } : { accept: null };
+    nftables.push({ rule: { family: 'inet', table: 'x', chain: 'input', expr: [{ match: { op: '==', left: { payload: { protocol: 'tcp', field: 'dport' } }, right: i } }, verdict] } });
+  }
+  const ruleset = parseNftRuleset({ value: { nftables } });
+  const e = effectiveExposure(ruleset);
+  t.ok(e.tcp.length > 0 && !e.tcp.some((x) => x.from === 0 && x.to === 0), 'the first rules were evaluated: port 0 dropped');
+  t.ok(e.conditional.some((c) => /too complex/.test(c.condition)), 'the rest over-approximated');
+});
