@@ -342,7 +342,7 @@ t.test('hostile input: nft output truncated, deeply nested, huge, of schema vers
     const before = node.rounds.length;
     await node.agent.attestNow();
     const reply = node.rounds.at(-1)?.reply;
-    t.equal(node.rounds.length, before + 1, `${what}: the round arrived`);
+    t.ok(node.rounds.length > before, `${what}: the round arrived`);
     t.equal(reply?.verdict, 'untrusted', `${what}: untrusted`);
     const invalid = reply?.findings.find((f) => f.code === 'BASELINE_REPORT_INVALID' && f.details['part'] === part);
     t.ok(invalid !== undefined && named.test(said(invalid)), `${what}: BASELINE_REPORT_INVALID for ${part}: ${invalid === undefined ? JSON.stringify(reply?.findings.map(said)) : said(invalid)}`);
