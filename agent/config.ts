@@ -64,6 +64,8 @@ export const AgentConfigSchema = Type.Object(
     imaFormat: literalUnion(IMA_FORMATS, { default: 'ascii' }),
     /** The local Nomad client's node name (or ID) when it differs from nodeId; null: the same. */
     nomadNode: Type.Union([Type.String({ minLength: 1, maxLength: 128, pattern: TEXT }), Type.Null()], { default: null }),
+    /** The host key `bulwark-agent sign` signs artifacts with: a PEM private key file, or a pkcs11: URI (RFC 7512); null: none. */
+    signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
   },
@@ -89,6 +91,7 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_IMA_LOG: { key: 'imaLogPath', type: 'path-or-none' },
   BULWARK_NOMAD_NODE: { key: 'nomadNode', type: 'string' },
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  BULWARK_SIGNING_KEY: { key: 'signingKey', type: 'string' },
 } as const;
 
 const AGENT_CONFIG = defineConfig('agent config', AgentConfigSchema, AGENT_CONFIG_ENV);

@@ -3,6 +3,7 @@
  * bulwark-agent [run] [--config FILE]   enroll (once) and attest until SIGTERM
  * bulwark-agent enroll [--config FILE]  enroll now and exit
  * bulwark-agent gate --wait-trusted [--timeout 5m]
+ * bulwark-agent sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]   (agent/sign.ts)
  * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
  * one given twice is a usage error (exit 2).
  */
@@ -14,6 +15,7 @@ import { collectHostFacts } from './facts.js';
 import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 import { parseDuration, waitTrusted } from './gate.js';
+import { runSignCommand } from './sign.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -25,12 +27,15 @@ process.on('warning', (w) => {
   if (!('code' in w) || w.code !== 'DEP0123') process.stderr.write(`${w.name}: ${w.message}\n`);
 });
 
-const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE] [--help]
+const HELP = `usage: bulwark-agent [run|enroll|gate|sign] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
   enroll  enroll with the controller now and exit
   gate --wait-trusted [--timeout 5m]
           wait until the controller says this host is trusted (exit 0), or fail (exit 1)
           after the timeout; for ExecStartPre= of nomad.service
+  sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]
+          sign FILE with the host key, bound to the controller's attestation that this
+          host is trusted now (verify with bulwarkctl verify --require-attested)
 Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), then
 BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
 `;
@@ -41,7 +46,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`bulwark-agent: ${parsed.reason}\n${HELP}`);
     return 2;
   }
-  const { command, configPath, waitTrustedFlag, timeoutMs, help } = parsed.args;
+  const { command, configPath, waitTrustedFlag, timeoutMs, help, sign } = parsed.args;
   if (help) {
     process.stdout.write(HELP);
     return 0;
@@ -51,6 +56,13 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const config = await loadAgentConfig(configPath);
+  if (command === 'sign') {
+    if (sign.file === undefined) {
+      process.stderr.write(`bulwark-agent: sign needs a FILE\n${HELP}`);
+      return 2;
+    }
+    return runSignCommand(config, { file: sign.file, output: sign.output, key: sign.key });
+  }
   if (command === 'gate') {
     const result = await waitTrusted({
       controller: config.controller,
@@ -83,7 +95,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ['run', 'enroll', 'gate'] as const;
+const COMMANDS = ['run', 'enroll', 'gate', 'sign'] as const;
 type AgentCommand = (typeof COMMANDS)[number];
 
 function isAgentCommand(word: string): word is AgentCommand {
@@ -96,6 +108,8 @@ interface AgentArgs {
   readonly waitTrustedFlag: boolean;
   readonly timeoutMs: number;
   readonly help: boolean;
+  /** `sign` only: the file, -o and --key. */
+  readonly sign: { readonly file: string | undefined; readonly output: string | undefined; readonly key: string | undefined };
 }
 
 /**
@@ -116,6 +130,8 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
         'wait-trusted': { type: 'boolean' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        output: { type: 'string', short: 'o' },
+        key: { type: 'string' },
       },
     });
   } catch (err) {
@@ -128,10 +144,13 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
     if (seen.has(token.name)) return { ok: false, reason: `option '--${token.name}' given more than once` };
     seen.add(token.name);
   }
-  const [word, extra] = parsed.positionals;
+  const [word, ...rest] = parsed.positionals;
+  // `sign` takes one FILE; every other command none.
+  const [file, extra] = word === 'sign' ? rest : [undefined, ...rest];
   if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
   if (word !== undefined && !isAgentCommand(word)) return { ok: false, reason: `unknown command ${word}` };
   const { values } = parsed;
+  if (word !== 'sign' && (values.output !== undefined || values.key !== undefined)) return { ok: false, reason: '-o and --key are options of sign' };
   let timeoutMs = 5 * 60_000;
   if (values.timeout !== undefined) {
     const t = parseDuration(values.timeout);
@@ -140,7 +159,7 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
   }
   return {
     ok: true,
-    args: { command: word ?? 'run', configPath: values.config, waitTrustedFlag: values['wait-trusted'] === true, timeoutMs, help: values.help === true },
+    args: { command: word ?? 'run', configPath: values.config, waitTrustedFlag: values['wait-trusted'] === true, timeoutMs, help: values.help === true, sign: { file, output: values.output, key: values.key } },
   };
 }
 

@@ -29,6 +29,7 @@ import { TrustEvents } from './state/index.js';
 import { AdminAudit } from './state/index.js';
 import { Verifier } from './verifier/index.js';
 import { ensureControllerCa, RevocationStore } from './pki/index.js';
+import { loadStatementKey, StatementIssuer, type StatementKey } from './signing/index.js';
 
 const QUEUE = 'bulwark-verifiers';
 /** Header carrying the BulwarkError code when a NATS request is refused. */
@@ -106,6 +107,7 @@ export class Controller {
   private verifier: Verifier | null = null;
   private reconciler: NomadReconciler | null = null;
   private revocations: RevocationStore | null = null;
+  private statementKeyValue: StatementKey | null = null;
   private readonly lastPulled = new Map<string, number>();
   private ticking = false;
   private stopped = false;
@@ -125,6 +127,12 @@ export class Controller {
   /** The CA certificate clients pin (the server set's ca.pem). */
   get caPath(): string {
     return join(this.config.dataDir, 'server', 'ca.pem');
+  }
+
+  /** The public key attestations are signed with (PEM); set once started. */
+  get statementPublicKeyPem(): string {
+    if (this.statementKeyValue === null) throw new BulwarkError('INTERNAL', 'the controller has not started');
+    return this.statementKeyValue.publicKeyPem;
   }
 
   get grpcAddress(): string {
@@ -199,6 +207,14 @@ export class Controller {
     });
     this.verifier = verifier;
     const nc = this.nc;
+    const statementKey = await loadStatementKey(cfg.dataDir, cfg.statementSigningKey);
+    this.statementKeyValue = statementKey;
+    const issuer = new StatementIssuer(store, adminAudit, {
+      key: statementKey,
+      validityMs: cfg.attestationValidityMs,
+      freshnessMs: cfg.attestationFreshnessMs || cfg.staleAfterMs,
+      log: this.log,
+    });
 
     this.subs.push(
       // Node-scoped subjects: the node id comes from the subject, which only that node may publish on.
@@ -219,6 +235,14 @@ export class Controller {
               requestNodeId('evidence', msg.subject, evidence.nodeId);
               return wire.evidenceReply.encode(await verifier.handleEvidence(evidence));
             });
+        },
+      }),
+      // Attestations for attestation-bound signatures: the node is the subject's; the body must name it too.
+      nc.subscribe(NODE_SUBJECTS.attestSignAll, {
+        queue: QUEUE,
+        callback: (err, msg) => {
+          if (err !== null) this.log.warn({ subject: NODE_SUBJECTS.attestSignAll, ...errorFields(err) }, 'dropped a signing request: subscription error');
+          else void this.answer(msg, async () => issuer.issue(nodeIdFromSubject('attest-sign', msg.subject), msg.data));
         },
       }),
     );

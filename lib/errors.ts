@@ -216,6 +216,13 @@ export const ERROR_CODES = {
   BASELINE_REPORT_INVALID: 'malformed',
   /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
   BASELINE_NFT_UNRENDERABLE: 'usage',
+  // attestation-bound signatures (lib/dsse/attested.ts, controller/signing, bulwark-agent sign)
+  /** The controller refused a signing statement: the node is not trusted, its last quote is not fresh, or it is unknown (details.reasons: finding codes). */
+  SIGN_STATEMENT_REFUSED: 'refused',
+  /** A signing request or reply that is not JSON of its schema. */
+  SIGN_REQUEST_MALFORMED: 'malformed',
+  /** An attested envelope whose parts do not fit together: digests differ, the host key is not the one the statement names, or the signing time is outside the statement's validity (details.check). */
+  ATTESTATION_INVALID: 'refused',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
