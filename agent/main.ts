@@ -56,13 +56,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const config = await loadAgentConfig(configPath);
-  if (command === 'sign') {
-    if (sign.file === undefined) {
-      process.stderr.write(`bulwark-agent: sign needs a FILE\n${HELP}`);
-      return 2;
-    }
-    return runSignCommand(config, { file: sign.file, output: sign.output, key: sign.key });
-  }
+  if (command === 'sign' && sign.file !== undefined) return runSignCommand(config, { file: sign.file, output: sign.output, key: sign.key });
   if (command === 'gate') {
     const result = await waitTrusted({
       controller: config.controller,
@@ -148,6 +142,7 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
   // `sign` takes one FILE; every other command none.
   const [file, extra] = word === 'sign' ? rest : [undefined, ...rest];
   if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  if (word === 'sign' && file === undefined) return { ok: false, reason: 'sign needs a FILE' };
   if (word !== undefined && !isAgentCommand(word)) return { ok: false, reason: `unknown command ${word}` };
   const { values } = parsed;
   if (word !== 'sign' && (values.output !== undefined || values.key !== undefined)) return { ok: false, reason: '-o and --key are options of sign' };
