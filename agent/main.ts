@@ -3,6 +3,7 @@
  * bulwark-agent [run] [--config FILE]   enroll (once) and attest until SIGTERM
  * bulwark-agent enroll [--config FILE]  enroll now and exit
  * bulwark-agent gate --wait-trusted [--timeout 5m]
+ * bulwark-agent baseline apply [--dry-run] [--baseline FILE]
  * bulwark-agent sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]   (agent/sign.ts)
  * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
  * one given twice is a usage error (exit 2).
@@ -15,6 +16,7 @@ import { collectHostFacts } from './facts.js';
 import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 import { parseDuration, waitTrusted } from './gate.js';
+import { runBaselineApply } from './baseline/index.js';
 import { runSignCommand } from './sign.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -27,12 +29,16 @@ process.on('warning', (w) => {
   if (!('code' in w) || w.code !== 'DEP0123') process.stderr.write(`${w.name}: ${w.message}\n`);
 });
 
-const HELP = `usage: bulwark-agent [run|enroll|gate|sign] [--config FILE] [--help]
+const HELP = `usage: bulwark-agent [run|enroll|gate|baseline apply|sign] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
   enroll  enroll with the controller now and exit
   gate --wait-trusted [--timeout 5m]
           wait until the controller says this host is trusted (exit 0), or fail (exit 1)
           after the timeout; for ExecStartPre= of nomad.service
+  baseline apply [--dry-run] [--baseline FILE]
+          enforce the held host baseline (or FILE) now: replace the nftables table
+          inet bulwark in one transaction and set SELinux enforcing and the required
+          booleans; --dry-run prints the transaction and the changes, applies nothing
   sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]
           sign FILE with the host key, bound to the controller's attestation that this
           host is trusted now (verify with bulwarkctl verify --require-attested)
@@ -46,7 +52,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`bulwark-agent: ${parsed.reason}\n${HELP}`);
     return 2;
   }
-  const { command, configPath, waitTrustedFlag, timeoutMs, help, sign } = parsed.args;
+  const { command, configPath, waitTrustedFlag, timeoutMs, help } = parsed.args;
   if (help) {
     process.stdout.write(HELP);
     return 0;
@@ -56,7 +62,20 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const config = await loadAgentConfig(configPath);
-  if (command === 'sign' && sign.file !== undefined) return runSignCommand(config, { file: sign.file, output: sign.output, key: sign.key });
+  if (command === 'sign') return runSignCommand(config, parsed.args.sign);
+  if (command === 'baseline') {
+    const log = createLogger({ name: 'bulwark-agent', level: config.logLevel });
+    return runBaselineApply({
+      dataDir: config.dataDir,
+      selinuxRoot: config.selinuxRoot,
+      nftCommand: config.nftCommand,
+      toolTimeoutMs: config.toolTimeoutMs,
+      dryRun: parsed.args.dryRun,
+      ...(parsed.args.baselinePath === undefined ? {} : { baselinePath: parsed.args.baselinePath }),
+      out: (text) => process.stdout.write(text),
+      log,
+    });
+  }
   if (command === 'gate') {
     const result = await waitTrusted({
       controller: config.controller,
@@ -71,7 +90,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const tpm = await Tpm2ToolsTpm.open({ tcti: config.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
   const log = createLogger({ name: 'bulwark-agent', level: config.logLevel });
-  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts, sources: evidenceSources(config), log });
+  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts, sources: evidenceSources(config, { tpm, log }), log });
   try {
     if (command === 'enroll') {
       await agent.enroll();
@@ -89,7 +108,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ['run', 'enroll', 'gate', 'sign'] as const;
+const COMMANDS = ['run', 'enroll', 'gate', 'baseline', 'sign'] as const;
 type AgentCommand = (typeof COMMANDS)[number];
 
 function isAgentCommand(word: string): word is AgentCommand {
@@ -102,8 +121,10 @@ interface AgentArgs {
   readonly waitTrustedFlag: boolean;
   readonly timeoutMs: number;
   readonly help: boolean;
+  readonly dryRun: boolean;
+  readonly baselinePath: string | undefined;
   /** `sign` only: the file, -o and --key. */
-  readonly sign: { readonly file: string | undefined; readonly output: string | undefined; readonly key: string | undefined };
+  readonly sign: { readonly file: string; readonly output: string | undefined; readonly key: string | undefined };
 }
 
 /**
@@ -124,6 +145,8 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
         'wait-trusted': { type: 'boolean' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        'dry-run': { type: 'boolean' },
+        baseline: { type: 'string' },
         output: { type: 'string', short: 'o' },
         key: { type: 'string' },
       },
@@ -139,12 +162,14 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
     seen.add(token.name);
   }
   const [word, ...rest] = parsed.positionals;
-  // `sign` takes one FILE; every other command none.
-  const [file, extra] = word === 'sign' ? rest : [undefined, ...rest];
-  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
-  if (word === 'sign' && file === undefined) return { ok: false, reason: 'sign needs a FILE' };
   if (word !== undefined && !isAgentCommand(word)) return { ok: false, reason: `unknown command ${word}` };
+  // `baseline` takes one subcommand word (apply), `sign` one FILE; the other commands take none.
+  const [sub, extra] = word === 'baseline' || word === 'sign' ? rest : [undefined, ...rest];
+  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  if (word === 'sign' && sub === undefined) return { ok: false, reason: 'sign needs a FILE' };
+  if (word === 'baseline' && sub !== 'apply') return { ok: false, reason: sub === undefined ? 'baseline needs a subcommand: apply' : `unknown baseline subcommand ${sub}` };
   const { values } = parsed;
+  if (word !== 'baseline' && (values['dry-run'] !== undefined || values.baseline !== undefined)) return { ok: false, reason: '--dry-run and --baseline belong to baseline apply' };
   if (word !== 'sign' && (values.output !== undefined || values.key !== undefined)) return { ok: false, reason: '-o and --key are options of sign' };
   let timeoutMs = 5 * 60_000;
   if (values.timeout !== undefined) {
@@ -154,7 +179,16 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
   }
   return {
     ok: true,
-    args: { command: word ?? 'run', configPath: values.config, waitTrustedFlag: values['wait-trusted'] === true, timeoutMs, help: values.help === true, sign: { file, output: values.output, key: values.key } },
+    args: {
+      command: word ?? 'run',
+      configPath: values.config,
+      waitTrustedFlag: values['wait-trusted'] === true,
+      timeoutMs,
+      help: values.help === true,
+      dryRun: values['dry-run'] === true,
+      baselinePath: values.baseline,
+      sign: { file: sub ?? '', output: values.output, key: values.key },
+    },
   };
 }
 

@@ -216,6 +216,12 @@ export const ERROR_CODES = {
   BASELINE_REPORT_INVALID: 'malformed',
   /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
   BASELINE_NFT_UNRENDERABLE: 'usage',
+  // host baselines, the agent's adapters (agent/baseline)
+  /** nft exited with a failure status (a ruleset that does not parse, no permission, a missing table). */
+  NFT_TOOL_FAILED: 'unavailable',
+  NFT_TOOL_TIMEOUT: 'unavailable',
+  /** nft printed more than the adapter's cap. */
+  NFT_TOOL_OUTPUT_TOO_LARGE: 'malformed',
   // attestation-bound signatures (lib/dsse/attested.ts, controller/signing, bulwark-agent sign)
   /** The controller refused a signing statement: the node is not trusted, its last quote is not fresh, or it is unknown (details.reasons: finding codes). */
   SIGN_STATEMENT_REFUSED: 'refused',
