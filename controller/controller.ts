@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import { toHex } from '../lib/index.js';
+import { hostKeyFingerprint } from '../lib/dsse/index.js';
 import { BulwarkError, toBulwarkError } from '../lib/index.js';
 import { errorFields, natsClientAuthOptions, NatsReconnect, type Logger, type NatsClientCredentials } from '../daemon/index.js';
 import { NODE_SUBJECTS, nodeIdFromSubject, type NodeSubjectKind } from '../lib/nats-auth/index.js';
@@ -263,6 +264,7 @@ export class Controller {
       apps,
       baselines: appraisers.baselines,
       freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
+      statementKey: { publicKeyPem: statementKey.publicKeyPem, sha256: hostKeyFingerprint(statementKey.publicKey) },
       challengeNow: (nodeId) => this.challenge(verifier, nodeId),
       log: this.log,
       adminAudit,

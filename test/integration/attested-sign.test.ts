@@ -11,7 +11,7 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requestAttestation, pemHostSigningKey, signArtifact, fileSha256 } from '../../agent/sign.js';
@@ -47,7 +47,6 @@ const controllerKeyPath = join(root, 'controller-statement.pub.pem');
 const wrongKeyPath = join(root, 'wrong-controller.pub.pem');
 await writeFile(hostKeyPath, hostPair.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
 await writeFile(hostPubPath, hostPair.publicKey.export({ type: 'spki', format: 'pem' }));
-await writeFile(controllerKeyPath, controller.statementPublicKeyPem);
 await writeFile(wrongKeyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
 
 const node = await fleet.addNode('signer');
@@ -63,6 +62,13 @@ await writeFile(oldArtifact, randomBytes(4096));
 await writeFile(newArtifact, randomBytes(4096));
 
 const verifyArgs = (envelope: string, controllerKey = controllerKeyPath): string[] => ['verify', envelope, '--require-attested', '--trusted-keys', hostPubPath, '--controller-key', controllerKey];
+
+t.test('`bulwarkctl statement-key` (GetStatementKey, viewer) gives the controller\'s attestation key', async (t) => {
+  const r = await fleet.ctl(['statement-key', '-o', controllerKeyPath]);
+  t.equal(r.code, 0, r.err);
+  t.equal(await readFile(controllerKeyPath, 'utf8'), controller.statementPublicKeyPem, 'the key the controller signs with');
+  t.match(r.out, /^wrote .* \(sha256 [0-9a-f]{64}\)/);
+});
 
 t.test('a trusted host signs an artifact with `bulwark-agent sign`; it verifies with --require-attested', async (t) => {
   const configPath = join(root, 'signer-agent.json');
