@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
-import { addAppsCommands, addBaselineCheckCommand, addBaselineCommands, addCredentialsCommands, addEventlogCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addVerifyCommands } from './commands/index.js';
+import { addAppsCommands, addBaselineCheckCommand, addBaselineCommands, addCredentialsCommands, addEventlogCommands, addHsmCommands, addImaCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addSignCommands, addVerifyCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 
@@ -83,6 +83,8 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   addImaCommands(program, run);
   addVerifyCommands(program, run);
   addBaselineCheckCommand(program, run);
+  addHsmCommands(program, run);
+  addSignCommands(program, run);
   holdOptionRules(program);
   return { program, run };
 }

@@ -222,6 +222,27 @@ export const ERROR_CODES = {
   NFT_TOOL_TIMEOUT: 'unavailable',
   /** nft printed more than the adapter's cap. */
   NFT_TOOL_OUTPUT_TOO_LARGE: 'malformed',
+  // PKCS#11 keys (lib/pkcs11, daemon/pkcs11): details name CKR_* codes, tokens and labels, never a PIN
+  /** A PKCS#11 URI (RFC 7512) that does not parse: bad syntax, bad percent-encoding, a repeated attribute, a bad value. */
+  PKCS11_URI_INVALID: 'malformed',
+  /** No PKCS#11 module: none named (URI module-path, BULWARK_PKCS11_MODULE), or the file is missing or does not load. */
+  PKCS11_MODULE_MISSING: 'unavailable',
+  /** No token with the label (or serial, model, manufacturer) the URI names is present. */
+  PKCS11_TOKEN_MISSING: 'not-found',
+  /** No PIN was given (URI pin-value or pin-source, BULWARK_PKCS11_PIN, a PIN file), or the PIN file cannot be read. */
+  PKCS11_PIN_MISSING: 'usage',
+  /** The token refused the PIN (CKR_PIN_INCORRECT, CKR_PIN_LEN_RANGE) or has locked it (CKR_PIN_LOCKED). */
+  PKCS11_PIN_INCORRECT: 'refused',
+  /** No key on the token matches the URI (object label, id, type), or more than one does. */
+  PKCS11_KEY_NOT_FOUND: 'not-found',
+  /** A key whose type or curve Bulwark does not sign with, or a key type keygen does not make. */
+  PKCS11_KEY_UNSUPPORTED: 'usage',
+  /** keygen was asked for a label or id that a key on the token already has. */
+  PKCS11_KEY_EXISTS: 'usage',
+  /** The token went away under an open session (CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_SESSION_HANDLE_INVALID...). */
+  PKCS11_TOKEN_REMOVED: 'unavailable',
+  /** Any other PKCS#11 failure; details.ckr names the return value. */
+  PKCS11_FAILED: 'unavailable',
   // attestation-bound signatures (lib/dsse/attested.ts, controller/signing, bulwark-agent sign)
   /** The controller refused a signing statement: the node is not trusted, its last quote is not fresh, or it is unknown (details.reasons: finding codes). */
   SIGN_STATEMENT_REFUSED: 'refused',

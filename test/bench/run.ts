@@ -8,6 +8,7 @@ import { benchControlPlane } from './control-plane-bench.js';
 import { benchDsse } from './dsse-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
+import { benchHsm } from './hsm-bench.js';
 import { benchIma } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
 import { benchMerkle } from './merkle-bench.js';
@@ -27,6 +28,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['nftables exposure + drift judgement of a 500-rule ruleset (per core), against JSON.parse of the same text', benchBaseline],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
   ['host baseline, enforce mode: rule accepting 8080 added -> agent corrected inet bulwark (nft monitor, swtpm)', () => benchBaselineEnforce()],
+  ['signatures through SoftHSM2 (PKCS#11) against crypto.sign with the same key type', benchHsm],
 ];
 
 for (const [title, run] of suites) {
