@@ -34,7 +34,7 @@ import {
 import { BulwarkError, isErrorCode, toBulwarkError } from '../lib/index.js';
 import { NODE_SUBJECTS, parseNatsNodeId } from '../lib/nats-auth/index.js';
 import { defineDocument } from '../lib/schema/index.js';
-import { natsClientAuthOptions } from '../daemon/index.js';
+import { natsClientAuthOptions, openPkcs11Signer } from '../daemon/index.js';
 import { EnrollmentSchema } from './agent.js';
 import type { AgentConfig } from './config.js';
 
@@ -45,12 +45,14 @@ const ENROLLMENT = defineDocument(EnrollmentSchema, 'saved enrollment', 'STORE_C
 const ATTESTATION_PREDICATE = defineDocument(AttestationPredicateSchema, 'attestation predicate', 'STATEMENT_MALFORMED');
 
 /**
- * The host key: signs bytes (ECDSA in DER, as lib/dsse verifies) and gives its public key.
- * A PEM private key here; the PKCS#11 signer (daemon/pkcs11.ts) has the same shape.
+ * The host key: signs bytes (ECDSA in DER, as lib/dsse verifies) and gives its public key:
+ * a PEM private key, or a key on a PKCS#11 token (daemon/pkcs11.ts) named by an RFC 7512 URI.
  */
 export interface HostSigningKey {
   readonly signer: DsseSigner;
   publicKey(): Promise<KeyObject>;
+  /** Releases the token session (PKCS#11); nothing for a PEM key. */
+  close(): Promise<void>;
 }
 
 /** A host signing key from a PEM private key file (0600 advised; the HSM is the production choice). */
@@ -62,20 +64,30 @@ export async function pemHostSigningKey(path: string): Promise<HostSigningKey> {
     throw toBulwarkError(err, 'KEY_INVALID', `cannot read the signing key ${path} (a PEM private key)`);
   }
   const publicKey = createPublicKey(key);
-  return { signer: keySigner(key), publicKey: async () => publicKey };
+  return { signer: keySigner(key), publicKey: async () => publicKey, close: async () => undefined };
 }
 
-/** The host signing key named by the config or --key: a PEM path (a pkcs11: URI once the HSM signer is wired). */
+/**
+ * A host signing key on a PKCS#11 token: the module and PIN from the URI's module-path and
+ * pin-source/pin-value, else BULWARK_PKCS11_MODULE and BULWARK_PKCS11_PIN (daemon/pkcs11).
+ */
+export async function pkcs11HostSigningKey(uri: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<HostSigningKey> {
+  const { signer, hsm } = await openPkcs11Signer(uri, { env });
+  return { signer, publicKey: () => signer.publicKey(), close: () => hsm.close() };
+}
+
+/** The host signing key named by the config or --key: a pkcs11: URI (RFC 7512) or a PEM path. */
 export async function openHostSigningKey(spec: string): Promise<HostSigningKey> {
-  if (spec.startsWith('pkcs11:')) throw new BulwarkError('USAGE', 'pkcs11: signing keys are not supported by this build yet; give a PEM private key');
-  return pemHostSigningKey(spec);
+  return spec.startsWith('pkcs11:') ? pkcs11HostSigningKey(spec) : pemHostSigningKey(spec);
 }
 
 /** sha256 (hex) of a file, streamed. */
 export async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    // A ReadStream without an encoding yields Buffers.
+    const chunks: AsyncIterable<Buffer> = createReadStream(path);
+    for await (const chunk of chunks) hash.update(chunk);
   } catch (err) {
     throw toBulwarkError(err, 'IO_FAILED', `cannot read ${path}`);
   }
@@ -168,7 +180,13 @@ export async function signArtifact(opts: SignArtifactOptions): Promise<SignedArt
 export async function runSignCommand(config: AgentConfig, args: { file: string; output: string | undefined; key: string | undefined }): Promise<number> {
   const spec = args.key ?? config.signingKey;
   if (spec === null) throw new BulwarkError('USAGE', 'no signing key: set signingKey in the agent config (a PEM path or pkcs11: URI) or give --key');
-  const signed = await signArtifact({ config, file: args.file, key: await openHostSigningKey(spec) });
+  const key = await openHostSigningKey(spec);
+  let signed: SignedArtifact;
+  try {
+    signed = await signArtifact({ config, file: args.file, key });
+  } finally {
+    await key.close();
+  }
   if (args.output === undefined) {
     process.stdout.write(`${signed.envelope}\n`);
   } else {

@@ -74,7 +74,9 @@ async function loadTrustedKeys(path: string): Promise<KeyFromFile[]> {
 async function artifactSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    // A ReadStream without an encoding yields Buffers.
+    const chunks: AsyncIterable<Buffer> = createReadStream(path);
+    for await (const chunk of chunks) hash.update(chunk);
   } catch (err) {
     throw new BulwarkError('IO_FAILED', `cannot read the artifact ${path}`, {}, { cause: err });
   }

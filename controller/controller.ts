@@ -386,5 +386,8 @@ export class Controller {
     }
     await this.natsServer?.stop();
     this.natsServer = null;
+    // After the NATS drain: no signing request is still being answered.
+    await this.statementKeyValue?.close();
+    this.statementKeyValue = null;
   }
 }

@@ -83,7 +83,8 @@ export const ControllerConfigSchema = Type.Object(
     nomadReconcileIntervalMs: Ms(5000),
     /**
      * The key the controller signs attestations (attestation-bound artifact signatures) with:
-     * a PEM private key file (ECDSA P-256/P-384, Ed25519, RSA); null: an ECDSA P-256 key
+     * a PEM private key file (ECDSA P-256/P-384, Ed25519, RSA, mode 0600) or a pkcs11: URI
+     * (RFC 7512; module and PIN from the URI or the environment); null: an ECDSA P-256 key
      * generated in dataDir at first start (statement-signing-key.pem, 0600).
      */
     statementSigningKey: NullableText(),

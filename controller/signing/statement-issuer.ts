@@ -7,8 +7,9 @@
  * admin audit records (`sign.statement-issued`, `sign.statement-refused`).
  *
  * The statement key is a dedicated key, not the CA's: an ECDSA P-256 key generated in the
- * data dir at first start (statement-signing-key.pem, 0600), or the PEM file named by
- * `statementSigningKey`. Replicas answer from one queue group, so replicas that do not
+ * data dir at first start (statement-signing-key.pem, 0600), or the key named by
+ * `statementSigningKey`: a PEM file, or a key on a PKCS#11 token (an RFC 7512 pkcs11: URI;
+ * module and PIN from the URI or BULWARK_PKCS11_MODULE / BULWARK_PKCS11_PIN). Replicas answer from one queue group, so replicas that do not
  * share a data dir must be given the same `statementSigningKey` (or a verifier must trust
  * every replica's key). Its public half is what `bulwarkctl verify --require-attested
  * --controller-key` checks offline; it is written beside it (statement-signing-key.pub.pem).
@@ -18,7 +19,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attestationStatement, encodeEnvelope, hostKeyFingerprint, keySigner, parseSignRequest, prepareTrustedKeys, signEnvelope, type DsseSigner } from '../../lib/dsse/index.js';
 import { BulwarkError } from '../../lib/index.js';
-import { writeSecretFile, type Logger } from '../../daemon/index.js';
+import { openPkcs11Signer, writeSecretFile, type Logger } from '../../daemon/index.js';
 import { readPrivateKeyFile } from '../pki/index.js';
 import type { AdminAudit, ControllerStore } from '../state/index.js';
 
@@ -30,6 +31,8 @@ export interface StatementKey {
   readonly signer: DsseSigner;
   readonly publicKey: KeyObject;
   readonly publicKeyPem: string;
+  /** Releases the token session (PKCS#11); nothing for a PEM key. */
+  close(): Promise<void>;
 }
 
 function isMissingFile(err: unknown): boolean {
@@ -38,6 +41,18 @@ function isMissingFile(err: unknown): boolean {
 
 /** Loads the statement key (configured PEM, or the data dir's, made on first start) and writes its public half beside the data dir's. */
 export async function loadStatementKey(dataDir: string, configured: string | null): Promise<StatementKey> {
+  if (configured !== null && configured.startsWith('pkcs11:')) {
+    const { signer, hsm } = await openPkcs11Signer(configured, { keyid: 'bulwark-controller' });
+    try {
+      const publicKey = await signer.publicKey();
+      const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      await writeFile(join(dataDir, STATEMENT_KEY_FILES.publicKey), publicKeyPem, { mode: 0o644 });
+      return { signer, publicKey, publicKeyPem, close: () => hsm.close() };
+    } catch (err) {
+      await hsm.close();
+      throw err;
+    }
+  }
   let key: KeyObject;
   if (configured !== null) {
     key = (await readPrivateKeyFile(configured)).key;
@@ -54,7 +69,7 @@ export async function loadStatementKey(dataDir: string, configured: string | nul
   const publicKey = createPublicKey(key);
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   await writeFile(join(dataDir, STATEMENT_KEY_FILES.publicKey), publicKeyPem, { mode: 0o644 });
-  return { signer: keySigner(key, { keyid: `bulwark-controller:${hostKeyFingerprint(publicKey).slice(0, 16)}` }), publicKey, publicKeyPem };
+  return { signer: keySigner(key, { keyid: `bulwark-controller:${hostKeyFingerprint(publicKey).slice(0, 16)}` }), publicKey, publicKeyPem, close: async () => undefined };
 }
 
 export interface StatementIssuerOptions {

@@ -20,6 +20,8 @@ import { attestedArtifactStatement, encodeEnvelope, encodeSignRequest, hostKeyFi
 import { NODE_SUBJECTS, parseNatsNodeId } from '../../lib/nats-auth/index.js';
 import { adminAuditRecords } from '../helpers/audit.js';
 import { TestFleet } from '../helpers/fleet.js';
+import { SOFTHSM_MODULE, startSoftHsm } from '../helpers/softhsm.js';
+import { Hsm } from '../../daemon/index.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 
 const AGENT_MAIN = fileURLToPath(new URL('../../agent/main.js', import.meta.url));
@@ -94,6 +96,34 @@ t.test('a trusted host signs an artifact with `bulwark-agent sign`; it verifies 
     audit.some((a) => a.action === 'sign.statement-issued' && a.subject === 'signer' && a.details['hostKey'] === hostKeyFingerprint(hostPair.publicKey)),
     'the attestation is audited (sign.statement-issued)',
   );
+});
+
+t.test('a host key on a PKCS#11 token (SoftHSM2): `bulwark-agent sign --key pkcs11:...` verifies', async (t) => {
+  const soft = await startSoftHsm('attested-sign');
+  t.teardown(() => soft.cleanup());
+  await soft.initToken('host', '2468');
+  const env = { ...soft.env, BULWARK_PKCS11_MODULE: SOFTHSM_MODULE, BULWARK_PKCS11_PIN: '2468' };
+  const hsm = await Hsm.open('pkcs11:token=host', { env });
+  let tokenPub: string;
+  try {
+    tokenPub = (await hsm.keygen({ label: 'artifact-signing', type: 'ec-p256' })).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  } finally {
+    await hsm.close();
+  }
+  const tokenPubPath = join(root, 'token-key.pub.pem');
+  await writeFile(tokenPubPath, tokenPub);
+  const configPath = join(root, 'signer-agent.json');
+  const out = join(root, 'release-1.tar.hsm.dsse.json');
+  const r = await execa('node', [AGENT_MAIN, 'sign', oldArtifact, '-o', out, '--config', configPath, '--key', 'pkcs11:token=host;object=artifact-signing;type=private'], {
+    reject: false,
+    env: { ...env, BULWARK_LOG_LEVEL: 'error' },
+  });
+  t.equal(r.exitCode, 0, `bulwark-agent sign with the token key exits 0 (${r.stdout}${r.stderr})`);
+  const ok = await ctl(['verify', out, '--require-attested', '--trusted-keys', tokenPubPath, '--controller-key', controllerKeyPath, '--artifact', oldArtifact]);
+  t.equal(ok.code, 0, ok.out + ok.err);
+  const otherKey = await ctl(verifyArgs(out));
+  t.equal(otherKey.code, 1, 'the PEM host key did not sign it');
+  t.match(otherKey.out, /SIGNATURE_INVALID/);
 });
 
 t.test('an old attestation pieced together with a new artifact is refused', async (t) => {
