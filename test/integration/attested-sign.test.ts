@@ -191,3 +191,9 @@ t.test('once the host is tampered with, `bulwark-agent sign` fails with the reas
   const bystander = await signArtifact({ config: other.config, file: newArtifact, key: await pemHostSigningKey(hostKeyPath) });
   t.equal(bystander.nodeId, 'bystander', 'a trusted node still gets its attestation');
 });
+
+t.test('a host whose evidence stopped (stale) gets no attestation', async (t) => {
+  await other.agent.stop();
+  await fleet.waitForNode('bystander', (x) => x.state === 'stale');
+  await t.rejects(signArtifact({ config: other.config, file: newArtifact, key: await pemHostSigningKey(hostKeyPath) }), { code: 'SIGN_STATEMENT_REFUSED', message: /stale \(NODE_STALE/ });
+});
