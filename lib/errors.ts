@@ -243,6 +243,13 @@ export const ERROR_CODES = {
   PKCS11_TOKEN_REMOVED: 'unavailable',
   /** Any other PKCS#11 failure; details.ckr names the return value. */
   PKCS11_FAILED: 'unavailable',
+  // the controller's audit log (controller/audit)
+  /** The audit stream no longer holds what the last signed checkpoint covers (a record edited, deleted, reordered or aged out): nothing more is signed. */
+  AUDIT_LOG_REWRITTEN: 'refused',
+  /** No signed audit checkpoint exists yet (or not the one of the size asked for). */
+  AUDIT_CHECKPOINT_MISSING: 'not-found',
+  /** The checkpoint signing key cannot be loaded, created or used. */
+  AUDIT_SIGNER_FAILED: 'unavailable',
   // attestation-bound signatures (lib/dsse/attested.ts, controller/signing, bulwark-agent sign)
   /** The controller refused a signing statement: the node is not trusted, its last quote is not fresh, or it is unknown (details.reasons: finding codes). */
   SIGN_STATEMENT_REFUSED: 'refused',

@@ -1,5 +1,6 @@
 /** cli/commands/: one file per command group; each adds its commands to the program. */
 export { addAppsCommands } from './apps.js';
+export { addAuditCommands } from './audit.js';
 export { addBaselineCheckCommand } from './baseline-check.js';
 export { addBaselineCommands } from './baseline.js';
 export { addCredentialsCommands } from './credentials.js';

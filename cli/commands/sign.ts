@@ -1,11 +1,31 @@
-/** `sign ima`: signatures made through a PKCS #11 token (the work is in cli/ima-sign.ts, which loads pkcs11js on use). */
+/**
+ * `sign FILE` (a DSSE envelope) and `sign ima` (IMA file signatures): signatures made through a
+ * PKCS #11 token (the work is in cli/dsse-sign.ts and cli/ima-sign.ts, which load pkcs11js on use).
+ */
 import { Option, type Command } from 'commander';
 import { defineAction, type CtlContext } from '../command.js';
 import { TOPICS } from '../help.js';
+import { BulwarkError } from '../../lib/index.js';
 
 /** Adds the `sign` group (or its `ima` command, when another file has made the group) to the program. */
 export function addSignCommands(program: Command, ctx: CtlContext): void {
   const sign = program.commands.find((c) => c.name() === 'sign') ?? program.command('sign').helpGroup(TOPICS.keys).description('signatures made through a PKCS#11 token');
+  sign
+    .argument('[FILE]', 'the file to sign into a DSSE envelope')
+    .option('--key <URI|PEM>', 'the signing key: a PKCS#11 URI (pkcs11:token=...;object=...) or a PEM private key file')
+    .option('--payload-type <T>', "the envelope's payloadType (default application/vnd.in-toto+json; policies application/vnd.bulwark.policy+json, baselines ...baseline+json, apps ...app+json, key sets ...keyset+json)")
+    .option('--add-to <ENVELOPE>', 'add this signature to an envelope over the same FILE and type (threshold signing)')
+    .option('--keyid <ID>', 'the keyid hint written beside the signature (never used to verify)')
+    .option('--module <PATH>', 'the PKCS#11 module when the URI names none (default $BULWARK_PKCS11_MODULE)')
+    .option('--pin-file <F>', 'a file holding the user PIN, when neither the URI nor $BULWARK_PKCS11_PIN gives one')
+    .option('-o, --output <ENVELOPE>', 'where to write the envelope (default stdout)')
+    .summary('FILE into a DSSE envelope signed by an HSM or PEM key (or IMA signatures: sign ima)')
+    .description('sign FILE into a DSSE envelope with a PKCS#11 key (or a PEM private key), or add a signature to an envelope with --add-to; `sign ima` makes IMA file signatures');
+  defineAction(sign, ctx, async (call) => {
+    if (call.optionalArg(0) === undefined) throw new BulwarkError('USAGE', 'sign needs a FILE (or a subcommand: sign ima)');
+    if (call.string('--key') === undefined) throw new BulwarkError('USAGE', 'sign FILE needs --key URI|PEM');
+    return (await import('../dsse-sign.js')).signFile(call);
+  });
 
   const ima = sign
     .command('ima')

@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure next to the baseline measured
  * in the same run. Prints; asserts nothing.
  */
+import { benchAuditLog } from './audit-log-bench.js';
 import { benchBaselineEnforce } from './baseline-enforce-bench.js';
 import { benchBaseline } from './baseline-bench.js';
 import { benchControlPlane } from './control-plane-bench.js';
@@ -24,6 +25,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['IMA detection latency: unknown binary measured -> node untrusted', () => benchImaLatency()],
   ['evidence rounds through the controller NATS path: TLS + nkey against plain', () => benchControlPlane()],
   ['audit log Merkle tree: append 10,000 records, prove and verify one (per core)', benchMerkle],
+  ['audit log through the controller: publish + tree append against publish alone; checkpoint signing', () => benchAuditLog()],
   ['DSSE envelope verification (per core), against raw crypto.verify', benchDsse],
   ['nftables exposure + drift judgement of a 500-rule ruleset (per core), against JSON.parse of the same text', benchBaseline],
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],

@@ -61,6 +61,9 @@ const DOCUMENTED = [
   'apps stop',
   'credentials issue',
   'credentials revoke',
+  'audit checkpoint',
+  'audit export',
+  'audit verify',
 ];
 
 function escape(text: string): string {
