@@ -23,6 +23,8 @@ export const ADMIN_ACTIONS = [
   'enrollment.approved',
   'node.reenrollment-approved',
   'baseline.enforced',
+  'sign.statement-issued',
+  'sign.statement-refused',
 ] as const;
 
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
