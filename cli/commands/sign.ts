@@ -10,7 +10,10 @@ import { BulwarkError } from '../../lib/index.js';
 /** Adds the `sign` group (or its `ima` command, when another file has made the group) to the program. */
 export function addSignCommands(program: Command, ctx: CtlContext): void {
   const sign = program.commands.find((c) => c.name() === 'sign') ?? program.command('sign').helpGroup(TOPICS.keys).description('signatures made through a PKCS#11 token');
+  // `sign ima --key ...`: the group's own options are read only before a subcommand, so the
+  // subcommand's --key is its own.
   sign
+    .enablePositionalOptions()
     .argument('[FILE]', 'the file to sign into a DSSE envelope')
     .option('--key <URI|PEM>', 'the signing key: a PKCS#11 URI (pkcs11:token=...;object=...) or a PEM private key file')
     .option('--payload-type <T>', "the envelope's payloadType (default application/vnd.in-toto+json; policies application/vnd.bulwark.policy+json, baselines ...baseline+json, apps ...app+json, key sets ...keyset+json)")
