@@ -5,6 +5,7 @@ export { addBaselineCommands } from './baseline.js';
 export { addCredentialsCommands } from './credentials.js';
 export { addEventlogCommands } from './eventlog.js';
 export { addImaCommands } from './ima.js';
+export { addKeysCommands } from './keys.js';
 export { addNodeCommands } from './nodes.js';
 export { addPolicyCommands } from './policy.js';
 export { addQuoteCommands } from './quote.js';
