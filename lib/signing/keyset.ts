@@ -31,7 +31,7 @@ export const PAYLOAD_TYPE_OF_KIND: Readonly<Record<KeySetKind, string>> = {
 };
 
 export function isKeySetKind(kind: string): kind is KeySetKind {
-  return (KEYSET_KINDS as readonly string[]).includes(kind);
+  return KEYSET_KINDS.some((k) => k === kind);
 }
 
 /** A key set document: the payload of a keyset envelope. */
