@@ -383,10 +383,21 @@ export class TestFleet {
     return signPolicy(kind, text, [this.signingKey]);
   }
 
+  /** The envelope file of app `name`'s spec (the `--file` given in `args`, else the catalogue's), signed with the fleet's key. */
+  private async signedAppSpec(name: string, args: readonly string[]): Promise<string> {
+    const fileAt = args.indexOf('--file');
+    const specPath = fileAt >= 0 ? args[fileAt + 1] : undefined;
+    const hcl = await readFile(specPath ?? join(this.controllerConfig.appsDir, `${name}.nomad.hcl`), 'utf8');
+    const path = join(this.root, `signed-app-${name}-${randomUUID()}.dsse.json`);
+    await writeFile(path, await signPolicy('app', { version: 1, name, hcl }, [this.signingKey]));
+    return path;
+  }
+
   /**
    * Runs bulwarkctl against this fleet's controller, in this process. `policy push KIND
-   * NAME FILE` of an unsigned document pushes it signed with the fleet's key (what an
-   * operator does with `bulwarkctl sign` first), unless `sign: false`.
+   * NAME FILE` of an unsigned document pushes it signed with the fleet's key, and `apps
+   * deploy NAME` without `--envelope` deploys the spec signed with it (what an operator
+   * does with `bulwarkctl sign` first), unless `sign: false`.
    */
   async ctl(args: readonly string[], options: { readonly sign?: boolean } = {}): Promise<{ code: number; out: string; err: string }> {
     let out = '';
@@ -397,6 +408,9 @@ export class TestFleet {
       const signedPath = join(this.root, `signed-${kind}-${name}-${randomUUID()}.dsse.json`);
       await writeFile(signedPath, await this.signed(kind, await readFile(file, 'utf8')));
       argv = [group, verb, kind, name, signedPath];
+    }
+    if (options.sign !== false && group === 'apps' && verb === 'deploy' && kind !== undefined && this.controllerConfig.requireSignedPolicies && !args.includes('--envelope')) {
+      argv = [...args, '--envelope', await this.signedAppSpec(kind, args)];
     }
     const code = await runCtl(['--controller', this.grpcAddress, '--credentials', this.adminCredentials, ...argv], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
     return { code, out, err };

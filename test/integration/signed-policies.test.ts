@@ -140,7 +140,7 @@ t.test('app specs: deployed only as signed; a spec edited after signing is refus
   const signed = await file(await signText(PAYLOAD_TYPES.app, { version: 1, name: 'web', hcl }, [fleetKey]));
   const ok = await fleet.ctl(['apps', 'deploy', 'web', '--envelope', signed]);
   t.match(ok.err, /NOMAD_UNAVAILABLE/, 'verified, then the deploy goes on to Nomad (none in this fleet)');
-  const unsigned = await fleet.ctl(['apps', 'deploy', 'web']);
+  const unsigned = await fleet.ctl(['apps', 'deploy', 'web'], { sign: false });
   t.match(unsigned.err, /ENVELOPE_REQUIRED/);
   await writeFile(join(appsDir, 'web.nomad.hcl'), hcl.replace('raw_exec', 'exec'));
   const edited = await fleet.ctl(['apps', 'deploy', 'web', '--envelope', signed]);
