@@ -470,6 +470,14 @@ export class Agent {
       if (refused !== null) throw refused;
       ch = wire.challenge.decode(msg.data);
     }
+    // Sources that extend a PCR (the baseline reports) do it now, so this quote covers it.
+    for (const source of this.deps.sources ?? []) {
+      try {
+        await source.prepare?.({ nodeId: enrollment.nodeId });
+      } catch (err) {
+        this.log.error({ source: source.name, ...errorFields(err) }, 'an evidence source failed to prepare the round');
+      }
+    }
     const quote = await this.deps.tpm.quote(ch.nonce, ch.pcrSelection || enrollment.pcrSelection, keys.akHandle);
     // Logs are read after the quote: they may run ahead of it, never behind.
     const sent: SourceFields[] = [];
@@ -513,7 +521,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const source of this.deps.sources ?? []) source.stop?.();
+    for (const source of this.deps.sources ?? []) await source.stop?.();
     if (this.timer !== null) clearInterval(this.timer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     if (this.renewTimer !== null) clearTimeout(this.renewTimer);

@@ -64,6 +64,21 @@ export const AgentConfigSchema = Type.Object(
     imaFormat: literalUnion(IMA_FORMATS, { default: 'ascii' }),
     /** The local Nomad client's node name (or ID) when it differs from nodeId; null: the same. */
     nomadNode: Type.Union([Type.String({ minLength: 1, maxLength: 128, pattern: TEXT }), Type.Null()], { default: null }),
+    /** Host baseline reports (SELinux and nftables state, agent/baseline) in every round; false: none are read or sent. */
+    baseline: Type.Boolean({ default: true }),
+    /** Root under which the SELinux state is read (sys/fs/selinux, etc/selinux, var/lib/selinux); "/" on a host, a recorded tree in tests. */
+    selinuxRoot: Text({ default: '/', pattern: ABSOLUTE }),
+    /** The nft command as an argument prefix (no shell): ["nft"], or ["ip", "netns", "exec", "NS", "nft"] for a namespace. */
+    nftCommand: Type.Array(Text(), { minItems: 1, maxItems: 16, default: ['nft'] }),
+    /**
+     * The PCR every baseline report's sha256 is extended into (sha256 bank). 13 by default:
+     * not resettable without a reboot (16 and 23 are resettable at locality 0, 17-22 need
+     * DRTM localities), not extended by firmware (0-7), GRUB (8, 9), IMA (10) or shim (14);
+     * systemd-stub extends 11-13 and systemd 15 on UKI boots only, and of those 13 (system
+     * extensions handed to the stub) is the one Debian hosts booted by shim and GRUB never
+     * use. Change it on a host that does.
+     */
+    baselinePcr: Type.Integer({ minimum: 0, maximum: 23, default: 13 }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
   },
@@ -89,6 +104,8 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_IMA_LOG: { key: 'imaLogPath', type: 'path-or-none' },
   BULWARK_NOMAD_NODE: { key: 'nomadNode', type: 'string' },
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  BULWARK_SELINUX_ROOT: { key: 'selinuxRoot', type: 'string' },
+  BULWARK_BASELINE_PCR: { key: 'baselinePcr', type: 'integer' },
 } as const;
 
 const AGENT_CONFIG = defineConfig('agent config', AgentConfigSchema, AGENT_CONFIG_ENV);
@@ -98,6 +115,10 @@ export const DEFAULT_AGENT_CONFIG_PATH = '/etc/bulwark/agent.json';
 
 /** EK handles (TCG EK Credential Profile): an AK there would overwrite the EK. */
 const EK_HANDLES: readonly number[] = [0x81010001, 0x81010016];
+
+/** PCRs the boot chain extends (firmware, GRUB, IMA, shim) and PCRs software at locality 0 can reset (16 debug, 23 application). */
+const BOOT_CHAIN_PCRS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14];
+const RESETTABLE_PCRS: readonly number[] = [16, 23];
 
 /** Layers parsed sources, then checks what a schema cannot say (PCR selection syntax, EK handles). */
 function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, string | undefined>>): AgentConfig {
@@ -110,6 +131,10 @@ function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, str
     pcrSelection = formatPcrSelectionSpec(parsePcrSelectionSpec(value.pcrSelection));
   } catch (err) {
     throw configError('pcrSelection', origin('pcrSelection'), '/pcrSelection', `is not a PCR selection: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  // A boot-chain PCR (firmware 0-7, GRUB 8-9, IMA 10, shim 14) would break the boot's replay; 16 and 23 reset without a reboot.
+  if (BOOT_CHAIN_PCRS.includes(value.baselinePcr) || RESETTABLE_PCRS.includes(value.baselinePcr)) {
+    throw configError('baselinePcr', origin('baselinePcr'), '/baselinePcr', `PCR ${value.baselinePcr} is extended by the boot chain or resettable without a reboot: choose 11-13, 15 or 17-22`);
   }
   const controllerPort = Number(/:([0-9]+)$/.exec(value.controller)?.[1] ?? '0');
   if (controllerPort < 1 || controllerPort > 65535) throw configError('controller', origin('controller'), '/controller', 'must be host:port with a port in 1-65535');

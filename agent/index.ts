@@ -8,3 +8,5 @@ export { EventLogSource, readCapped } from './event-log-source.js';
 export { evidenceSources } from './sources.js';
 export type { EvidenceSource, SourceFields } from './evidence-source.js';
 export { nodeCredentialPaths, nodeTls, readControllerCa, readNodeCredential } from './node-credentials.js';
+export { BaselineSource, BaselineEnforcer, Nftables, ReportLog, runBaselineApply, type BaselineSourceOptions, type EnforcementPlan, type HostState } from './baseline/index.js';
+export type { RoundContext } from './evidence-source.js';

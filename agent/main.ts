@@ -3,6 +3,7 @@
  * bulwark-agent [run] [--config FILE]   enroll (once) and attest until SIGTERM
  * bulwark-agent enroll [--config FILE]  enroll now and exit
  * bulwark-agent gate --wait-trusted [--timeout 5m]
+ * bulwark-agent baseline apply [--dry-run] [--baseline FILE]
  * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
  * one given twice is a usage error (exit 2).
  */
@@ -14,6 +15,7 @@ import { collectHostFacts } from './facts.js';
 import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 import { parseDuration, waitTrusted } from './gate.js';
+import { runBaselineApply } from './baseline/index.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -25,12 +27,16 @@ process.on('warning', (w) => {
   if (!('code' in w) || w.code !== 'DEP0123') process.stderr.write(`${w.name}: ${w.message}\n`);
 });
 
-const HELP = `usage: bulwark-agent [run|enroll|gate] [--config FILE] [--help]
+const HELP = `usage: bulwark-agent [run|enroll|gate|baseline apply] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
   enroll  enroll with the controller now and exit
   gate --wait-trusted [--timeout 5m]
           wait until the controller says this host is trusted (exit 0), or fail (exit 1)
           after the timeout; for ExecStartPre= of nomad.service
+  baseline apply [--dry-run] [--baseline FILE]
+          enforce the held host baseline (or FILE) now: replace the nftables table
+          inet bulwark in one transaction and set SELinux enforcing and the required
+          booleans; --dry-run prints the transaction and the changes, applies nothing
 Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), then
 BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
 `;
@@ -51,6 +57,19 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const config = await loadAgentConfig(configPath);
+  if (command === 'baseline') {
+    const log = createLogger({ name: 'bulwark-agent', level: config.logLevel });
+    return runBaselineApply({
+      dataDir: config.dataDir,
+      selinuxRoot: config.selinuxRoot,
+      nftCommand: config.nftCommand,
+      toolTimeoutMs: config.toolTimeoutMs,
+      dryRun: parsed.args.dryRun,
+      ...(parsed.args.baselinePath === undefined ? {} : { baselinePath: parsed.args.baselinePath }),
+      out: (text) => process.stdout.write(text),
+      log,
+    });
+  }
   if (command === 'gate') {
     const result = await waitTrusted({
       controller: config.controller,
@@ -65,7 +84,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const tpm = await Tpm2ToolsTpm.open({ tcti: config.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
   const log = createLogger({ name: 'bulwark-agent', level: config.logLevel });
-  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts, sources: evidenceSources(config), log });
+  const agent = new Agent({ config, tpm, collectFacts: collectHostFacts, sources: evidenceSources(config, { tpm, log }), log });
   try {
     if (command === 'enroll') {
       await agent.enroll();
@@ -83,7 +102,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ['run', 'enroll', 'gate'] as const;
+const COMMANDS = ['run', 'enroll', 'gate', 'baseline'] as const;
 type AgentCommand = (typeof COMMANDS)[number];
 
 function isAgentCommand(word: string): word is AgentCommand {
@@ -96,6 +115,8 @@ interface AgentArgs {
   readonly waitTrustedFlag: boolean;
   readonly timeoutMs: number;
   readonly help: boolean;
+  readonly dryRun: boolean;
+  readonly baselinePath: string | undefined;
 }
 
 /**
@@ -116,6 +137,8 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
         'wait-trusted': { type: 'boolean' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        'dry-run': { type: 'boolean' },
+        baseline: { type: 'string' },
       },
     });
   } catch (err) {
@@ -128,10 +151,14 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
     if (seen.has(token.name)) return { ok: false, reason: `option '--${token.name}' given more than once` };
     seen.add(token.name);
   }
-  const [word, extra] = parsed.positionals;
-  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  const [word, ...rest] = parsed.positionals;
   if (word !== undefined && !isAgentCommand(word)) return { ok: false, reason: `unknown command ${word}` };
+  // `baseline` takes one subcommand word (apply); the other commands take none.
+  const [sub, extra] = word === 'baseline' ? rest : [undefined, ...rest];
+  if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  if (word === 'baseline' && sub !== 'apply') return { ok: false, reason: sub === undefined ? 'baseline needs a subcommand: apply' : `unknown baseline subcommand ${sub}` };
   const { values } = parsed;
+  if (word !== 'baseline' && (values['dry-run'] !== undefined || values.baseline !== undefined)) return { ok: false, reason: '--dry-run and --baseline belong to baseline apply' };
   let timeoutMs = 5 * 60_000;
   if (values.timeout !== undefined) {
     const t = parseDuration(values.timeout);
@@ -140,7 +167,15 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
   }
   return {
     ok: true,
-    args: { command: word ?? 'run', configPath: values.config, waitTrustedFlag: values['wait-trusted'] === true, timeoutMs, help: values.help === true },
+    args: {
+      command: word ?? 'run',
+      configPath: values.config,
+      waitTrustedFlag: values['wait-trusted'] === true,
+      timeoutMs,
+      help: values.help === true,
+      dryRun: values['dry-run'] === true,
+      baselinePath: values.baseline,
+    },
   };
 }
 

@@ -46,6 +46,8 @@ export interface Tpm {
   activateCredential(blob: CredentialBlob, keys: TpmKeys): Promise<Uint8Array>;
   /** TPM2_Quote by the AK at `akHandle` over a tpm2-tools PCR selection ("sha256:0,1,2,3,4,5,6,7,10"). */
   quote(nonce: Uint8Array, selection: string, akHandle: number): Promise<QuoteOutput>;
+  /** TPM2_PCR_Extend of one sha256 PCR with a 32-byte digest: PCR := sha256(PCR || digest). */
+  extendPcr(pcr: number, sha256: Uint8Array): Promise<void>;
   /** Current PCR values of a selection, as the TPM reports them (unverified). */
   readPcrs(selection: string): Promise<PcrBanks>;
   /** Persistent object handles present in the TPM. */

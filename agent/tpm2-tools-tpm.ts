@@ -34,6 +34,8 @@ export const DEFAULT_AK_HANDLE = 0x81010002;
 
 /** TPM2_Quote's qualifyingData is a TPM2B_DATA: at most sizeof(TPMU_HA) = 64 bytes (Part 2, 10.4.3). */
 const MAX_NONCE_BYTES = 64;
+/** Highest PCR index of a PC client TPM (PCRs 0-23). */
+const MAX_PCR_INDEX = 23;
 /** Largest file a tool writes that we read back (a TPM2B_PUBLIC, a certificate, a quote). */
 const MAX_TOOL_FILE_BYTES = 64 * 1024;
 /** Captured stdout/stderr per command; tpm2_quote prints the most (a few KiB). */
@@ -305,6 +307,15 @@ export class Tpm2ToolsTpm implements Tpm {
         signature: await this.readToolFile(sig, 'tpm2_quote'),
         pcrs: await this.readToolFile(pcrs, 'tpm2_quote'),
       };
+    });
+  }
+
+  async extendPcr(pcr: number, sha256: Uint8Array): Promise<void> {
+    // PCRs 0-23 of a PC client TPM (TCG PC Client Platform TPM Profile, 4.6); the digest is one sha256.
+    if (!Number.isInteger(pcr) || pcr < 0 || pcr > MAX_PCR_INDEX) throw new BulwarkError('USAGE', `PCR ${String(pcr)} is not a PCR index (0-${MAX_PCR_INDEX})`, { pcr: String(pcr) });
+    if (sha256.length !== 32) throw new BulwarkError('USAGE', `a sha256 PCR extend takes 32 bytes, not ${sha256.length}`, { length: sha256.length });
+    await this.exclusive(async () => {
+      await this.run('tpm2_pcrextend', [`${pcr}:sha256=${toHex(sha256)}`]);
     });
   }
 

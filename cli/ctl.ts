@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
-import { addAppsCommands, addBaselineCheckCommand, addBaselineCommands, addCredentialsCommands, addEventlogCommands, addImaCommands, addKeysCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addVerifyCommands } from './commands/index.js';
+import { addAppsCommands, addAuditCommands, addBaselineCheckCommand, addBaselineCommands, addCredentialsCommands, addEventlogCommands, addHsmCommands, addImaCommands, addKeysCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addSignCommands, addVerifyCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 
@@ -79,11 +79,14 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
   addBaselineCommands(program, run);
   addAppsCommands(program, run);
   addCredentialsCommands(program, run);
+  addAuditCommands(program, run);
   addQuoteCommands(program, run);
   addEventlogCommands(program, run);
   addImaCommands(program, run);
   addVerifyCommands(program, run);
   addBaselineCheckCommand(program, run);
+  addHsmCommands(program, run);
+  addSignCommands(program, run);
   holdOptionRules(program);
   return { program, run };
 }

@@ -30,6 +30,7 @@ export const TOPICS = {
   runtimeIntegrity: 'Runtime integrity (IMA, offline):',
   signing: 'Signed documents (DSSE envelopes, offline):',
   hostBaseline: 'Host baselines (offline, on `nft -j list ruleset` output and a SELinux tree):',
+  keys: 'Keys (PKCS#11 tokens, local):',
 } as const;
 
 function rootOf(command: Command): Command {

@@ -29,6 +29,7 @@ import { TrustEvents } from './state/index.js';
 import { AdminAudit } from './state/index.js';
 import { Verifier } from './verifier/index.js';
 import { ensureControllerCa, RevocationStore } from './pki/index.js';
+import { AuditLog, loadCheckpointSigner } from './audit/index.js';
 
 const QUEUE = 'bulwark-verifiers';
 /** Header carrying the BulwarkError code when a NATS request is refused. */
@@ -106,6 +107,7 @@ export class Controller {
   private verifier: Verifier | null = null;
   private reconciler: NomadReconciler | null = null;
   private revocations: RevocationStore | null = null;
+  private auditLog: AuditLog | null = null;
   private readonly lastPulled = new Map<string, number>();
   private ticking = false;
   private stopped = false;
@@ -125,6 +127,11 @@ export class Controller {
   /** The CA certificate clients pin (the server set's ca.pem). */
   get caPath(): string {
     return join(this.config.dataDir, 'server', 'ca.pem');
+  }
+
+  /** The audit log (tests and benchmarks: its tree size and checkpoints). */
+  get audit(): AuditLog | null {
+    return this.auditLog;
   }
 
   get grpcAddress(): string {
@@ -159,6 +166,19 @@ export class Controller {
       this.identitySync = new NatsIdentitySync({ watch: (onChange, onCaughtUp) => store.watchNodeKeys(onChange, onCaughtUp), apply: (nodes) => embedded.setNodes(nodes), log: this.log });
       await this.identitySync.start();
     }
+    // The audit log's tree is rebuilt and checked before anything can append to it; a key that cannot be loaded fails the start.
+    const holder = cfg.replicaId || `${hostname()}-${process.pid}`;
+    const signer = await loadCheckpointSigner(cfg.auditSigningKey, cfg.dataDir, this.log);
+    this.auditLog = await AuditLog.open({
+      nc: this.nc,
+      origin: `bulwark.${cfg.auditLogName || hostname()}/audit`,
+      signer,
+      lease: new KvLease(store.leases, 'audit-checkpoint', holder, Math.max(3 * Math.min(cfg.auditCheckpointIntervalMs, 1000), 3000), this.log),
+      intervalMs: cfg.auditCheckpointIntervalMs,
+      records: cfg.auditCheckpointRecords,
+      holder,
+      log: this.log,
+    });
     const events = new TrustEvents(store, this.log);
     const adminAudit = new AdminAudit(this.nc.jetstream(), this.log);
     const keysets = await KeySetStore.open(this.nc.jetstream(), adminAudit);
@@ -247,6 +267,7 @@ export class Controller {
       tls: { server: pki.server, ca: pki.ca },
       revocations,
       nodeCertificateValidityMs: cfg.nodeCertificateValidityMs,
+      audit: this.auditLog,
     });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
     this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000), this.log);
@@ -350,6 +371,8 @@ export class Controller {
     this.reconciler = null;
     await this.lease?.release();
     await this.api?.close();
+    await this.auditLog?.close();
+    this.auditLog = null;
     this.revocations?.close();
     this.revocations = null;
     for (const s of this.subs) s.unsubscribe();

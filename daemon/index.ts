@@ -1,4 +1,4 @@
-/** daemon/: process plumbing shared by bulwark-agent and bulwark-controller: logging, config layering, retries, NATS credentials. */
+/** daemon/: process plumbing shared by bulwark-agent, bulwark-controller and bulwarkctl: logging, config layering, retries, NATS credentials, PKCS #11 keys. */
 export {
   createLogger,
   errorFields,
@@ -42,4 +42,15 @@ export {
   type NatsClientAuthOptions,
   type NatsClientCredentials,
 } from './nats-credentials.js';
+export {
+  Hsm,
+  HSM_KEY_TYPES,
+  HSM_SIGNATURE_SCHEMES,
+  openPkcs11Signer,
+  type HsmKeyInfo,
+  type HsmKeyType,
+  type HsmOptions,
+  type HsmSignatureScheme,
+  type Pkcs11Signer,
+} from './pkcs11.js';
 export { readSelinuxTree } from './selinux-tree.js';

@@ -216,6 +216,40 @@ export const ERROR_CODES = {
   BASELINE_REPORT_INVALID: 'malformed',
   /** A baseline's nftables part that cannot be written as nft text (names, ports, addresses). */
   BASELINE_NFT_UNRENDERABLE: 'usage',
+  // host baselines, the agent's adapters (agent/baseline)
+  /** nft exited with a failure status (a ruleset that does not parse, no permission, a missing table). */
+  NFT_TOOL_FAILED: 'unavailable',
+  NFT_TOOL_TIMEOUT: 'unavailable',
+  /** nft printed more than the adapter's cap. */
+  NFT_TOOL_OUTPUT_TOO_LARGE: 'malformed',
+  // PKCS#11 keys (lib/pkcs11, daemon/pkcs11): details name CKR_* codes, tokens and labels, never a PIN
+  /** A PKCS#11 URI (RFC 7512) that does not parse: bad syntax, bad percent-encoding, a repeated attribute, a bad value. */
+  PKCS11_URI_INVALID: 'malformed',
+  /** No PKCS#11 module: none named (URI module-path, BULWARK_PKCS11_MODULE), or the file is missing or does not load. */
+  PKCS11_MODULE_MISSING: 'unavailable',
+  /** No token with the label (or serial, model, manufacturer) the URI names is present. */
+  PKCS11_TOKEN_MISSING: 'not-found',
+  /** No PIN was given (URI pin-value or pin-source, BULWARK_PKCS11_PIN, a PIN file), or the PIN file cannot be read. */
+  PKCS11_PIN_MISSING: 'usage',
+  /** The token refused the PIN (CKR_PIN_INCORRECT, CKR_PIN_LEN_RANGE) or has locked it (CKR_PIN_LOCKED). */
+  PKCS11_PIN_INCORRECT: 'refused',
+  /** No key on the token matches the URI (object label, id, type), or more than one does. */
+  PKCS11_KEY_NOT_FOUND: 'not-found',
+  /** A key whose type or curve Bulwark does not sign with, or a key type keygen does not make. */
+  PKCS11_KEY_UNSUPPORTED: 'usage',
+  /** keygen was asked for a label or id that a key on the token already has. */
+  PKCS11_KEY_EXISTS: 'usage',
+  /** The token went away under an open session (CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_SESSION_HANDLE_INVALID...). */
+  PKCS11_TOKEN_REMOVED: 'unavailable',
+  /** Any other PKCS#11 failure; details.ckr names the return value. */
+  PKCS11_FAILED: 'unavailable',
+  // the controller's audit log (controller/audit)
+  /** The audit stream no longer holds what the last signed checkpoint covers (a record edited, deleted, reordered or aged out): nothing more is signed. */
+  AUDIT_LOG_REWRITTEN: 'refused',
+  /** No signed audit checkpoint exists yet (or not the one of the size asked for). */
+  AUDIT_CHECKPOINT_MISSING: 'not-found',
+  /** The checkpoint signing key cannot be loaded, created or used. */
+  AUDIT_SIGNER_FAILED: 'unavailable',
   // signed documents at runtime: trusted key sets (lib/dsse/keyset.ts), signed policies and app specs
   /** A key set document that is not valid JSON of its schema, or whose keys cannot be used (details.path). */
   KEYSET_INVALID: 'malformed',

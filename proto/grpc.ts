@@ -11,6 +11,7 @@ import { AppsClient, AppsService, PlacementClient, PlacementService } from './ge
 import { PoliciesClient, PoliciesService } from './gen/bulwark/v1/policies.js';
 import { RegistrarClient, RegistrarService } from './gen/bulwark/v1/registrar.js';
 import { CredentialsClient, CredentialsService } from './gen/bulwark/v1/credentials.js';
+import { AuditClient, AuditService } from './gen/bulwark/v1/audit.js';
 import { HealthCheckResponse_ServingStatus, HealthClient, HealthService } from './gen/grpc/health/v1/health.js';
 import {
   checkActivateResponse,
@@ -49,6 +50,18 @@ export const POLICIES_SERVICE = PoliciesService;
 export const PLACEMENT_SERVICE = PlacementService;
 export const APPS_SERVICE = AppsService;
 export const CREDENTIALS_SERVICE = CredentialsService;
+export const AUDIT_SERVICE = AuditService;
+
+/** The latest signed audit checkpoint as the controller reports it (checked text; the note is verified by whoever trusts the key). */
+export interface AuditCheckpointMsg {
+  /** The signed note, "" when none was signed yet. */
+  readonly checkpoint: string;
+  readonly publicKeyPem: string;
+  readonly treeSize: number;
+  /** The code and message of what stops the controller from signing ("" when nothing). */
+  readonly errorCode: string;
+  readonly errorMessage: string;
+}
 
 /** A certificate the controller issued: PEM, its CA (PEM), serial (hex) and notAfter (ISO). */
 export interface IssuedCredentialMsg {
@@ -107,6 +120,7 @@ export class ControllerClient {
   private readonly placement: PlacementClient;
   private readonly apps: AppsClient;
   private readonly credentials: CredentialsClient;
+  private readonly audit: AuditClient;
   private readonly timeoutMs: number;
 
   constructor(address: string, opts: { readonly tls: ClientTls; readonly timeoutMs?: number }) {
@@ -118,6 +132,8 @@ export class ControllerClient {
     this.placement = new PlacementClient(address, creds);
     this.apps = new AppsClient(address, creds);
     this.credentials = new CredentialsClient(address, creds);
+    // An audit export carries up to 2000 records with their proofs in one message.
+    this.audit = new AuditClient(address, creds, { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -274,6 +290,25 @@ export class ControllerClient {
     return { certificate: checkText(res.certificate, 'certificate', 16 * 1024), ca: checkText(res.ca, 'ca', 16 * 1024) };
   }
 
+  /** Audit.GetAuditCheckpoint (viewers): the latest signed checkpoint and the signing key. */
+  async auditCheckpoint(): Promise<AuditCheckpointMsg> {
+    const res = await this.unary(this.audit.getAuditCheckpoint.bind(this.audit), {});
+    if (!Number.isSafeInteger(res.treeSize)) throw new BulwarkError('WIRE_MALFORMED', 'tree_size is not a safe integer');
+    return {
+      checkpoint: checkText(res.checkpoint, 'checkpoint', 256 * 1024),
+      publicKeyPem: checkText(res.publicKeyPem, 'public_key_pem', 16 * 1024),
+      treeSize: res.treeSize,
+      errorCode: checkText(res.errorCode, 'error_code', 64),
+      errorMessage: checkText(res.errorMessage, 'error_message', 4096),
+    };
+  }
+
+  /** Audit.ExportAudit (admins): records [from, to) with proofs, as audit bundle JSON (verify it with lib/merkle). */
+  async exportAudit(from: number, to: number | null, previousSize: number | null): Promise<string> {
+    const res = await this.unary(this.audit.exportAudit.bind(this.audit), { from, to: to ?? 0, withPrevious: previousSize !== null, previousSize: previousSize ?? 0 });
+    return checkText(res.bundle, 'bundle', 64 * 1024 * 1024);
+  }
+
   /**
    * Streams trust events until `signal` aborts; `onEvent` sees each one, `onReady` runs
    * once the controller's subscription is live.
@@ -307,5 +342,6 @@ export class ControllerClient {
     this.placement.close();
     this.apps.close();
     this.credentials.close();
+    this.audit.close();
   }
 }

@@ -1,5 +1,5 @@
 /** proto/: the public surface of this folder. Generated code (proto/gen/) is reached only through here. */
-export { APPS_SERVICE, ATTESTATION_SERVICE, CREDENTIALS_SERVICE, ControllerClient, clientCredentials, type ClientTls, type IssuedCredentialMsg, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
+export { APPS_SERVICE, ATTESTATION_SERVICE, AUDIT_SERVICE, type AuditCheckpointMsg, CREDENTIALS_SERVICE, ControllerClient, clientCredentials, type ClientTls, type IssuedCredentialMsg, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
 export {
   NO_LOGS, EMPTY_REPLY_STATE,
   SUBJECTS,
@@ -56,3 +56,4 @@ export type { AppsServer, PlacementServer } from './gen/bulwark/v1/placement.js'
 export type { PoliciesServer } from './gen/bulwark/v1/policies.js';
 export type { RegistrarServer } from './gen/bulwark/v1/registrar.js';
 export type { CredentialsServer } from './gen/bulwark/v1/credentials.js';
+export type { AuditServer } from './gen/bulwark/v1/audit.js';

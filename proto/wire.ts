@@ -39,8 +39,11 @@ export const WIRE_LIMITS = {
   eventLog: 768 * 1024,
   /** IMA bytes in one round; an agent sends a longer backlog over several rounds. */
   imaChunk: 768 * 1024,
-  /** Baseline report bytes in one round (each report carries the host's normalised ruleset). */
-  baselineChunk: 768 * 1024,
+  /**
+   * Baseline report bytes in one round (each report carries the host's normalised ruleset);
+   * with a full event log and IMA chunk the message stays under NATS's 2 MiB payload cap.
+   */
+  baselineChunk: 448 * 1024,
   /** A baseline document. */
   baseline: 64 * 1024,
 } as const;

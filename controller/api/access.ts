@@ -54,6 +54,9 @@ export const RPC_ACCESS: Readonly<Record<string, Access>> = {
   '/bulwark.v1.Credentials/IssueCredential': ADMIN,
   '/bulwark.v1.Credentials/RevokeCredential': ADMIN,
   '/bulwark.v1.Credentials/RenewNodeCertificate': { kind: 'own-node' },
+  // The latest checkpoint is public to anyone of the fleet; records (who did what) to admins, the auditors.
+  '/bulwark.v1.Audit/GetAuditCheckpoint': VIEWER,
+  '/bulwark.v1.Audit/ExportAudit': ADMIN,
   '/bulwark.v1.Placement/IsTrusted': { kind: 'people-or-own-node', roles: ['viewer', 'operator', 'admin'] },
   // Load balancers and probes ask without a certificate; the answer says only SERVING or not.
   '/grpc.health.v1.Health/Check': OPEN,

@@ -30,6 +30,7 @@ import type { NodeRecord } from '../../lib/attestation/index.js';
 import {
   APPS_SERVICE,
   ATTESTATION_SERVICE,
+  AUDIT_SERVICE,
   CREDENTIALS_SERVICE,
   ERROR_CODE_METADATA,
   HEALTH_SERVICE,
@@ -52,6 +53,7 @@ import {
   wire,
   type AppsServer,
   type AttestationServer,
+  type AuditServer,
   type BaselineStatusMsg,
   type CredentialsServer,
   type HeldEnrollmentMsg,
@@ -62,6 +64,7 @@ import {
   type RegistrarServer,
 } from '../../proto/index.js';
 import type { AppCatalogue } from '../apps/index.js';
+import type { AuditLog } from '../audit/index.js';
 import type { BaselineStatus } from '../appraisers/index.js';
 import { checkKeySetKind, type CurrentKeySet, type KeySetStore, type PolicyStore } from '../policies/index.js';
 import type { HeldEnrollment, Registrar } from '../registrar/index.js';
@@ -221,6 +224,8 @@ export interface ApiDeps {
   readonly revocations: RevocationStore;
   /** How long node certificates are valid (default NODE_CERTIFICATE_VALIDITY_MS); agents renew at half of it. */
   readonly nodeCertificateValidityMs?: number;
+  /** The audit log's tree and checkpoints; none: the Audit service answers AUDIT_CHECKPOINT_MISSING. */
+  readonly audit?: AuditLog;
 }
 
 /** The longest a person's credential issued through the API is valid: a year. */
@@ -410,6 +415,27 @@ export class GrpcApi {
         );
       },
     };
+    const auditLog = (): AuditLog => {
+      if (deps.audit === undefined) throw new BulwarkError('AUDIT_CHECKPOINT_MISSING', 'this controller keeps no audit log');
+      return deps.audit;
+    };
+    const auditServer: AuditServer = {
+      getAuditCheckpoint: unary(async () => {
+        const state = await auditLog().state();
+        return {
+          checkpoint: state.checkpoint?.note ?? '',
+          publicKeyPem: state.publicKeyPem,
+          treeSize: state.treeSize,
+          errorCode: state.problem?.code ?? '',
+          errorMessage: state.problem?.message ?? '',
+        };
+      }),
+      // Admin only.
+      exportAudit: unary(async (req) => {
+        const bundle = await auditLog().exportBundle(req.from, req.to === 0 ? undefined : req.to, req.withPrevious ? req.previousSize : undefined);
+        return { bundle: JSON.stringify(bundle) };
+      }),
+    };
     const healthServer: HealthServer = {
       check: unary(async () => ({ status: this.healthStatus() })),
       watch: (call) => {
@@ -419,7 +445,7 @@ export class GrpcApi {
       },
     };
     // Every method served must be in the authorization table: a new RPC without an entry fails at start.
-    for (const definition of [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, HEALTH_SERVICE]) {
+    for (const definition of [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, AUDIT_SERVICE, HEALTH_SERVICE]) {
       for (const method of Object.values(definition)) {
         if (accessOf(method.path) === undefined) throw new BulwarkError('INTERNAL', `${method.path} is not in the authorization table`);
       }
@@ -430,6 +456,7 @@ export class GrpcApi {
     this.server.addService(PLACEMENT_SERVICE, placementServer);
     this.server.addService(APPS_SERVICE, appsServer);
     this.server.addService(CREDENTIALS_SERVICE, credentialsServer);
+    this.server.addService(AUDIT_SERVICE, auditServer);
     this.server.addService(HEALTH_SERVICE, healthServer);
   }
 

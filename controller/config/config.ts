@@ -110,6 +110,19 @@ export const ControllerConfigSchema = Type.Object(
     enrollRate: Type.Number({ minimum: 0.001, maximum: 100_000, default: 0.5 }),
     /** ... holding at most this many (a burst). */
     enrollBurst: Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
+    /**
+     * The key that signs audit checkpoints: a PEM private key file (ECDSA P-256/P-384 or
+     * Ed25519), or a pkcs11: URI (RFC 7512) of a key on an HSM. null: an ECDSA P-256 key the
+     * controller creates in dataDir (audit-checkpoint-key.pem, 0600) on first start.
+     * Replicas sharing one audit stream need the same key.
+     */
+    auditSigningKey: NullableText(),
+    /** The audit log's name in its checkpoints (origin `bulwark.<name>/audit`); "": the host name. Replicas share one. */
+    auditLogName: Text('', '^[A-Za-z0-9._-]{0,128}$'),
+    /** Sign an audit checkpoint at least this often while the log grows ... */
+    auditCheckpointIntervalMs: Type.Integer({ minimum: 100, maximum: Number.MAX_SAFE_INTEGER, default: 60_000 }),
+    /** ... and as soon as this many records were appended since the last one. */
+    auditCheckpointRecords: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
   },
@@ -144,6 +157,7 @@ export const CONTROLLER_CONFIG_ENV = {
   BULWARK_REPLICA_ID: { key: 'replicaId', type: 'string' },
   BULWARK_NOMAD_ADDR: { key: 'nomadAddr', type: 'string' },
   BULWARK_APPS_DIR: { key: 'appsDir', type: 'string' },
+  BULWARK_AUDIT_SIGNING_KEY: { key: 'auditSigningKey', type: 'string' },
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
   BULWARK_ENROLLMENT: { key: 'enrollment', type: 'string' },
   NOMAD_TOKEN: { key: 'nomadToken', type: 'string' },

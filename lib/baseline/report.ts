@@ -16,8 +16,8 @@ import { finding, type Finding } from '../verdict.js';
 import { BASELINE_NAME_PATTERNS } from './document.js';
 import type { BaselineReport } from './types.js';
 
-/** Largest report accepted (each carries the host's normalised ruleset; a round carries 768 KiB of reports). */
-export const MAX_REPORT_BYTES = 512 * 1024;
+/** Largest report accepted (each carries the host's normalised ruleset; a round carries at most 448 KiB of reports, WIRE_LIMITS.baselineChunk). */
+export const MAX_REPORT_BYTES = 384 * 1024;
 
 const CODE = 'BASELINE_REPORT_INVALID';
 const WHAT = 'baseline report';

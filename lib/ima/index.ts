@@ -53,6 +53,7 @@ export {
 } from './policy.js';
 export {
   decodeImaSignature,
+  encodeImaSignature,
   verifyImaSignature,
   computeImaKeyId,
   EVM_IMA_XATTR_TYPE,

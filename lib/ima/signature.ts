@@ -17,7 +17,7 @@
  * here; an entry whose key is not RSA fails closed.
  */
 import { createHash, publicDecrypt, constants, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { ByteReader } from '../bytes.js';
+import { ByteReader, ByteWriter } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
 import { IMA_HASH_ALGOS } from './types.js';
 
@@ -58,6 +58,27 @@ export function decodeImaSignature(bytes: Uint8Array): ImaSignatureV2 {
   const signature = r.bytesN(size, 'signature');
   r.expectEnd('IMA signature');
   return { type, hashAlgo, hashName: IMA_HASH_ALGOS[hashAlgo]?.name, keyId, signature };
+}
+
+/**
+ * Encodes a signature_v2_hdr with its signature (layout above), type EVM_IMA_XATTR_DIGSIG:
+ * the bytes of a security.ima xattr as `evmctl ima_sign` writes them. `signature` is over the
+ * file digest made with `hashAlgo` (RSA PKCS#1 v1.5 over the DigestInfo, or ECDSA DER).
+ * Throws IMA_LOG_MALFORMED for an unknown algorithm, a keyid out of range or a signature
+ * longer than sig_size can say.
+ */
+export function encodeImaSignature(hashAlgo: number, keyId: number, signature: Uint8Array): Uint8Array {
+  if (IMA_HASH_ALGOS[hashAlgo] === undefined) throw new BulwarkError('IMA_LOG_MALFORMED', `hash_algo ${hashAlgo} is not a kernel hash algorithm`, { hashAlgo });
+  if (!Number.isInteger(keyId) || keyId < 0 || keyId > 0xffffffff) throw new BulwarkError('IMA_LOG_MALFORMED', 'keyid is not a u32');
+  if (signature.length === 0 || signature.length > 0xffff) throw new BulwarkError('IMA_LOG_MALFORMED', `a signature of ${signature.length} bytes does not fit sig_size`, { size: signature.length });
+  return new ByteWriter(9 + signature.length)
+    .u8(EVM_IMA_XATTR_TYPE.EVM_IMA_XATTR_DIGSIG) // type
+    .u8(DIGSIG_VERSION_2) // version
+    .u8(hashAlgo) // hash_algo
+    .u32be(keyId) // keyid
+    .u16be(signature.length) // sig_size
+    .bytes(signature)
+    .finish();
 }
 
 /** DigestInfo prefixes of PKCS#1 v1.5 signatures (RFC 8017, 9.2 note 1), by hash name. */

@@ -87,9 +87,9 @@ const MIB = 1024 * 1024;
 
 /**
  * Defaults, and why:
- * - maxPayloadBytes 2 MiB: one evidence message may carry an event log (768 KiB) and an IMA
- *   chunk (768 KiB) besides the quote and certificates; nats-server's own default (1 MiB)
- *   is below that.
+ * - maxPayloadBytes 2 MiB: one evidence message may carry an event log (768 KiB), an IMA
+ *   chunk (768 KiB) and baseline reports (448 KiB) besides the quote and facts;
+ *   nats-server's own default (1 MiB) is below that.
  * - maxConnections 4096: a controller replica holds one or two connections, a node one.
  * - maxControlLineBytes 4096 and maxPendingBytes 64 MiB: nats-server's own defaults, written
  *   out so they are visible.

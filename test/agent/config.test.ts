@@ -150,3 +150,21 @@ t.test('loadAgentConfig reads the file, env on top', async (t) => {
   await writeFile(join(dir, 'big.json'), `{"tcti":"${'x'.repeat(1024 * 1024)}"}`);
   await invalidAsync(t, () => loadAgentConfig(join(dir, 'big.json'), {}), /larger than/, 'oversized file');
 });
+
+t.test('host baseline keys: defaults, layers, variables, and PCRs the boot chain or a reset would clobber', async (t) => {
+  const d = parseAgentConfig([], {});
+  t.equal(d.baseline, true);
+  t.equal(d.selinuxRoot, '/');
+  t.same(d.nftCommand, ['nft']);
+  t.equal(d.baselinePcr, 13);
+  const c = parseAgentConfig([{ baseline: false, nftCommand: ['ip', 'netns', 'exec', 'bw-1', 'nft'], baselinePcr: 15 }], { BULWARK_SELINUX_ROOT: '/srv/tree', BULWARK_BASELINE_PCR: '12' });
+  t.equal(c.baseline, false);
+  t.same(c.nftCommand, ['ip', 'netns', 'exec', 'bw-1', 'nft']);
+  t.equal(c.selinuxRoot, '/srv/tree');
+  t.equal(c.baselinePcr, 12, 'the variable beats the layer');
+  for (const pcr of [0, 7, 8, 10, 14, 16, 23]) invalid(t, () => parseAgentConfig([{ baselinePcr: pcr }], {}), 'baselinePcr', `PCR ${pcr}`);
+  invalid(t, () => parseAgentConfig([{ baselinePcr: 24 }], {}), 'baselinePcr', 'PCR 24');
+  invalid(t, () => parseAgentConfig([{ nftCommand: [] }], {}), 'nftCommand', 'an empty command');
+  invalid(t, () => parseAgentConfig([{ nftCommand: ['nft\n'] }], {}), 'nftCommand', 'a control character');
+  invalid(t, () => parseAgentConfig([{ selinuxRoot: 'relative' }], {}), 'selinuxRoot', 'a relative root');
+});

@@ -19,7 +19,8 @@ t.test('--help prints the usage', async (t) => {
   for (const flag of ['--help', '-h']) {
     const r = await agent(flag);
     t.equal(r.code, 0, flag);
-    t.match(r.stdout, /^usage: bulwark-agent \[run\|enroll\|gate\] \[--config FILE\]/);
+    t.match(r.stdout, /^usage: bulwark-agent \[run\|enroll\|gate\|baseline apply\] \[--config FILE\]/);
+    t.match(r.stdout, /baseline apply \[--dry-run\] \[--baseline FILE\]/);
     t.match(r.stdout, /gate --wait-trusted \[--timeout 5m\]/);
   }
 });
@@ -36,6 +37,11 @@ t.test('usage errors: exit 2 with the reason and the usage', async (t) => {
     [['gate'], /gate needs --wait-trusted/],
     [['gate', '--wait-trusted', '--timeout'], /--timeout <value>' argument missing/],
     [['gate', '--wait-trusted', '--timeout', 'soon'], /--timeout takes a duration/],
+    [['baseline'], /baseline needs a subcommand: apply/],
+    [['baseline', 'remove'], /unknown baseline subcommand remove/],
+    [['baseline', 'apply', 'now'], /unexpected argument now/],
+    [['baseline', 'apply', '--baseline'], /--baseline <value>' argument missing/],
+    [['run', '--dry-run'], /--dry-run and --baseline belong to baseline apply/],
   ];
   for (const [args, reason] of cases) {
     const r = await agent(...args);

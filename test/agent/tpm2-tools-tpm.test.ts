@@ -208,6 +208,15 @@ t.test('RSA EK + RSA AK: keys, certificate, quotes, credential activation', asyn
   const expected16 = createHash('sha256').update(concatBytes(new Uint8Array(32), digest)).digest('hex');
   t.equal(toHex(pcrs.get(TPM_ALG.SHA256)?.get(16) ?? new Uint8Array()), expected16, 'PCR 16 = H(0 || digest)');
   t.equal(toHex(pcrs.get(TPM_ALG.SHA256)?.get(0) ?? new Uint8Array()), '00'.repeat(32));
+  // extendPcr, checked by tpm2_pcrread (not the adapter) against H(H(0 || a) || b).
+  const a = createHash('sha256').update('report 0').digest();
+  const b = createHash('sha256').update('report 1').digest();
+  await tpm.extendPcr(13, a);
+  await tpm.extendPcr(13, b);
+  const after = createHash('sha256').update(createHash('sha256').update(concatBytes(new Uint8Array(32), a)).digest()).update(b).digest('hex');
+  t.match(await sw.tool('tpm2_pcrread', ['sha256:13']), new RegExp(`13 *: 0x${after}`, 'i'), 'PCR 13 = H(H(0 || a) || b), read by tpm2_pcrread');
+  await t.rejects(tpm.extendPcr(24, a), { code: 'USAGE' }, 'PCR 24 does not exist');
+  await t.rejects(tpm.extendPcr(13, a.subarray(0, 20)), { code: 'USAGE' }, 'a digest that is not 32 bytes');
   await t.rejects(tpm.readPcrs('sha1:0'), { code: 'TPM_PCR_BANK_UNAVAILABLE' }, 'a bank swtpm has not allocated');
   await t.rejects(tpm.readPcrs('sha256:0;rm'), { code: 'TPM_PCR_SELECTION_SPEC_INVALID' }, 'a bad selection never reaches the tool');
   await t.rejects(tpm.quote(randomBytes(65), QUOTE_PCRS, keys.akHandle), { code: 'USAGE' }, 'a nonce longer than TPM2B_DATA');

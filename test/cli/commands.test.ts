@@ -53,6 +53,10 @@ const DOCUMENTED = [
   'keys rotate',
   'keys show',
   'ima check',
+  'hsm keygen',
+  'hsm list',
+  'hsm pubkey',
+  'sign ima',
   'baseline check',
   'apps list',
   'apps deploy',
@@ -60,6 +64,9 @@ const DOCUMENTED = [
   'apps stop',
   'credentials issue',
   'credentials revoke',
+  'audit checkpoint',
+  'audit export',
+  'audit verify',
 ];
 
 function escape(text: string): string {

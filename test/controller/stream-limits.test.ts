@@ -13,6 +13,9 @@ import { PolicyStore } from '../../controller/policies/policy-store.js';
 import { KeySetStore } from '../../controller/policies/keyset-store.js';
 import { EkBindings } from '../../controller/registrar/ek-bindings.js';
 import { RevocationStore } from '../../controller/pki/revocation-store.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { AuditLog, keyObjectCheckpointSigner } from '../../controller/audit/index.js';
+import { KvLease } from '../../controller/state/lease.js';
 import { openStateBed } from './state-bed.js';
 
 t.test('limits on every stream; the audit stream is append-only', async (t) => {
@@ -23,6 +26,16 @@ t.test('limits on every stream; the audit stream is append-only', async (t) => {
   await EkBindings.open(bed.nc.jetstream());
   const revocations = await RevocationStore.open(bed.nc);
   t.teardown(() => revocations.close());
+  const auditLog = await AuditLog.open({
+    nc: bed.nc,
+    origin: 'bulwark.limits/audit',
+    signer: keyObjectCheckpointSigner('limits', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey),
+    lease: new KvLease(bed.store.leases, 'audit-checkpoint', 'limits', 60_000),
+    intervalMs: 3_600_000,
+    records: 1_000_000,
+    holder: 'limits',
+  });
+  t.teardown(() => auditLog.close());
   await bed.store.appendAudit({ nodeId: 'node-a', previous: 'unknown', state: 'enrolled', reasons: [], at: new Date(0).toISOString(), sequence: 0 });
   const jsm = await bed.nc.jetstreamManager();
   for (const [name, limits] of Object.entries(STREAM_LIMITS)) {

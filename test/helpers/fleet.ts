@@ -324,6 +324,8 @@ export class TestFleet {
           bootIdPath,
           eventLogPath: opts.eventLogPath ?? null,
           imaLogPath: opts.imaLogPath ?? null,
+          // Host baselines read nft and SELinux: off unless a test gives the node a namespace and a tree.
+          baseline: false,
           ...(opts.imaFormat === undefined ? {} : { imaFormat: opts.imaFormat }),
           ...(opts.nomadNode === undefined ? {} : { nomadNode: opts.nomadNode }),
         },

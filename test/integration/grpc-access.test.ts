@@ -34,6 +34,7 @@ import {
 import {
   APPS_SERVICE,
   ATTESTATION_SERVICE,
+  AUDIT_SERVICE,
   CREDENTIALS_SERVICE,
   clientCredentials,
   ControllerClient,
@@ -139,6 +140,8 @@ const EXPECTED: Readonly<Record<string, Allowed>> = {
   '/bulwark.v1.Credentials/IssueCredential': 'admin',
   '/bulwark.v1.Credentials/RevokeCredential': 'admin',
   '/bulwark.v1.Credentials/RenewNodeCertificate': 'own-node',
+  '/bulwark.v1.Audit/GetAuditCheckpoint': 'viewer',
+  '/bulwark.v1.Audit/ExportAudit': 'admin',
 };
 
 /** Each RPC with a request (serialized by its generated definition) that changes nothing that matters here. */
@@ -172,6 +175,8 @@ const CASES: { path: string; stream: boolean; body: Buffer }[] = [
   { path: CREDENTIALS_SERVICE.issueCredential.path, stream: false, body: CREDENTIALS_SERVICE.issueCredential.requestSerialize({ name: 'x', role: 'viewer', validForMs: 1000, publicKey: new Uint8Array(0) }) },
   { path: CREDENTIALS_SERVICE.revokeCredential.path, stream: false, body: CREDENTIALS_SERVICE.revokeCredential.requestSerialize({ nameOrSerial: 'nobody-at-all' }) },
   { path: CREDENTIALS_SERVICE.renewNodeCertificate.path, stream: false, body: CREDENTIALS_SERVICE.renewNodeCertificate.requestSerialize({ publicKey: new Uint8Array(0) }) },
+  { path: AUDIT_SERVICE.getAuditCheckpoint.path, stream: false, body: AUDIT_SERVICE.getAuditCheckpoint.requestSerialize({}) },
+  { path: AUDIT_SERVICE.exportAudit.path, stream: false, body: AUDIT_SERVICE.exportAudit.requestSerialize({ from: 0, to: 1, withPrevious: false, previousSize: 0 }) },
 ];
 
 interface Outcome {
@@ -229,7 +234,7 @@ async function accessRecords(): Promise<ReturnType<typeof ACCESS_AUDIT_RECORD.pa
 }
 
 t.test('the table names every RPC the controller serves, and the matrix covers it', async (t) => {
-  const served = [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, HEALTH_SERVICE].flatMap((d) => Object.values(d).map((m) => m.path)).sort();
+  const served = [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, AUDIT_SERVICE, HEALTH_SERVICE].flatMap((d) => Object.values(d).map((m) => m.path)).sort();
   t.same(Object.keys(RPC_ACCESS).sort(), served, 'RPC_ACCESS has exactly the served methods');
   t.same(Object.keys(EXPECTED).sort(), served, 'the expectations here cover them all');
   t.same(CASES.map((c) => c.path).sort(), served, 'and there is a call for each');
