@@ -134,6 +134,20 @@ t.test('refused pushes: each with its code, audited, the stored policy and the v
   t.equal((await push('runtime', 'base', good)).code, 0, 'signed by the threshold of the rotated set: stored');
 });
 
+t.test('bulwarkctl sign (with a PEM key) makes the envelope policy push takes', async (t) => {
+  const keyPath = join(root, 'fleet-key.pem');
+  await writeFile(keyPath, fleetKey.privateKeyPem, { mode: 0o600 });
+  const doc = await file(JSON.stringify({ name: 'from-cli', acceptAll: true }));
+  const envelope = join(root, 'from-cli.dsse.json');
+  const signed = await fleet.ctl(['sign', doc, '--key', keyPath, '--payload-type', PAYLOAD_TYPES.policy, '-o', envelope]);
+  t.equal(signed.code, 0, signed.err);
+  const pushed = await fleet.ctl(['policy', 'push', 'measured-boot', 'from-cli', envelope]);
+  t.equal(pushed.code, 0, pushed.err);
+  const wrongType = join(root, 'from-cli-app.dsse.json');
+  t.equal((await fleet.ctl(['sign', doc, '--key', keyPath, '--payload-type', PAYLOAD_TYPES.app, '-o', wrongType])).code, 0);
+  t.match((await fleet.ctl(['policy', 'push', 'measured-boot', 'from-cli', wrongType])).err, /PAYLOAD_TYPE_MISMATCH/);
+});
+
 t.test('app specs: deployed only as signed; a spec edited after signing is refused', async (t) => {
   const hcl = 'job "web" {\n  group "g" {\n    task "t" {\n      driver = "raw_exec"\n    }\n  }\n}\n';
   await writeFile(join(appsDir, 'web.nomad.hcl'), hcl);
