@@ -79,6 +79,8 @@ export const AgentConfigSchema = Type.Object(
      * use. Change it on a host that does.
      */
     baselinePcr: Type.Integer({ minimum: 0, maximum: 23, default: 13 }),
+    /** The host key `bulwark-agent sign` signs artifacts with: a PEM private key file, or a pkcs11: URI (RFC 7512); null: none. */
+    signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
   },
@@ -106,6 +108,7 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
   BULWARK_SELINUX_ROOT: { key: 'selinuxRoot', type: 'string' },
   BULWARK_BASELINE_PCR: { key: 'baselinePcr', type: 'integer' },
+  BULWARK_SIGNING_KEY: { key: 'signingKey', type: 'string' },
 } as const;
 
 const AGENT_CONFIG = defineConfig('agent config', AgentConfigSchema, AGENT_CONFIG_ENV);

@@ -4,6 +4,7 @@
  * bulwark-agent enroll [--config FILE]  enroll now and exit
  * bulwark-agent gate --wait-trusted [--timeout 5m]
  * bulwark-agent baseline apply [--dry-run] [--baseline FILE]
+ * bulwark-agent sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]   (agent/sign.ts)
  * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
  * one given twice is a usage error (exit 2).
  */
@@ -16,6 +17,7 @@ import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
 import { parseDuration, waitTrusted } from './gate.js';
 import { runBaselineApply } from './baseline/index.js';
+import { runSignCommand } from './sign.js';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 
@@ -27,7 +29,7 @@ process.on('warning', (w) => {
   if (!('code' in w) || w.code !== 'DEP0123') process.stderr.write(`${w.name}: ${w.message}\n`);
 });
 
-const HELP = `usage: bulwark-agent [run|enroll|gate|baseline apply] [--config FILE] [--help]
+const HELP = `usage: bulwark-agent [run|enroll|gate|baseline apply|sign] [--config FILE] [--help]
   run     enroll once, then answer challenges and push evidence on a timer (default)
   enroll  enroll with the controller now and exit
   gate --wait-trusted [--timeout 5m]
@@ -37,6 +39,9 @@ const HELP = `usage: bulwark-agent [run|enroll|gate|baseline apply] [--config FI
           enforce the held host baseline (or FILE) now: replace the nftables table
           inet bulwark in one transaction and set SELinux enforcing and the required
           booleans; --dry-run prints the transaction and the changes, applies nothing
+  sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]
+          sign FILE with the host key, bound to the controller's attestation that this
+          host is trusted now (verify with bulwarkctl verify --require-attested)
 Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), then
 BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
 `;
@@ -57,6 +62,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const config = await loadAgentConfig(configPath);
+  if (command === 'sign') return runSignCommand(config, parsed.args.sign);
   if (command === 'baseline') {
     const log = createLogger({ name: 'bulwark-agent', level: config.logLevel });
     return runBaselineApply({
@@ -102,7 +108,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ['run', 'enroll', 'gate', 'baseline'] as const;
+const COMMANDS = ['run', 'enroll', 'gate', 'baseline', 'sign'] as const;
 type AgentCommand = (typeof COMMANDS)[number];
 
 function isAgentCommand(word: string): word is AgentCommand {
@@ -117,6 +123,8 @@ interface AgentArgs {
   readonly help: boolean;
   readonly dryRun: boolean;
   readonly baselinePath: string | undefined;
+  /** `sign` only: the file, -o and --key. */
+  readonly sign: { readonly file: string; readonly output: string | undefined; readonly key: string | undefined };
 }
 
 /**
@@ -139,6 +147,8 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
         help: { type: 'boolean', short: 'h' },
         'dry-run': { type: 'boolean' },
         baseline: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        key: { type: 'string' },
       },
     });
   } catch (err) {
@@ -153,12 +163,14 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
   }
   const [word, ...rest] = parsed.positionals;
   if (word !== undefined && !isAgentCommand(word)) return { ok: false, reason: `unknown command ${word}` };
-  // `baseline` takes one subcommand word (apply); the other commands take none.
-  const [sub, extra] = word === 'baseline' ? rest : [undefined, ...rest];
+  // `baseline` takes one subcommand word (apply), `sign` one FILE; the other commands take none.
+  const [sub, extra] = word === 'baseline' || word === 'sign' ? rest : [undefined, ...rest];
   if (extra !== undefined) return { ok: false, reason: `unexpected argument ${extra}` };
+  if (word === 'sign' && sub === undefined) return { ok: false, reason: 'sign needs a FILE' };
   if (word === 'baseline' && sub !== 'apply') return { ok: false, reason: sub === undefined ? 'baseline needs a subcommand: apply' : `unknown baseline subcommand ${sub}` };
   const { values } = parsed;
   if (word !== 'baseline' && (values['dry-run'] !== undefined || values.baseline !== undefined)) return { ok: false, reason: '--dry-run and --baseline belong to baseline apply' };
+  if (word !== 'sign' && (values.output !== undefined || values.key !== undefined)) return { ok: false, reason: '-o and --key are options of sign' };
   let timeoutMs = 5 * 60_000;
   if (values.timeout !== undefined) {
     const t = parseDuration(values.timeout);
@@ -175,6 +187,7 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
       help: values.help === true,
       dryRun: values['dry-run'] === true,
       baselinePath: values.baseline,
+      sign: { file: sub ?? '', output: values.output, key: values.key },
     },
   };
 }

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import { toHex } from '../lib/index.js';
+import { hostKeyFingerprint } from '../lib/dsse/index.js';
 import { BulwarkError, toBulwarkError } from '../lib/index.js';
 import { errorFields, natsClientAuthOptions, NatsReconnect, type Logger, type NatsClientCredentials } from '../daemon/index.js';
 import { NODE_SUBJECTS, nodeIdFromSubject, type NodeSubjectKind } from '../lib/nats-auth/index.js';
@@ -29,6 +30,7 @@ import { TrustEvents } from './state/index.js';
 import { AdminAudit } from './state/index.js';
 import { Verifier } from './verifier/index.js';
 import { ensureControllerCa, RevocationStore } from './pki/index.js';
+import { loadStatementKey, StatementIssuer, type StatementKey } from './signing/index.js';
 import { AuditLog, loadCheckpointSigner } from './audit/index.js';
 
 const QUEUE = 'bulwark-verifiers';
@@ -107,6 +109,7 @@ export class Controller {
   private verifier: Verifier | null = null;
   private reconciler: NomadReconciler | null = null;
   private revocations: RevocationStore | null = null;
+  private statementKeyValue: StatementKey | null = null;
   private auditLog: AuditLog | null = null;
   private readonly lastPulled = new Map<string, number>();
   private ticking = false;
@@ -127,6 +130,12 @@ export class Controller {
   /** The CA certificate clients pin (the server set's ca.pem). */
   get caPath(): string {
     return join(this.config.dataDir, 'server', 'ca.pem');
+  }
+
+  /** The public key attestations are signed with (PEM); set once started. */
+  get statementPublicKeyPem(): string {
+    if (this.statementKeyValue === null) throw new BulwarkError('INTERNAL', 'the controller has not started');
+    return this.statementKeyValue.publicKeyPem;
   }
 
   /** The audit log (tests and benchmarks: its tree size and checkpoints). */
@@ -220,6 +229,14 @@ export class Controller {
     });
     this.verifier = verifier;
     const nc = this.nc;
+    const statementKey = await loadStatementKey(cfg.dataDir, cfg.statementSigningKey);
+    this.statementKeyValue = statementKey;
+    const issuer = new StatementIssuer(store, adminAudit, {
+      key: statementKey,
+      validityMs: cfg.attestationValidityMs,
+      freshnessMs: cfg.attestationFreshnessMs || cfg.staleAfterMs,
+      log: this.log,
+    });
 
     this.subs.push(
       // Node-scoped subjects: the node id comes from the subject, which only that node may publish on.
@@ -242,6 +259,14 @@ export class Controller {
             });
         },
       }),
+      // Attestations for attestation-bound signatures: the node is the subject's; the body must name it too.
+      nc.subscribe(NODE_SUBJECTS.attestSignAll, {
+        queue: QUEUE,
+        callback: (err, msg) => {
+          if (err !== null) this.log.warn({ subject: NODE_SUBJECTS.attestSignAll, ...errorFields(err) }, 'dropped a signing request: subscription error');
+          else void this.answer(msg, async () => issuer.issue(nodeIdFromSubject('attest-sign', msg.subject), msg.data));
+        },
+      }),
     );
 
     // The gRPC CA, server certificate and first admin credentials (created on first start).
@@ -261,6 +286,7 @@ export class Controller {
       apps,
       baselines: appraisers.baselines,
       freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
+      statementKey: { publicKeyPem: statementKey.publicKeyPem, sha256: hostKeyFingerprint(statementKey.publicKey) },
       challengeNow: (nodeId) => this.challenge(verifier, nodeId),
       log: this.log,
       adminAudit,
@@ -385,5 +411,8 @@ export class Controller {
     }
     await this.natsServer?.stop();
     this.natsServer = null;
+    // After the NATS drain: no signing request is still being answered.
+    await this.statementKeyValue?.close();
+    this.statementKeyValue = null;
   }
 }

@@ -250,6 +250,13 @@ export const ERROR_CODES = {
   AUDIT_CHECKPOINT_MISSING: 'not-found',
   /** The checkpoint signing key cannot be loaded, created or used. */
   AUDIT_SIGNER_FAILED: 'unavailable',
+  // attestation-bound signatures (lib/dsse/attested.ts, controller/signing, bulwark-agent sign)
+  /** The controller refused a signing statement: the node is not trusted, its last quote is not fresh, or it is unknown (details.reasons: finding codes). */
+  SIGN_STATEMENT_REFUSED: 'refused',
+  /** A signing request or reply that is not JSON of its schema. */
+  SIGN_REQUEST_MALFORMED: 'malformed',
+  /** An attested envelope whose parts do not fit together: digests differ, the host key is not the one the statement names, or the signing time is outside the statement's validity (details.check). */
+  ATTESTATION_INVALID: 'refused',
   // signed documents at runtime: trusted key sets (lib/dsse/keyset.ts), signed policies and app specs
   /** A key set document that is not valid JSON of its schema, or whose keys cannot be used (details.path). */
   KEYSET_INVALID: 'malformed',

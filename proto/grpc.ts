@@ -186,6 +186,12 @@ export class ControllerClient {
     return checkBaselineStatus(await this.unary(this.attestation.getBaseline.bind(this.attestation), { nodeId }));
   }
 
+  /** The controller's attestation (statement) public key, PEM, and the sha256 of its SPKI. */
+  async getStatementKey(): Promise<{ publicKeyPem: string; sha256: string }> {
+    const r = await this.unary(this.attestation.getStatementKey.bind(this.attestation), {});
+    return { publicKeyPem: checkText(r.publicKeyPem, 'publicKeyPem', 16_384), sha256: checkText(r.sha256, 'sha256', 64) };
+  }
+
   async approveReenrollment(nodeId: string): Promise<NodeMsg> {
     return checkNode(await this.unary(this.attestation.approveReenrollment.bind(this.attestation), { nodeId }));
   }

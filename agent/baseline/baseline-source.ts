@@ -223,8 +223,8 @@ export class BaselineSource implements EvidenceSource {
     }
   }
 
-  /** Builds, appends and extends one report. */
-  private async record(log: ReportLog, nodeId: string, state: HostState, enforcement: readonly EnforcementAction[]): Promise<void> {
+  /** Builds and appends one report, and extends every report appended but not extended yet unless `extend` is false. */
+  private async record(log: ReportLog, nodeId: string, state: HostState, enforcement: readonly EnforcementAction[], extend = true): Promise<void> {
     const held = this.held;
     const report: BaselineReport = {
       version: 1,
@@ -248,7 +248,7 @@ export class BaselineSource implements EvidenceSource {
     }
     await log.append(bytes);
     this.last = decodeReport(bytes);
-    await this.extendPending(log);
+    if (extend) await this.extendPending(log);
   }
 
   private changesSince(state: HostState, held: HeldBaseline | null): string[] {
@@ -295,12 +295,17 @@ export class BaselineSource implements EvidenceSource {
       const held = this.held;
       const plan = held !== null && held.baseline.mode === 'enforce' ? this.enforcer.plan(held.baseline, state) : null;
       if (plan !== null && (plan.nftables !== null || plan.selinux !== null)) {
-        if (this.changed(state)) await this.record(log, round.nodeId, state, []);
+        // The drift report is on disk (fsynced) before anything is corrected, and extended
+        // with the report after the correction: the TPM extend is not waited for while the
+        // host is exposed, and the log stays the order of the PCR (a stop in between is
+        // extended at the next start, as any report appended but not extended).
+        if (this.changed(state)) await this.record(log, round.nodeId, state, [], false);
         const actions = await this.enforcer.enforce(plan);
         state = await this.enforcer.readState();
         const repeated = canonical(actions) === canonical(this.last?.enforcement ?? []);
         // A correction that fails the same way every round is reported once, not once per round.
         if (this.changed(state) || !repeated) await this.record(log, round.nodeId, state, actions);
+        await this.extendPending(log);
       } else if (this.changed(state)) {
         await this.record(log, round.nodeId, state, []);
       }

@@ -35,6 +35,7 @@ export const RPC_ACCESS: Readonly<Record<string, Access>> = {
   '/bulwark.v1.Attestation/WatchTrust': VIEWER,
   '/bulwark.v1.Attestation/History': VIEWER,
   '/bulwark.v1.Attestation/GetBaseline': VIEWER,
+  '/bulwark.v1.Attestation/GetStatementKey': VIEWER,
   '/bulwark.v1.Attestation/Reattest': OPERATOR,
   '/bulwark.v1.Attestation/ApproveReenrollment': ADMIN,
   '/bulwark.v1.Attestation/MoveNode': ADMIN,

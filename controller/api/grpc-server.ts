@@ -212,6 +212,8 @@ export interface ApiDeps {
   readonly baselines: { status(nodeId: string): Promise<BaselineStatus> };
   /** A trusted verdict older than this does not count as trusted (Placement.IsTrusted). */
   readonly freshnessMs: number;
+  /** The public key attestations are signed with (GetStatementKey); none: the RPC is unavailable. */
+  readonly statementKey?: { readonly publicKeyPem: string; readonly sha256: string };
   /** Sends a challenge to the node now (Reattest). */
   readonly challengeNow: (nodeId: string) => Promise<string>;
   /** Trust events a watcher does not get are reported here. */
@@ -292,6 +294,10 @@ export class GrpcApi {
         const nodeId = checkNodeId(req.nodeId);
         if ((await store.getNode(nodeId)) === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
         return baselineStatusToWire(baselineStatusToMsg(await deps.baselines.status(nodeId)));
+      }),
+      getStatementKey: unary(async () => {
+        if (deps.statementKey === undefined) throw new BulwarkError('INTERNAL', 'this controller has no statement key');
+        return { publicKeyPem: deps.statementKey.publicKeyPem, sha256: deps.statementKey.sha256 };
       }),
       approveReenrollment: unary(async (req) => {
         const nodeId = checkNodeId(req.nodeId);

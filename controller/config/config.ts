@@ -87,6 +87,17 @@ export const ControllerConfigSchema = Type.Object(
     /** A trusted verdict older than this does not keep a node eligible (0: staleAfterMs). */
     nomadFreshnessMs: Ms(0),
     nomadReconcileIntervalMs: Ms(5000),
+    /**
+     * The key the controller signs attestations (attestation-bound artifact signatures) with:
+     * a PEM private key file (ECDSA P-256/P-384, Ed25519, RSA, mode 0600) or a pkcs11: URI
+     * (RFC 7512; module and PIN from the URI or the environment); null: an ECDSA P-256 key
+     * generated in dataDir at first start (statement-signing-key.pem, 0600).
+     */
+    statementSigningKey: NullableText(),
+    /** How long an attestation is valid: the host must sign within it. */
+    attestationValidityMs: Type.Integer({ minimum: 1000, maximum: 60 * 60_000, default: 5 * 60_000 }),
+    /** A trusted verdict whose last verified quote is older than this gets no attestation (0: staleAfterMs). */
+    attestationFreshnessMs: Ms(0),
     /** Bulwark node id → Nomad node name, where they differ (drop-ins add to it key by key). */
     nomadNodeMap: Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 256 }), { default: {} }),
     /** The application catalogue: one NAME.nomad.hcl per app. */

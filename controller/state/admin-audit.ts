@@ -24,6 +24,8 @@ export const ADMIN_ACTIONS = [
   'enrollment.approved',
   'node.reenrollment-approved',
   'baseline.enforced',
+  'sign.statement-issued',
+  'sign.statement-refused',
   'keys.init',
   'keys.rotate',
   'keys.refused',

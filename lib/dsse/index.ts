@@ -31,3 +31,23 @@ export {
   type PayloadTypeName,
   type StatementPayload,
 } from './statement.js';
+export {
+  ATTESTATION_PREDICATE_TYPE,
+  ATTESTED_ARTIFACT_PREDICATE_TYPE,
+  AttestationPredicateSchema,
+  AttestedArtifactPredicateSchema,
+  MAX_ATTESTATION_VALIDITY_MS,
+  SignRequestSchema,
+  attestationStatement,
+  attestedArtifactStatement,
+  encodeSignRequest,
+  envelopeJson,
+  hostKeyFingerprint,
+  parseSignRequest,
+  verifyAttestedEnvelope,
+  type AttestationPredicate,
+  type AttestedArtifactPredicate,
+  type SignRequest,
+  type VerifiedAttestedArtifact,
+  type VerifyAttestedOptions,
+} from './attested.js';

@@ -2,7 +2,8 @@
  * Who may publish and subscribe to what on Bulwark's NATS account. The controller has full
  * rights (JetStream and KV APIs, every node's subjects, its inboxes). A node may do exactly
  * this and nothing else:
- *   publish    bulwark.v1.nonce.<node>, bulwark.v1.evidence.<node>   (requests to the controller)
+ *   publish    bulwark.v1.nonce.<node>, bulwark.v1.evidence.<node>,
+ *              bulwark.v1.attest-sign.<node>                         (requests to the controller)
  *   subscribe  bulwark.v1.challenge.<node>, _INBOX.node.<node>.>     (challenges, replies)
  * In nats-server an allow list means "only these"; the deny lists repeat what a node must
  * never reach so that a later, wider allow cannot open it by accident (deny wins).
@@ -52,7 +53,7 @@ export function controllerPermissions(): NatsPermissions {
  */
 export function nodePermissions(nodeId: NatsNodeId): NatsPermissions {
   return {
-    publish: { allow: [NODE_SUBJECTS.nonce(nodeId), NODE_SUBJECTS.evidence(nodeId)], deny: NODE_DENIED_SUBJECTS },
+    publish: { allow: [NODE_SUBJECTS.nonce(nodeId), NODE_SUBJECTS.evidence(nodeId), NODE_SUBJECTS.attestSign(nodeId)], deny: NODE_DENIED_SUBJECTS },
     subscribe: { allow: [NODE_SUBJECTS.challenge(nodeId), `${NODE_SUBJECTS.inboxPrefix(nodeId)}.>`], deny: NODE_DENIED_SUBJECTS },
     allowResponses: null,
   };

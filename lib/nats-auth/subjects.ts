@@ -6,6 +6,8 @@
  *   bulwark.v1.nonce.<node>      node → controller, request/reply: a nonce for the next round
  *   bulwark.v1.evidence.<node>   node → controller, request/reply: a quote and its logs
  *   bulwark.v1.challenge.<node>  controller → node: "attest now" (unchanged from the shared scheme)
+ *   bulwark.v1.attest-sign.<node> node → controller, request/reply: an attestation for an
+ *                                artifact the node is about to sign (lib/dsse attested.ts)
  *   _INBOX.node.<node>.>         replies to the node's requests (nats.js `inboxPrefix`)
  *
  * The shared subjects `bulwark.v1.nonce` and `bulwark.v1.evidence` (one token shorter) do not
@@ -20,7 +22,7 @@ import { parseNatsNodeId, type NatsNodeId } from './node-id.js';
 export const SUBJECT_PREFIX = 'bulwark.v1';
 
 /** The kinds of subject a node publishes on. */
-export type NodeSubjectKind = 'nonce' | 'evidence';
+export type NodeSubjectKind = 'nonce' | 'evidence' | 'attest-sign';
 
 const NODE_INBOX_ROOT = '_INBOX.node';
 
@@ -29,19 +31,22 @@ export const NODE_SUBJECTS = {
   nonce: (nodeId: NatsNodeId): string => `${SUBJECT_PREFIX}.nonce.${nodeId}`,
   evidence: (nodeId: NatsNodeId): string => `${SUBJECT_PREFIX}.evidence.${nodeId}`,
   challenge: (nodeId: NatsNodeId): string => `${SUBJECT_PREFIX}.challenge.${nodeId}`,
+  attestSign: (nodeId: NatsNodeId): string => `${SUBJECT_PREFIX}.attest-sign.${nodeId}`,
   /** The node's `inboxPrefix` for nats.js: its requests get replies under `<prefix>.<nuid>.<token>`. */
   inboxPrefix: (nodeId: NatsNodeId): string => `${NODE_INBOX_ROOT}.${nodeId}`,
   /** What the controller subscribes to (with its queue group) to serve every node's nonce requests. */
   nonceAll: `${SUBJECT_PREFIX}.nonce.*`,
   /** What the controller subscribes to (with its queue group) to serve every node's evidence. */
   evidenceAll: `${SUBJECT_PREFIX}.evidence.*`,
+  /** What the controller subscribes to (with its queue group) to answer every node's signing requests. */
+  attestSignAll: `${SUBJECT_PREFIX}.attest-sign.*`,
   /** Subjects only the controller publishes; listed so node permissions can deny them outright. */
   trustAll: `${SUBJECT_PREFIX}.trust.>`,
   auditAll: `${SUBJECT_PREFIX}.audit.>`,
 } as const;
 
 /** Longest subject read by nodeIdFromSubject; longer ones are refused before any split. */
-const MAX_SUBJECT_LENGTH = SUBJECT_PREFIX.length + '.evidence.'.length + 128;
+const MAX_SUBJECT_LENGTH = SUBJECT_PREFIX.length + '.attest-sign.'.length + 128;
 
 /**
  * The node a message came from, read from the subject it arrived on (untrusted input: the

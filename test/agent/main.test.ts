@@ -19,7 +19,8 @@ t.test('--help prints the usage', async (t) => {
   for (const flag of ['--help', '-h']) {
     const r = await agent(flag);
     t.equal(r.code, 0, flag);
-    t.match(r.stdout, /^usage: bulwark-agent \[run\|enroll\|gate\|baseline apply\] \[--config FILE\]/);
+    t.match(r.stdout, /^usage: bulwark-agent \[run\|enroll\|gate\|baseline apply\|sign\] \[--config FILE\]/);
+    t.match(r.stdout, /sign FILE \[-o ENVELOPE\] \[--key PEM\|pkcs11:URI\]/);
     t.match(r.stdout, /baseline apply \[--dry-run\] \[--baseline FILE\]/);
     t.match(r.stdout, /gate --wait-trusted \[--timeout 5m\]/);
   }
@@ -42,6 +43,10 @@ t.test('usage errors: exit 2 with the reason and the usage', async (t) => {
     [['baseline', 'apply', 'now'], /unexpected argument now/],
     [['baseline', 'apply', '--baseline'], /--baseline <value>' argument missing/],
     [['run', '--dry-run'], /--dry-run and --baseline belong to baseline apply/],
+    [['sign'], /sign needs a FILE/],
+    [['sign', 'a', 'b'], /unexpected argument b/],
+    [['sign', 'a', '-o'], /-o, --output <value>' argument missing/],
+    [['run', '--key', 'k.pem'], /-o and --key are options of sign/],
   ];
   for (const [args, reason] of cases) {
     const r = await agent(...args);

@@ -5,6 +5,7 @@
 import { benchAuditLog } from './audit-log-bench.js';
 import { benchBaselineEnforce } from './baseline-enforce-bench.js';
 import { benchBaseline } from './baseline-bench.js';
+import { benchBaselineLatency } from './baseline-latency-bench.js';
 import { benchControlPlane } from './control-plane-bench.js';
 import { benchDsse } from './dsse-bench.js';
 import { benchEnroll } from './enroll-bench.js';
@@ -31,6 +32,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['Nomad gate: verdict untrusted -> node ineligible / last allocation stopped (real Nomad)', benchNomad],
   ['host baseline, enforce mode: rule accepting 8080 added -> agent corrected inet bulwark (nft monitor, swtpm)', () => benchBaselineEnforce()],
   ['signatures through SoftHSM2 (PKCS#11) against crypto.sign with the same key type', benchHsm],
+  ['host baseline through the controller: rule accepting 8080 added in a namespace -> node untrusted (report mode) / rule gone (enforce mode)', () => benchBaselineLatency()],
 ];
 
 for (const [title, run] of suites) {

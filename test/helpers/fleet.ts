@@ -16,6 +16,7 @@ import { Agent, type RoundResult } from '../../agent/agent.js';
 import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { evidenceSources } from '../../agent/sources.js';
+import { BaselineSource } from '../../agent/baseline/index.js';
 import type { HostFacts } from '../../lib/facts/facts.js';
 import { parseControllerConfig, type ControllerConfig } from '../../controller/config/config.js';
 import { Controller } from '../../controller/controller.js';
@@ -27,11 +28,13 @@ import { natsClientAuthOptions } from '../../daemon/index.js';
 import { parseNatsNodeId } from '../../lib/nats-auth/index.js';
 import { ControllerClient, type ClientTls } from '../../proto/grpc.js';
 import type { NodeMsg } from '../../proto/wire.js';
+import { nftMonitorSubscribed } from './netns.js';
 import { isBulwarkError } from '../../lib/index.js';
 import { parseJsonText } from '../../lib/schema/index.js';
 import { isKeySetKind, KEYSET_KINDS } from '../../lib/signing/index.js';
 import { keySetDocument, keySetEnvelope, signPolicy, testKey, type TestKey } from './signing.js';
 import { createTestCa, exportCaBundle, freePort, provisionTpm, SwtpmProcess, type TestCa } from './swtpm.js';
+import { waitFor, waitUntil } from './wait.js';
 
 /** Host facts for test agents: fixed and distinct per node, so tests do not depend on the machine. */
 export function testFacts(nodeId: string): HostFacts {
@@ -72,6 +75,18 @@ export interface TestNode {
   readonly config: AgentConfig;
   readonly bootIdPath: string;
   readonly rounds: RoundResult[];
+  /** The agent's baseline source (null: the node runs without a host baseline). */
+  readonly baseline: BaselineSource | null;
+}
+
+/**
+ * A host baseline for a test node: the nft command it reads and changes (a NetnsHost's
+ * `nftCommand`, or a script standing in for nft) and the root of its SELinux tree
+ * (writeSelinuxTree).
+ */
+export interface NodeBaseline {
+  readonly nftCommand: readonly string[];
+  readonly selinuxRoot: string;
 }
 
 export interface FleetOptions {
@@ -302,7 +317,7 @@ export class TestFleet {
   /** A host with its own swtpm and an agent (not started). */
   async addNode(
     nodeId: string,
-    opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc'; eventLogPath?: string; imaLogPath?: string; imaFormat?: 'ascii' | 'binary'; nomadNode?: string } = {},
+    opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc'; eventLogPath?: string; imaLogPath?: string; imaFormat?: 'ascii' | 'binary'; nomadNode?: string; baseline?: NodeBaseline } = {},
   ): Promise<TestNode> {
     const swtpm = await this.newTpm(opts.ca);
     const dataDir = join(this.root, 'agents', nodeId);
@@ -325,7 +340,7 @@ export class TestFleet {
           eventLogPath: opts.eventLogPath ?? null,
           imaLogPath: opts.imaLogPath ?? null,
           // Host baselines read nft and SELinux: off unless a test gives the node a namespace and a tree.
-          baseline: false,
+          ...(opts.baseline === undefined ? { baseline: false } : { baseline: true, nftCommand: [...opts.baseline.nftCommand], selinuxRoot: opts.baseline.selinuxRoot }),
           ...(opts.imaFormat === undefined ? {} : { imaFormat: opts.imaFormat }),
           ...(opts.nomadNode === undefined ? {} : { nomadNode: opts.nomadNode }),
         },
@@ -333,12 +348,37 @@ export class TestFleet {
       {},
     );
     const tpm = await Tpm2ToolsTpm.open({ tcti: swtpm.tcti, toolTimeoutMs: config.toolTimeoutMs, akAlg: config.akAlg });
-    const agent = new Agent({ config, tpm, collectFacts: async () => testFacts(nodeId), sources: evidenceSources(config, { imaPollMs: 50 }), log: this.logger });
+    return this.nodeWithAgent({ nodeId, swtpm, tpm, config, bootIdPath });
+  }
+
+  /** A new agent (not started) for a node whose agent was stopped: same config, TPM, data dir and boot (an agent restart on the host). */
+  newAgent(nodeId: string): TestNode {
+    const node = this.nodes.get(nodeId);
+    if (node === undefined) throw new Error(`no node ${nodeId} in this fleet`);
+    return this.nodeWithAgent(node);
+  }
+
+  private nodeWithAgent(host: Pick<TestNode, 'nodeId' | 'swtpm' | 'tpm' | 'config' | 'bootIdPath'>): TestNode {
+    const { nodeId, config, tpm } = host;
+    const sources = evidenceSources(config, { imaPollMs: 50, tpm, log: this.logger });
+    const agent = new Agent({ config, tpm, collectFacts: async () => testFacts(nodeId), sources, log: this.logger });
     const rounds: RoundResult[] = [];
     agent.onRound = (r) => rounds.push(r);
-    const node: TestNode = { nodeId, swtpm, tpm, agent, config, bootIdPath, rounds };
+    const baseline = sources.find((s): s is BaselineSource => s instanceof BaselineSource) ?? null;
+    const node: TestNode = { ...host, agent, rounds, baseline };
     this.nodes.set(nodeId, node);
     return node;
+  }
+
+  /**
+   * Waits until the started agent of a node with a baseline has its `nft monitor`
+   * subscribed to nftables events, so a ruleset change made from now on triggers a round.
+   */
+  async waitForNftMonitor(nodeId: string, timeoutMs = 20_000): Promise<void> {
+    const source = this.nodes.get(nodeId)?.baseline;
+    if (source === undefined || source === null) throw new Error(`node ${nodeId} runs without a baseline`);
+    const pid = await waitFor(`the nft monitor of ${nodeId}`, () => source.nftMonitor?.pid, timeoutMs);
+    await waitUntil(`the nft monitor of ${nodeId} subscribed`, () => nftMonitorSubscribed(pid), timeoutMs);
   }
 
   client(): ControllerClient {

@@ -102,6 +102,7 @@ const attestation: AttestationServer = {
   },
   history: (call, cb) => cb(null, { events: [{ nodeId: call.request.nodeId, previous: 0, state: 3, reasons: [], at: `limit ${call.request.limit}`, sequence: 1 }] }),
   reattest: (call, cb) => cb(null, { nonce: `nonce for ${call.request.nodeId}` }),
+  getStatementKey: (_call, cb) => cb(null, { publicKeyPem: '-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n', sha256: 'ab'.repeat(32) }),
   getBaseline: (call, cb) =>
     cb(null, {
       ...baselineStatusToWire(BASELINE_STATUS),

@@ -43,7 +43,7 @@ const SPEC: NatsServerConfigSpec = {
 
 t.test('a node may publish its requests and receive its challenges and replies, nothing else', async (t) => {
   const p = nodePermissions(parseNatsNodeId('node-a'));
-  t.same(p.publish.allow, ['bulwark.v1.nonce.node-a', 'bulwark.v1.evidence.node-a']);
+  t.same(p.publish.allow, ['bulwark.v1.nonce.node-a', 'bulwark.v1.evidence.node-a', 'bulwark.v1.attest-sign.node-a']);
   t.same(p.subscribe.allow, ['bulwark.v1.challenge.node-a', '_INBOX.node.node-a.>']);
   for (const denied of ['$JS.>', '$KV.>', '$SYS.>', 'bulwark.v1.trust.>', 'bulwark.v1.audit.>']) {
     t.ok(p.publish.deny.includes(denied), `publish deny ${denied}`);
@@ -70,7 +70,7 @@ t.test('renders one application account holding every user, with TLS, JetStream 
   t.match(text, `max_consumers: ${NATS_SERVER_DEFAULTS.accountLimits.maxConsumers}\n`);
   t.match(text, `nkey: "${CONTROLLER}"`);
   t.match(text, 'publish: { allow: [">"] }');
-  t.match(text, `nkey: "${NODE_A}",\n        permissions: {\n          publish: { allow: ["bulwark.v1.nonce.node-a", "bulwark.v1.evidence.node-a"], deny: [`);
+  t.match(text, `nkey: "${NODE_A}",\n        permissions: {\n          publish: { allow: ["bulwark.v1.nonce.node-a", "bulwark.v1.evidence.node-a", "bulwark.v1.attest-sign.node-a"], deny: [`);
   t.ok(text.indexOf('# node node-a') < text.indexOf('# node node-b'), 'nodes sorted by id');
   t.equal(renderNatsServerConfig({ ...SPEC, nodes: [...SPEC.nodes].reverse() }), text, 'same fleet, same bytes');
   t.match(renderNatsServerConfig({ ...SPEC, tls: { ...SPEC.tls, verify: true } }), /verify: true/);

@@ -29,6 +29,10 @@ t.test('node-scoped subjects keep the bulwark.v1 prefix and end in the node id',
   t.equal(NODE_SUBJECTS.inboxPrefix(id), '_INBOX.node.node-a');
   t.equal(NODE_SUBJECTS.evidenceAll, 'bulwark.v1.evidence.*');
   t.equal(NODE_SUBJECTS.nonceAll, 'bulwark.v1.nonce.*');
+  t.equal(NODE_SUBJECTS.attestSign(id), 'bulwark.v1.attest-sign.node-a');
+  t.equal(NODE_SUBJECTS.attestSignAll, 'bulwark.v1.attest-sign.*');
+  t.equal(nodeIdFromSubject('attest-sign', 'bulwark.v1.attest-sign.node-a'), 'node-a');
+  t.equal(codeOf(() => nodeIdFromSubject('attest-sign', 'bulwark.v1.evidence.node-a')), 'NATS_AUTH_SUBJECT_INVALID');
 });
 
 t.test('the node id comes from the subject; a body naming another node is refused', async (t) => {

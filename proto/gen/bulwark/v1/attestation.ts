@@ -41,6 +41,16 @@ export namespace TrustState {
   export type TRUST_STATE_STALE = typeof TrustState.TRUST_STATE_STALE;
 }
 
+export interface GetStatementKeyRequest {
+}
+
+export interface StatementKey {
+  /** PEM SubjectPublicKeyInfo. */
+  publicKeyPem: string;
+  /** sha256 (hex) of the DER SubjectPublicKeyInfo. */
+  sha256: string;
+}
+
 export interface GetBaselineRequest {
   nodeId: string;
 }
@@ -211,6 +221,98 @@ export interface ReattestResponse {
 export interface ApproveReenrollmentRequest {
   nodeId: string;
 }
+
+function createBaseGetStatementKeyRequest(): GetStatementKeyRequest {
+  return {};
+}
+
+export const GetStatementKeyRequest: MessageFns<GetStatementKeyRequest> = {
+  encode(_: GetStatementKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetStatementKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetStatementKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseStatementKey(): StatementKey {
+  return { publicKeyPem: "", sha256: "" };
+}
+
+export const StatementKey: MessageFns<StatementKey> = {
+  encode(message: StatementKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.publicKeyPem !== "") {
+      writer.uint32(10).string(message.publicKeyPem);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(18).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatementKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatementKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.publicKeyPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
 
 function createBaseGetBaselineRequest(): GetBaselineRequest {
   return { nodeId: "" };
@@ -1945,6 +2047,20 @@ export const AttestationService = {
     responseSerialize: (value: BaselineStatus): Buffer => Buffer.from(BaselineStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): BaselineStatus => BaselineStatus.decode(value),
   },
+  /**
+   * The public key the controller signs attestations (attestation-bound artifact
+   * signatures) with, for `bulwarkctl verify --require-attested --controller-key` offline.
+   */
+  getStatementKey: {
+    path: "/bulwark.v1.Attestation/GetStatementKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetStatementKeyRequest): Buffer =>
+      Buffer.from(GetStatementKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetStatementKeyRequest => GetStatementKeyRequest.decode(value),
+    responseSerialize: (value: StatementKey): Buffer => Buffer.from(StatementKey.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StatementKey => StatementKey.decode(value),
+  },
 } as const;
 
 export interface AttestationServer extends UntypedServiceImplementation {
@@ -1972,6 +2088,11 @@ export interface AttestationServer extends UntypedServiceImplementation {
    * the last corrections the agent made (enforce mode).
    */
   getBaseline: handleUnaryCall<GetBaselineRequest, BaselineStatus>;
+  /**
+   * The public key the controller signs attestations (attestation-bound artifact
+   * signatures) with, for `bulwarkctl verify --require-attested --controller-key` offline.
+   */
+  getStatementKey: handleUnaryCall<GetStatementKeyRequest, StatementKey>;
 }
 
 export interface AttestationClient extends Client {
@@ -2126,6 +2247,25 @@ export interface AttestationClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BaselineStatus) => void,
+  ): ClientUnaryCall;
+  /**
+   * The public key the controller signs attestations (attestation-bound artifact
+   * signatures) with, for `bulwarkctl verify --require-attested --controller-key` offline.
+   */
+  getStatementKey(
+    request: GetStatementKeyRequest,
+    callback: (error: ServiceError | null, response: StatementKey) => void,
+  ): ClientUnaryCall;
+  getStatementKey(
+    request: GetStatementKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StatementKey) => void,
+  ): ClientUnaryCall;
+  getStatementKey(
+    request: GetStatementKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StatementKey) => void,
   ): ClientUnaryCall;
 }
 
