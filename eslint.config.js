@@ -15,6 +15,7 @@ const TRUST_TYPE_CONSTRUCTORS = [
   'lib/eventlog/replay.ts',
   'lib/ima/replay.ts',
   'lib/dsse/verify.ts',
+  'lib/signing/keyset.ts',
 ];
 
 export default tseslint.config(

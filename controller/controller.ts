@@ -18,7 +18,7 @@ import { parsePemBundle } from '../lib/tpm/index.js';
 import { SUBJECTS, wire } from '../proto/index.js';
 import { quoteSelection, type ControllerConfig } from './config/index.js';
 import { createAppraisers } from './appraisers/index.js';
-import { PolicyStore } from './policies/index.js';
+import { KeySetStore, PolicyStore } from './policies/index.js';
 import { GrpcApi } from './api/index.js';
 import { KvLease } from './state/index.js';
 import { AppCatalogue } from './apps/index.js';
@@ -190,7 +190,8 @@ export class Controller {
     });
     const events = new TrustEvents(store, this.log);
     const adminAudit = new AdminAudit(this.nc.jetstream(), this.log);
-    const policies = await PolicyStore.open(this.nc.jetstream(), adminAudit);
+    const keysets = await KeySetStore.open(this.nc.jetstream(), adminAudit);
+    const policies = await PolicyStore.open(this.nc.jetstream(), adminAudit, cfg.requireSignedPolicies ? keysets : null);
     const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log, adminAudit });
     // Every challenge asks for the baseline PCR too (the report chain is replayed against it).
     const selection = quoteSelection(cfg);
@@ -275,12 +276,13 @@ export class Controller {
     const revocations = await RevocationStore.open(nc, { log: this.log });
     this.revocations = revocations;
     const nomad = cfg.nomadAddr === null ? null : new NomadHttpClient({ address: cfg.nomadAddr, token: cfg.nomadToken });
-    const apps = new AppCatalogue(cfg.appsDir, nomad);
+    const apps = new AppCatalogue(cfg.appsDir, nomad, cfg.requireSignedPolicies ? { keysets, audit: adminAudit } : null);
     this.api = new GrpcApi({
       store,
       registrar,
       verifier,
       policies,
+      keysets,
       apps,
       baselines: appraisers.baselines,
       freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,

@@ -257,6 +257,21 @@ export const ERROR_CODES = {
   SIGN_REQUEST_MALFORMED: 'malformed',
   /** An attested envelope whose parts do not fit together: digests differ, the host key is not the one the statement names, or the signing time is outside the statement's validity (details.check). */
   ATTESTATION_INVALID: 'refused',
+  // signed documents at runtime: trusted key sets (lib/dsse/keyset.ts), signed policies and app specs
+  /** A key set document that is not valid JSON of its schema, or whose keys cannot be used (details.path). */
+  KEYSET_INVALID: 'malformed',
+  /** A key set whose serial is not above the current one of its kind (a rollback or a replay). */
+  KEYSET_ROLLBACK: 'refused',
+  /** No trusted key set for a kind: signed documents of that kind cannot be verified, so none is accepted. */
+  KEYSET_MISSING: 'refused',
+  /** A first key set (keys init) for a kind that already has one: rotate it instead. */
+  KEYSET_EXISTS: 'refused',
+  /** A key set past its `expires` time: it verifies nothing. */
+  KEYSET_EXPIRED: 'refused',
+  /** An unsigned document where a DSSE envelope is required (sign it first). */
+  ENVELOPE_REQUIRED: 'refused',
+  /** An app spec in the catalogue that differs from the signed one (edited after signing), or a signed spec for another app. */
+  APP_SPEC_NOT_SIGNED: 'refused',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

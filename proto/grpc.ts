@@ -23,6 +23,7 @@ import {
   checkList,
   checkNode,
   checkNodeId,
+  checkKeySetInfo,
   checkPolicyInfo,
   checkText,
   checkTrustEvent,
@@ -35,6 +36,7 @@ import {
   type EnrollRequestMsg,
   type EnrollResponseMsg,
   type HeldEnrollmentMsg,
+  type KeySetInfoMsg,
   type NodeMsg,
   type PolicyInfoMsg,
   type TrustEventMsg,
@@ -215,6 +217,15 @@ export class ControllerClient {
     return checkPolicyInfo(await this.unary(this.policies.putPolicy.bind(this.policies), { kind, name, document }));
   }
 
+  /** Admin: installs the first key set of a kind (init) or rotates it. */
+  async putKeySet(kind: string, envelope: string, init: boolean): Promise<KeySetInfoMsg> {
+    return checkKeySetInfo(await this.unary(this.policies.putKeySet.bind(this.policies), { kind, envelope, init }));
+  }
+
+  async getKeySet(kind: string): Promise<KeySetInfoMsg> {
+    return checkKeySetInfo(await this.unary(this.policies.getKeySet.bind(this.policies), { kind }));
+  }
+
   async getPolicy(kind: string, name: string): Promise<string> {
     return (await this.unary(this.policies.getPolicy.bind(this.policies), { kind, name })).document;
   }
@@ -249,8 +260,9 @@ export class ControllerClient {
     return (await this.unary(this.apps.listApps.bind(this.apps), {})).apps.map(checkAppSummary);
   }
 
-  async deployApp(name: string, hcl = ''): Promise<AppStatusMsg> {
-    return checkAppStatus(await this.unary(this.apps.deployApp.bind(this.apps), { name, hcl }));
+  /** Deploys an app: `envelope` is its signed spec (DSSE, app+json); `hcl` an optional spec that must equal the signed one. */
+  async deployApp(name: string, hcl = '', envelope = ''): Promise<AppStatusMsg> {
+    return checkAppStatus(await this.unary(this.apps.deployApp.bind(this.apps), { name, hcl, envelope }));
   }
 
   async appStatus(name: string): Promise<AppStatusMsg> {

@@ -620,6 +620,35 @@ export function policyInfoToWire(p: PolicyInfoMsg): policies.PolicyInfo {
   return { ...p, assignedTo: [...p.assignedTo] };
 }
 
+/** A trusted key set in force for a kind (Policies.GetKeySet / PutKeySet). */
+export interface KeySetInfoMsg {
+  readonly kind: string;
+  readonly serial: number;
+  readonly threshold: number;
+  readonly keys: readonly { readonly keyid: string; readonly publicKeyPem: string; readonly scheme: string }[];
+  readonly expires: string;
+  readonly sha256: string;
+  readonly envelope: string;
+}
+
+/** Checks a decoded KeySetInfo: caps on every string and the key list. */
+export function checkKeySetInfo(m: policies.KeySetInfo): KeySetInfoMsg {
+  return {
+    kind: checkText(m.kind, 'kind', 64),
+    serial: m.serial,
+    threshold: m.threshold,
+    keys: items(m.keys, 'keys', (k) => ({ keyid: checkText(k.keyid, 'keyid', 256), publicKeyPem: checkText(k.publicKeyPem, 'public_key_pem', 16384), scheme: checkText(k.scheme, 'scheme', 64) })),
+    expires: checkText(m.expires, 'expires', 64),
+    sha256: checkText(m.sha256, 'sha256', 64),
+    envelope: checkText(m.envelope, 'envelope', 4 * 1024 * 1024),
+  };
+}
+
+/** The generated message for a key set. */
+export function keySetInfoToWire(k: KeySetInfoMsg): policies.KeySetInfo {
+  return { ...k, keys: k.keys.map((x) => ({ ...x })) };
+}
+
 /** One Nomad allocation of an application. */
 export interface AppAllocationMsg {
   readonly id: string;

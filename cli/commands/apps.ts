@@ -36,12 +36,15 @@ export function addAppsCommands(program: Command, ctx: CtlContext): void {
   const deploy = apps
     .command('deploy')
     .argument('<NAME>', 'the app, as named in the catalogue')
-    .option('--file <F>', "a job spec (HCL) to use instead of the catalogue's")
-    .description('deploy an app (the trust constraint is injected into every group) and report where it landed');
+    .option('--envelope <E>', 'the signed spec: a DSSE envelope (application/vnd.bulwark.app+json) of {version: 1, name, hcl}')
+    .option('--file <F>', "a job spec (HCL) to use instead of the catalogue's (must equal the signed one)")
+    .description('deploy a signed app (verified against the app key set; the trust constraint is injected into every group) and report where it landed');
   defineAction(jsonOption(deploy), ctx, async (call) => {
     const file = call.string('--file');
+    const envelopeFile = call.string('--envelope');
     const hcl = file === undefined ? '' : await readTextInput(file, 'job spec');
-    return printStatus(call, await withController(ctx, (c) => c.deployApp(call.arg(0), hcl)));
+    const envelope = envelopeFile === undefined ? '' : await readTextInput(envelopeFile, 'app spec envelope');
+    return printStatus(call, await withController(ctx, (c) => c.deployApp(call.arg(0), hcl, envelope)));
   });
 
   const status = apps.command('status').argument('<NAME>', 'the app').description('where its allocations run');

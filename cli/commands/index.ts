@@ -7,6 +7,7 @@ export { addCredentialsCommands } from './credentials.js';
 export { addEventlogCommands } from './eventlog.js';
 export { addHsmCommands } from './hsm.js';
 export { addImaCommands } from './ima.js';
+export { addKeysCommands } from './keys.js';
 export { addNodeCommands } from './nodes.js';
 export { addPolicyCommands } from './policy.js';
 export { addQuoteCommands } from './quote.js';

@@ -46,6 +46,8 @@ export const RPC_ACCESS: Readonly<Record<string, Access>> = {
   '/bulwark.v1.Policies/AssignPolicy': OPERATOR,
   '/bulwark.v1.Policies/SetNodeGroup': OPERATOR,
   '/bulwark.v1.Policies/PutPolicy': ADMIN,
+  '/bulwark.v1.Policies/PutKeySet': ADMIN,
+  '/bulwark.v1.Policies/GetKeySet': VIEWER,
   '/bulwark.v1.Apps/ListApps': VIEWER,
   '/bulwark.v1.Apps/AppStatus': VIEWER,
   '/bulwark.v1.Apps/DeployApp': OPERATOR,

@@ -45,6 +45,7 @@ import {
   checkNodeId,
   checkText,
   findingToMsg,
+  keySetInfoToWire,
   nodeToWire,
   policyInfoToWire,
   SUBJECTS,
@@ -65,7 +66,7 @@ import {
 import type { AppCatalogue } from '../apps/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { BaselineStatus } from '../appraisers/index.js';
-import type { PolicyStore } from '../policies/index.js';
+import { checkKeySetKind, type CurrentKeySet, type KeySetStore, type PolicyStore } from '../policies/index.js';
 import type { HeldEnrollment, Registrar } from '../registrar/index.js';
 import type { AdminAudit, ControllerStore } from '../state/index.js';
 import type { Verifier } from '../verifier/index.js';
@@ -157,6 +158,20 @@ export function baselineStatusToMsg(b: BaselineStatus): BaselineStatusMsg {
   };
 }
 
+/** A key set in force in its API form. */
+function keySetToWire(c: CurrentKeySet): ReturnType<typeof keySetInfoToWire> {
+  const d = c.keyset.document;
+  return keySetInfoToWire({
+    kind: d.kind,
+    serial: d.serial,
+    threshold: d.threshold,
+    keys: d.keys.map((k) => ({ keyid: k.keyid, publicKeyPem: k.publicKeyPem, scheme: k.scheme ?? '' })),
+    expires: d.expires ?? '',
+    sha256: c.sha256,
+    envelope: new TextDecoder().decode(c.envelope),
+  });
+}
+
 function heldToWire(h: HeldEnrollment): HeldEnrollmentMsg {
   return { nodeId: h.nodeId, ekName: h.ekName, ekCertificateSubject: h.ekCertificateSubject, nomadNode: h.nomadNode ?? '', heldAt: new Date(h.heldAt).toISOString() };
 }
@@ -190,6 +205,8 @@ export interface ApiDeps {
   readonly registrar: Registrar;
   readonly verifier: Verifier;
   readonly policies: PolicyStore;
+  /** The trusted key sets of signed documents (Policies.PutKeySet / GetKeySet). */
+  readonly keysets: KeySetStore;
   readonly apps: AppCatalogue;
   /** Node baselines as the baseline appraiser holds them (GetBaseline). */
   readonly baselines: { status(nodeId: string): Promise<BaselineStatus> };
@@ -334,6 +351,26 @@ export class GrpcApi {
         await policies.assign(checkText(req.kind, 'kind', 64), name === '' ? null : name, nodeId !== '' ? checkNodeId(nodeId) : group !== '' ? { group } : null);
         return {};
       }),
+      // Admin only; init, rotation and refusals are audited by the key set store.
+      putKeySet: (call, callback) => {
+        const caller = this.handlerCaller(call);
+        const run = async (): Promise<ReturnType<typeof keySetInfoToWire>> => {
+          if (caller instanceof BulwarkError) throw caller;
+          const kind = checkKeySetKind(checkText(call.request.kind, 'kind', 64));
+          const envelope = new TextEncoder().encode(checkText(call.request.envelope, 'envelope', 4 * 1024 * 1024));
+          return keySetToWire(await deps.keysets.put(kind, envelope, call.request.init, describeCaller(caller)));
+        };
+        run().then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err)),
+        );
+      },
+      getKeySet: unary(async (req) => {
+        const kind = checkKeySetKind(checkText(req.kind, 'kind', 64));
+        const current = await deps.keysets.current(kind);
+        if (current === null) throw new BulwarkError('KEYSET_MISSING', `no trusted ${kind} key set is installed`, { kind });
+        return keySetToWire(current);
+      }),
       setNodeGroup: unary(async (req) => {
         const group = checkText(req.group, 'group', 64);
         await policies.setGroup(checkNodeId(req.nodeId), group === '' ? null : group);
@@ -358,7 +395,9 @@ export class GrpcApi {
     };
     const appsServer: AppsServer = {
       listApps: unary(async () => ({ apps: (await apps.list()).map((a) => ({ name: a.name, file: a.file, deployed: apps.isDeployed(a.name) })) })),
-      deployApp: unary(async (req) => appStatusToWire(await apps.deploy(checkText(req.name, 'name', 128), checkText(req.hcl, 'hcl', 1024 * 1024)))),
+      deployApp: unary(async (req) =>
+        appStatusToWire(await apps.deploy(checkText(req.name, 'name', 128), checkText(req.hcl, 'hcl', 1024 * 1024), checkText(req.envelope, 'envelope', 4 * 1024 * 1024))),
+      ),
       appStatus: unary(async (req) => appStatusToWire(await apps.status(checkText(req.name, 'name', 128)))),
       stopApp: unary(async (req) => appStatusToWire(await apps.stop(checkText(req.name, 'name', 128)))),
     };

@@ -4,13 +4,22 @@
  * say anything itself about `meta.bulwark_trusted`, gets the trust constraint injected
  * into every task group, is validated and registered; the controller then reports where
  * its allocations landed.
+ *
+ * Signed specs: with a key set store (the controller's default), a deploy takes the app's
+ * DSSE envelope (application/vnd.bulwark.app+json), verified against the `app` key set;
+ * what is deployed is the signed HCL, and a catalogue file (or a given spec) that differs
+ * from it (edited after signing) is refused with APP_SPEC_NOT_SIGNED. Refusals are audited
+ * (`app.refused`, with the code) before Nomad is asked anything.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { injectTrustConstraint } from '../../lib/nomad/index.js';
 import { BulwarkError } from '../../lib/index.js';
 import type { NomadAllocation } from '../../lib/nomad/index.js';
+import { parseAppSpecDocument, verifyWithKeySet } from '../../lib/signing/index.js';
 import type { NomadHttpClient } from '../nomad/index.js';
+import type { KeySetStore } from '../policies/index.js';
+import type { AdminAudit } from '../state/index.js';
 
 const APP_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SPEC_SUFFIX = '.nomad.hcl';
@@ -42,9 +51,13 @@ export class AppCatalogue {
   /** Job ids by app name, of jobs registered through this catalogue. */
   private readonly jobIds = new Map<string, string>();
 
-  constructor(dir: string, nomad: NomadHttpClient | null) {
+  private readonly signing: { readonly keysets: KeySetStore; readonly audit: AdminAudit | null } | null;
+
+  /** `signing`: the key sets deploys are verified with (null: unsigned specs, `requireSignedPolicies: false`). */
+  constructor(dir: string, nomad: NomadHttpClient | null, signing: { readonly keysets: KeySetStore; readonly audit: AdminAudit | null } | null = null) {
     this.dir = dir;
     this.nomad = nomad;
+    this.signing = signing;
   }
 
   private requireNomad(): NomadHttpClient {
@@ -74,11 +87,48 @@ export class AppCatalogue {
     return this.jobIds.has(name);
   }
 
-  /** Parses, guards, injects the trust constraint, validates and registers an app. */
-  async deploy(name: string, hcl?: string): Promise<AppStatusInfo> {
-    const nomad = this.requireNomad();
+  /**
+   * The HCL to deploy: with signing, the verified envelope's, which a given spec or the
+   * catalogue file must equal; refusals audited.
+   */
+  private async signedSpec(name: string, hcl: string, envelope: string): Promise<string> {
+    const signing = this.signing;
+    if (signing === null) return hcl !== '' ? hcl : this.spec(name);
+    try {
+      if (envelope === '') {
+        throw new BulwarkError('ENVELOPE_REQUIRED', `app specs must be signed: sign the spec of ${name} (bulwarkctl sign --payload-type application/vnd.bulwark.app+json) and deploy with --envelope`);
+      }
+      const { keyset } = await signing.keysets.require('app');
+      const verified = verifyWithKeySet(envelope, keyset, Date.now());
+      const doc = parseAppSpecDocument(verified.payload, `signed spec of ${name}`);
+      if (doc.name !== name) throw new BulwarkError('APP_SPEC_NOT_SIGNED', `the envelope signs the spec of ${doc.name}, not ${name}`);
+      const other = hcl !== '' ? hcl : await this.catalogueSpec(name);
+      if (other !== null && other !== doc.hcl) {
+        throw new BulwarkError('APP_SPEC_NOT_SIGNED', `the spec of ${name} ${hcl !== '' ? 'given' : 'in the catalogue'} differs from the signed one (edited after signing?)`);
+      }
+      return doc.hcl;
+    } catch (err) {
+      const e = err instanceof BulwarkError ? err : new BulwarkError('INTERNAL', 'the signed app spec could not be checked', {}, { cause: err });
+      await signing.audit?.record('app.refused', name, { name, code: e.code, message: e.message.slice(0, 1000) });
+      throw e;
+    }
+  }
+
+  /** The catalogue file of an app, or null when it has none. */
+  private async catalogueSpec(name: string): Promise<string | null> {
+    try {
+      return await readFile(join(this.dir, `${name}${SPEC_SUFFIX}`), 'utf8');
+    } catch (err) {
+      if (err instanceof Error && 'code' in err && err.code === 'ENOENT') return null;
+      throw new BulwarkError('IO_FAILED', `cannot read the spec of ${name} in ${this.dir}`, {}, { cause: err });
+    }
+  }
+
+  /** Verifies (signed specs), parses, guards, injects the trust constraint, validates and registers an app. */
+  async deploy(name: string, hcl = '', envelope = ''): Promise<AppStatusInfo> {
     AppCatalogue.checkName(name);
-    const text = hcl !== undefined && hcl !== '' ? hcl : await this.spec(name);
+    const text = await this.signedSpec(name, hcl, envelope);
+    const nomad = this.requireNomad();
     const job = await nomad.parseJobHcl(text);
     // Refuses specs that mention meta.bulwark_trusted themselves (APP_SPEC_OVERRIDES_TRUST).
     const guarded = injectTrustConstraint(job.json);

@@ -59,6 +59,12 @@ export const ControllerConfigSchema = Type.Object(
     baselinePcr: Type.Integer({ minimum: 0, maximum: 23, default: 13 }),
     /** A node without a baseline assigned (node, group or default) is untrusted (POLICY_MISSING); false: a note only. */
     requireBaseline: Type.Boolean({ default: true }),
+    /**
+     * Policies (measured-boot, runtime, baseline) and app specs must be DSSE envelopes
+     * verified against the kind's trusted key set (`bulwarkctl keys init`); a kind without a
+     * set refuses pushes (KEYSET_MISSING). false: unsigned documents, as before signing existed.
+     */
+    requireSignedPolicies: Type.Boolean({ default: true }),
     /** How often agents push evidence. */
     intervalMs: Ms(30_000),
     /** How often the controller pulls evidence from each node (a fresh challenge). */
@@ -154,6 +160,7 @@ export const CONTROLLER_CONFIG_ENV = {
   BULWARK_PCR_SELECTION: { key: 'pcrSelection', type: 'string' },
   BULWARK_BASELINE_PCR: { key: 'baselinePcr', type: 'integer' },
   BULWARK_REQUIRE_BASELINE: { key: 'requireBaseline', type: 'boolean' },
+  BULWARK_REQUIRE_SIGNED_POLICIES: { key: 'requireSignedPolicies', type: 'boolean' },
   BULWARK_INTERVAL_MS: { key: 'intervalMs', type: 'integer' },
   BULWARK_PULL_INTERVAL_MS: { key: 'pullIntervalMs', type: 'integer' },
   BULWARK_STALE_AFTER_MS: { key: 'staleAfterMs', type: 'integer' },

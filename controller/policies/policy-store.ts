@@ -4,13 +4,24 @@
  * else the kind's default. A document is checked by its kind's parser before it is
  * stored, and read back through the same parser, so nothing unchecked reaches an
  * appraiser.
+ *
+ * Signed policies: with a key set store (the controller's default, `requireSignedPolicies`),
+ * a push of a kind with a key set must be a DSSE envelope verified against that kind's set
+ * and threshold; no set for the kind refuses the push (KEYSET_MISSING, fail closed). What is
+ * stored is the envelope text with the serial of the key set it was accepted under; every
+ * read (cached by the stored bytes' digest) parses the envelope again and re-verifies it
+ * under that set (kept in `bulwark_keysets`), so a stored record edited behind the
+ * controller's back, or one without an envelope, fails closed. Refusals are audited
+ * (`policy.refused`, with the code).
  */
 import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { BulwarkError, toBulwarkError } from '../../lib/index.js';
 import { defineDocument, parseJsonText } from '../../lib/schema/index.js';
+import { PAYLOAD_TYPE_OF_KIND, isKeySetKind, verifyWithKeySet, type KeySetKind } from '../../lib/signing/index.js';
 import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from '../state/index.js';
+import type { KeySetStore } from './keyset-store.js';
 
 export const POLICY_BUCKET = 'bulwark_policies' as const;
 
@@ -38,7 +49,7 @@ export interface PolicyKind<T, K extends string = string> {
 
 /** Where policy pushes and assignments are audited (controller/state's AdminAudit). */
 export interface PolicyAuditSink {
-  record(action: 'policy.put' | 'policy.assign', subject: string, details: Readonly<Record<string, string | number | boolean>>): Promise<unknown>;
+  record(action: 'policy.put' | 'policy.assign' | 'policy.refused', subject: string, details: Readonly<Record<string, string | number | boolean>>): Promise<unknown>;
 }
 
 /** A stored policy: its name, digest and the parsed document. */
@@ -87,6 +98,10 @@ export const PolicyEnvelopeSchema = Type.Object(
     updatedAt: Type.String({ maxLength: 64 }),
     /** The policy document itself, checked by its kind's parser on every read. */
     document: Type.Unknown(),
+    /** The DSSE envelope (JSON text) the document is the signed payload of; absent for a store without signing. */
+    envelope: Type.Optional(Type.String({ maxLength: 2 * MAX_DOCUMENT })),
+    /** The serial of the key set the envelope was accepted under (re-verified under it on read). */
+    keysetSerial: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );
@@ -104,18 +119,23 @@ export class PolicyStore {
   private readonly kv: KV;
   private readonly kinds = new Map<string, PolicyKind<unknown>>();
   private readonly audit: PolicyAuditSink | null;
+  private readonly keysets: KeySetStore | null;
 
-  private constructor(kv: KV, audit: PolicyAuditSink | null) {
+  private constructor(kv: KV, audit: PolicyAuditSink | null, keysets: KeySetStore | null) {
     this.kv = kv;
     this.audit = audit;
+    this.keysets = keysets;
   }
 
-  /** `audit`: where every push and assignment is recorded (none: not audited, for unit tests of the store alone). */
-  static async open(js: JetStreamClient, audit: PolicyAuditSink | null = null): Promise<PolicyStore> {
+  /**
+   * `audit`: where every push and assignment is recorded (none: not audited, for unit tests of the store alone).
+   * `keysets`: the trusted key sets signed pushes are verified with (none: unsigned documents, for unit tests and `requireSignedPolicies: false`).
+   */
+  static async open(js: JetStreamClient, audit: PolicyAuditSink | null = null, keysets: KeySetStore | null = null): Promise<PolicyStore> {
     try {
       const kv = await js.views.kv(POLICY_BUCKET, { history: 10, storage: StorageType.File, maxValueSize: MAX_DOCUMENT, ...kvLimits(POLICY_BUCKET) });
       await enforceStreamLimits(await js.jetstreamManager(), `KV_${POLICY_BUCKET}`, STREAM_LIMITS[POLICY_BUCKET]);
-      return new PolicyStore(kv, audit);
+      return new PolicyStore(kv, audit, keysets);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the policy bucket');
     }
@@ -130,17 +150,71 @@ export class PolicyStore {
     return [...this.kinds.keys()];
   }
 
-  /** Checks and stores a policy document (JSON text); returns its digest and revision. */
+  /** Whether pushes of `kind` must be signed. */
+  private signed(kind: string): kind is KeySetKind {
+    return this.keysets !== null && isKeySetKind(kind);
+  }
+
+  /**
+   * The document of a push: with signing, the verified payload of the envelope `text` and
+   * the serial of the key set it verified under; refusals audited as `policy.refused`.
+   */
+  private async verifiedDocument(kind: string, name: string, text: string, now: number): Promise<{ document: unknown; envelope?: string; keysetSerial?: number }> {
+    const keysets = this.keysets;
+    if (keysets === null || !isKeySetKind(kind)) return { document: parseJsonText(text, `policy ${name}`, 'CONFIG_INVALID') };
+    try {
+      const value = parseJsonText(text, `envelope of policy ${name}`, 'ENVELOPE_MALFORMED');
+      if (typeof value !== 'object' || value === null || !('payloadType' in value) || !('signatures' in value)) {
+        throw new BulwarkError(
+          'ENVELOPE_REQUIRED',
+          `${kind} policies must be signed: this is an unsigned document; sign it (bulwarkctl sign FILE --key URI --payload-type ${PAYLOAD_TYPE_OF_KIND[kind]} -o ENVELOPE) and push the envelope`,
+          { kind },
+        );
+      }
+      const { keyset } = await keysets.require(kind);
+      const verified = verifyWithKeySet(text, keyset, now);
+      const document = parseJsonText(verified.payload, `signed policy ${name}`, 'CONFIG_INVALID');
+      // The kind's parser runs here too, so a signed but invalid document is refused (and audited) before anything is stored.
+      this.kinds.get(kind)?.parse(document);
+      return { document, envelope: text, keysetSerial: keyset.document.serial };
+    } catch (err) {
+      const e = toBulwarkError(err, 'INTERNAL', 'the signed policy could not be checked');
+      await this.audit?.record('policy.refused', `${kind}/${name}`, { kind, name, code: e.code, message: e.message.slice(0, 1000) });
+      throw e;
+    }
+  }
+
+  /** Re-verifies a stored envelope under the key set it was accepted with: the signed document, or a fail-closed error. */
+  private async reverified(kind: KeySetKind, env: PolicyEnvelope, key: string): Promise<unknown> {
+    const keysets = this.keysets;
+    if (keysets === null) return env.document;
+    if (env.envelope === undefined || env.keysetSerial === undefined) {
+      throw new BulwarkError('ENVELOPE_REQUIRED', `${POLICY_BUCKET}/${key} holds no signed envelope: push the policy again, signed`, { key });
+    }
+    const keyset = await keysets.bySerial(kind, env.keysetSerial);
+    if (keyset === null) throw new BulwarkError('KEYSET_MISSING', `${POLICY_BUCKET}/${key} was accepted under ${kind} key set ${env.keysetSerial}, which is not stored`, { key });
+    // Verified as of the key set itself (not now): a set that expired later does not void what it accepted.
+    const verified = verifyWithKeySet(env.envelope, keyset, keyset.expiresAt === null ? Date.now() : Math.min(Date.now(), keyset.expiresAt - 1));
+    return parseJsonText(verified.payload, `signed policy ${key}`, 'STORE_CORRUPT');
+  }
+
+  /** Checks and stores a policy document (JSON text, or with signing a DSSE envelope of it); returns its digest and revision. */
   async put(kind: string, name: string, documentText: string, now = Date.now()): Promise<PolicySummary> {
     checkKind(kind, this.kinds);
     checkName(name);
     if (documentText.length > MAX_DOCUMENT) throw new BulwarkError('USAGE', `policy documents are limited to ${MAX_DOCUMENT} bytes`);
-    const document = parseJsonText(documentText, `policy ${name}`, 'CONFIG_INVALID');
+    const { document, ...signed } = await this.verifiedDocument(kind, name, documentText, now);
     const acceptAll = this.acceptsAll(kind, document);
     const updatedAt = new Date(now).toISOString();
-    const bytes = enc.encode(JSON.stringify({ version: 1, kind, name, updatedAt, document } satisfies PolicyEnvelope));
+    const bytes = enc.encode(JSON.stringify({ version: 1, kind, name, updatedAt, document, ...signed } satisfies PolicyEnvelope));
     // Audited before it takes effect: a push that cannot be recorded is not made.
-    await this.audit?.record('policy.put', `${kind}/${name}`, { kind, name, acceptAll, sha256: createHash('sha256').update(bytes).digest('hex') });
+    await this.audit?.record('policy.put', `${kind}/${name}`, {
+      kind,
+      name,
+      acceptAll,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      ...(signed.keysetSerial === undefined ? {} : { keysetSerial: signed.keysetSerial }),
+    });
     const revision = await this.kv.put(`policy.${kind}.${name}`, bytes);
     return { kind, name, sha256: createHash('sha256').update(bytes).digest('hex'), revision, updatedAt, assignedTo: await this.assignedTo(kind, name) };
   }
@@ -161,7 +235,7 @@ export class PolicyStore {
     const env = decodeStoredPolicy(entry.value, entry.key);
     let policy = kind.parsed.get(sha256);
     if (policy === undefined) {
-      policy = kind.parse(env.document);
+      policy = kind.parse(this.signed(kind.kind) && isKeySetKind(kind.kind) ? await this.reverified(kind.kind, env, entry.key) : env.document);
       if (kind.parsed.size > 256) kind.parsed.clear();
       kind.parsed.set(sha256, policy);
     }
@@ -173,7 +247,8 @@ export class PolicyStore {
     checkKind(kind, this.kinds);
     const entry = await this.kv.get(`policy.${kind}.${checkName(name)}`);
     if (entry === null || entry.operation !== 'PUT') throw new BulwarkError('NODE_NOT_FOUND', `no ${kind} policy named ${name}`);
-    return decodeStoredPolicy(entry.value, entry.key).document;
+    const env = decodeStoredPolicy(entry.value, entry.key);
+    return this.signed(kind) && isKeySetKind(kind) ? this.reverified(kind, env, entry.key) : env.document;
   }
 
   /**

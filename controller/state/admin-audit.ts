@@ -2,7 +2,8 @@
  * Admin actions and refused identity claims in the audit stream (`BULWARK_AUDIT`, subject
  * `bulwark.v1.audit._admin.<action>`): policy pushes and assignments (an accept-all
  * measured-boot policy is flagged), EK moves, enrollment approvals and refusals, and the
- * corrections a node's agent made to enforce its baseline (reported, TPM-bound). Trust
+ * corrections a node's agent made to enforce its baseline (reported, TPM-bound), trusted key
+ * set installs and rotations, and refused signed documents (with their code). Trust
  * transitions keep their own per-node subjects; these records sit beside them so one
  * stream holds the history of who changed what the verdicts depend on.
  */
@@ -25,6 +26,11 @@ export const ADMIN_ACTIONS = [
   'baseline.enforced',
   'sign.statement-issued',
   'sign.statement-refused',
+  'keys.init',
+  'keys.rotate',
+  'keys.refused',
+  'policy.refused',
+  'app.refused',
 ] as const;
 
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];

@@ -39,6 +39,8 @@ export const STREAM_LIMITS = {
   bulwark_credentials: { maxBytes: 64 * MIB, maxAgeMs: 3650 * DAY_MS },
   // Signed audit checkpoints: kept as long as the audit records they cover can be asked about.
   bulwark_checkpoints: { maxBytes: 256 * MIB, maxAgeMs: 3650 * DAY_MS },
+  // Trusted key sets (current and every accepted one, which stored envelopes are re-verified under): kept as long as policies.
+  bulwark_keysets: { maxBytes: 64 * MIB, maxAgeMs: 3650 * DAY_MS },
   BULWARK_AUDIT: { maxBytes: 1024 * MIB, maxAgeMs: 400 * DAY_MS },
 } as const satisfies Record<string, StreamLimits>;
 

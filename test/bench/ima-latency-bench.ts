@@ -42,7 +42,7 @@ export async function benchImaLatency(trials = 20): Promise<BenchResult[]> {
       }),
       { generatedAt: new Date().toISOString(), generator: 'bench' },
     );
-    await client.putPolicy('runtime', 'bench', JSON.stringify(formatRuntimePolicy(policy)));
+    await client.putPolicy('runtime', 'bench', await fleet.signed('runtime', JSON.stringify(formatRuntimePolicy(policy))));
     await client.assignPolicy('runtime', 'bench', null);
 
     const untrustedAt = new Map<string, number>();

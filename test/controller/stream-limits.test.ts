@@ -10,6 +10,7 @@ import { AUDIT_STREAM, BUCKETS, ControllerStore } from '../../controller/state/s
 import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { PolicyStore } from '../../controller/policies/policy-store.js';
+import { KeySetStore } from '../../controller/policies/keyset-store.js';
 import { EkBindings } from '../../controller/registrar/ek-bindings.js';
 import { RevocationStore } from '../../controller/pki/revocation-store.js';
 import { generateKeyPairSync } from 'node:crypto';
@@ -21,6 +22,7 @@ t.test('limits on every stream; the audit stream is append-only', async (t) => {
   const bed = await openStateBed('stream-limits');
   t.teardown(() => bed.close());
   await PolicyStore.open(bed.nc.jetstream());
+  await KeySetStore.open(bed.nc.jetstream(), null);
   await EkBindings.open(bed.nc.jetstream());
   const revocations = await RevocationStore.open(bed.nc);
   t.teardown(() => revocations.close());

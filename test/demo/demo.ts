@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildBootLog } from '../helpers/eventlog-builder.js';
 import { CONTROLLER_MAIN, CTL_MAIN } from '../helpers/fleet.js';
+import { keySetDocument, keySetEnvelope, signPolicy, testKey } from '../helpers/signing.js';
 import { createTestCa, exportCaBundle, freePort, makeTempDir, provisionTpm, removeDir, SwtpmProcess } from '../helpers/swtpm.js';
 
 const AGENT_MAIN = join(CONTROLLER_MAIN, '..', '..', 'agent', 'main.js');
@@ -132,12 +133,20 @@ async function main(): Promise<void> {
 
     // With no measured-boot policy a node is untrusted (POLICY_MISSING): each host gets the
     // reference policy made from its own known-good event log.
-    say('Creating a measured-boot policy from each host\'s own event log, pushing and assigning it');
+    // Policies are pushed signed (DSSE): the measured-boot key set is installed first. An
+    // operator signs with an HSM key (bulwarkctl sign); the demo signs with a PEM key.
+    say('Installing the trusted measured-boot key set (bulwarkctl keys init), with a demo signing key');
+    const signingKey = testKey('demo-key-1');
+    const keySetPath = join(root, 'measured-boot.keyset.dsse.json');
+    await writeFile(keySetPath, await keySetEnvelope(keySetDocument('measured-boot', 1, 1, [signingKey]), [signingKey]));
+    const init = await ctl(ready.grpc, ['keys', 'init', 'measured-boot', keySetPath]);
+    if (init.code !== 0) throw new Error(`bulwarkctl keys init failed: ${init.out}`);
+    say('Creating a measured-boot policy from each host\'s own event log, signing, pushing and assigning it');
     for (const host of HOSTS) {
       const created = await execa('node', [CTL_MAIN, 'policy', 'measured-boot', 'create', '--from-eventlog', join(root, host, 'agent', 'binary_bios_measurements'), '--name', host], { reject: false });
       if (created.exitCode !== 0) throw new Error(`policy create for ${host} failed: ${created.stderr}`);
-      const policyPath = join(root, `${host}.policy.json`);
-      await writeFile(policyPath, created.stdout);
+      const policyPath = join(root, `${host}.policy.dsse.json`);
+      await writeFile(policyPath, await signPolicy('measured-boot', created.stdout, [signingKey]));
       for (const args of [
         ['policy', 'push', 'measured-boot', host, policyPath],
         ['policy', 'assign', 'measured-boot', host, '--node', host],

@@ -7,7 +7,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,10 @@ import { parseNatsNodeId } from '../../lib/nats-auth/index.js';
 import { ControllerClient, type ClientTls } from '../../proto/grpc.js';
 import type { NodeMsg } from '../../proto/wire.js';
 import { nftMonitorSubscribed } from './netns.js';
+import { isBulwarkError } from '../../lib/index.js';
+import { parseJsonText } from '../../lib/schema/index.js';
+import { isKeySetKind, KEYSET_KINDS } from '../../lib/signing/index.js';
+import { keySetDocument, keySetEnvelope, signPolicy, testKey, type TestKey } from './signing.js';
 import { createTestCa, exportCaBundle, freePort, provisionTpm, SwtpmProcess, type TestCa } from './swtpm.js';
 import { waitFor, waitUntil } from './wait.js';
 
@@ -174,6 +178,13 @@ export class TestFleet {
   private tpmCount = 0;
   private readonly measuredBootPolicy: 'accept-all' | 'none';
   private policyAssigned = false;
+  /**
+   * The fleet's signing key, as an operator's HSM key: it signs the first key set of every
+   * kind (installed at the controller's first start, with `keys init`'s RPC) and every policy
+   * the fleet pushes, so tests take the production path (signed pushes, verified).
+   */
+  readonly signingKey: TestKey = testKey('fleet-key-1');
+  private keySetsInstalled = false;
 
   private constructor(root: string, ca: TestCa, nats: EmbeddedNats, natsSync: NatsIdentitySync, natsAdmin: NatsConnection, controllerConfig: ControllerConfig, logger: Logger, measuredBootPolicy: 'accept-all' | 'none') {
     this.measuredBootPolicy = measuredBootPolicy;
@@ -256,6 +267,7 @@ export class TestFleet {
     await c.start();
     this.controller = c;
     this.grpcAddress = c.grpcAddress;
+    await this.installKeySets();
     await this.assignFleetPolicy();
     return c;
   }
@@ -272,6 +284,7 @@ export class TestFleet {
     const p = await ControllerProcess.start(path);
     this.controllerProcess = p;
     this.grpcAddress = p.grpcAddress;
+    await this.installKeySets();
     await this.assignFleetPolicy();
     return p;
   }
@@ -283,9 +296,10 @@ export class TestFleet {
    */
   async assignFleetPolicy(grpcAddress = this.grpcAddress): Promise<void> {
     if (this.measuredBootPolicy === 'none' || this.policyAssigned) return;
+    await this.installKeySets(grpcAddress);
     const client = new ControllerClient(grpcAddress, { tls: this.adminTls() });
     try {
-      await client.putPolicy('measured-boot', TEST_ACCEPT_ALL_POLICY, JSON.stringify({ name: TEST_ACCEPT_ALL_POLICY, acceptAll: true }));
+      await client.putPolicy('measured-boot', TEST_ACCEPT_ALL_POLICY, await this.signed('measured-boot', JSON.stringify({ name: TEST_ACCEPT_ALL_POLICY, acceptAll: true })));
       await client.assignPolicy('measured-boot', TEST_ACCEPT_ALL_POLICY, null);
     } finally {
       client.close();
@@ -371,11 +385,76 @@ export class TestFleet {
     return new ControllerClient(this.grpcAddress, { tls: this.adminTls() });
   }
 
-  /** Runs bulwarkctl against this fleet's controller, in this process. */
-  async ctl(args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
+  /**
+   * Installs the first key set of every kind (one key, threshold 1: the fleet's signing
+   * key) through the controller at `grpcAddress`, once per fleet; a set already installed
+   * (a restarted controller keeps its sets) is left alone.
+   */
+  async installKeySets(grpcAddress = this.grpcAddress): Promise<void> {
+    if (this.keySetsInstalled) return;
+    const client = new ControllerClient(grpcAddress, { tls: this.adminTls() });
+    try {
+      for (const kind of KEYSET_KINDS) {
+        try {
+          await client.putKeySet(kind, await keySetEnvelope(keySetDocument(kind, 1, 1, [this.signingKey]), [this.signingKey]), true);
+        } catch (err) {
+          if (!isBulwarkError(err) || err.code !== 'KEYSET_EXISTS') throw err;
+        }
+      }
+    } finally {
+      client.close();
+    }
+    this.keySetsInstalled = true;
+  }
+
+  /**
+   * A policy document (JSON text) as the fleet pushes it: a DSSE envelope signed with the
+   * fleet's key when the controller requires signed policies (the default), else unchanged.
+   * Text that already is an envelope is returned as it is.
+   */
+  async signed(kind: string, text: string): Promise<string> {
+    if (!this.controllerConfig.requireSignedPolicies || !isKeySetKind(kind)) return text;
+    let value: unknown;
+    try {
+      value = parseJsonText(text, 'policy', 'CONFIG_INVALID');
+    } catch {
+      // Not JSON: signed as it is, so the controller refuses it for what it is, not for a missing signature.
+      return signPolicy(kind, text, [this.signingKey]);
+    }
+    if (typeof value === 'object' && value !== null && 'payloadType' in value && 'signatures' in value) return text;
+    return signPolicy(kind, text, [this.signingKey]);
+  }
+
+  /** The envelope file of app `name`'s spec (the `--file` given in `args`, else the catalogue's), signed with the fleet's key. */
+  private async signedAppSpec(name: string, args: readonly string[]): Promise<string> {
+    const fileAt = args.indexOf('--file');
+    const specPath = fileAt >= 0 ? args[fileAt + 1] : undefined;
+    const hcl = await readFile(specPath ?? join(this.controllerConfig.appsDir, `${name}.nomad.hcl`), 'utf8');
+    const path = join(this.root, `signed-app-${name}-${randomUUID()}.dsse.json`);
+    await writeFile(path, await signPolicy('app', { version: 1, name, hcl }, [this.signingKey]));
+    return path;
+  }
+
+  /**
+   * Runs bulwarkctl against this fleet's controller, in this process. `policy push KIND
+   * NAME FILE` of an unsigned document pushes it signed with the fleet's key, and `apps
+   * deploy NAME` without `--envelope` deploys the spec signed with it (what an operator
+   * does with `bulwarkctl sign` first), unless `sign: false`.
+   */
+  async ctl(args: readonly string[], options: { readonly sign?: boolean } = {}): Promise<{ code: number; out: string; err: string }> {
     let out = '';
     let err = '';
-    const code = await runCtl(['--controller', this.grpcAddress, '--credentials', this.adminCredentials, ...args], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
+    let argv = args;
+    const [group, verb, kind, name, file] = args;
+    if (options.sign !== false && group === 'policy' && verb === 'push' && kind !== undefined && name !== undefined && file !== undefined && args.length === 5 && file !== '-') {
+      const signedPath = join(this.root, `signed-${kind}-${name}-${randomUUID()}.dsse.json`);
+      await writeFile(signedPath, await this.signed(kind, await readFile(file, 'utf8')));
+      argv = [group, verb, kind, name, signedPath];
+    }
+    if (options.sign !== false && group === 'apps' && verb === 'deploy' && kind !== undefined && this.controllerConfig.requireSignedPolicies && !args.includes('--envelope')) {
+      argv = [...args, '--envelope', await this.signedAppSpec(kind, args)];
+    }
+    const code = await runCtl(['--controller', this.grpcAddress, '--credentials', this.adminCredentials, ...argv], { out: (s) => (out += s), err: (s) => (err += s), env: {} });
     return { code, out, err };
   }
 

@@ -119,6 +119,8 @@ const policies: PoliciesServer = {
   putPolicy: (call, cb) => cb(null, { kind: call.request.kind, name: call.request.name, sha256: 'ab', revision: 2, updatedAt: 'u', assignedTo: ['*'] }),
   getPolicy: (call, cb) => cb(null, { kind: call.request.kind, name: call.request.name, document: '{}' }),
   listPolicies: (_call, cb) => cb(null, { policies: [] }),
+  putKeySet: (call, cb) => cb(null, { kind: call.request.kind, serial: 2, threshold: 1, keys: [{ keyid: 'k1', publicKeyPem: 'pem', scheme: '' }], expires: '', sha256: 'ab', envelope: call.request.envelope }),
+  getKeySet: (call, cb) => cb(null, { kind: call.request.kind, serial: 1, threshold: 1, keys: [], expires: '', sha256: 'ab', envelope: '{}' }),
   assignPolicy: (call, cb) => {
     seen.push(`assign ${call.request.kind} ${call.request.name} node=${call.request.nodeId} group=${call.request.group}`);
     cb(null, {});

@@ -51,6 +51,12 @@ export interface DeployAppRequest {
   name: string;
   /** Optional HCL; empty: the catalogue's spec of that name. */
   hcl: string;
+  /**
+   * The app spec's DSSE envelope (application/vnd.bulwark.app+json), JSON text, verified
+   * against the app key set; what is deployed is its signed HCL (a catalogue file or hcl
+   * that differs from it is refused).
+   */
+  envelope: string;
 }
 
 export interface AppRequest {
@@ -350,7 +356,7 @@ export const ListAppsResponse: MessageFns<ListAppsResponse> = {
 };
 
 function createBaseDeployAppRequest(): DeployAppRequest {
-  return { name: "", hcl: "" };
+  return { name: "", hcl: "", envelope: "" };
 }
 
 export const DeployAppRequest: MessageFns<DeployAppRequest> = {
@@ -360,6 +366,9 @@ export const DeployAppRequest: MessageFns<DeployAppRequest> = {
     }
     if (message.hcl !== "") {
       writer.uint32(18).string(message.hcl);
+    }
+    if (message.envelope !== "") {
+      writer.uint32(26).string(message.envelope);
     }
     return writer;
   },
@@ -391,6 +400,14 @@ export const DeployAppRequest: MessageFns<DeployAppRequest> = {
             }
 
             message.hcl = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.envelope = reader.string();
             continue;
           }
         }

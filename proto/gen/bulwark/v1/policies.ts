@@ -20,6 +20,39 @@ export const protobufPackage = "bulwark.v1";
 
 export const protobufFileName = "bulwark/v1/policies.proto";
 
+export interface PutKeySetRequest {
+  /** measured-boot, runtime, baseline or app. */
+  kind: string;
+  /** The key set's DSSE envelope (application/vnd.bulwark.keyset+json), JSON text. */
+  envelope: string;
+  /** True: the first set of the kind (refused when one exists); false: a rotation. */
+  init: boolean;
+}
+
+export interface GetKeySetRequest {
+  kind: string;
+}
+
+export interface TrustedKey {
+  keyid: string;
+  publicKeyPem: string;
+  /** Empty: any scheme of the key's type. */
+  scheme: string;
+}
+
+export interface KeySetInfo {
+  kind: string;
+  serial: number;
+  threshold: number;
+  keys: TrustedKey[];
+  /** RFC 3339, or empty for a set that does not expire. */
+  expires: string;
+  /** sha256 (hex) of the stored envelope. */
+  sha256: string;
+  /** The envelope itself, JSON text. */
+  envelope: string;
+}
+
 export interface SetNodeGroupRequest {
   nodeId: string;
   group: string;
@@ -28,7 +61,12 @@ export interface SetNodeGroupRequest {
 export interface PutPolicyRequest {
   kind: string;
   name: string;
-  /** The policy document as JSON text; checked by the kind's parser before it is stored. */
+  /**
+   * The policy's DSSE envelope as JSON text (application/vnd.bulwark.policy+json, or
+   * baseline+json for baselines), verified against the kind's key set; the document (its
+   * payload) is checked by the kind's parser before it is stored. A controller with
+   * requireSignedPolicies false takes the document itself.
+   */
   document: string;
 }
 
@@ -71,6 +109,300 @@ export interface AssignPolicyRequest {
 
 export interface AssignPolicyResponse {
 }
+
+function createBasePutKeySetRequest(): PutKeySetRequest {
+  return { kind: "", envelope: "", init: false };
+}
+
+export const PutKeySetRequest: MessageFns<PutKeySetRequest> = {
+  encode(message: PutKeySetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.envelope !== "") {
+      writer.uint32(18).string(message.envelope);
+    }
+    if (message.init !== false) {
+      writer.uint32(24).bool(message.init);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutKeySetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutKeySetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.envelope = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.init = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseGetKeySetRequest(): GetKeySetRequest {
+  return { kind: "" };
+}
+
+export const GetKeySetRequest: MessageFns<GetKeySetRequest> = {
+  encode(message: GetKeySetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetKeySetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetKeySetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseTrustedKey(): TrustedKey {
+  return { keyid: "", publicKeyPem: "", scheme: "" };
+}
+
+export const TrustedKey: MessageFns<TrustedKey> = {
+  encode(message: TrustedKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyid !== "") {
+      writer.uint32(10).string(message.keyid);
+    }
+    if (message.publicKeyPem !== "") {
+      writer.uint32(18).string(message.publicKeyPem);
+    }
+    if (message.scheme !== "") {
+      writer.uint32(26).string(message.scheme);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrustedKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrustedKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.publicKeyPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.scheme = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseKeySetInfo(): KeySetInfo {
+  return { kind: "", serial: 0, threshold: 0, keys: [], expires: "", sha256: "", envelope: "" };
+}
+
+export const KeySetInfo: MessageFns<KeySetInfo> = {
+  encode(message: KeySetInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.serial !== 0) {
+      writer.uint32(16).uint64(message.serial);
+    }
+    if (message.threshold !== 0) {
+      writer.uint32(24).uint32(message.threshold);
+    }
+    for (const v of message.keys) {
+      TrustedKey.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.expires !== "") {
+      writer.uint32(42).string(message.expires);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(50).string(message.sha256);
+    }
+    if (message.envelope !== "") {
+      writer.uint32(58).string(message.envelope);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeySetInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeySetInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.serial = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.threshold = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.keys.push(TrustedKey.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.expires = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.envelope = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
 
 function createBaseSetNodeGroupRequest(): SetNodeGroupRequest {
   return { nodeId: "", group: "" };
@@ -685,6 +1017,29 @@ export const PoliciesService = {
       Buffer.from(AssignPolicyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AssignPolicyResponse => AssignPolicyResponse.decode(value),
   },
+  /**
+   * Installs the first trusted key set of a kind (init) or rotates it (TUF-style: signed by a
+   * threshold of the current set and of the new one, serial above the current one).
+   */
+  putKeySet: {
+    path: "/bulwark.v1.Policies/PutKeySet" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutKeySetRequest): Buffer => Buffer.from(PutKeySetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutKeySetRequest => PutKeySetRequest.decode(value),
+    responseSerialize: (value: KeySetInfo): Buffer => Buffer.from(KeySetInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KeySetInfo => KeySetInfo.decode(value),
+  },
+  /** The trusted key set in force for a kind. */
+  getKeySet: {
+    path: "/bulwark.v1.Policies/GetKeySet" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetKeySetRequest): Buffer => Buffer.from(GetKeySetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetKeySetRequest => GetKeySetRequest.decode(value),
+    responseSerialize: (value: KeySetInfo): Buffer => Buffer.from(KeySetInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer): KeySetInfo => KeySetInfo.decode(value),
+  },
 } as const;
 
 export interface PoliciesServer extends UntypedServiceImplementation {
@@ -698,6 +1053,13 @@ export interface PoliciesServer extends UntypedServiceImplementation {
   assignPolicy: handleUnaryCall<AssignPolicyRequest, AssignPolicyResponse>;
   /** Puts a node in a group (empty: in none). Policies assigned to the group apply to it. */
   setNodeGroup: handleUnaryCall<SetNodeGroupRequest, AssignPolicyResponse>;
+  /**
+   * Installs the first trusted key set of a kind (init) or rotates it (TUF-style: signed by a
+   * threshold of the current set and of the new one, serial above the current one).
+   */
+  putKeySet: handleUnaryCall<PutKeySetRequest, KeySetInfo>;
+  /** The trusted key set in force for a kind. */
+  getKeySet: handleUnaryCall<GetKeySetRequest, KeySetInfo>;
 }
 
 export interface PoliciesClient extends Client {
@@ -780,6 +1142,41 @@ export interface PoliciesClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AssignPolicyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Installs the first trusted key set of a kind (init) or rotates it (TUF-style: signed by a
+   * threshold of the current set and of the new one, serial above the current one).
+   */
+  putKeySet(
+    request: PutKeySetRequest,
+    callback: (error: ServiceError | null, response: KeySetInfo) => void,
+  ): ClientUnaryCall;
+  putKeySet(
+    request: PutKeySetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KeySetInfo) => void,
+  ): ClientUnaryCall;
+  putKeySet(
+    request: PutKeySetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KeySetInfo) => void,
+  ): ClientUnaryCall;
+  /** The trusted key set in force for a kind. */
+  getKeySet(
+    request: GetKeySetRequest,
+    callback: (error: ServiceError | null, response: KeySetInfo) => void,
+  ): ClientUnaryCall;
+  getKeySet(
+    request: GetKeySetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: KeySetInfo) => void,
+  ): ClientUnaryCall;
+  getKeySet(
+    request: GetKeySetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: KeySetInfo) => void,
   ): ClientUnaryCall;
 }
 
