@@ -56,7 +56,7 @@ const DOCUMENTED = [
   'hsm keygen',
   'hsm list',
   'hsm pubkey',
-  'sign ima',
+  'sign',
   'baseline check',
   'apps list',
   'apps deploy',
