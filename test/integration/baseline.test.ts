@@ -157,7 +157,10 @@ async function driftsInOneRound(t: Test, node: TestNode, change: () => Promise<v
   const before = node.rounds.length;
   await change();
   const state = await fleet.waitForNode(node.nodeId, untrustedWith(code, named));
-  const first = node.rounds.findIndex((r, i) => i >= before && r.reply.verdict === 'untrusted');
+  // The controller stores the verdict before it replies: wait for the agent to have the reply too.
+  const untrustedRound = (): number => node.rounds.findIndex((r, i) => i >= before && r.reply.verdict === 'untrusted');
+  await waitUntil('the agent has the untrusted reply', async () => untrustedRound() >= 0, 20_000);
+  const first = untrustedRound();
   t.ok(first >= before && first - before <= 1, `untrusted in the round the change triggered (round ${first - before + 1} after it)`);
   t.ok(hasFinding(node.rounds[first]?.reply.findings ?? [], code, named), `that round's verdict has ${code} naming ${String(named)}`);
   return state;
@@ -380,6 +383,7 @@ t.test('the report log edited after the fact: the restarted agent\'s chain from 
   const node = fleet.newAgent('reported');
   await node.agent.start();
   await fleet.waitForNode('reported', untrustedWith('BASELINE_REPLAY_MISMATCH', /PCR 13/));
+  await waitUntil('the new agent has its first reply', async () => node.rounds.length > 0, 20_000);
   t.equal(node.rounds[0]?.reply.verdict, 'untrusted', 'the first round of the new agent is untrusted');
   t.ok(hasFinding(node.rounds[0]?.reply.findings ?? [], 'BASELINE_REPLAY_MISMATCH', /PCR 13/), 'BASELINE_REPLAY_MISMATCH on PCR 13');
   // The controller keeps the chain it verified: the agent sends only what it does not hold next, so the edit is not sticky.
