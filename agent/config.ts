@@ -79,6 +79,15 @@ export const AgentConfigSchema = Type.Object(
      * use. Change it on a host that does.
      */
     baselinePcr: Type.Integer({ minimum: 0, maximum: 23, default: 13 }),
+    /**
+     * PEM file of the public keys baselines must be signed by (the controller's baseline key
+     * set; one or more "PUBLIC KEY" blocks): the agent verifies every baseline envelope itself
+     * and refuses one that does not verify. null: baselines cannot be verified here, so they
+     * are reported against but never enforced.
+     */
+    baselineKeys: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: null }),
+    /** How many distinct baselineKeys must have signed a baseline. */
+    baselineKeyThreshold: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
     /** The host key `bulwark-agent sign` signs artifacts with: a PEM private key file, or a pkcs11: URI (RFC 7512); null: none. */
     signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
@@ -109,6 +118,8 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_SELINUX_ROOT: { key: 'selinuxRoot', type: 'string' },
   BULWARK_BASELINE_PCR: { key: 'baselinePcr', type: 'integer' },
   BULWARK_SIGNING_KEY: { key: 'signingKey', type: 'string' },
+  BULWARK_BASELINE_KEYS: { key: 'baselineKeys', type: 'path-or-none' },
+  BULWARK_BASELINE_KEY_THRESHOLD: { key: 'baselineKeyThreshold', type: 'integer' },
 } as const;
 
 const AGENT_CONFIG = defineConfig('agent config', AgentConfigSchema, AGENT_CONFIG_ENV);

@@ -1,7 +1,10 @@
 /** The evidence sources an agent runs, from its configuration. */
+import { createPublicKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError } from '../lib/index.js';
+import { trustedKeySet, type TrustedKeySet } from '../lib/dsse/index.js';
 import type { Logger } from '../daemon/index.js';
 import { BaselineSource, Nftables } from './baseline/index.js';
 import type { AgentConfig } from './config.js';
@@ -9,6 +12,34 @@ import { EventLogSource } from './event-log-source.js';
 import type { EvidenceSource } from './evidence-source.js';
 import { ImaSource } from './ima-source.js';
 import type { Tpm } from './tpm.js';
+
+const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g;
+
+/**
+ * The keys of config baselineKeys (a PEM file of one or more public keys), checked as
+ * lib/dsse trusts them; CONFIG_INVALID for a file that cannot be read, holds no key, a
+ * key that does not parse or is not trusted, or fewer keys than baselineKeyThreshold.
+ */
+export function loadBaselineKeys(path: string, threshold: number): TrustedKeySet {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new BulwarkError('CONFIG_INVALID', `baselineKeys: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`, { key: 'baselineKeys', path });
+  }
+  const blocks = text.match(PEM_PUBLIC_KEY) ?? [];
+  if (blocks.length === 0) throw new BulwarkError('CONFIG_INVALID', `baselineKeys: ${path} holds no PEM public key`, { key: 'baselineKeys', path });
+  let keys: TrustedKeySet;
+  try {
+    keys = trustedKeySet(blocks.map((pem) => createPublicKey(pem)));
+  } catch (err) {
+    throw new BulwarkError('CONFIG_INVALID', `baselineKeys: ${path}: ${err instanceof Error ? err.message : String(err)}`, { key: 'baselineKeys', path });
+  }
+  if (threshold > keys.prepared.length) {
+    throw new BulwarkError('CONFIG_INVALID', `baselineKeyThreshold ${threshold} can never be met by the ${keys.prepared.length} key(s) of ${path}`, { key: 'baselineKeyThreshold', path });
+  }
+  return keys;
+}
 
 /** The sources of `config`; the baseline source (config `baseline`, on by default) needs the TPM it extends and a logger. */
 export function evidenceSources(config: AgentConfig, opts: { imaPollMs?: number; tpm?: Tpm; log?: Logger } = {}): EvidenceSource[] {
@@ -37,6 +68,8 @@ export function evidenceSources(config: AgentConfig, opts: { imaPollMs?: number;
         pcr: config.baselinePcr,
         bootId,
         log: opts.log,
+        baselineKeys: config.baselineKeys === null ? null : loadBaselineKeys(config.baselineKeys, config.baselineKeyThreshold),
+        baselineKeyThreshold: config.baselineKeyThreshold,
       }),
     );
   }

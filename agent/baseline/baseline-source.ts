@@ -11,8 +11,12 @@
  * the two) is extended then.
  *
  * The held baseline comes from the controller (reply.baseline, sent when the agent's
- * sha256 differs); its bytes are kept as received in baseline.json so their sha256 is the
- * controller's.
+ * sha256 differs): the DSSE envelope the operator signed (a controller without signing
+ * sends the bare document). Its bytes are kept as received in baseline.json so their
+ * sha256 is the controller's. With baselineKeys the agent verifies the envelope itself
+ * and refuses anything else (a bare document, another payloadType, a signature of another
+ * key, a changed byte), keeping the baseline it held; without baselineKeys nothing it
+ * receives can be verified, so it is held and reported against but never enforced.
  */
 import { createHash } from 'node:crypto';
 import { open, readFile, rename } from 'node:fs/promises';
@@ -32,6 +36,7 @@ import {
   type BaselineReport,
   type EnforcementAction,
 } from '../../lib/baseline/index.js';
+import { parseEnvelope, PAYLOAD_TYPES, verifyEnvelope, type TrustedKeySet } from '../../lib/dsse/index.js';
 import { WIRE_LIMITS, type EvidenceReplyMsg } from '../../proto/index.js';
 import type { Logger } from '../../daemon/index.js';
 import type { EvidenceSource, RoundContext, SourceFields } from '../evidence-source.js';
@@ -59,6 +64,16 @@ export interface BaselineSourceOptions {
   readonly log: Logger;
   readonly now?: () => Date;
   readonly debounceMs?: number;
+  /** The keys a baseline envelope must be signed by (config baselineKeys); null: none, baselines are never enforced. */
+  readonly baselineKeys?: TrustedKeySet | null;
+  /** How many distinct baselineKeys must have signed (config baselineKeyThreshold, default 1). */
+  readonly baselineKeyThreshold?: number;
+}
+
+/** The keys baselines are verified with and how many must have signed. */
+export interface BaselineTrust {
+  readonly keys: TrustedKeySet;
+  readonly threshold: number;
 }
 
 /** The baseline the agent holds: the document, its bytes as received and their sha256. */
@@ -66,6 +81,8 @@ export interface HeldBaseline {
   readonly baseline: Baseline;
   readonly bytes: Uint8Array;
   readonly sha256: string;
+  /** Whether the agent verified the envelope's signatures itself (baselineKeys): only then is it enforced. */
+  readonly verified?: boolean;
 }
 
 /** JSON with object keys sorted, so equal values compare equal however they were built or decoded. */
@@ -85,6 +102,33 @@ export function parseBaselineBytes(bytes: Uint8Array, what: string): HeldBaselin
   if (bytes.length > WIRE_LIMITS.baseline) throw new BulwarkError('BASELINE_INVALID', `${what} is larger than ${WIRE_LIMITS.baseline} bytes`, { size: bytes.length });
   const baseline = parseBaselineJson(bytes, what);
   return { baseline, bytes: new Uint8Array(bytes), sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/**
+ * Reads a baseline as the controller sends it. With `trust`: a DSSE envelope of the
+ * baseline payloadType signed by a threshold of its keys (ENVELOPE_MALFORMED,
+ * PAYLOAD_TYPE_MISMATCH, SIGNATURE_INVALID, SIGNATURE_THRESHOLD_NOT_MET otherwise), whose
+ * payload is a baseline: verified. Without: an envelope's payload or a bare document,
+ * unverified.
+ */
+export function parseReceivedBaseline(bytes: Uint8Array, what: string, trust: BaselineTrust | null): HeldBaseline {
+  if (bytes.length > WIRE_LIMITS.baseline) throw new BulwarkError('BASELINE_INVALID', `${what} is larger than ${WIRE_LIMITS.baseline} bytes`, { size: bytes.length });
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (trust !== null) {
+    const verified = verifyEnvelope(bytes, { trustedKeys: trust.keys, threshold: trust.threshold, payloadType: PAYLOAD_TYPES.baseline });
+    return { baseline: parseBaselineJson(verified.payload, `${what} (signed payload)`), bytes: new Uint8Array(bytes), sha256, verified: true };
+  }
+  let envelope: ReturnType<typeof parseEnvelope> | null = null;
+  try {
+    envelope = parseEnvelope(bytes);
+  } catch {
+    // Not an envelope: the bare document of a controller without signing.
+  }
+  if (envelope === null) return { ...parseBaselineBytes(bytes, what), verified: false };
+  if (envelope.payloadType !== PAYLOAD_TYPES.baseline) {
+    throw new BulwarkError('PAYLOAD_TYPE_MISMATCH', `${what}: envelope payloadType is not ${PAYLOAD_TYPES.baseline}`, { expected: PAYLOAD_TYPES.baseline });
+  }
+  return { baseline: parseBaselineJson(envelope.payload, `${what} (unverified payload)`), bytes: new Uint8Array(bytes), sha256, verified: false };
 }
 
 /** The part of a report that decides whether the state changed: SELinux, nftables digest and exposure (or errors), held baseline. */
@@ -124,6 +168,7 @@ export class BaselineSource implements EvidenceSource {
   /** Reports the controller holds for this boot; null until it says (the first round after start sends all). */
   private acked: number | null = null;
   private held: HeldBaseline | null = null;
+  private readonly trust: BaselineTrust | null;
   private heldLoaded = false;
   /** A baseline being written to baseline.json. */
   private saving: Promise<void> = Promise.resolve();
@@ -134,6 +179,8 @@ export class BaselineSource implements EvidenceSource {
 
   constructor(opts: BaselineSourceOptions) {
     this.opts = opts;
+    const keys = opts.baselineKeys ?? null;
+    this.trust = keys === null ? null : { keys, threshold: opts.baselineKeyThreshold ?? 1 };
     this.enforcer = new BaselineEnforcer({ nft: opts.nft, selinuxRoot: opts.selinuxRoot, log: opts.log });
   }
 
@@ -144,6 +191,11 @@ export class BaselineSource implements EvidenceSource {
   /** The baseline held now (null before the controller sent one). */
   get heldBaseline(): HeldBaseline | null {
     return this.held;
+  }
+
+  /** Whether the held baseline is enforced: in enforce mode and verified by the agent (baselineKeys). */
+  get enforcing(): boolean {
+    return this.held !== null && this.held.baseline.mode === 'enforce' && this.held.verified === true;
   }
 
   /** This boot's chain of encoded reports (extended ones only). */
@@ -162,7 +214,8 @@ export class BaselineSource implements EvidenceSource {
       return null;
     }
     try {
-      this.held = parseBaselineBytes(bytes, this.heldPath);
+      this.held = parseReceivedBaseline(bytes, this.heldPath, this.trust);
+      this.warnUnverified(this.held);
     } catch (err) {
       this.opts.log.warn({ path: this.heldPath, code: isBulwarkError(err) ? err.code : 'INTERNAL', error: err instanceof Error ? err.message : String(err) }, 'the held baseline does not validate: ignored until the controller sends one');
     }
@@ -293,7 +346,7 @@ export class BaselineSource implements EvidenceSource {
       await this.extendPending(log);
       let state = await this.enforcer.readState();
       const held = this.held;
-      const plan = held !== null && held.baseline.mode === 'enforce' ? this.enforcer.plan(held.baseline, state) : null;
+      const plan = held !== null && this.enforcing ? this.enforcer.plan(held.baseline, state) : null;
       if (plan !== null && (plan.nftables !== null || plan.selinux !== null)) {
         // The drift report is on disk (fsynced) before anything is corrected, and extended
         // with the report after the correction: the TPM extend is not waited for while the
@@ -351,22 +404,29 @@ export class BaselineSource implements EvidenceSource {
   private adopt(bytes: Uint8Array): void {
     let next: HeldBaseline;
     try {
-      next = parseBaselineBytes(bytes, 'the baseline from the controller');
+      next = parseReceivedBaseline(bytes, 'the baseline from the controller', this.trust);
     } catch (err) {
       this.opts.log.warn(
-        { code: isBulwarkError(err) ? err.code : 'INTERNAL', error: err instanceof Error ? err.message : String(err), kept: this.held?.baseline.name ?? null },
-        'refused the baseline the controller sent: it does not validate; keeping the one held',
+        { code: isBulwarkError(err) ? err.code : 'INTERNAL', error: err instanceof Error ? err.message : String(err), kept: this.held?.baseline.name ?? null, keptSha256: this.held?.sha256 ?? null },
+        'refused the baseline the controller sent: it does not verify or validate; keeping the one held',
       );
       return;
     }
     if (next.sha256 === this.held?.sha256) return;
     this.held = next;
     this.heldLoaded = true;
-    this.opts.log.info({ baseline: next.baseline.name, mode: next.baseline.mode, sha256: next.sha256 }, 'holding a new baseline');
+    this.opts.log.info({ baseline: next.baseline.name, mode: next.baseline.mode, sha256: next.sha256, verified: next.verified === true }, 'holding a new baseline');
+    this.warnUnverified(next);
     this.saving = this.saving.then(() => this.save(next)).catch((err: unknown) => {
       this.opts.log.warn({ error: err instanceof Error ? err.message : String(err) }, 'cannot save the held baseline: it is held in memory only');
     });
     this.trigger?.();
+  }
+
+  /** Says once per held baseline why one in enforce mode is not enforced. */
+  private warnUnverified(held: HeldBaseline): void {
+    if (held.baseline.mode !== 'enforce' || held.verified === true) return;
+    this.opts.log.warn({ baseline: held.baseline.name, sha256: held.sha256 }, 'the held baseline is in enforce mode, but baselineKeys is not set so its signature cannot be verified here: reporting only, nothing is enforced');
   }
 
   private async save(held: HeldBaseline): Promise<void> {

@@ -199,11 +199,15 @@ export class BaselineAppraiser implements Appraiser {
     }
   }
 
-  /** The document agents are sent for a stored baseline: its canonical JSON bytes and their sha256. */
+  /**
+   * What agents are sent for a stored baseline and their sha256: the DSSE envelope it was
+   * pushed as (the agent verifies it before enforcing), else (a store without signing) its
+   * canonical JSON bytes.
+   */
   private document(policy: StoredPolicy<Baseline>): { bytes: Uint8Array; sha256: string } {
     let doc = this.documents.get(policy.sha256);
     if (doc === undefined) {
-      const bytes = enc.encode(JSON.stringify(policy.policy));
+      const bytes = enc.encode(policy.envelope ?? JSON.stringify(policy.policy));
       doc = { bytes, sha256: sha256Hex(bytes) };
       if (this.documents.size > 256) this.documents.clear();
       this.documents.set(policy.sha256, doc);

@@ -60,6 +60,8 @@ export interface StoredPolicy<T> {
   readonly revision: number;
   readonly updatedAt: string;
   readonly policy: T;
+  /** The DSSE envelope (JSON text) the policy was pushed as (re-verified on this read); absent for a store without signing. */
+  readonly envelope?: string;
 }
 
 export interface PolicySummary {
@@ -239,7 +241,7 @@ export class PolicyStore {
       if (kind.parsed.size > 256) kind.parsed.clear();
       kind.parsed.set(sha256, policy);
     }
-    return { kind: kind.kind, name: env.name, sha256, revision: entry.revision, updatedAt: env.updatedAt, policy };
+    return { kind: kind.kind, name: env.name, sha256, revision: entry.revision, updatedAt: env.updatedAt, policy, ...(env.envelope === undefined ? {} : { envelope: env.envelope }) };
   }
 
   /** The raw stored document (for `bulwarkctl policy show`). */

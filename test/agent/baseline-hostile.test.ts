@@ -6,18 +6,21 @@
  * PCR, real nft in a namespace where a ruleset is read.
  */
 import t from 'tap';
+import { createPublicKey } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BaselineSource, Nftables } from '../../agent/baseline/index.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { DEFAULT_BASELINE, decodeReport, replayReportChain, type Baseline, type BaselineReport } from '../../lib/baseline/index.js';
 import { TPM_ALG } from '../../lib/tpm/types.js';
+import { trustedKeySet } from '../../lib/dsse/index.js';
 import { EMPTY_REPLY_STATE } from '../../proto/index.js';
 import { recordingLogger, type LogRecord } from '../helpers/logs.js';
 import { NetnsHost } from '../helpers/netns.js';
 import { writeSelinuxTree } from '../helpers/selinux-tree.js';
 import { makeTempDir, removeDir, startTestTpms } from '../helpers/swtpm.js';
 import { waitUntil } from '../helpers/wait.js';
+import { signPolicy, testKey } from '../helpers/signing.js';
 
 const root = await makeTempDir('baseline-hostile');
 const fleet = await startTestTpms(join(root, 'tpms'), 1);
@@ -33,11 +36,15 @@ t.teardown(async () => {
 const logs: LogRecord[] = [];
 const log = recordingLogger((r) => logs.push(r));
 
-/** A source on its own PCR, data dir and tree, holding `baseline`. */
-async function sourceWith(name: string, pcr: number, nftCommand: readonly string[], baseline: Baseline): Promise<{ source: BaselineSource; tree: string }> {
+const baselineKey = testKey('baseline-1');
+
+/** A source on its own PCR, data dir and tree, holding `baseline` (an envelope it verifies, unless `verify` is false: no baselineKeys). */
+async function sourceWith(name: string, pcr: number, nftCommand: readonly string[], baseline: Baseline, verify = true): Promise<{ source: BaselineSource; tree: string }> {
   const tree = join(root, name, 'tree');
-  const source = new BaselineSource({ tpm, nft: new Nftables({ command: nftCommand }), selinuxRoot: tree, dataDir: join(root, name, 'data'), pcr, bootId: async () => 'boot-1', log });
-  source.acknowledge({ verdict: 'trusted', findings: [], ...EMPTY_REPLY_STATE, baseline: new TextEncoder().encode(JSON.stringify(baseline)) }, {});
+  const baselineKeys = verify ? trustedKeySet([createPublicKey(baselineKey.publicKeyPem)]) : null;
+  const source = new BaselineSource({ tpm, nft: new Nftables({ command: nftCommand }), selinuxRoot: tree, dataDir: join(root, name, 'data'), pcr, bootId: async () => 'boot-1', log, baselineKeys });
+  const envelope = await signPolicy('baseline', baseline, [baselineKey]);
+  source.acknowledge({ verdict: 'trusted', findings: [], ...EMPTY_REPLY_STATE, baseline: new TextEncoder().encode(envelope) }, {});
   return { source, tree };
 }
 
@@ -140,4 +147,18 @@ t.test('SELinux drift: corrected in enforce mode (setenforce, boolean written an
   t.match(decodeReport(reporting.reports[0] ?? new Uint8Array()), { selinux: { state: { mode: 'permissive' } }, enforcement: [] }, 'permissive reported, not corrected');
   t.equal(await readFile(join(tree2, 'sys/fs/selinux/enforce'), 'utf8'), '0', 'nothing written');
   await writeFile(join(tree2, 'sys/fs/selinux/enforce'), '1');
+
+  // Without baselineKeys the agent cannot verify the envelope: held and reported against, never enforced.
+  const warned = logs.length;
+  const { source: unverified, tree: tree3 } = await sourceWith('selinux-unverified', 23, host.nftCommand, pinned, false);
+  t.equal(unverified.heldBaseline?.baseline.mode, 'enforce', 'no baselineKeys: the enforce-mode baseline is held');
+  t.notOk(unverified.enforcing, 'but not enforced');
+  t.ok(logs.slice(warned).some((l) => l.level === 'warn' && /baselineKeys is not set/.test(l.msg)), 'a warn line says why');
+  await writeSelinuxTree(tree3, { enforce: '0' });
+  await unverified.prepare({ nodeId: 'node-h' });
+  t.equal(unverified.reports.length, 1, 'one report');
+  const only = decodeReport(unverified.reports[0] ?? new Uint8Array());
+  t.match(only, { selinux: { state: { mode: 'permissive' } }, enforcement: [], baseline: { name: pinned.name, sha256: unverified.heldBaseline?.sha256 } }, 'permissive reported against the held baseline, not corrected');
+  t.equal(await readFile(join(tree3, 'sys/fs/selinux/enforce'), 'utf8'), '0', 'nothing written');
+  t.ok(await replays(unverified, 23));
 });

@@ -7,19 +7,21 @@
  * agent restart and a reboot, and what collect/acknowledge send.
  */
 import t from 'tap';
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BaselineSource, Nftables, ReportLog } from '../../agent/baseline/index.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { DEFAULT_BASELINE, decodeReport, encodeReport, judgeBaseline, replayReportChain, type Baseline, type BaselineReport } from '../../lib/baseline/index.js';
 import { TPM_ALG } from '../../lib/tpm/types.js';
+import { encodeEnvelope, parseEnvelope, PAYLOAD_TYPES, trustedKeySet } from '../../lib/dsse/index.js';
 import { EMPTY_REPLY_STATE, type EvidenceReplyMsg } from '../../proto/index.js';
 import { recordingLogger, type LogRecord } from '../helpers/logs.js';
 import { NetnsHost, nftMonitorSubscribed } from '../helpers/netns.js';
 import { writeSelinuxTree } from '../helpers/selinux-tree.js';
 import { makeTempDir, removeDir, startTestTpms } from '../helpers/swtpm.js';
 import { waitFor, waitUntil } from '../helpers/wait.js';
+import { signPolicy, signText, testKey } from '../helpers/signing.js';
 
 const PCR = 13;
 const root = await makeTempDir('baseline-source');
@@ -43,6 +45,9 @@ const bootIdPath = join(root, 'boot_id');
 await writeFile(bootIdPath, `${randomUUID()}\n`);
 const logs: LogRecord[] = [];
 const log = recordingLogger((r) => logs.push(r));
+/** The baseline key set's key: the agent verifies every baseline envelope with it. */
+const baselineKey = testKey('baseline-1');
+const baselineKeys = trustedKeySet([createPublicKey(baselineKey.publicKeyPem)]);
 
 function newSource(): BaselineSource {
   return new BaselineSource({
@@ -53,6 +58,7 @@ function newSource(): BaselineSource {
     pcr: PCR,
     bootId: async () => (await readFile(bootIdPath, 'utf8')).trim(),
     log,
+    baselineKeys,
   });
 }
 
@@ -61,7 +67,9 @@ function reply(fields: Partial<EvidenceReplyMsg> = {}): EvidenceReplyMsg {
 }
 
 const ENFORCE: Baseline = { ...DEFAULT_BASELINE, mode: 'enforce' };
-const enforceBytes = new TextEncoder().encode(JSON.stringify(ENFORCE));
+const enc = new TextEncoder();
+/** The enforce-mode baseline as the controller sends it: the envelope the operator signed. */
+const enforceBytes = enc.encode(await signPolicy('baseline', ENFORCE, [baselineKey]));
 const decoded = (s: BaselineSource): BaselineReport[] => s.reports.map((r) => decodeReport(r));
 const tcpPorts = (r: BaselineReport | undefined): string =>
   r === undefined || 'error' in r.nftables ? 'unreadable' : r.nftables.exposure.tcp.map((p) => (p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`)).join(',');
@@ -99,6 +107,7 @@ t.test('before any baseline: one first report, none while nothing changes; the h
 t.test('enforce mode: the default baseline applied by the agent; 22 and 443 connect, 8080 times out', async (t) => {
   source.acknowledge(reply({ baselineReports: 1, baseline: enforceBytes }), await source.collect());
   t.equal(source.heldBaseline?.baseline.mode, 'enforce', 'the baseline from the reply is held');
+  t.ok(source.enforcing, 'verified with baselineKeys: enforced');
   await source.prepare({ nodeId: 'node-a' });
   const reports = decoded(source);
   t.equal(reports.length, 3, 'a drift report, then the report after enforcement');
@@ -168,8 +177,37 @@ t.test('collect and acknowledge: reports from the controller\'s count on', async
   t.equal((await source.collect()).baselineFrom, 0, 'a count beyond the chain: everything again');
   const held = source.heldBaseline?.sha256;
   source.acknowledge(reply({ baselineReports: n, baseline: new TextEncoder().encode('{"version":1,"name":"x"}') }), next);
-  t.equal(source.heldBaseline?.sha256, held, 'a baseline that does not validate is refused, the old one kept');
-  t.ok(logs.some((l) => l.level === 'warn' && /refused the baseline/.test(l.msg) && l.fields['code'] === 'BASELINE_INVALID'), 'with a warn line');
+  t.equal(source.heldBaseline?.sha256, held, 'a bare document is refused (baselineKeys: envelopes only), the old one kept');
+  t.ok(logs.some((l) => l.level === 'warn' && /refused the baseline/.test(l.msg) && l.fields['code'] === 'ENVELOPE_MALFORMED'), 'with a warn line');
+});
+
+t.test('a baseline envelope altered in transit, signed by another key or of another payloadType is refused; the verified one is kept', async (t) => {
+  const held = source.heldBaseline?.sha256;
+  t.ok(held !== undefined && source.enforcing, 'a verified enforce-mode baseline is held');
+  const report: Baseline = { ...DEFAULT_BASELINE, name: 'opened', mode: 'report' };
+  const valid = await signPolicy('baseline', report, [baselineKey]);
+  // One byte of the signed payload changed, the signatures as they were.
+  const envelope = parseEnvelope(valid);
+  const payload = new Uint8Array(envelope.payload);
+  payload[0] = 0x20; // "{" → " ": still the same baseline as JSON, not the bytes signed
+  const altered = encodeEnvelope({ ...envelope, payload });
+  const cases: [string, string, string][] = [
+    ['one payload byte changed', altered, 'SIGNATURE_INVALID'],
+    ['signed by another key', await signPolicy('baseline', report, [testKey('intruder')]), 'SIGNATURE_INVALID'],
+    ['of another payloadType', await signText(PAYLOAD_TYPES.keyset, report, [baselineKey]), 'PAYLOAD_TYPE_MISMATCH'],
+    ['not an envelope', '{"payloadType":', 'ENVELOPE_MALFORMED'],
+  ];
+  for (const [what, text, code] of cases) {
+    const warned = logs.length;
+    source.acknowledge(reply({ baseline: enc.encode(text) }), {});
+    t.equal(source.heldBaseline?.sha256, held, `${what}: refused, the verified baseline kept`);
+    t.ok(source.enforcing, `${what}: still enforced`);
+    t.ok(
+      logs.slice(warned).some((l) => l.level === 'warn' && /refused the baseline/.test(l.msg) && l.fields['code'] === code),
+      `${what}: a warn line naming ${code}`,
+    );
+  }
+  t.same(new Uint8Array(await readFile(join(dataDir, 'baseline.json'))), enforceBytes, 'baseline.json still holds the verified envelope');
 });
 
 t.test('the PCR equals the replay of the report log from zero, and each report is in order', async (t) => {

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_CONFIG_DEFAULTS, DEFAULT_AGENT_CONFIG_PATH, loadAgentConfig, parseAgentConfig } from '../../agent/config.js';
 import { BulwarkError } from '../../lib/errors.js';
+import { loadBaselineKeys } from '../../agent/sources.js';
+import { testKey } from '../helpers/signing.js';
 
 type Asserts = Pick<typeof import('tap').default, 'ok' | 'fail'>;
 
@@ -167,4 +169,31 @@ t.test('host baseline keys: defaults, layers, variables, and PCRs the boot chain
   invalid(t, () => parseAgentConfig([{ nftCommand: [] }], {}), 'nftCommand', 'an empty command');
   invalid(t, () => parseAgentConfig([{ nftCommand: ['nft\n'] }], {}), 'nftCommand', 'a control character');
   invalid(t, () => parseAgentConfig([{ selinuxRoot: 'relative' }], {}), 'selinuxRoot', 'a relative root');
+});
+
+t.test('baselineKeys: none by default; a PEM file of public keys checked at load (threshold within its keys)', async (t) => {
+  const d = parseAgentConfig([], {});
+  t.equal(d.baselineKeys, null, 'none: baselines are never enforced');
+  t.equal(d.baselineKeyThreshold, 1);
+  const c = parseAgentConfig([{ baselineKeys: '/etc/bulwark/none.pem', baselineKeyThreshold: 2 }], { BULWARK_BASELINE_KEYS: '/etc/bulwark/baseline-keys.pem' });
+  t.equal(c.baselineKeys, '/etc/bulwark/baseline-keys.pem', 'the variable beats the layer');
+  t.equal(c.baselineKeyThreshold, 2);
+  t.equal(parseAgentConfig([{ baselineKeys: '/x.pem' }], { BULWARK_BASELINE_KEYS: 'none' }).baselineKeys, null, '"none" in the variable');
+  invalid(t, () => parseAgentConfig([{ baselineKeys: 'relative.pem' }], {}), 'baselineKeys', 'a relative path');
+  invalid(t, () => parseAgentConfig([{ baselineKeyThreshold: 0 }], {}), 'baselineKeyThreshold', 'a threshold of 0');
+
+  const dir = await mkdtemp(join(tmpdir(), 'baseline-keys-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const [a, b] = [testKey('a'), testKey('b', 'ec')];
+  const two = join(dir, 'two.pem');
+  await writeFile(two, `# the baseline key set\n${a.publicKeyPem}${b.publicKeyPem}`);
+  t.equal(loadBaselineKeys(two, 2).prepared.length, 2, 'two keys read from one file');
+  t.throws(() => loadBaselineKeys(two, 3), { code: 'CONFIG_INVALID' }, 'a threshold beyond the keys');
+  const empty = join(dir, 'empty.pem');
+  await writeFile(empty, 'no key here\n');
+  t.throws(() => loadBaselineKeys(empty, 1), { code: 'CONFIG_INVALID' }, 'a file without a key');
+  const bad = join(dir, 'bad.pem');
+  await writeFile(bad, '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n');
+  t.throws(() => loadBaselineKeys(bad, 1), { code: 'CONFIG_INVALID' }, 'a key that does not parse');
+  t.throws(() => loadBaselineKeys(join(dir, 'missing.pem'), 1), { code: 'CONFIG_INVALID' }, 'a missing file');
 });

@@ -6,14 +6,16 @@
  * `nft -c`, `nft -f`, re-read, two reports extended into swtpm. After each trial a real
  * connection attempt checks that 8080 is closed again (not timed).
  */
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BaselineSource, Nftables } from '../../agent/baseline/index.js';
 import { Tpm2ToolsTpm } from '../../agent/tpm2-tools-tpm.js';
 import { silentLogger } from '../../daemon/index.js';
 import { DEFAULT_BASELINE, decodeReport } from '../../lib/baseline/index.js';
+import { trustedKeySet } from '../../lib/dsse/index.js';
 import { EMPTY_REPLY_STATE } from '../../proto/index.js';
+import { signPolicy, testKey } from '../helpers/signing.js';
 import { NetnsHost, nftMonitorSubscribed } from '../helpers/netns.js';
 import { writeSelinuxTree } from '../helpers/selinux-tree.js';
 import { makeTempDir, removeDir, startTestTpms } from '../helpers/swtpm.js';
@@ -35,9 +37,13 @@ export async function benchBaselineEnforce(trials = 20): Promise<BenchResult[]> 
   const tree = join(root, 'selinux');
   await writeSelinuxTree(tree);
   const bootId = randomUUID();
-  const source = new BaselineSource({ tpm, nft: new Nftables({ command: host.nftCommand }), selinuxRoot: tree, dataDir: join(root, 'data'), pcr: 13, bootId: async () => bootId, log: silentLogger() });
+  // The agent enforces only a baseline envelope it verified with baselineKeys.
+  const key = testKey('baseline-1');
+  const baselineKeys = trustedKeySet([createPublicKey(key.publicKeyPem)]);
+  const source = new BaselineSource({ tpm, nft: new Nftables({ command: host.nftCommand }), selinuxRoot: tree, dataDir: join(root, 'data'), pcr: 13, bootId: async () => bootId, log: silentLogger(), baselineKeys });
   try {
-    source.acknowledge({ verdict: 'trusted', findings: [], ...EMPTY_REPLY_STATE, baseline: new TextEncoder().encode(JSON.stringify({ ...DEFAULT_BASELINE, mode: 'enforce' })) }, {});
+    const envelope = await signPolicy('baseline', { ...DEFAULT_BASELINE, mode: 'enforce' }, [key]);
+    source.acknowledge({ verdict: 'trusted', findings: [], ...EMPTY_REPLY_STATE, baseline: new TextEncoder().encode(envelope) }, {});
     // Rounds serialized as the agent serializes them: one running, at most one waiting.
     let chain: Promise<void> = Promise.resolve();
     let waiting = false;

@@ -324,6 +324,9 @@ export class TestFleet {
     await mkdir(dataDir, { recursive: true });
     const bootIdPath = join(dataDir, 'boot_id');
     await writeFile(bootIdPath, `${randomUUID()}\n`);
+    // A node with a baseline verifies the envelopes it receives with the fleet's baseline key set (its one key).
+    const baselineKeys = opts.baseline !== undefined && this.controllerConfig.requireSignedPolicies ? join(dataDir, 'baseline-keys.pem') : null;
+    if (baselineKeys !== null) await writeFile(baselineKeys, this.signingKey.publicKeyPem);
     const config = parseAgentConfig(
       [
         {
@@ -340,7 +343,7 @@ export class TestFleet {
           eventLogPath: opts.eventLogPath ?? null,
           imaLogPath: opts.imaLogPath ?? null,
           // Host baselines read nft and SELinux: off unless a test gives the node a namespace and a tree.
-          ...(opts.baseline === undefined ? { baseline: false } : { baseline: true, nftCommand: [...opts.baseline.nftCommand], selinuxRoot: opts.baseline.selinuxRoot }),
+          ...(opts.baseline === undefined ? { baseline: false } : { baseline: true, nftCommand: [...opts.baseline.nftCommand], selinuxRoot: opts.baseline.selinuxRoot, baselineKeys }),
           ...(opts.imaFormat === undefined ? {} : { imaFormat: opts.imaFormat }),
           ...(opts.nomadNode === undefined ? {} : { nomadNode: opts.nomadNode }),
         },
