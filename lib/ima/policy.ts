@@ -667,6 +667,21 @@ function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding 
   if (c.pairs.has(e)) return undefined;
   const list = policy.digests.get(e.path);
   if (c.exclude?.test(e.path) === true) return undefined;
+  if (e.signature !== null && c.keys.size > 0) {
+    // Signed, but by a key the policy does not trust, and its digest is not listed either:
+    // the binary ran on the strength of an untrusted signature.
+    const check = verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys);
+    if (!check.ok && check.reason === 'unknown-key') {
+      return finding('IMA_SIGNATURE_INVALID', `${e.path} is signed by key ${check.keyId === undefined ? '?' : keyIdHex(check.keyId)}, which the runtime policy does not trust, and its digest is not listed`, {
+        entry: e.index,
+        offset: e.offset,
+        path: e.path,
+        digest: digestText(e),
+        reason: 'untrusted-key',
+        keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
+      });
+    }
+  }
   return finding('IMA_DIGEST_NOT_ALLOWED', list === undefined ? `${e.path} is not in the runtime policy` : `${e.path} has a digest the runtime policy does not allow`, {
     entry: e.index,
     offset: e.offset,

@@ -5,13 +5,28 @@
  * writes no xattr. Needs root (security.* xattrs).
  */
 import t from 'tap';
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { fromHex } from '../../lib/bytes.js';
-import { computeImaKeyId, decodeImaSignature, HASH_ALGO, verifyImaSignature } from '../../lib/ima/index.js';
+import {
+  buildRuntimePolicy,
+  computeImaKeyId,
+  decodeImaSignature,
+  evaluateImaEntries,
+  formatRuntimePolicy,
+  HASH_ALGO,
+  initialImaReplayState,
+  parseImaBinary,
+  parseRuntimePolicy,
+  replayImaEntries,
+  verifyImaSignature,
+} from '../../lib/ima/index.js';
+import { TPM_ALG } from '../../lib/tpm/index.js';
+import { ImaLogBuilder } from '../helpers/ima-builder.js';
+import { softwareQuote } from '../lib/eventlog/eventlog-helpers.js';
 import { SOFTHSM_MODULE, startSoftHsm } from '../helpers/softhsm.js';
 
 const CTL_MAIN = fileURLToPath(new URL('../../cli/bulwarkctl.js', import.meta.url));
@@ -121,4 +136,38 @@ t.test('failures leave no file signed', async (t) => {
   t.equal(r.code, 1);
   t.match(r.err, /^bulwarkctl: PKCS11_KEY_NOT_FOUND: /);
   for (const file of files) t.equal(await xattr(file), undefined, 'nothing written');
+});
+
+t.test('a runtime policy that trusts the HSM key needs no digest list; a binary signed by another key is IMA_SIGNATURE_INVALID', async (t) => {
+  const { dir, files } = await makeRootfs('root-policy');
+  const manifestPath = join(soft.dir, 'policy-manifest.json');
+  const r = await ctl(['sign', 'ima', '--rootfs', dir, '--key', 'pkcs11:token=ima;object=ima-rsa-2048', '--manifest', manifestPath]);
+  t.equal(r.code, 0, r.err);
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { files: { path: string; digest: string; signature: string }[] };
+  const pem = (await ctl(['hsm', 'pubkey', 'pkcs11:token=ima;object=ima-rsa-2048'])).out;
+  const hsmKey = createPublicKey(pem);
+
+  // The IMA list a host running these files writes (ima-sig entries carrying the HSM's signatures), replayed against its quote.
+  const b = new ImaLogBuilder();
+  for (const f of manifest.files) b.file(f.path, { digest: Buffer.from(f.digest, 'hex'), template: 'ima-sig', signature: Buffer.from(f.signature, 'hex') });
+  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
+  const replay = replayImaEntries(initialImaReplayState(), parseImaBinary(b.binary()).entries, quoted);
+  if (!replay.ok) throw new Error(`replay failed: ${replay.findings.map((f) => f.code).join(',')}`);
+
+  const policyTrusting = (key: KeyObject) =>
+    parseRuntimePolicy({
+      ...formatRuntimePolicy(buildRuntimePolicy([], { generatedAt: '2026-12-01T00:00:00.000Z', generator: 'test' })),
+      verificationKeys: [{ keyId: computeImaKeyId(key).toString(16).padStart(8, '0'), publicKey: key.export({ format: 'pem', type: 'spki' }).toString() }],
+    });
+  t.same(evaluateImaEntries(policyTrusting(hsmKey), replay.verified), [], 'every file allowed by its HSM signature alone (the policy lists no digest)');
+
+  // RSA: lib/ima verifies RSA ima-sig signatures on node:crypto (ECDSA over a prehashed digest is not yet supported there).
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+  const refused = evaluateImaEntries(policyTrusting(other), replay.verified);
+  t.same(
+    refused.map((f) => [f.code, f.details?.['path'], f.details?.['reason']]),
+    manifest.files.map((f) => ['IMA_SIGNATURE_INVALID', f.path, 'untrusted-key']),
+    'signed by a key the policy does not trust: IMA_SIGNATURE_INVALID for each',
+  );
+  t.equal(files.length, manifest.files.length);
 });

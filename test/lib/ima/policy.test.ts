@@ -250,14 +250,18 @@ t.test('ima-sig: evmctl signatures verify against the policy key; a bad one is I
   b.file('/usr/bin/ls', { digest: LS, template: 'ima-sig', signature: null }); // unsigned, digest listed
   b.file('/usr/bin/ls', { digest, template: 'ima-sig', signature: bad }); // bad signature by a listed key
   b.file('/usr/bin/ls', { digest: LS, template: 'ima-sig', signature: signImaDigest(createPrivateKey(await readFile(key)), keyId, 'sha256', digest) }); // a signature over another digest
-  b.file('/usr/bin/ls', { digest, template: 'ima-sig', signature: otherKey }); // an unknown key: falls back to the digest list
+  b.file('/usr/bin/ls', { digest, template: 'ima-sig', signature: otherKey }); // an untrusted key, digest not listed either
   b.file('/usr/bin/ls', { digest, template: 'ima-sig', signature: Buffer.from('0302', 'hex') }); // malformed header
   t.same(summary(evaluateImaEntries(policy, verified(b))), [
     ['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'bad-signature'],
     ['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'bad-signature'],
-    ['IMA_DIGEST_NOT_ALLOWED', '/usr/bin/ls', 'digest-not-listed'],
+    ['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'untrusted-key'],
     ['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'malformed'],
   ]);
+  // Signed by an untrusted key but listed: the digest list allows it.
+  const listed = new ImaLogBuilder();
+  listed.file('/usr/bin/ls', { digest: LS, template: 'ima-sig', signature: signImaDigest(testSigner().privateKey, testSigner().keyId, 'sha256', LS) });
+  t.same(evaluateImaEntries(policy, verified(listed)), [], 'a listed digest is allowed whoever signed it');
   // Without keys in the policy, signatures are not judged: the digest list decides.
   t.same(
     evaluateImaEntries(base, verified(b)).map((f) => f.details?.['entry']),
