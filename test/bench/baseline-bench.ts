@@ -9,46 +9,8 @@
 import { fileURLToPath } from 'node:url';
 import { effectiveExposure, judgeNftables, parseNftRuleset } from '../../lib/baseline/index.js';
 import { DEFAULT_BASELINE } from '../lib/baseline/nft-netns.js';
+import { measurePair } from './measure.js';
 import { printResults, type BenchResult } from './result.js';
-
-const MEASURE_MS = 1500;
-const ROUNDS = 10;
-const WARMUP_MS = 300;
-
-function opsPerSecond(op: () => void, ms: number): number {
-  let count = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < ms) {
-    op();
-    count += 1;
-    now = performance.now();
-  }
-  return (count * 1000) / (now - start);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-/** Interleaved rounds of baseline and candidate; medians. */
-function measurePair(baseline: () => void, candidate: () => void): { base: number; cand: number; ratio: number } {
-  opsPerSecond(baseline, WARMUP_MS);
-  opsPerSecond(candidate, WARMUP_MS);
-  const base: number[] = [];
-  const cand: number[] = [];
-  const ratios: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const b = opsPerSecond(baseline, MEASURE_MS / ROUNDS);
-    const c = opsPerSecond(candidate, MEASURE_MS / ROUNDS);
-    base.push(b);
-    cand.push(c);
-    ratios.push(c / b);
-  }
-  return { base: median(base), cand: median(cand), ratio: median(ratios) };
-}
 
 /** An `nft -j list ruleset` document of `count` rules over an inet table (input, three regular chains, a set) and an ip table. */
 export function syntheticRuleset(count: number): string {

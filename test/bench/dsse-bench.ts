@@ -11,6 +11,7 @@
 import { constants, generateKeyPairSync, verify, type KeyObject, type VerifyKeyObjectInput } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { encodeEnvelope, keySigner, pae, PAYLOAD_TYPES, parseEnvelope, signEnvelope, trustedKeySet, verifyEnvelope } from '../../lib/dsse/index.js';
+import { cpuMs, measurePair as measure, type PairRates } from './measure.js';
 import { printResults, type BenchResult } from './result.js';
 
 /** Wall time each measurement gets in total. */
@@ -20,46 +21,9 @@ const ROUNDS = 10;
 const WARMUP_MS = 300;
 const BATCH = 20;
 
-/** CPU time of this process in milliseconds: on a shared, loaded machine, time spent descheduled is not counted against either side. */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-/** Operations per second of CPU time of `op` over about `ms` milliseconds of it, timed in batches. */
-function opsPerSecond(op: () => void, ms: number): number {
-  let count = 0;
-  const start = cpuMs();
-  let now = start;
-  while (now - start < ms) {
-    for (let i = 0; i < BATCH; i++) op();
-    count += BATCH;
-    now = cpuMs();
-  }
-  return (count * 1000) / (now - start);
-}
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-function measurePair(baseline: () => void, candidate: () => void): { base: number; cand: number; ratio: number } {
-  opsPerSecond(baseline, WARMUP_MS);
-  opsPerSecond(candidate, WARMUP_MS);
-  const base: number[] = [];
-  const cand: number[] = [];
-  const ratios: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const b = opsPerSecond(baseline, MEASURE_MS / ROUNDS);
-    const c = opsPerSecond(candidate, MEASURE_MS / ROUNDS);
-    base.push(b);
-    cand.push(c);
-    ratios.push(c / b);
-  }
-  return { base: median(base), cand: median(cand), ratio: median(ratios) };
-}
+/** Interleaved rounds, rates per second of this process's CPU time. */
+const measurePair = (baseline: () => void, candidate: () => void): PairRates =>
+  measure(baseline, candidate, { batch: BATCH, clock: cpuMs, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, rounds: ROUNDS });
 
 /** A policy-like JSON payload of about 1 KiB. */
 function payload(): Uint8Array {

@@ -10,47 +10,17 @@ import { constants, generateKeyPairSync, sign, verify, type KeyObject, type Sign
 import { fileURLToPath } from 'node:url';
 import { Hsm, type HsmKeyType, type HsmSignatureScheme, type Pkcs11Signer } from '../../daemon/index.js';
 import { SOFTHSM_MODULE, startSoftHsm } from '../helpers/softhsm.js';
+import { measurePairAsync, type PairRates } from './measure.js';
 import { printResults, type BenchResult } from './result.js';
 
 /** Wall time per measurement, split into interleaved rounds (raw, HSM, raw, HSM, ...). */
 const MEASURE_MS = 1500;
 const ROUNDS = 6;
 const WARMUP_MS = 200;
+
+const measurePair = (baseline: () => unknown, candidate: () => Promise<unknown>): Promise<PairRates> =>
+  measurePairAsync(baseline, candidate, { batch: 10, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, rounds: ROUNDS });
 const DATA = new TextEncoder().encode('DSSEv1 34 application/vnd.in-toto+json 64 {"_type":"https://in-toto.io/Statement/v1","subject":[]}');
-
-async function opsPerSecond(op: () => Promise<unknown> | unknown, ms: number): Promise<number> {
-  let count = 0;
-  const start = performance.now();
-  let now = start;
-  while (now - start < ms) {
-    for (let i = 0; i < 10; i++) await op();
-    count += 10;
-    now = performance.now();
-  }
-  return (count * 1000) / (now - start);
-}
-
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-async function measurePair(baseline: () => unknown, candidate: () => Promise<unknown>): Promise<{ base: number; cand: number; ratio: number }> {
-  await opsPerSecond(baseline, WARMUP_MS);
-  await opsPerSecond(candidate, WARMUP_MS);
-  const base: number[] = [];
-  const cand: number[] = [];
-  const ratios: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const b = await opsPerSecond(baseline, MEASURE_MS / ROUNDS);
-    const c = await opsPerSecond(candidate, MEASURE_MS / ROUNDS);
-    base.push(b);
-    cand.push(c);
-    ratios.push(c / b);
-  }
-  return { base: median(base), cand: median(cand), ratio: median(ratios) };
-}
 
 interface Case {
   readonly label: string;
