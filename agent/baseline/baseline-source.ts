@@ -19,6 +19,7 @@
  * receives can be verified, so it is held and reported against but never enforced.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../../lib/schema/index.js';
 import { open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError, isBulwarkError, toHex } from '../../lib/index.js';
@@ -85,18 +86,6 @@ export interface HeldBaseline {
   readonly verified?: boolean;
 }
 
-/** JSON with object keys sorted, so equal values compare equal however they were built or decoded. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** Reads a baseline document (JSON bytes) through the lib's validator; a BulwarkError names what is wrong. */
 export function parseBaselineBytes(bytes: Uint8Array, what: string): HeldBaseline {
   if (bytes.length > WIRE_LIMITS.baseline) throw new BulwarkError('BASELINE_INVALID', `${what} is larger than ${WIRE_LIMITS.baseline} bytes`, { size: bytes.length });
@@ -134,7 +123,7 @@ export function parseReceivedBaseline(bytes: Uint8Array, what: string, trust: Ba
 /** The part of a report that decides whether the state changed: SELinux, nftables digest and exposure (or errors), held baseline. */
 function stateKey(report: Pick<BaselineReport, 'baseline' | 'selinux' | 'nftables'>): string {
   const nft = isReportError(report.nftables) ? report.nftables : { digest: report.nftables.digest, exposure: report.nftables.exposure };
-  return canonical({ baseline: report.baseline, selinux: report.selinux, nftables: nft });
+  return canonicalJson({ baseline: report.baseline, selinux: report.selinux, nftables: nft });
 }
 
 function selinuxChanges(previous: BaselineReport['selinux'], current: SelinuxPart): string[] {
@@ -355,7 +344,7 @@ export class BaselineSource implements EvidenceSource {
         if (this.changed(state)) await this.record(log, round.nodeId, state, [], false);
         const actions = await this.enforcer.enforce(plan);
         state = await this.enforcer.readState();
-        const repeated = canonical(actions) === canonical(this.last?.enforcement ?? []);
+        const repeated = canonicalJson(actions) === canonicalJson(this.last?.enforcement ?? []);
         // A correction that fails the same way every round is reported once, not once per round.
         if (this.changed(state) || !repeated) await this.record(log, round.nodeId, state, actions);
         await this.extendPending(log);

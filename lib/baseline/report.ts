@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { toHex } from '../bytes.js';
 import { BulwarkError } from '../errors.js';
-import { defineDocument, literalUnion, parseJsonText } from '../schema/index.js';
+import { canonicalJson, defineDocument, literalUnion, parseJsonText } from '../schema/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { BASELINE_NAME_PATTERNS } from './document.js';
 import type { BaselineReport } from './types.js';
@@ -101,28 +101,11 @@ const DOCUMENT = defineDocument(BaselineReportSchema, WHAT, CODE);
 /** The deepest a report nests (the schema layer's document cap). */
 const MAX_DEPTH = 64;
 
-/** Canonical JSON: object keys sorted (UTF-16 order), no whitespace, undefined members left out. */
-function canonicalJson(value: unknown, depth: number): string {
-  if (depth > MAX_DEPTH) throw new BulwarkError(CODE, `${WHAT} nests deeper than ${MAX_DEPTH} levels`);
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new BulwarkError(CODE, `${WHAT} holds a number JSON cannot carry`);
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map((v: unknown) => (v === undefined ? 'null' : canonicalJson(v, depth + 1))).join(',')}]`;
-  if (typeof value === 'object') {
-    const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v, depth + 1)}`).join(',')}}`;
-  }
-  throw new BulwarkError(CODE, `${WHAT} holds a ${typeof value}, which JSON cannot carry`);
-}
 
 /** The bytes of a report as extended and shipped (canonical JSON, UTF-8); a report that would not decode is refused here. */
 export function encodeReport(report: BaselineReport): Uint8Array {
   DOCUMENT.parse(report);
-  const bytes = new TextEncoder().encode(canonicalJson(report, 1));
+  const bytes = new TextEncoder().encode(canonicalJson(report, { what: WHAT, code: CODE, maxDepth: MAX_DEPTH }));
   if (bytes.length > MAX_REPORT_BYTES) throw new BulwarkError(CODE, `${WHAT} is larger than ${MAX_REPORT_BYTES} bytes`, { size: bytes.length });
   return bytes;
 }

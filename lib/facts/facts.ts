@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
-import { defineDocument } from '../schema/index.js';
+import { canonicalJson, defineDocument } from '../schema/index.js';
 
 /** Caps on host facts, shared by the collector (which truncates) and the schema (which refuses). */
 export const FACTS_LIMITS = {
@@ -174,16 +174,6 @@ export function sanitizeFactText(value: unknown, cap: number = FACTS_LIMITS.stri
     if (/[\uD800-\uDBFF]$/.test(s)) s = s.slice(0, -1);
   }
   return s;
-}
-
-/** JSON with object keys sorted (UTF-16 code unit order) at every level, no whitespace. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /**

@@ -21,7 +21,8 @@
  * a drop there is not counted (over-approximation again).
  */
 import type { Exposure, PortRange, Protocol } from '../types.js';
-import { canonicalJson, isRecord, type NftChain, type NftRuleset, type NftTable } from './parse.js';
+import { canonicalJson } from '../../schema/index.js';
+import { isRecord, type NftChain, type NftRuleset, type NftTable } from './parse.js';
 import { ALL_PORTS, complement, contains, formatRange, intersect, isEmpty, MAX_PORT, NO_PORTS, portSet, subtract, union, type PortSet } from './port-set.js';
 
 /** nftables' jump stack (NFT_JUMP_STACK_SIZE): deeper nesting is refused by the kernel, so a walk that gets there is over-approximated. */

@@ -7,7 +7,8 @@
 import { finding, type Finding } from '../../verdict.js';
 import type { Exposure, NftablesBaseline, PortRange, Protocol } from '../types.js';
 import { effectiveExposure, formatPorts } from './evaluate.js';
-import { canonicalJson, type NftChain, type NftRuleset } from './parse.js';
+import { canonicalJson } from '../../schema/index.js';
+import type { NftChain, NftRuleset } from './parse.js';
 import { formatRange, isEmpty, portSet, subtract, union, type PortSet } from './port-set.js';
 
 const CODE = 'NFT_BASELINE_DRIFT';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { BulwarkError } from '../../errors.js';
-import { defineDocument, parseJsonText } from '../../schema/index.js';
+import { canonicalJson, defineDocument, parseJsonText } from '../../schema/index.js';
 
 /** The only `json_schema_version` of `nft -j` this version reads (nftables 0.9.x to 1.1.x). */
 export const NFT_JSON_SCHEMA_VERSION = 1;
@@ -266,18 +266,6 @@ export function parseNftRuleset(input: string | Uint8Array | { readonly value: u
   }
   json.push(...others.sort((a, b) => compareStrings(canonicalJson(a), canonicalJson(b))));
   return { json: { nftables: json }, tables: out };
-}
-
-/** JSON with object keys sorted at every level (the form digests are taken of). */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (isRecord(v)) {
-    const keys = Object.keys(v)
-      .filter((k) => v[k] !== undefined)
-      .sort(compareStrings);
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(v[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
 }
 
 function entriesOf(json: unknown): readonly unknown[] {
