@@ -5,12 +5,13 @@
  * on first start (0600, said in a log line). A key that cannot be loaded or created fails
  * the start: the controller never runs an audit log it cannot sign.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError } from '../../lib/index.js';
 import { noteVerifierFromKey, type NoteSigner, type NoteVerifier } from '../../lib/merkle/index.js';
 import { openPkcs11Signer, type HsmOptions, type Logger } from '../../daemon/index.js';
+import { ensurePrivateKey } from '../pki/index.js';
 
 /**
  * Signs checkpoint note text. `sign` returns the signature over the bytes as C2SP
@@ -94,22 +95,14 @@ export async function loadCheckpointSigner(configured: string | null, dataDir: s
   }
   if (configured !== null) return pemFileCheckpointSigner(configured);
   const path = join(dataDir, DEFAULT_CHECKPOINT_KEY_FILE);
+  let made: { key: KeyObject; created: boolean };
   try {
-    return keyObjectCheckpointSigner(path, createPrivateKey(await readFile(path, 'utf8')));
+    made = await ensurePrivateKey(path);
   } catch (err) {
-    if (!(err instanceof Error && 'code' in err && err.code === 'ENOENT')) throw failed(`cannot read the checkpoint key ${path}`, err);
+    throw failed(`cannot read or create the checkpoint key ${path}`, err);
   }
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  try {
-    // 'wx': never overwrite a key another start wrote meanwhile.
-    await writeFile(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    // Another replica on this data directory wrote it first: use that one.
-    if (err instanceof Error && 'code' in err && err.code === 'EEXIST') return pemFileCheckpointSigner(path);
-    throw failed(`cannot create the checkpoint key ${path}`, err);
-  }
-  log.info({ path }, 'created an ECDSA P-256 audit checkpoint key (no auditSigningKey configured); give its public key to auditors');
-  return keyObjectCheckpointSigner(path, privateKey);
+  if (made.created) log.info({ path }, 'created an ECDSA P-256 audit checkpoint key (no auditSigningKey configured); give its public key to auditors');
+  return keyObjectCheckpointSigner(path, made.key);
 }
 
 /** The note signer and verifier of a checkpoint signer under the key name `name`. */

@@ -4,7 +4,7 @@
  * either complete or absent and an existing one is never overwritten. Private keys are
  * read only when no one but their owner may read or write them.
  */
-import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -55,6 +55,28 @@ export async function readSmallText(path: string): Promise<string> {
   }
   if (text.length > MAX_PEM_FILE) throw new BulwarkError('IO_FAILED', `${path} is larger than ${MAX_PEM_FILE} bytes`, { path });
   return text.toString('utf8');
+}
+
+/**
+ * The private key in `path`, made there when the file does not exist yet: an ECDSA P-256
+ * key written 0600 with an exclusive create, so two starts on one data directory never
+ * overwrite each other's key (the second reads the first one's). Read back with the
+ * permission checks of readPrivateKeyFile.
+ */
+export async function ensurePrivateKey(path: string, make: () => KeyObject = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey): Promise<{ key: KeyObject; created: boolean }> {
+  try {
+    return { key: (await readPrivateKeyFile(path)).key, created: false };
+  } catch (err) {
+    if (!(err instanceof BulwarkError && isMissing(err.cause))) throw err;
+  }
+  const key = make();
+  try {
+    await writeFile(path, privateKeyToPem(key), { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if (errnoOf(err) === 'EEXIST') return { key: (await readPrivateKeyFile(path)).key, created: false };
+    throw new BulwarkError('IO_FAILED', `cannot create ${path}`, { path }, { cause: err });
+  }
+  return { key, created: true };
 }
 
 /**

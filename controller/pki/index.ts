@@ -17,6 +17,7 @@ export {
   readCredentialSet,
   writeCredentialSet,
   readPrivateKeyFile,
+  ensurePrivateKey,
   readCertificateFile,
   checkKeyMatches,
   issuedByCa,

@@ -14,13 +14,13 @@
  * every replica's key). Its public half is what `bulwarkctl verify --require-attested
  * --controller-key` checks offline; it is written beside it (statement-signing-key.pub.pem).
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { attestationStatement, encodeEnvelope, hostKeyFingerprint, keySigner, parseSignRequest, prepareTrustedKeys, signEnvelope, type DsseSigner } from '../../lib/dsse/index.js';
 import { BulwarkError } from '../../lib/index.js';
-import { openPkcs11Signer, writeSecretFile, type Logger } from '../../daemon/index.js';
-import { readPrivateKeyFile } from '../pki/index.js';
+import { openPkcs11Signer, type Logger } from '../../daemon/index.js';
+import { ensurePrivateKey, readPrivateKeyFile } from '../pki/index.js';
 import type { AdminAudit, ControllerStore } from '../state/index.js';
 
 /** File names of the generated statement key and its public half, in the data dir. */
@@ -35,9 +35,6 @@ export interface StatementKey {
   close(): Promise<void>;
 }
 
-function isMissingFile(err: unknown): boolean {
-  return err instanceof BulwarkError && err.code === 'IO_FAILED' && err.cause instanceof Error && 'code' in err.cause && err.cause.code === 'ENOENT';
-}
 
 /** Loads the statement key (configured PEM, or the data dir's, made on first start) and writes its public half beside the data dir's. */
 export async function loadStatementKey(dataDir: string, configured: string | null): Promise<StatementKey> {
@@ -53,19 +50,7 @@ export async function loadStatementKey(dataDir: string, configured: string | nul
       throw err;
     }
   }
-  let key: KeyObject;
-  if (configured !== null) {
-    key = (await readPrivateKeyFile(configured)).key;
-  } else {
-    const path = join(dataDir, STATEMENT_KEY_FILES.key);
-    try {
-      key = (await readPrivateKeyFile(path)).key;
-    } catch (err) {
-      if (!isMissingFile(err)) throw err;
-      key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-      await writeSecretFile(path, key.export({ type: 'pkcs8', format: 'pem' }).toString());
-    }
-  }
+  const key = configured !== null ? (await readPrivateKeyFile(configured)).key : (await ensurePrivateKey(join(dataDir, STATEMENT_KEY_FILES.key))).key;
   const publicKey = createPublicKey(key);
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   await writeFile(join(dataDir, STATEMENT_KEY_FILES.publicKey), publicKeyPem, { mode: 0o644 });
