@@ -649,38 +649,33 @@ function evaluateBuffer(c: Compiled, policy: RuntimePolicy, e: ImaEntry, buffer:
 }
 
 function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding | undefined {
-  if (e.signature !== null && c.keys.size > 0) {
-    const check = verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys);
-    if (check.ok) return undefined;
-    if (check.reason !== 'unknown-key') {
-      if (c.exclude?.test(e.path) === true) return undefined;
-      return finding('IMA_SIGNATURE_INVALID', `the signature of ${e.path} does not verify (${check.reason})`, {
-        entry: e.index,
-        offset: e.offset,
-        path: e.path,
-        digest: digestText(e),
-        reason: check.reason,
-        keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
-      });
-    }
+  const check = e.signature !== null && c.keys.size > 0 ? verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys) : null;
+  if (check?.ok === true) return undefined;
+  if (check !== null && !check.ok && check.reason !== 'unknown-key') {
+    if (c.exclude?.test(e.path) === true) return undefined;
+    return finding('IMA_SIGNATURE_INVALID', `the signature of ${e.path} does not verify (${check.reason})`, {
+      entry: e.index,
+      offset: e.offset,
+      path: e.path,
+      digest: digestText(e),
+      reason: check.reason,
+      keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
+    });
   }
   if (c.pairs.has(e)) return undefined;
   const list = policy.digests.get(e.path);
   if (c.exclude?.test(e.path) === true) return undefined;
-  if (e.signature !== null && c.keys.size > 0) {
+  if (check !== null && !check.ok) {
     // Signed, but by a key the policy does not trust, and its digest is not listed either:
     // the binary ran on the strength of an untrusted signature.
-    const check = verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys);
-    if (!check.ok && check.reason === 'unknown-key') {
-      return finding('IMA_SIGNATURE_INVALID', `${e.path} is signed by key ${check.keyId === undefined ? '?' : keyIdHex(check.keyId)}, which the runtime policy does not trust, and its digest is not listed`, {
-        entry: e.index,
-        offset: e.offset,
-        path: e.path,
-        digest: digestText(e),
-        reason: 'untrusted-key',
-        keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
-      });
-    }
+    return finding('IMA_SIGNATURE_INVALID', `${e.path} is signed by key ${check.keyId === undefined ? '?' : keyIdHex(check.keyId)}, which the runtime policy does not trust, and its digest is not listed`, {
+      entry: e.index,
+      offset: e.offset,
+      path: e.path,
+      digest: digestText(e),
+      reason: 'untrusted-key',
+      keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
+    });
   }
   return finding('IMA_DIGEST_NOT_ALLOWED', list === undefined ? `${e.path} is not in the runtime policy` : `${e.path} has a digest the runtime policy does not allow`, {
     entry: e.index,
