@@ -92,14 +92,21 @@ function describe(d: EventData, e: LoggedEvent): string {
 }
 
 function banksOf(log: EventLog): string {
-  return log.specId.digestSizes.map((a) => bankName(a.algorithmId)).join(', ');
+  return log.algorithms.map((a) => bankName(a.algorithmId)).join(', ');
+}
+
+/** The first line of `eventlog show`: the format and what its header says. */
+function formatLine(log: EventLog): string {
+  const s = log.specId;
+  if (s === null) return `TCG SHA-1 format event log (TCG 1.2: no Spec ID event, SHA-1 digests only), UEFI structures read with UINTN ${log.uintnSize * 8}-bit`;
+  return `TCG crypto-agile event log: spec ${s.specVersionMajor}.${s.specVersionMinor} errata ${s.specErrata}, UINTN ${log.uintnSize * 8}-bit`;
 }
 
 /** `eventlog show FILE`: the decoded events, as the file says (not checked against a quote). */
 export async function eventlogShow(call: Call): Promise<number> {
   const io = call.io;
   const log = await readLog(call.arg(0));
-  const uintn = log.specId.uintnSize;
+  const uintn = log.uintnSize;
   if (call.json) {
     const events = log.events.map((e) => ({
       sequence: e.sequence,
@@ -112,13 +119,16 @@ export async function eventlogShow(call: Call): Promise<number> {
       data: toHex(e.data),
       decoded: decodeEventData(e.eventType, e.data, uintn),
     }));
-    printJson(io, { quoted: false, specId: log.specId, startupLocality: log.startupLocality, events }, jsonValue);
+    printJson(
+      io,
+      { quoted: false, format: log.format, specId: log.specId, banks: log.algorithms.map((a) => bankName(a.algorithmId)), startupLocality: log.startupLocality, events },
+      jsonValue,
+    );
     return EXIT_CODES.ok;
   }
-  const shown = log.specId.digestSizes.find((a) => a.algorithmId === 0x000b)?.algorithmId ?? log.specId.digestSizes[0]?.algorithmId ?? 0x000b;
+  const shown = log.algorithms.find((a) => a.algorithmId === 0x000b)?.algorithmId ?? log.algorithms[0]?.algorithmId ?? 0x000b;
   io.out(
-    `TCG crypto-agile event log: spec ${log.specId.specVersionMajor}.${log.specId.specVersionMinor} errata ${log.specId.specErrata}, UINTN ${uintn * 8}-bit, ` +
-      `banks ${banksOf(log)}, StartupLocality ${log.startupLocality ?? 'not logged'}, ${log.events.length} events\n` +
+    `${formatLine(log)}, banks ${banksOf(log)}, StartupLocality ${log.startupLocality ?? 'not logged'}, ${log.events.length} events\n` +
       'not checked against a quote: this is what the file says, not what the TPM measured\n\n',
   );
   const rows = log.events.map((e) => {
@@ -138,12 +148,13 @@ export async function eventlogReplay(call: Call): Promise<number> {
   const io = call.io;
   const log = await readLog(call.arg(0));
   const self = replayEventLogUnquoted(log);
-  const skipped = log.specId.digestSizes.filter((a) => !HASH_ALGS.has(a.algorithmId)).map((a) => `0x${a.algorithmId.toString(16)}`);
+  const skipped = log.algorithms.filter((a) => !HASH_ALGS.has(a.algorithmId)).map((a) => `0x${a.algorithmId.toString(16)}`);
   if (call.json) {
-    printJson(io, { quoted: false, startupLocality: log.startupLocality, pcrs: pcrJson(self.pcrValues), notReplayed: skipped });
+    printJson(io, { quoted: false, format: log.format, startupLocality: log.startupLocality, pcrs: pcrJson(self.pcrValues), notReplayed: skipped });
     return EXIT_CODES.ok;
   }
-  io.out('PCR values the event log replays to (not checked against a quote)\n');
+  io.out(`PCR values the event log replays to (not checked against a quote)${log.format === 'sha1' ? '; a SHA-1 format log: SHA-1 bank only' : ''}\n`);
+  if (log.startupLocality !== null) io.out(`PCR 0 starts at the StartupLocality ${log.startupLocality} (PFP 10.4.5.3)\n`);
   for (const [alg, bank] of self.pcrValues) {
     io.out(`${bankName(alg)}:\n`);
     for (const [pcr, v] of bank) io.out(`  ${String(pcr).padStart(2)}: ${toHex(v)}\n`);

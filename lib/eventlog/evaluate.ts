@@ -9,7 +9,7 @@
  * whose PCR the quote does not prove is not skipped: it is EVENTLOG_PCR_NOT_QUOTED.
  */
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, type QuotedPcrs } from '../tpm/index.js';
+import { HASH_ALGS, TPM_ALG, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding, type Verdict } from '../verdict.js';
 import { readBootChain, type BootComponent } from './boot-chain.js';
 import { eventTypeName } from './constants.js';
@@ -45,8 +45,33 @@ function short(text: string, max = 300): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
+/** Whether the log carries SHA-1 digests only (a SHA-1 format log, or a crypto-agile one listing SHA-1 alone). */
+function isSha1Only(log: ReplayedEventLog): boolean {
+  return log.algorithms.every((a) => a.algorithmId === TPM_ALG.SHA1);
+}
+
+/**
+ * EVENTLOG_SHA1_ONLY unless the policy accepts SHA-1 alone: applied before every other
+ * check, accept-all policies included (accepting every boot is not accepting SHA-1 evidence).
+ */
+function sha1OnlyFindings(policy: MeasuredBootPolicy, log: ReplayedEventLog): Finding[] {
+  if (policy.allowSha1OnlyLog || !isSha1Only(log)) return [];
+  const what = log.format === 'sha1' ? 'a SHA-1 format (TCG 1.2) event log' : 'an event log whose only bank is SHA-1';
+  return [
+    finding('EVENTLOG_SHA1_ONLY', `${what} is not evidence under measured-boot policy "${policy.name}" (set "allowSha1OnlyLog": true to accept it)`, {
+      format: log.format,
+      policy: policy.name,
+    }),
+  ];
+}
+
 function judge(policy: MeasuredBootPolicy, log: ReplayedEventLog): Finding[] {
-  if (policy.acceptAll) return [];
+  const sha1 = sha1OnlyFindings(policy, log);
+  if (policy.acceptAll) return sha1;
+  return [...sha1, ...judgeChecks(policy, log)];
+}
+
+function judgeChecks(policy: MeasuredBootPolicy, log: ReplayedEventLog): Finding[] {
   const bank = policy.bank;
   const bankText = bankName(bank);
   const findings: Finding[] = [];
@@ -346,6 +371,7 @@ export function createReferencePolicy(log: ReplayedEventLog, options: ReferenceP
     description: options.description ?? `reference policy from a known-good host's event log (${log.events.length} events, ${bankName(bank)})`,
     bank,
     acceptAll: false,
+    allowSha1OnlyLog: bank === TPM_ALG.SHA1 && log.algorithms.every((a) => a.algorithmId === TPM_ALG.SHA1),
     secureBoot,
     stages,
     kernelCmdline: kernelCmdline === undefined ? undefined : { pattern: kernelCmdline, regex: /(?:)/u },

@@ -45,6 +45,7 @@ export {
   parseEventLog,
   type EventDigest,
   type EventLog,
+  type EventLogFormat,
   type LoggedEvent,
   type SpecIdAlgorithm,
   type TcgEfiSpecIdEvent,
