@@ -1,5 +1,5 @@
 /**
- * bulwarkctl's measured-boot work, all offline on files: `eventlog show`, `eventlog replay`,
+ * bulwarkctl's measured-boot work, all offline on files: `eventlog show`, `eventlog replay`, `eventlog export`,
  * `policy measured-boot create --from-eventlog`, `policy check`. Loaded on use by
  * cli/commands/eventlog.ts and cli/commands/policy.ts; a thrown BulwarkError becomes the
  * exit code (2 usage, 3 malformed input).
@@ -9,6 +9,7 @@ import {
   createReferencePolicy,
   decodeEventData,
   efiGuidName,
+  encodeCelJson,
   evaluateMeasuredBootPolicy,
   evaluateMeasuredBootPolicyUnquoted,
   eventTypeName,
@@ -25,7 +26,7 @@ import {
 } from '../lib/eventlog/index.js';
 import { HASH_ALGS, type PcrBanks } from '../lib/tpm/index.js';
 import type { Call } from './command.js';
-import { printJson, readInput, readTextInput, type CtlIo } from './io.js';
+import { printJson, readInput, readTextInput, writeOutput, type CtlIo } from './io.js';
 import { verifyQuoteFiles } from './quote-verify.js';
 import { formatTable } from './table.js';
 
@@ -160,6 +161,14 @@ export async function eventlogReplay(call: Call): Promise<number> {
     for (const [pcr, v] of bank) io.out(`  ${String(pcr).padStart(2)}: ${toHex(v)}\n`);
   }
   if (skipped.length > 0) io.out(`banks not replayed (unknown hash algorithm): ${skipped.join(', ')}\n`);
+  return EXIT_CODES.ok;
+}
+
+/** `eventlog export FILE --cel [-o OUT]`: the log as TCG CEL-JSON (every event as logged, no quote). */
+export async function eventlogExport(call: Call): Promise<number> {
+  if (!call.flag('--cel')) throw usage('eventlog export needs a format: --cel (TCG Canonical Event Log JSON)');
+  const log = await readLog(call.arg(0));
+  await writeOutput(call.io, call.string('--output'), encodeCelJson(log));
   return EXIT_CODES.ok;
 }
 

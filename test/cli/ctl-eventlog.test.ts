@@ -4,7 +4,8 @@
  * against real tpm2_quote files runs in test/lib/eventlog/eventlog-swtpm.test.ts.
  */
 import t from 'tap';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,4 +123,70 @@ t.test('policy documents: named policies, bad JSON, policies that check nothing'
   const empty = await ctl(['policy', 'check', '--policy', join(dir, 'empty.json'), '--eventlog', GOOD]);
   t.equal(empty.code, 2);
   t.match(empty.err, /MEASURED_BOOT_POLICY_CHECKS_NOTHING/);
+});
+
+const PUBLIC = `${FIX}public/`;
+
+t.test('eventlog show and replay: SHA-1 format and StartupLocality-only logs, fully', async (t) => {
+  const win = await ctl(['eventlog', 'show', `${PUBLIC}go-attestation-windows-gcp-shielded-vm.bin`]);
+  t.equal(win.code, 0, win.err);
+  t.match(win.out, /^TCG SHA-1 format event log \(TCG 1\.2: no Spec ID event, SHA-1 digests only\).*banks sha1, StartupLocality not logged, 21 events/);
+  t.match(win.out, /EFI_GLOBAL_VARIABLE\/SecureBoot, 1 octets = 1/, 'UEFI data decoded');
+  const j = record(JSON.parse((await ctl(['eventlog', 'show', `${PUBLIC}go-attestation-short-no-action.bin`, '--json'])).out));
+  t.equal(j['format'], 'sha1');
+  t.equal(j['specId'], null);
+  t.equal(j['startupLocality'], 3);
+  t.match(j['events'], [{ pcr: 0, typeName: 'EV_NO_ACTION', decoded: { kind: 'startup-locality', startupLocality: 3 } }]);
+  const r = record(JSON.parse((await ctl(['eventlog', 'replay', `${PUBLIC}go-attestation-short-no-action.bin`, '--json'])).out));
+  t.same(r['pcrs'], { sha1: { 0: `${'00'.repeat(19)}03` } }, 'PCR 0 seeded with the locality');
+  const text = await ctl(['eventlog', 'replay', `${PUBLIC}go-attestation-option-rom.bin`]);
+  t.match(text.out, /a SHA-1 format log: SHA-1 bank only/);
+  t.equal((await ctl(['eventlog', 'show', `${PUBLIC}keylime-create-mb-policy-bogus.bin`])).code, 3, 'not a log: malformed input');
+});
+
+t.test('eventlog export --cel: TCG CEL-JSON that replays to the same PCRs', async (t) => {
+  for (const name of ['go-attestation-sb-cert', 'go-attestation-ebs-event-missing', 'keylime-create-mb-policy']) {
+    const out = join(dir, `${name}.cel.json`);
+    const r = await ctl(['eventlog', 'export', `${PUBLIC}${name}.bin`, '--cel', '-o', out]);
+    t.equal(r.code, 0, r.err);
+    const records: unknown = JSON.parse(await readFile(out, 'utf8'));
+    if (!Array.isArray(records)) return t.fail('an array');
+    const want = record(JSON.parse(await readFile(`${PUBLIC}${name}.json`, 'utf8')));
+    t.equal(records.length, want['events'], `${name}: one record per event`);
+    // Replay the CEL records alone (PFP rules: EV_NO_ACTION not extended, StartupLocality seeds PCR 0).
+    const pcrs = new Map<string, Map<number, Buffer>>();
+    let locality: number | null = null;
+    records.forEach((raw: unknown, i) => {
+      const rec = record(raw);
+      t.equal(rec['recnum'], i);
+      t.equal(rec['content_type'], 'pcclient_std');
+      const content = record(rec['content']);
+      const data = Buffer.from(String(content['event_data']), 'base64');
+      if (content['event_type'] === 3) {
+        if (data.length === 17 && data.subarray(0, 15).toString('latin1') === 'StartupLocality') locality = data[16] ?? 0;
+        return;
+      }
+      const digests = rec['digests'];
+      if (!Array.isArray(digests)) return;
+      for (const d of digests) {
+        const { hashAlg, digest } = record(d);
+        const bank = pcrs.get(String(hashAlg)) ?? new Map<number, Buffer>();
+        pcrs.set(String(hashAlg), bank);
+        const pcr = Number(rec['pcr']);
+        const size = createHash(String(hashAlg)).digest().length;
+        const init = Buffer.alloc(size);
+        if (pcr === 0 && locality !== null) init[size - 1] = locality;
+        bank.set(pcr, createHash(String(hashAlg)).update(bank.get(pcr) ?? init).update(Buffer.from(String(digest), 'hex')).digest());
+      }
+    });
+    for (const [bank, values] of Object.entries(record(want['pcrs']))) {
+      const got = pcrs.get(bank) ?? new Map<number, Buffer>();
+      t.same(Object.fromEntries([...got].map(([p, v]) => [String(p), v.toString('hex')])), record(values), `${name}: ${bank} from the CEL records`);
+    }
+  }
+  const stdout = await ctl(['eventlog', 'export', `${PUBLIC}go-attestation-short-no-action.bin`, '--cel']);
+  t.match(stdout.out, /^\[\n\{"recnum":0,"pcr":0,"digests":\[\{"hashAlg":"sha1","digest":"0{40}"\}\],"content_type":"pcclient_std","content":\{"event_type":3,"event_data":"U3RhcnR1cExvY2FsaXR5AAM="\}\}\n\]\n$/);
+  const noFormat = await ctl(['eventlog', 'export', `${PUBLIC}go-attestation-short-no-action.bin`]);
+  t.equal(noFormat.code, 2, 'a format is required');
+  t.match(noFormat.err, /--cel/);
 });
