@@ -24,6 +24,7 @@ import {
   type EventLog,
   type LoggedEvent,
 } from '../lib/eventlog/index.js';
+import { documentFormatOf } from '../lib/schema/index.js';
 import { HASH_ALGS, type PcrBanks } from '../lib/tpm/index.js';
 import type { Call } from './command.js';
 import { printJson, readInput, readTextInput, writeOutput, type CtlIo } from './io.js';
@@ -215,7 +216,7 @@ export async function measuredBootPolicyCheck(call: Call): Promise<number> {
   }
   if (given.length === 0 && has('--pcr-selection')) throw usage('--pcr-selection needs the quote files');
   const policyText = await readTextInput(policyPath, 'policy');
-  const policy = selectMeasuredBootPolicy(parseMeasuredBootPolicies(policyText), call.string('--name'));
+  const policy = selectMeasuredBootPolicy(parseMeasuredBootPolicies(policyText, policyPath, documentFormatOf(policyPath)), call.string('--name'));
   const log = await readLog(logPath);
   for (const w of policy.warnings) io.err(`bulwarkctl: warning: ${w}\n`);
 

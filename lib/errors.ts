@@ -272,6 +272,8 @@ export const ERROR_CODES = {
   ENVELOPE_REQUIRED: 'refused',
   /** An app spec in the catalogue that differs from the signed one (edited after signing), or a signed spec for another app. */
   APP_SPEC_NOT_SIGNED: 'refused',
+  /** A YAML document the strict reader refuses (tags, duplicate or non-string keys, alias bombs, several documents), where no kind's own code applies. */
+  YAML_INVALID: 'malformed',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -14,7 +14,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
-import { defineDocument, literalUnion, parseJsonText } from '../schema/index.js';
+import { defineDocument, literalUnion, parseDocumentText, type DocumentFormat } from '../schema/index.js';
 import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type HashAlgName } from '../tpm/index.js';
 
 /** The boot stages a policy lists digests for (see evaluate.ts for which events each covers). */
@@ -304,12 +304,14 @@ export function validateMeasuredBootPolicy(value: unknown, source?: string): Mea
 
 /**
  * Parses a measured-boot policy document: one policy object, or `{ "policies": [ ... ] }`
- * with unique names. Untrusted text in; MEASURED_BOOT_POLICY_INVALID (with the JSON pointer)
- * or MEASURED_BOOT_POLICY_CHECKS_NOTHING out on bad input.
+ * with unique names, as JSON or as YAML (the same schema; strict YAML as lib/schema reads
+ * it: no tags, no merge keys, unique string keys, aliases capped). Untrusted text in;
+ * MEASURED_BOOT_POLICY_INVALID (with the JSON pointer) or MEASURED_BOOT_POLICY_CHECKS_NOTHING
+ * out on bad input.
  */
-export function parseMeasuredBootPolicies(text: string, source?: string): MeasuredBootPolicy[] {
+export function parseMeasuredBootPolicies(text: string, source?: string, format: DocumentFormat = 'json'): MeasuredBootPolicy[] {
   if (text.length > MAX_POLICY_DOCUMENT_SIZE) throw invalid('', `the document is larger than ${MAX_POLICY_DOCUMENT_SIZE} characters`, source);
-  const value = parseJsonText(text, WHAT, CODE, source);
+  const value = parseDocumentText(text, format, WHAT, CODE, source, MAX_POLICY_DOCUMENT_SIZE);
   // A bundle is told apart by its "policies" key; anything else must be one policy.
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, 'policies')) {
     const bundle = BUNDLE.parse(value, source);
