@@ -101,6 +101,28 @@ t.test('policy measured-boot create, then policy check without a quote', async (
   const off = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.json'), '--eventlog', `${FIX}secure-boot-off.bin`, '--json']);
   t.equal(off.code, 1);
   t.match(JSON.parse(off.out), { quoted: false, passed: false, findings: [{ code: 'SECURE_BOOT_DISABLED' }] });
+  // The same policy as YAML (.yaml): the same judgement.
+  const yamlText = Object.entries(doc)
+    .filter(([k]) => k !== '$schema')
+    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+    .join('\n');
+  await writeFile(join(dir, 'host-a.yaml'), `# host-a as YAML\n${yamlText}\n`);
+  const yamlPass = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.yaml'), '--eventlog', GOOD]);
+  t.equal(yamlPass.code, 0, yamlPass.err);
+  const yamlOff = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.yaml'), '--eventlog', `${FIX}secure-boot-off.bin`, '--json']);
+  t.match(JSON.parse(yamlOff.out), { passed: false, findings: [{ code: 'SECURE_BOOT_DISABLED' }] });
+  await writeFile(join(dir, 'dup.yml'), 'name: a\nname: b\nacceptAll: true\n');
+  const dup = await ctl(['policy', 'check', '--policy', join(dir, 'dup.yml'), '--eventlog', GOOD]);
+  t.equal(dup.code, 3, 'a duplicate key is malformed input');
+  t.match(dup.err, /MEASURED_BOOT_POLICY_INVALID: .*not strict YAML/);
+  // A SHA-1 format log against a policy: refused unless the policy accepts SHA-1 alone.
+  await writeFile(join(dir, 'all.yaml'), 'name: all\nacceptAll: true\n');
+  const win = `${FIX}public/go-attestation-windows-gcp-shielded-vm.bin`;
+  const sha1Only = await ctl(['policy', 'check', '--policy', join(dir, 'all.yaml'), '--eventlog', win, '--json']);
+  t.equal(sha1Only.code, 1);
+  t.match(JSON.parse(sha1Only.out), { passed: false, findings: [{ code: 'EVENTLOG_SHA1_ONLY' }] });
+  await writeFile(join(dir, 'all-sha1.yaml'), 'name: all\nacceptAll: true\nallowSha1OnlyLog: true\n');
+  t.equal((await ctl(['policy', 'check', '--policy', join(dir, 'all-sha1.yaml'), '--eventlog', win])).code, 0, 'allowSha1OnlyLog accepts it');
   const sha1 = await ctl(['policy', 'measured-boot', 'create', '--from-eventlog', GOOD, '--bank', 'sha1']);
   t.match(JSON.parse(sha1.out), { bank: 'sha1' });
   t.equal((await ctl(['policy', 'measured-boot', 'create', '--from-eventlog', `${FIX}secure-boot-off.bin`, '--bank', 'sha1'])).code, 2, 'a bank the log lacks');
@@ -118,7 +140,7 @@ t.test('policy documents: named policies, bad JSON, policies that check nothing'
   await writeFile(join(dir, 'bad.json'), '{"name":"x","stages":{"kernel":["nothex"]}}');
   const bad = await ctl(['policy', 'check', '--policy', join(dir, 'bad.json'), '--eventlog', GOOD]);
   t.equal(bad.code, 3);
-  t.match(bad.err, /MEASURED_BOOT_POLICY_INVALID: measured-boot policy is invalid at \/stages\/kernel\/0: /);
+  t.match(bad.err, /MEASURED_BOOT_POLICY_INVALID: measured-boot policy \(\S+bad\.json\) is invalid at \/stages\/kernel\/0: /);
   await writeFile(join(dir, 'empty.json'), '{"name":"nothing"}');
   const empty = await ctl(['policy', 'check', '--policy', join(dir, 'empty.json'), '--eventlog', GOOD]);
   t.equal(empty.code, 2);
