@@ -13,6 +13,7 @@ import { BulwarkError, isErrorCode } from '../../../lib/errors.js';
 import {
   EventLogCache,
   bankName,
+  evaluateEventLog,
   decodeEventData,
   evaluateMeasuredBootPolicyUnquoted,
   parseEventLog,
@@ -172,10 +173,14 @@ t.test('the default policy refuses a SHA-1-only log as evidence (EVENTLOG_SHA1_O
   const agile = byName('go-attestation-crypto-agile');
   const agileQuote = quoteFrom(pcrsOf(agile.doc['pcrs']));
   t.equal(cache.evaluate(agile.bytes, agileQuote, acceptAll).verdict.verdict, 'trusted', 'a sha256 log under accept-all');
-  // A SHA-1 format log quoted only in sha256 proves nothing: EVENTLOG_BANK_MISSING, as before.
+  // A SHA-1 format log quoted only in sha256 (the default PCR selection) proves nothing: the
+  // replay fails with EVENTLOG_BANK_MISSING, and the policy's verdict names EVENTLOG_SHA1_ONLY first.
   const only256 = quoteFrom(new Map([[TPM_ALG.SHA256, both.get(TPM_ALG.SHA256) ?? new Map<number, string>()]]));
   const r2 = cache.replay(win.bytes, only256);
   t.same(r2.ok ? [] : codesOf(r2.findings), ['EVENTLOG_BANK_MISSING']);
+  t.same(codesOf(cache.evaluate(win.bytes, only256, acceptAll).verdict.findings), ['EVENTLOG_SHA1_ONLY', 'EVENTLOG_BANK_MISSING'], 'the default sha256 selection');
+  t.same(codesOf(evaluateEventLog(parseEventLog(win.bytes), only256, sb).verdict.findings), ['EVENTLOG_SHA1_ONLY', 'EVENTLOG_BANK_MISSING'], 'evaluateEventLog alike');
+  t.same(codesOf(cache.evaluate(win.bytes, only256, allowed).verdict.findings), ['EVENTLOG_BANK_MISSING'], 'allowed: quote the sha1 bank');
 });
 
 t.test('hostile SHA-1 format logs: a BulwarkError, never a crash or a hang', async (t) => {
