@@ -649,7 +649,7 @@ function evaluateBuffer(c: Compiled, policy: RuntimePolicy, e: ImaEntry, buffer:
 }
 
 function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding | undefined {
-  const check = e.signature !== null && c.keys.size > 0 ? verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys) : null;
+  const check = e.signature !== null && c.keys.size > 0 ? verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys, e.digestType) : null;
   if (check?.ok === true) return undefined;
   if (check !== null && !check.ok && check.reason !== 'unknown-key') {
     if (c.exclude?.test(e.path) === true) return undefined;
@@ -662,7 +662,10 @@ function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding 
       keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
     });
   }
-  if (c.pairs.has(e)) return undefined;
+  // The digest list holds hashes of file contents; an fs-verity digest (d-ngv2 "verity:") is a
+  // hash of another thing and is never compared with them: only a signature allows it.
+  const verity = e.digestType === 'verity';
+  if (!verity && c.pairs.has(e)) return undefined;
   const list = policy.digests.get(e.path);
   if (c.exclude?.test(e.path) === true) return undefined;
   if (check !== null && !check.ok) {
@@ -677,13 +680,18 @@ function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding 
       keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
     });
   }
-  return finding('IMA_DIGEST_NOT_ALLOWED', list === undefined ? `${e.path} is not in the runtime policy` : `${e.path} has a digest the runtime policy does not allow`, {
+  const why = verity
+    ? `${e.path} has an fs-verity digest and no signature by a key the runtime policy trusts`
+    : list === undefined
+      ? `${e.path} is not in the runtime policy`
+      : `${e.path} has a digest the runtime policy does not allow`;
+  return finding('IMA_DIGEST_NOT_ALLOWED', why, {
     entry: e.index,
     offset: e.offset,
     path: e.path,
     digest: digestText(e),
     template: e.template,
-    reason: list === undefined ? 'path-not-listed' : 'digest-not-listed',
+    reason: verity ? 'verity-digest-unsigned' : list === undefined ? 'path-not-listed' : 'digest-not-listed',
   });
 }
 
