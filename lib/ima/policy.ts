@@ -41,6 +41,7 @@ import { HASH_ALG_NAMES, isHashAlgName } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { AllowedPairIndex } from './pair-index.js';
 import { computeImaKeyId, verifyImaSignature } from './signature.js';
+import { verifyImaModsig } from './modsig.js';
 import { imaReplayKind } from './replay.js';
 import { IMA_HASH_ALGOS, imaHashSize, isImaHashAlgorithmName, type ImaEntry, type ImaHashAlgorithmName, type ImaReplayKind, type ImaTemplateHashAlgorithm, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
 
@@ -661,6 +662,22 @@ function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding 
       reason: check.reason,
       keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
     });
+  }
+  // An appended signature (ima-modsig) by a trusted key allows the module as security.ima would;
+  // one that is malformed, or whose digest or algorithm is not d-modsig's, is refused.
+  if (e.modsig !== null && c.keys.size > 0) {
+    const m = verifyImaModsig(e.modsig.signature, e.modsig.digestAlgorithm, e.modsig.digest, c.keys);
+    if (m.ok) return undefined;
+    if (m.reason !== 'unknown-key') {
+      if (c.exclude?.test(e.path) === true) return undefined;
+      return finding('IMA_SIGNATURE_INVALID', `the appended signature of ${e.path} does not verify (${m.reason})`, {
+        entry: e.index,
+        offset: e.offset,
+        path: e.path,
+        digest: digestText(e),
+        reason: `modsig-${m.reason}`,
+      });
+    }
   }
   // The digest list holds hashes of file contents; an fs-verity digest (d-ngv2 "verity:") is a
   // hash of another thing and is never compared with them: only a signature allows it.
