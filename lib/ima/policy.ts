@@ -29,7 +29,12 @@
  * - an ima-sig signature made with a key the policy lists must verify; if it does not, the
  *   entry is refused (IMA_SIGNATURE_INVALID) even when its digest is listed. A signature by a
  *   key the policy does not list falls back to the digest list, as in Keylime;
- * - an ima-buf entry's digest must be the hash of its buffer.
+ * - an ima-buf entry's digest must be the hash of its buffer;
+ * - an ima-modsig entry's appended signature (PKCS#7 over d-modsig) by a listed key allows
+ *   it; a malformed one, or one over another digest or algorithm, is IMA_SIGNATURE_INVALID;
+ * - an fs-verity digest (ima-ngv2/ima-sigv2 "verity:") is never matched against the digest
+ *   list (its bytes hash the fsverity_descriptor, not the content): only an
+ *   IMA_VERITY_DIGSIG signature by a listed key allows it.
  * Excludes are matched like Keylime's re.match: anchored at the start of the path only.
  */
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
