@@ -6,7 +6,7 @@
  *   per-bank files) · " " template name · for each field " " and its text · "\n"
  *
  * Field texts (ima_template_lib.c ima_show_template_*, IMA_SHOW_ASCII): d is hex; d-ng and
- * d-modsig are "<algorithm>:" then hex; n and n-ng are the name as is (the kernel turned
+ * d-modsig are "<algorithm>:" then hex; d-ngv2 is "<type>:<algorithm>:" then hex; n and n-ng are the name as is (the kernel turned
  * spaces into '_' when it recorded it, so a name never contains a space); sig, buf and
  * modsig are hex. An empty field prints nothing, so its separator space still appears
  * (an ima-sig line without signature ends in " \n").
@@ -168,12 +168,19 @@ function parseLine(buf: Buffer, start: number, end: number, pos: Position, arena
     p++;
     const id = fieldIds[i];
     let e: number;
-    if ((id === 'd-ng' || id === 'd-modsig') && p < end && buf[p] !== SPACE) {
+    if ((id === 'd-ng' || id === 'd-modsig' || id === 'd-ngv2') && p < end && buf[p] !== SPACE) {
       // "<algorithm>:" then exactly twice the algorithm's digest size in hex: no need to scan the hex for a space.
-      const colon = scan(buf, COLON, p, Math.min(end, p + 17));
+      // d-ngv2 has "<type>:" before it ("ima:sha256:<hex>", "verity:sha256:<hex>").
+      let algoAt = p;
+      if (id === 'd-ngv2') {
+        const typeColon = scan(buf, COLON, p, Math.min(end, p + 7));
+        if (typeColon >= end || buf[typeColon] !== COLON) throw bad(`${id} has no "<type>:"`, p);
+        algoAt = typeColon + 1;
+      }
+      const colon = scan(buf, COLON, algoAt, Math.min(end, algoAt + 17));
       if (colon >= end || buf[colon] !== COLON) throw bad(`${id} has no "<algorithm>:"`, p);
-      const algo = hashAlgoAt(buf, p, colon);
-      if (algo === undefined) throw bad(`${id} names an unknown hash algorithm`, p);
+      const algo = hashAlgoAt(buf, algoAt, colon);
+      if (algo === undefined) throw bad(`${id} names an unknown hash algorithm`, algoAt);
       e = colon + 1 + 2 * algo.size;
       if (e > end || (e < end && buf[e] !== SPACE)) throw bad(`${id} digest is not ${2 * algo.size} hex digits`, colon + 1);
       colons[i] = colon;
@@ -219,9 +226,9 @@ function parseLine(buf: Buffer, start: number, end: number, pos: Position, arena
       const lenAt = w;
       w += 4;
       const dataAt = w;
-      if (id === 'd-ng' || id === 'd-modsig') {
+      if (id === 'd-ng' || id === 'd-modsig' || id === 'd-ngv2') {
         if (fe > fs) {
-          // "<algorithm>:<hex>" → "<algorithm>:" NUL digest (the length was checked while splitting).
+          // "[<type>:]<algorithm>:<hex>" → "[<type>:]<algorithm>:" NUL digest (the length was checked while splitting).
           const colon = colons[i] ?? fs;
           copyInto(buf, fs, colon + 1, out, w);
           w += colon + 1 - fs;

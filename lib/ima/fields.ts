@@ -10,6 +10,7 @@ import {
   IMA_TEMPLATE_FIELDS,
   isImaTemplateName,
   IMA_LIMITS,
+  type ImaDigestType,
   type ImaEntry,
   type ImaHashAlgorithmName,
   type ImaModsig,
@@ -192,6 +193,7 @@ export class DecodedImaEntry implements ImaEntry {
     readonly template: ImaTemplateName,
     readonly violation: boolean,
     readonly digestAlgorithm: ImaHashAlgorithmName,
+    readonly digestType: ImaDigestType | null,
     /** Holds the template hash, digest, name and other fields. */
     readonly src: Buffer,
     /** A DataView of `src`, shared by the entries of a parse: four bytes per comparison. */
@@ -298,7 +300,7 @@ export class DecodedImaEntry implements ImaEntry {
       template: this.template,
       templateHash: hex(this.templateHash),
       violation: this.violation,
-      digest: `${this.digestAlgorithm}:${hex(this.digest) ?? ''}`,
+      digest: `${this.digestType === null ? '' : `${this.digestType}:`}${this.digestAlgorithm}:${hex(this.digest) ?? ''}`,
       path: this.path,
       signature: hex(this.signature),
       buffer: hex(this.buffer),
@@ -365,10 +367,52 @@ function digestWithAlgo(buf: Buffer, start: number, end: number, index: number, 
   return algo;
 }
 
+/** The digest types as field bytes, for a comparison without a string per entry. */
+const DIGEST_TYPE_BYTES: readonly (readonly [ImaDigestType, Buffer])[] = [
+  ['ima', Buffer.from('ima', 'latin1')],
+  ['verity', Buffer.from('verity', 'latin1')],
+];
+
+/** The digest type named by buf[start, end) (digest_type_name[]), or undefined. */
+export function digestTypeAt(buf: Buffer, start: number, end: number): ImaDigestType | undefined {
+  outer: for (const [name, bytes] of DIGEST_TYPE_BYTES) {
+    if (bytes.length !== end - start) continue;
+    for (let i = 0; i < bytes.length; i++) if (buf[start + i] !== bytes[i]) continue outer;
+    return name;
+  }
+  return undefined;
+}
+
+/** DIGEST_TYPE_NAME_LEN_MAX - 1 (ima_template_lib.c): "verity". */
+const DIGEST_TYPE_NAME_MAX = 6;
+
+/**
+ * "<type>:<algo>:" NUL digest in buf[start, end) (DATA_FMT_DIGEST_WITH_TYPE_AND_ALGO, the
+ * d-ngv2 field) → the type, the interned algorithm and where the digest starts. Never empty:
+ * even a violation has its type, algorithm and a zero digest.
+ */
+function digestWithTypeAndAlgo(buf: Buffer, start: number, end: number, index: number, offset: number): { type: ImaDigestType; algo: ImaHashAlgo; digestAt: number } {
+  const bad = (why: string): BulwarkError => logError('IMA_LOG_MALFORMED', { entry: index, offset }, `d-ngv2 ${why}`, { field: 'd-ngv2' });
+  let colon1 = -1;
+  for (let i = start; i < end && i <= start + DIGEST_TYPE_NAME_MAX; i++) {
+    if (buf[i] === 0x3a) {
+      colon1 = i;
+      break;
+    }
+  }
+  if (colon1 <= start) throw bad('is not "<type>:<algorithm>:" NUL digest');
+  const type = digestTypeAt(buf, start, colon1);
+  if (type === undefined) throw bad('names an unknown digest type');
+  const algo = digestWithAlgo(buf, colon1 + 1, end, index, offset, 'd-ngv2');
+  if (algo === null) throw bad('has no algorithm');
+  return { type, algo, digestAt: colon1 + 1 + algo.name.length + 2 };
+}
+
 /**
  * Decodes field data into an entry (ima_template_lib.c):
  * - d-ng, d-modsig (DATA_FMT_DIGEST_WITH_ALGO): "<hash_algo_name>:" NUL digest, the digest as
  *   long as the algorithm's; d-modsig may be empty (no appended signature).
+ * - d-ngv2 (DATA_FMT_DIGEST_WITH_TYPE_AND_ALGO): "<ima|verity>:<hash_algo_name>:" NUL digest.
  * - n-ng (DATA_FMT_STRING): the name and its terminating NUL, no NUL inside.
  * - sig, buf, modsig (DATA_FMT_HEX): raw bytes, may be empty.
  * - 'ima' template: d is a bare 20-byte SHA-1 (16-byte MD5) digest, n a name of at most 255 bytes.
@@ -399,6 +443,7 @@ export function decodeEntry(
     }
   }
   let digestAlgorithm: ImaHashAlgorithmName;
+  let digestType: ImaDigestType | null = null;
   let digestAt: number;
   let pathAt: number;
   let pathEnd: number;
@@ -423,16 +468,23 @@ export function decodeEntry(
     pathAt = s1;
     pathEnd = e1;
   } else {
-    const d = digestWithAlgo(src, s0, e0, index, offset, 'd-ng');
-    if (d === null) throw logError('IMA_LOG_MALFORMED', { entry: index, offset }, 'empty d-ng field', { field: 'd-ng' });
-    digestAlgorithm = d.name;
-    digestAt = s0 + d.name.length + 2;
+    if (template === 'ima-ngv2' || template === 'ima-sigv2') {
+      const d = digestWithTypeAndAlgo(src, s0, e0, index, offset);
+      digestAlgorithm = d.algo.name;
+      digestType = d.type;
+      digestAt = d.digestAt;
+    } else {
+      const d = digestWithAlgo(src, s0, e0, index, offset, 'd-ng');
+      if (d === null) throw logError('IMA_LOG_MALFORMED', { entry: index, offset }, 'empty d-ng field', { field: 'd-ng' });
+      digestAlgorithm = d.name;
+      digestAt = s0 + d.name.length + 2;
+    }
     // n-ng: the name, then exactly one NUL at its end.
     if (e1 <= s1 || src[e1 - 1] !== 0) throw logError('IMA_LOG_MALFORMED', { entry: index, offset }, 'n-ng is not NUL-terminated', { field: 'n-ng' });
     for (let i = s1; i < e1 - 1; i++) if (src[i] === 0) throw logError('IMA_LOG_MALFORMED', { entry: index, offset }, 'n-ng contains a NUL byte before its end', { field: 'n-ng' });
     pathAt = s1;
     pathEnd = e1 - 1;
-    if (template === 'ima-sig' || template === 'ima-modsig') {
+    if (template === 'ima-sig' || template === 'ima-sigv2' || template === 'ima-modsig') {
       sigAt = f.start[2] ?? 0;
       sigEnd = f.end[2] ?? 0;
     } else if (template === 'ima-buf') {
@@ -474,5 +526,5 @@ export function decodeEntry(
   chunk[base + S.sigEnd] = sigEnd;
   chunk[base + S.bufAt] = bufAt;
   chunk[base + S.bufEnd] = bufEnd;
-  return new DecodedImaEntry(template, violation, digestAlgorithm, src, srcView, inputSrc, chunk, base, modsig);
+  return new DecodedImaEntry(template, violation, digestAlgorithm, digestType, src, srcView, inputSrc, chunk, base, modsig);
 }

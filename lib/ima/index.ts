@@ -56,11 +56,15 @@ export {
   encodeImaSignature,
   verifyImaSignature,
   computeImaKeyId,
+  verifyEcdsaDigest,
+  imaFileIdDigest,
   EVM_IMA_XATTR_TYPE,
   DIGSIG_VERSION_2,
+  DIGSIG_VERSION_3,
   type ImaSignatureV2,
   type ImaSignatureCheck,
 } from './signature.js';
+export { decodeImaModsig, verifyImaModsig, type ImaModsigSignature, type ImaModsigCheck } from './modsig.js';
 export { wouldImaMeasure, imaEventName, IMA_MEASURED_ROOTS, ELF_MAGIC } from './measured-files.js';
 export {
   IMA_TEMPLATE_FIELDS,
@@ -74,6 +78,8 @@ export {
   isImaHashAlgorithmName,
   isImaLogFormat,
   IMA_LOG_FORMATS,
+  IMA_DIGEST_TYPES,
+  type ImaDigestType,
   type ImaHashAlgorithmName,
   type ImaLogFormat,
   type ImaEntry,

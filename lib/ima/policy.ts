@@ -29,7 +29,12 @@
  * - an ima-sig signature made with a key the policy lists must verify; if it does not, the
  *   entry is refused (IMA_SIGNATURE_INVALID) even when its digest is listed. A signature by a
  *   key the policy does not list falls back to the digest list, as in Keylime;
- * - an ima-buf entry's digest must be the hash of its buffer.
+ * - an ima-buf entry's digest must be the hash of its buffer;
+ * - an ima-modsig entry's appended signature (PKCS#7 over d-modsig) by a listed key allows
+ *   it; a malformed one, or one over another digest or algorithm, is IMA_SIGNATURE_INVALID;
+ * - an fs-verity digest (ima-ngv2/ima-sigv2 "verity:") is never matched against the digest
+ *   list (its bytes hash the fsverity_descriptor, not the content): only an
+ *   IMA_VERITY_DIGSIG signature by a listed key allows it.
  * Excludes are matched like Keylime's re.match: anchored at the start of the path only.
  */
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
@@ -41,6 +46,7 @@ import { HASH_ALG_NAMES, isHashAlgName } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { AllowedPairIndex } from './pair-index.js';
 import { computeImaKeyId, verifyImaSignature } from './signature.js';
+import { verifyImaModsig } from './modsig.js';
 import { imaReplayKind } from './replay.js';
 import { IMA_HASH_ALGOS, imaHashSize, isImaHashAlgorithmName, type ImaEntry, type ImaHashAlgorithmName, type ImaReplayKind, type ImaTemplateHashAlgorithm, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
 
@@ -649,7 +655,7 @@ function evaluateBuffer(c: Compiled, policy: RuntimePolicy, e: ImaEntry, buffer:
 }
 
 function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding | undefined {
-  const check = e.signature !== null && c.keys.size > 0 ? verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys) : null;
+  const check = e.signature !== null && c.keys.size > 0 ? verifyImaSignature(e.signature, e.digestAlgorithm, e.digest, c.keys, e.digestType) : null;
   if (check?.ok === true) return undefined;
   if (check !== null && !check.ok && check.reason !== 'unknown-key') {
     if (c.exclude?.test(e.path) === true) return undefined;
@@ -662,7 +668,26 @@ function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding 
       keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
     });
   }
-  if (c.pairs.has(e)) return undefined;
+  // An appended signature (ima-modsig) by a trusted key allows the module as security.ima would;
+  // one that is malformed, or whose digest or algorithm is not d-modsig's, is refused.
+  if (e.modsig !== null && c.keys.size > 0) {
+    const m = verifyImaModsig(e.modsig.signature, e.modsig.digestAlgorithm, e.modsig.digest, c.keys);
+    if (m.ok) return undefined;
+    if (m.reason !== 'unknown-key') {
+      if (c.exclude?.test(e.path) === true) return undefined;
+      return finding('IMA_SIGNATURE_INVALID', `the appended signature of ${e.path} does not verify (${m.reason})`, {
+        entry: e.index,
+        offset: e.offset,
+        path: e.path,
+        digest: digestText(e),
+        reason: `modsig-${m.reason}`,
+      });
+    }
+  }
+  // The digest list holds hashes of file contents; an fs-verity digest (d-ngv2 "verity:") is a
+  // hash of another thing and is never compared with them: only a signature allows it.
+  const verity = e.digestType === 'verity';
+  if (!verity && c.pairs.has(e)) return undefined;
   const list = policy.digests.get(e.path);
   if (c.exclude?.test(e.path) === true) return undefined;
   if (check !== null && !check.ok) {
@@ -677,13 +702,18 @@ function evaluateFile(c: Compiled, policy: RuntimePolicy, e: ImaEntry): Finding 
       keyId: check.keyId === undefined ? undefined : keyIdHex(check.keyId),
     });
   }
-  return finding('IMA_DIGEST_NOT_ALLOWED', list === undefined ? `${e.path} is not in the runtime policy` : `${e.path} has a digest the runtime policy does not allow`, {
+  const why = verity
+    ? `${e.path} has an fs-verity digest and no signature by a key the runtime policy trusts`
+    : list === undefined
+      ? `${e.path} is not in the runtime policy`
+      : `${e.path} has a digest the runtime policy does not allow`;
+  return finding('IMA_DIGEST_NOT_ALLOWED', why, {
     entry: e.index,
     offset: e.offset,
     path: e.path,
     digest: digestText(e),
     template: e.template,
-    reason: list === undefined ? 'path-not-listed' : 'digest-not-listed',
+    reason: verity ? 'verity-digest-unsigned' : list === undefined ? 'path-not-listed' : 'digest-not-listed',
   });
 }
 

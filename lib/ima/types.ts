@@ -13,15 +13,26 @@ import type { HashAlgName } from '../tpm/index.js';
 /**
  * The builtin template descriptors Bulwark decodes, with their field lists
  * (ima_template.c builtin_templates[]). Custom templates (ima_template_fmt=) and the
- * ima-ngv2/ima-sigv2/evm-sig descriptors are refused: fail closed (IMA_TEMPLATE_UNSUPPORTED).
+ * evm-sig descriptor are refused: fail closed (IMA_TEMPLATE_UNSUPPORTED).
  */
 export const IMA_TEMPLATE_FIELDS = {
   ima: ['d', 'n'],
   'ima-ng': ['d-ng', 'n-ng'],
   'ima-sig': ['d-ng', 'n-ng', 'sig'],
+  'ima-ngv2': ['d-ngv2', 'n-ng'],
+  'ima-sigv2': ['d-ngv2', 'n-ng', 'sig'],
   'ima-buf': ['d-ng', 'n-ng', 'buf'],
   'ima-modsig': ['d-ng', 'n-ng', 'sig', 'd-modsig', 'modsig'],
 } as const;
+
+/**
+ * The digest types of a d-ngv2 field (ima_template_lib.c digest_type_name[]): "ima", the
+ * hash of the file's content, or "verity", its fs-verity digest (the hash of its
+ * fsverity_descriptor, Documentation/filesystems/fsverity.rst), for files an
+ * appraise rule with digest_type=verity covers.
+ */
+export const IMA_DIGEST_TYPES = ['ima', 'verity'] as const;
+export type ImaDigestType = (typeof IMA_DIGEST_TYPES)[number];
 
 export type ImaTemplateName = keyof typeof IMA_TEMPLATE_FIELDS;
 
@@ -155,6 +166,8 @@ export interface ImaEntry {
   readonly violation: boolean;
   /** Kernel hash algorithm name of `digest` ("sha256"); "sha1" for the 'ima' template. */
   readonly digestAlgorithm: ImaHashAlgorithmName;
+  /** The d-ngv2 digest type of ima-ngv2 / ima-sigv2 entries ('verity': an fs-verity digest); null for templates without one. */
+  readonly digestType: ImaDigestType | null;
   /** The file (or buffer) digest; all zero in a violation entry. */
   readonly digest: Uint8Array;
   /** The event name: the file's path, "boot_aggregate", a keyring or critical-data name. Decoded as UTF-8 (lossy for other bytes). */

@@ -11,7 +11,7 @@ import { benchDsse } from './dsse-bench.js';
 import { benchEnroll } from './enroll-bench.js';
 import { benchEventLog } from './eventlog-bench.js';
 import { benchHsm } from './hsm-bench.js';
-import { benchIma } from './ima-bench.js';
+import { benchIma, benchImaEcdsa } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
 import { benchMerkle } from './merkle-bench.js';
 import { benchNomad } from './nomad-bench.js';
@@ -33,6 +33,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['host baseline, enforce mode: rule accepting 8080 added -> agent corrected inet bulwark (nft monitor, swtpm)', () => benchBaselineEnforce()],
   ['signatures through SoftHSM2 (PKCS#11) against crypto.sign with the same key type', benchHsm],
   ['host baseline through the controller: rule accepting 8080 added in a namespace -> node untrusted (report mode) / rule gone (enforce mode)', () => benchBaselineLatency()],
+  ['IMA with ECDSA signatures (per core), against raw @noble/curves verification of the same signatures', benchImaEcdsa],
 ];
 
 for (const [title, run] of suites) {

@@ -1,6 +1,7 @@
 /**
- * `bulwarkctl sign ima`: IMA v2 signatures made through a SoftHSM2 key (RSA-2048 and ECDSA
- * P-256) are accepted by `evmctl ima_verify` (ima-evm-utils, independent), name the key id
+ * `bulwarkctl sign ima`: IMA v2 signatures made through a SoftHSM2 key (RSA-2048, ECDSA
+ * P-256 and P-384: CKM_ECDSA's raw r||s made DER) are accepted by `evmctl ima_verify`
+ * (ima-evm-utils, independent) and by lib/ima, name the key id
  * evmctl computes, are refused for an altered file or another key, and the manifest mode
  * writes no xattr. Needs root (security.* xattrs).
  */
@@ -79,7 +80,7 @@ async function xattr(file: string): Promise<Uint8Array | undefined> {
   return fromHex(m[1] ?? '');
 }
 
-for (const type of ['rsa-2048', 'ec-p256'] as const) {
+for (const type of ['rsa-2048', 'ec-p256', 'ec-p384'] as const) {
   t.test(`${type}: evmctl ima_verify accepts what the HSM signed`, async (t) => {
     const made = await ctl(['hsm', 'keygen', '--token', 'ima', '--label', `ima-${type}`, '--type', type]);
     t.equal(made.code, 0, made.err);
@@ -102,17 +103,17 @@ for (const type of ['rsa-2048', 'ec-p256'] as const) {
       const sig = decodeImaSignature(bytes);
       t.equal(sig.hashAlgo, HASH_ALGO.SHA256);
       t.equal(sig.keyId, computeImaKeyId(publicKey), 'the keyid of the public key');
-      t.match(v.text, new RegExp(sig.keyId.toString(16).padStart(8, '0')), 'evmctl computes the same keyid');
-      if (type === 'rsa-2048') {
-        const { createHash } = await import('node:crypto');
-        const digest = createHash('sha256').update(await readFile(file)).digest();
-        t.same(verifyImaSignature(bytes, 'sha256', digest, new Map([[sig.keyId, publicKey]])), { ok: true, keyId: sig.keyId }, 'lib/ima verifies it too');
-      }
+      // evmctl prints the key id with %x (no leading zeros).
+      t.match(v.text, new RegExp(`key 1: 0*${sig.keyId.toString(16)} `), 'evmctl computes the same keyid');
+      if (type !== 'rsa-2048') t.equal(sig.signature[0], 0x30, 'ECDSA leaves the HSM as DER (a SEQUENCE), not raw r||s');
+      const { createHash } = await import('node:crypto');
+      const digest = createHash('sha256').update(await readFile(file)).digest();
+      t.same(verifyImaSignature(bytes, 'sha256', digest, new Map([[sig.keyId, publicKey]])), { ok: true, keyId: sig.keyId }, 'lib/ima verifies it too');
     }
     // An altered file, and a certificate of another key: refused.
     await writeFile(files[1] ?? '', 'key = other\n');
     t.notOk((await imaVerify(cert, files[1] ?? '')).ok, 'an altered file does not verify');
-    const other = type === 'rsa-2048' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const other = type === 'rsa-2048' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: type === 'ec-p256' ? 'P-256' : 'P-384' });
     const otherCert = await certificateFor(other.publicKey.export({ format: 'pem', type: 'spki' }).toString(), `other-${type}`);
     t.notOk((await imaVerify(otherCert, files[0] ?? '')).ok, 'an untrusted key does not verify it');
   });
@@ -138,18 +139,23 @@ t.test('failures leave no file signed', async (t) => {
   for (const file of files) t.equal(await xattr(file), undefined, 'nothing written');
 });
 
-t.test('a runtime policy that trusts the HSM key needs no digest list; a binary signed by another key is IMA_SIGNATURE_INVALID', async (t) => {
-  const { dir, files } = await makeRootfs('root-policy');
-  const manifestPath = join(soft.dir, 'policy-manifest.json');
-  const r = await ctl(['sign', 'ima', '--rootfs', dir, '--key', 'pkcs11:token=ima;object=ima-rsa-2048', '--manifest', manifestPath]);
+for (const [label, hash] of [
+  ['ima-rsa-2048', 'sha256'],
+  ['ima-ec-p384', 'sha384'],
+  ['ima-ec-p256', 'sha256'],
+] as const) {
+t.test(`${label} (${hash}): a runtime policy that trusts the HSM key needs no digest list; a binary signed by another key is IMA_SIGNATURE_INVALID`, async (t) => {
+  const { dir, files } = await makeRootfs(`root-policy-${label}`);
+  const manifestPath = join(soft.dir, `policy-manifest-${label}.json`);
+  const r = await ctl(['sign', 'ima', '--rootfs', dir, '--key', `pkcs11:token=ima;object=${label}`, '--hash', hash, '--manifest', manifestPath]);
   t.equal(r.code, 0, r.err);
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { files: { path: string; digest: string; signature: string }[] };
-  const pem = (await ctl(['hsm', 'pubkey', 'pkcs11:token=ima;object=ima-rsa-2048'])).out;
+  const pem = (await ctl(['hsm', 'pubkey', `pkcs11:token=ima;object=${label}`])).out;
   const hsmKey = createPublicKey(pem);
 
   // The IMA list a host running these files writes (ima-sig entries carrying the HSM's signatures), replayed against its quote.
   const b = new ImaLogBuilder();
-  for (const f of manifest.files) b.file(f.path, { digest: Buffer.from(f.digest, 'hex'), template: 'ima-sig', signature: Buffer.from(f.signature, 'hex') });
+  for (const f of manifest.files) b.file(f.path, { digest: Buffer.from(f.digest, 'hex'), algorithm: hash, template: 'ima-sig', signature: Buffer.from(f.signature, 'hex') });
   const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
   const replay = replayImaEntries(initialImaReplayState(), parseImaBinary(b.binary()).entries, quoted);
   if (!replay.ok) throw new Error(`replay failed: ${replay.findings.map((f) => f.code).join(',')}`);
@@ -161,8 +167,7 @@ t.test('a runtime policy that trusts the HSM key needs no digest list; a binary 
     });
   t.same(evaluateImaEntries(policyTrusting(hsmKey), replay.verified), [], 'every file allowed by its HSM signature alone (the policy lists no digest)');
 
-  // RSA: lib/ima verifies RSA ima-sig signatures on node:crypto (ECDSA over a prehashed digest is not yet supported there).
-  const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
   const refused = evaluateImaEntries(policyTrusting(other), replay.verified);
   t.same(
     refused.map((f) => [f.code, f.details?.['path'], f.details?.['reason']]),
@@ -171,3 +176,4 @@ t.test('a runtime policy that trusts the HSM key needs no digest list; a binary 
   );
   t.equal(files.length, manifest.files.length);
 });
+}

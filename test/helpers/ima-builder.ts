@@ -10,7 +10,8 @@ import { constants, createHash, privateEncrypt, type KeyObject } from 'node:cryp
 import { readFileSync } from 'node:fs';
 import { ByteWriter } from '../../lib/bytes.js';
 
-export type BuilderTemplate = 'ima' | 'ima-ng' | 'ima-sig' | 'ima-buf' | 'ima-modsig';
+export type BuilderTemplate = 'ima' | 'ima-ng' | 'ima-sig' | 'ima-ngv2' | 'ima-sigv2' | 'ima-buf' | 'ima-modsig';
+type FileTemplate = 'ima-ng' | 'ima-sig' | 'ima-ngv2' | 'ima-sigv2' | 'ima-modsig';
 export type BuilderBank = 'sha1' | 'sha256';
 export type BuilderRule = 'per-bank' | 'sha1-padded';
 
@@ -39,6 +40,11 @@ function sha(alg: string, data: Uint8Array): Buffer {
 /** DATA_FMT_DIGEST_WITH_ALGO: "<algo>:" NUL digest. */
 function digestWithAlgo(algorithm: string, digest: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${algorithm}:`, 'latin1'), Buffer.of(0), digest]);
+}
+
+/** DATA_FMT_DIGEST_WITH_TYPE_AND_ALGO (d-ngv2): "<type>:<algo>:" NUL digest. */
+function digestWithTypeAndAlgo(type: string, algorithm: string, digest: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${type}:${algorithm}:`, 'latin1'), Buffer.of(0), digest]);
 }
 
 /** DATA_FMT_STRING: the name with spaces turned into '_' (ima_write_template_field_data), then NUL. */
@@ -113,16 +119,25 @@ export class ImaLogBuilder {
     return template === 'ima' ? this.imaTemplate('boot_aggregate', digest) : this.file('boot_aggregate', { digest, algorithm, template });
   }
 
-  /** A file entry: ima-ng, ima-sig (with a signature or none), ima-modsig. */
+  /** A file entry: ima-ng, ima-sig (with a signature or none), ima-ngv2 / ima-sigv2 (digest type 'ima' or 'verity'), ima-modsig. */
   file(
     path: string,
-    opts: { digest: Buffer; algorithm?: string; template?: 'ima-ng' | 'ima-sig' | 'ima-modsig'; signature?: Buffer | null; modsig?: { digest: Buffer; signature: Buffer } | null; pcr?: number },
+    opts: {
+      digest: Buffer;
+      algorithm?: string;
+      template?: FileTemplate;
+      digestType?: 'ima' | 'verity';
+      signature?: Buffer | null;
+      modsig?: { digest: Buffer; signature: Buffer } | null;
+      pcr?: number;
+    },
   ): BuiltEntry {
     const algorithm = opts.algorithm ?? 'sha256';
     const template = opts.template ?? 'ima-ng';
-    const fields = [digestWithAlgo(algorithm, opts.digest), eventName(path)];
+    const v2 = template === 'ima-ngv2' || template === 'ima-sigv2';
+    const fields = [v2 ? digestWithTypeAndAlgo(opts.digestType ?? 'ima', algorithm, opts.digest) : digestWithAlgo(algorithm, opts.digest), eventName(path)];
     const signature = opts.signature ?? null;
-    if (template === 'ima-sig' || template === 'ima-modsig') fields.push(signature ?? Buffer.alloc(0));
+    if (template === 'ima-sig' || template === 'ima-sigv2' || template === 'ima-modsig') fields.push(signature ?? Buffer.alloc(0));
     if (template === 'ima-modsig') {
       const m = opts.modsig ?? null;
       fields.push(m === null ? Buffer.alloc(0) : digestWithAlgo(algorithm, m.digest));
@@ -132,7 +147,7 @@ export class ImaLogBuilder {
   }
 
   /** A file of this machine, hashed with `algorithm`. */
-  realFile(path: string, opts: { algorithm?: string; template?: 'ima-ng' | 'ima-sig' | 'ima-modsig'; signature?: Buffer | null } = {}): BuiltEntry {
+  realFile(path: string, opts: { algorithm?: string; template?: FileTemplate; signature?: Buffer | null } = {}): BuiltEntry {
     const algorithm = opts.algorithm ?? 'sha256';
     return this.file(path, { ...opts, algorithm, digest: sha(algorithm, readFileSync(path)) });
   }
@@ -159,11 +174,12 @@ export class ImaLogBuilder {
   }
 
   /** A violation: zero digest in the list, 0xff..ff extended (ima_add_violation). */
-  violation(path: string, algorithm = 'sha256', template: 'ima-ng' | 'ima-sig' = 'ima-ng'): BuiltEntry {
+  violation(path: string, algorithm = 'sha256', template: 'ima-ng' | 'ima-sig' | 'ima-ngv2' | 'ima-sigv2' = 'ima-ng'): BuiltEntry {
     const size = algorithm === 'sha1' ? 20 : 32;
     const digest = Buffer.alloc(size);
-    const fields = [digestWithAlgo(algorithm, digest), eventName(path)];
-    if (template === 'ima-sig') fields.push(Buffer.alloc(0));
+    // A violation's d-ngv2 keeps the type "ima" (ima_eventdigest_ngv2_init).
+    const fields = [template === 'ima-ngv2' || template === 'ima-sigv2' ? digestWithTypeAndAlgo('ima', algorithm, digest) : digestWithAlgo(algorithm, digest), eventName(path)];
+    if (template === 'ima-sig' || template === 'ima-sigv2') fields.push(Buffer.alloc(0));
     return this.push({ template, pcr: 10, path, digestAlgorithm: algorithm, digest, violation: true, fields, signature: null, buffer: null });
   }
 
@@ -179,8 +195,9 @@ export class ImaLogBuilder {
       if (e.template === 'ima') return i === 0 ? HEX(f) : f.subarray(0, f.length - 1).toString('utf8');
       const id = ['d-ng', 'n-ng', e.template === 'ima-buf' ? 'buf' : 'sig', 'd-modsig', 'modsig'][i];
       if (id === 'd-ng' || id === 'd-modsig') {
-        const colon = f.indexOf(0x3a);
-        return `${f.subarray(0, colon + 1).toString('latin1')}${HEX(f.subarray(colon + 2))}`;
+        // ima_show_template_data_ascii: the text up to the NUL after the (last) ':', then the digest in hex.
+        const colon = f.indexOf(0);
+        return `${f.subarray(0, colon).toString('latin1')}${HEX(f.subarray(colon + 1))}`;
       }
       if (id === 'n-ng') return f.subarray(0, f.length - 1).toString('utf8');
       return HEX(f);

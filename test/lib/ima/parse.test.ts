@@ -227,7 +227,7 @@ t.test('malformed binary records: each length checked against what is left and i
     ['PCR 4 billion', record({ pcr: 0xffffffff }), 'IMA_LOG_MALFORMED', { field: 'pcr' }],
     ['template name length 0', record({ nameLen: 0, name: '' }), 'IMA_LOG_MALFORMED', { field: 'template name' }],
     ['template name length 2^32-1', record({ nameLen: 0xffffffff }), 'IMA_LOG_MALFORMED', { field: 'template name' }],
-    ['unknown template', record({ name: 'ima-ngv2' }), 'IMA_TEMPLATE_UNSUPPORTED', { template: 'ima-ngv2' }],
+    ['unknown template', record({ name: 'evm-sig' }), 'IMA_TEMPLATE_UNSUPPORTED', { template: 'evm-sig' }],
     ['template data length 2^32-1', record({ dataLen: 0xffffffff }), 'IMA_LOG_MALFORMED', { field: 'template data length' }],
     ['field longer than the template data', record({ data: new ByteWriter().u32le(100).bytes(d).finish() }), 'IMA_LOG_MALFORMED', { field: 'd-ng' }],
     ['bytes after the last field', record({ data: new ByteWriter().bytes(data).u8(0).finish() }), 'IMA_LOG_MALFORMED', { field: 'template data' }],
