@@ -54,3 +54,4 @@ export {
   type Pkcs11Signer,
 } from './pkcs11.js';
 export { readSelinuxTree } from './selinux-tree.js';
+export { parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsEndpoint } from './metrics-http.js';
