@@ -272,6 +272,8 @@ export const ERROR_CODES = {
   ENVELOPE_REQUIRED: 'refused',
   /** An app spec in the catalogue that differs from the signed one (edited after signing), or a signed spec for another app. */
   APP_SPEC_NOT_SIGNED: 'refused',
+  /** gRPC health asked about a service this server does not have. */
+  SERVICE_NOT_FOUND: 'not-found',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

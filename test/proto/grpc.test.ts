@@ -93,6 +93,7 @@ const BASELINE_STATUS: BaselineStatusMsg = {
 };
 
 const attestation: AttestationServer = {
+  getStatus: (_call, cb) => cb(null, { version: 'v'.repeat(65), replica: '', startedAt: '', uptimeMs: 0, nodeVersion: '', dependencies: [], leases: [], nodes: [] }),
   listNodes: (_call, cb) => cb(null, { nodes: Array.from({ length: WIRE_LIMITS.list + 4 }, (_, i) => ({ ...node, nodeId: `node-${i}` })) }),
   getNode: (call, cb) => (call.request.nodeId === 'huge' ? cb(null, { ...node, akName: 'a'.repeat(257) }) : cb(refuse('NODE_NOT_FOUND'))),
   watchTrust: (call) => {
