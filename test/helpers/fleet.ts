@@ -317,7 +317,17 @@ export class TestFleet {
   /** A host with its own swtpm and an agent (not started). */
   async addNode(
     nodeId: string,
-    opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc'; eventLogPath?: string; imaLogPath?: string; imaFormat?: 'ascii' | 'binary'; nomadNode?: string; baseline?: NodeBaseline } = {},
+    opts: {
+      ca?: TestCa;
+      ekType?: 'rsa' | 'ecc';
+      eventLogPath?: string;
+      imaLogPath?: string;
+      imaFormat?: 'ascii' | 'binary';
+      nomadNode?: string;
+      baseline?: NodeBaseline;
+      /** Further agent config keys (the last layer), e.g. metricsListen. */
+      agent?: Readonly<Record<string, unknown>>;
+    } = {},
   ): Promise<TestNode> {
     const swtpm = await this.newTpm(opts.ca);
     const dataDir = join(this.root, 'agents', nodeId);
@@ -346,6 +356,7 @@ export class TestFleet {
           ...(opts.baseline === undefined ? { baseline: false } : { baseline: true, nftCommand: [...opts.baseline.nftCommand], selinuxRoot: opts.baseline.selinuxRoot, baselineKeys }),
           ...(opts.imaFormat === undefined ? {} : { imaFormat: opts.imaFormat }),
           ...(opts.nomadNode === undefined ? {} : { nomadNode: opts.nomadNode }),
+          ...opts.agent,
         },
       ],
       {},
