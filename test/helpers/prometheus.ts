@@ -5,6 +5,7 @@
  * a series given twice, a histogram whose buckets are not cumulative or lack +Inf).
  * Written from https://prometheus.io/docs/instrumenting/exposition_formats/. Test code.
  */
+import { request } from 'node:http';
 
 export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped';
 
@@ -207,4 +208,31 @@ export function sampleSum(families: ReadonlyMap<string, MetricFamily>, name: str
   let sum = 0;
   for (const f of families.values()) for (const s of f.samples) if (s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)) sum += s.value;
   return sum;
+}
+
+/** GET /metrics at `HOST:PORT` or `unix:/PATH`, parsed strictly; rejects on any other status. */
+export function scrapeMetrics(address: string): Promise<Map<string, MetricFamily>> {
+  const target = address.startsWith('unix:')
+    ? { socketPath: address.slice('unix:'.length) }
+    : { host: address.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''), port: Number(/:(\d+)$/.exec(address)?.[1]) };
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, path: '/metrics' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        if (res.statusCode !== 200) {
+          reject(new Error(`/metrics at ${address} answered ${String(res.statusCode)}`));
+          return;
+        }
+        try {
+          resolve(parsePrometheusText(body));
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -10,7 +10,6 @@
 import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync, type MethodDefinition } from '@grpc/proto-loader';
-import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,13 +17,14 @@ import { Controller } from '../../controller/controller.js';
 import { parseJsonText } from '../../lib/schema/index.js';
 import { clientCredentials, CONTROLLER_SERVICE_NAMES, ControllerClient, REFLECTION_SERVICE_NAMES, ERROR_CODE_METADATA } from '../../proto/index.js';
 import { TestFleet } from '../helpers/fleet.js';
-import { parsePrometheusText, sampleSum, sampleValue, type MetricFamily } from '../helpers/prometheus.js';
+import { sampleSum, sampleValue, scrapeMetrics } from '../helpers/prometheus.js';
 import { freePort, makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { waitFor } from '../helpers/wait.js';
-import { recordingLogger } from '../helpers/logs.js';
+import { recordingLogger, type LogRecord } from '../helpers/logs.js';
 
 const root = await makeTempDir('bulwark-observability-');
-const log = recordingLogger(() => undefined, 'warn');
+const records: LogRecord[] = [];
+const log = recordingLogger((r) => records.push(r), 'info');
 const fleet = await TestFleet.create({ root, logger: log, controller: { metricsListen: '127.0.0.1:0', auditCheckpointIntervalMs: 200 } });
 const controller = await fleet.startController();
 t.teardown(async () => {
@@ -32,28 +32,7 @@ t.teardown(async () => {
   await removeDir(root);
 });
 
-/** GET /metrics at a TCP address or unix socket, parsed strictly. */
-function scrape(address: string): Promise<Map<string, MetricFamily>> {
-  const target = address.startsWith('unix:') ? { socketPath: address.slice(5) } : { host: '127.0.0.1', port: Number(/:(\d+)$/.exec(address)?.[1]) };
-  return new Promise((resolve, reject) => {
-    const req = request({ ...target, path: '/metrics' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        if (res.statusCode !== 200) reject(new Error(`/metrics answered ${String(res.statusCode)}`));
-        else
-          try {
-            resolve(parsePrometheusText(body));
-          } catch (err) {
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const scrape = scrapeMetrics;
 
 const NODE = 'observed';
 const agentSocket = join(root, 'agent-metrics.sock');
@@ -105,6 +84,13 @@ t.test('controller /metrics: counters move as the fleet attests and when a node 
   t.ok((sampleValue(tampered, 'bulwark_evidence_rounds_total', { verdict: 'untrusted' }) ?? 0) >= 1, 'an untrusted round');
   t.equal(sampleValue(tampered, 'bulwark_nodes', { state: 'untrusted' }), 1, 'the node counted untrusted');
   t.equal(sampleValue(tampered, 'bulwark_nodes', { state: 'trusted' }), 0, 'and no longer trusted');
+  // The SIEM's view of the same tamper: one JSON line with node, from, to and the finding codes.
+  const line = await waitFor(
+    'the tamper logged',
+    () => records.find((r) => r.msg === 'trust transition' && r.fields['node'] === NODE && r.fields['to'] === 'untrusted'),
+    10_000,
+  );
+  t.match(line, { level: 'info', fields: { node: NODE, from: 'trusted', to: 'untrusted', codes: ['PCR_CHANGED_WITHIN_BOOT'], cause: 'evidence', sequence: Number } });
   const agentAfter = await scrape(`unix:${agentSocket}`);
   t.ok((sampleValue(agentAfter, 'bulwark_agent_rounds_total', { verdict: 'untrusted' }) ?? 0) >= 1, 'the agent saw the untrusted verdict');
 });
