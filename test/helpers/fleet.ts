@@ -133,8 +133,10 @@ export class ControllerProcess {
     this.grpcAddress = grpcAddress;
   }
 
-  static async start(configPath: string): Promise<ControllerProcess> {
-    const child = execa('node', [CONTROLLER_MAIN, '--config', configPath], { reject: false, stdout: 'pipe', stderr: 'pipe', env: { BULWARK_CONTROLLER_CONFIG: '' } });
+  /** Starts `command` (default: the dev tree's bulwark-controller under node) with `--config configPath`. */
+  static async start(configPath: string, command: readonly string[] = ['node', CONTROLLER_MAIN]): Promise<ControllerProcess> {
+    const [file = 'node', ...args] = command;
+    const child = execa(file, [...args, '--config', configPath], { reject: false, stdout: 'pipe', stderr: 'pipe', env: { BULWARK_CONTROLLER_CONFIG: '' } });
     const address = await new Promise<string>((resolve, reject) => {
       let buf = '';
       const timer = setTimeout(() => reject(new Error(`controller did not start: ${buf}`)), 20_000);
@@ -277,11 +279,11 @@ export class TestFleet {
     this.controller = null;
   }
 
-  /** Starts the controller as a child process (same config, written to a file). */
-  async startControllerProcess(): Promise<ControllerProcess> {
+  /** Starts the controller as a child process (same config, written to a file); `command` as for ControllerProcess.start. */
+  async startControllerProcess(command?: readonly string[]): Promise<ControllerProcess> {
     const path = join(this.root, 'controller.json');
     await writeFile(path, JSON.stringify(this.controllerConfig));
-    const p = await ControllerProcess.start(path);
+    const p = await ControllerProcess.start(path, command);
     this.controllerProcess = p;
     this.grpcAddress = p.grpcAddress;
     await this.installKeySets();
