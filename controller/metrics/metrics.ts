@@ -38,9 +38,6 @@ const KV_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 /** Latency buckets (seconds) for a verdict: a quote check, an event-log replay, IMA appraisal, KV writes. */
 const VERDICT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** KV operations timed by timedKv: the ones that reach the server. */
-const TIMED_KV_OPERATIONS: ReadonlySet<string> = new Set(['get', 'create', 'update', 'put', 'delete', 'purge', 'status', 'keys']);
-
 const PackageJsonSchema = Type.Object({ version: Type.String({ maxLength: 64 }) });
 const PACKAGE_JSON = defineDocument(PackageJsonSchema, 'package.json', 'CONFIG_INVALID');
 
@@ -191,33 +188,42 @@ export class ControllerMetrics {
   }
 
   /**
-   * `kv` with its server operations timed into bulwark_kv_operation_duration_seconds
-   * under `bucket`. Every other property is the bucket's own.
+   * Times the server operations of `kv` (get, create, update, put, delete, purge, status,
+   * keys) into bulwark_kv_operation_duration_seconds under `bucket`, by wrapping those
+   * methods of this one bucket view in place; returns it.
    */
   timedKv(kv: KV, bucket: string): KV {
     const histogram = this.kvSeconds;
-    return new Proxy(kv, {
-      get(target, prop, receiver) {
-        const value: unknown = Reflect.get(target, prop, receiver);
-        if (typeof prop !== 'string' || !TIMED_KV_OPERATIONS.has(prop) || typeof value !== 'function') return value;
-        return (...args: unknown[]): unknown => {
-          const start = process.hrtime.bigint();
-          const observe = (result: 'ok' | 'error'): void => histogram.observe({ bucket, operation: prop, result }, secondsSince(start));
-          const out: unknown = Reflect.apply(value, target, args);
-          if (!(out instanceof Promise)) return out;
-          return out.then(
-            (v: unknown) => {
-              observe('ok');
-              return v;
-            },
-            (err: unknown) => {
-              observe('error');
-              throw err;
-            },
-          );
-        };
-      },
-    });
+    const timed = <T>(operation: string, work: Promise<T>): Promise<T> => {
+      const start = process.hrtime.bigint();
+      return work.then(
+        (v) => {
+          histogram.observe({ bucket, operation, result: 'ok' }, secondsSince(start));
+          return v;
+        },
+        (err: unknown) => {
+          histogram.observe({ bucket, operation, result: 'error' }, secondsSince(start));
+          throw err;
+        },
+      );
+    };
+    const get = kv.get.bind(kv);
+    const create = kv.create.bind(kv);
+    const update = kv.update.bind(kv);
+    const put = kv.put.bind(kv);
+    const del = kv.delete.bind(kv);
+    const purge = kv.purge.bind(kv);
+    const status = kv.status.bind(kv);
+    const keys = kv.keys.bind(kv);
+    kv.get = (...args: Parameters<KV['get']>) => timed('get', get(...args));
+    kv.create = (...args: Parameters<KV['create']>) => timed('create', create(...args));
+    kv.update = (...args: Parameters<KV['update']>) => timed('update', update(...args));
+    kv.put = (...args: Parameters<KV['put']>) => timed('put', put(...args));
+    kv.delete = (...args: Parameters<KV['delete']>) => timed('delete', del(...args));
+    kv.purge = (...args: Parameters<KV['purge']>) => timed('purge', purge(...args));
+    kv.status = (...args: Parameters<KV['status']>) => timed('status', status(...args));
+    kv.keys = (...args: Parameters<KV['keys']>) => timed('keys', keys(...args));
+    return kv;
   }
 }
 
