@@ -67,6 +67,7 @@ const DOCUMENTED = [
   'audit checkpoint',
   'audit export',
   'audit verify',
+  'status',
 ];
 
 function escape(text: string): string {
