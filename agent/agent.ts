@@ -153,7 +153,7 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.deps.config;
     // Off unless configured: a local port or a unix socket (see the agent config).
-    if (cfg.metricsListen !== null && this.metricsEndpoint === null) this.metricsEndpoint = await serveMetrics(this.metrics.registry, cfg.metricsListen, this.log);
+    if (cfg.metricsListen !== null && this.metricsEndpoint === null) this.metricsEndpoint = await serveMetrics(this.metrics.withProcessMetrics().registry, cfg.metricsListen, this.log);
     await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
     this.keys = await this.deps.tpm.ensureKeys({ ekType: cfg.ekType, akHandle: cfg.akHandle });
     const saved = await this.savedEnrollment();

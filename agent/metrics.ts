@@ -13,6 +13,7 @@ const QUOTE_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 /** The agent's metrics and their registry. Trust: what this agent did, as it counted it. */
 export class AgentMetrics {
   readonly registry = new Registry();
+  private processMetrics = false;
   private readonly quoteSeconds: Histogram;
   private readonly rounds: Counter<'verdict'>;
   private readonly failures: Counter<'code'>;
@@ -25,7 +26,6 @@ export class AgentMetrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
     this.quoteSeconds = new Histogram({ name: 'bulwark_agent_quote_duration_seconds', help: 'TPM quote latency (tpm2_quote).', buckets: QUOTE_BUCKETS, registers });
     this.rounds = new Counter({ name: 'bulwark_agent_rounds_total', help: "Rounds answered by the controller, by its verdict.", labelNames: ['verdict'], registers });
     this.failures = new Counter({
@@ -40,6 +40,17 @@ export class AgentMetrics {
     this.imaOffset = new Gauge({ name: 'bulwark_agent_ima_offset_bytes', help: 'Byte offset in the IMA measurement list up to which the last round read.', registers });
     this.baselineEntries = new Gauge({ name: 'bulwark_agent_baseline_report_log_entries', help: 'Baseline reports in this boot\'s report log, as far as the last round sent.', registers });
     this.baselineSentBytes = new Counter({ name: 'bulwark_agent_baseline_sent_bytes_total', help: 'Baseline report bytes sent.', registers });
+  }
+
+  /**
+   * Adds the standard process metrics (CPU, resident memory, open fds, event loop lag, GC)
+   * to this registry, once; called when the registry is served, so instances that are never
+   * scraped (many agents in one test process) start no event-loop monitor each.
+   */
+  withProcessMetrics(): this {
+    if (!this.processMetrics) collectDefaultMetrics({ register: this.registry });
+    this.processMetrics = true;
+    return this;
   }
 
   quoted(seconds: number): void {

@@ -377,7 +377,7 @@ export class Controller {
       nomad: cfg.nomadAddr === null ? null : { address: cfg.nomadAddr, lastPassAt: () => this.nomadLastPassAt },
     });
     // Off unless configured; bound exactly where the config says (loopback in the shipped config).
-    if (cfg.metricsListen !== null) this.metricsEndpoint = await serveMetrics(this.metrics.registry, cfg.metricsListen, this.log);
+    if (cfg.metricsListen !== null) this.metricsEndpoint = await serveMetrics(this.metrics.withProcessMetrics().registry, cfg.metricsListen, this.log);
     this.log.info({ grpc: this.grpcAddress, nats: this.natsUrl, metrics: this.metricsAddress, ekCaCertificates: ekCaBundle.length }, 'controller started');
   }
 

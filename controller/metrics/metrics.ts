@@ -56,6 +56,7 @@ export function controllerVersion(): string {
 /** The controller's metrics and the registry they are in. Trust: counts of what this replica saw. */
 export class ControllerMetrics {
   readonly registry = new Registry();
+  private processMetrics = false;
   private sources: MetricsSources | null = null;
   private readonly verdictSeconds: Histogram<'verdict'>;
   private readonly rounds: Counter<'verdict'>;
@@ -68,8 +69,6 @@ export class ControllerMetrics {
 
   constructor(opts: { readonly replica: string; readonly version?: string }) {
     const registers = [this.registry];
-    // Process metrics (CPU, resident memory, open fds, event loop lag) under their standard names.
-    collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'bulwark_controller_info', help: 'Build and replica of this controller (always 1).', labelNames: ['version', 'replica'], registers }).set(
       { version: opts.version ?? controllerVersion(), replica: opts.replica },
       1,
@@ -154,6 +153,17 @@ export class ControllerMetrics {
       labelNames: ['action', 'result'],
       registers,
     });
+  }
+
+  /**
+   * Adds the standard process metrics (CPU, resident memory, open fds, event loop lag, GC)
+   * to this registry, once; called when the registry is served, so instances that are never
+   * scraped (many agents in one test process) start no event-loop monitor each.
+   */
+  withProcessMetrics(): this {
+    if (!this.processMetrics) collectDefaultMetrics({ register: this.registry });
+    this.processMetrics = true;
+    return this;
   }
 
   /** When this controller started (ms). */

@@ -91,7 +91,7 @@ t.test('each controller has its own registry; the exposition parses; state gauge
     auditCheckpoint: async () => ({ at: Date.now() - 5000, signedBy: 'a' }),
     nomad: { address: 'http://127.0.0.1:4646', lastPassAt: () => Date.now() - 1000 },
   });
-  const pa = parsePrometheusText(await a.registry.metrics());
+  const pa = parsePrometheusText(await a.withProcessMetrics().withProcessMetrics().registry.metrics());
   const pb = parsePrometheusText(await b.registry.metrics());
   t.equal(sampleValue(pa, 'bulwark_controller_info', { replica: 'a', version: '9.9.9' }), 1);
   t.equal(sampleValue(pa, 'bulwark_evidence_rounds_total', { verdict: 'untrusted' }), 1);
@@ -107,6 +107,7 @@ t.test('each controller has its own registry; the exposition parses; state gauge
   t.equal(sampleValue(pa, 'bulwark_nomad_reconcile_actions_total', { action: 'set-ineligible', result: 'ok' }), 1);
   t.ok(pa.has('process_resident_memory_bytes'), 'process metrics');
   t.equal(sampleSum(pb, 'bulwark_evidence_rounds_total'), 0, 'the other controller counted nothing');
+  t.notOk(pb.has('process_resident_memory_bytes'), 'process metrics only once served');
   t.equal(sampleValue(pb, 'bulwark_audit_checkpoint_age_seconds'), undefined, 'no checkpoint age without a checkpoint');
   t.equal(sampleValue(pb, 'bulwark_nomad_reconcile_lag_seconds'), undefined, 'no lag without Nomad');
 });
