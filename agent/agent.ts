@@ -14,7 +14,7 @@ import { defineDocument } from '../lib/schema/index.js';
 import { BulwarkError, isBulwarkError, toBulwarkError } from '../lib/index.js';
 import { factsDigest, type HostFacts } from '../lib/facts/index.js';
 import { Backoff } from '../lib/index.js';
-import { errorFields, issueNkeySeedFile, natsClientAuthOptions, NatsReconnect, readNkeySeedFile, sleep, type Logger } from '../daemon/index.js';
+import { errorFields, issueNkeySeedFile, natsClientAuthOptions, NatsReconnect, readNkeySeedFile, serveMetrics, sleep, type Logger, type MetricsEndpoint } from '../daemon/index.js';
 import { NODE_SUBJECTS, parseNatsNodeId } from '../lib/nats-auth/index.js';
 import { ControllerClient } from '../proto/index.js';
 import { checkNodeId, NO_LOGS, wire, type ChallengeMsg, type EvidenceReplyMsg } from '../proto/index.js';
@@ -22,6 +22,7 @@ import type { AgentConfig } from './config.js';
 import { newNodeKey, readControllerCa, readNodeCredential, saveNodeCredential } from './node-credentials.js';
 import type { EvidenceSource, SourceFields } from './evidence-source.js';
 import type { Tpm, TpmKeys } from './tpm.js';
+import { AgentMetrics } from './metrics.js';
 
 /** What the agent remembers between starts (data dir `enrollment.json`); written without `version` before it existed. */
 export const EnrollmentSchema = Type.Object(
@@ -112,6 +113,9 @@ export class Agent {
   private renewTimer: NodeJS.Timeout | null = null;
   /** Called after every round; tests and the demo observe verdicts through it. */
   onRound: ((r: RoundResult) => void) | null = null;
+  /** This agent's Prometheus metrics (served when the config names metricsListen). */
+  readonly metrics = new AgentMetrics();
+  private metricsEndpoint: MetricsEndpoint | null = null;
 
   constructor(deps: AgentDeps) {
     this.deps = deps;
@@ -148,6 +152,8 @@ export class Agent {
   /** Ensures keys, enrolls unless this AK is already enrolled, and starts answering. */
   async start(): Promise<void> {
     const cfg = this.deps.config;
+    // Off unless configured: a local port or a unix socket (see the agent config).
+    if (cfg.metricsListen !== null && this.metricsEndpoint === null) this.metricsEndpoint = await serveMetrics(this.metrics.withProcessMetrics().registry, cfg.metricsListen, this.log);
     await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
     this.keys = await this.deps.tpm.ensureKeys({ ekType: cfg.ekType, akHandle: cfg.akHandle });
     const saved = await this.savedEnrollment();
@@ -421,6 +427,7 @@ export class Agent {
    * the interval (so a fleet that failed together does not retry together).
    */
   private retrySoon(e: BulwarkError): void {
+    this.metrics.failed(e.code);
     const retrying = !this.stopped && this.retryTimer === null;
     const interval = this.intervalMs;
     this.retryBackoff ??= new Backoff({ baseMs: Math.min(250, interval), capMs: interval });
@@ -478,7 +485,9 @@ export class Agent {
         this.log.error({ source: source.name, ...errorFields(err) }, 'an evidence source failed to prepare the round');
       }
     }
+    const quoteStart = process.hrtime.bigint();
     const quote = await this.deps.tpm.quote(ch.nonce, ch.pcrSelection || enrollment.pcrSelection, keys.akHandle);
+    this.metrics.quoted(Number(process.hrtime.bigint() - quoteStart) / 1e9);
     // Logs are read after the quote: they may run ahead of it, never behind.
     const sent: SourceFields[] = [];
     let extra: SourceFields = {};
@@ -510,6 +519,8 @@ export class Agent {
     const verdict = verdictOf(reply.verdict);
     if (verdict === null) throw new BulwarkError('WIRE_MALFORMED', `the controller answered with an unknown verdict ${JSON.stringify(reply.verdict.slice(0, 32))}`);
     if (verdict === 'trusted' || verdict === 'untrusted') this.ackedFactsDigest = digest;
+    this.metrics.sent(extra);
+    this.metrics.answered(verdict);
     (this.deps.sources ?? []).forEach((source, i) => source.acknowledge(reply, sent[i] ?? {}));
     if (verdict !== 'trusted') {
       this.log.warn({ verdict, codes: reply.findings.map((f) => f.code), round }, 'controller verdict');
@@ -532,5 +543,12 @@ export class Agent {
     this.sub?.unsubscribe();
     if (this.nc !== null) await this.nc.drain().catch(() => undefined);
     this.nc = null;
+    await this.metricsEndpoint?.close();
+    this.metricsEndpoint = null;
+  }
+
+  /** Where the agent serves its metrics, null when it does not. */
+  get metricsAddress(): string | null {
+    return this.metricsEndpoint?.address ?? null;
   }
 }

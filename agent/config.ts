@@ -7,7 +7,7 @@
  * `loadAgentConfig` only adds reading the files.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { configError, configSources, defineConfig, layerConfig, readConfigLayers, redactConfig, REDACTED, type ConfigLayer, type ConfigSources } from '../daemon/index.js';
+import { configError, configSources, defineConfig, layerConfig, parseMetricsAddress, readConfigLayers, redactConfig, REDACTED, type ConfigLayer, type ConfigSources } from '../daemon/index.js';
 import { IMA_FORMATS } from '../lib/attestation/index.js';
 import { literalUnion } from '../lib/schema/index.js';
 import { LOG_LEVELS } from '../daemon/index.js';
@@ -92,6 +92,12 @@ export const AgentConfigSchema = Type.Object(
     signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null, writeOnly: true }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
+    /**
+     * Where the agent serves Prometheus metrics (GET /metrics, plain HTTP): a local
+     * HOST:PORT such as 127.0.0.1:9465, or unix:/ABSOLUTE/PATH (a socket the agent creates).
+     * null (the default): not served. Bound exactly as given.
+     */
+    metricsListen: Type.Union([Type.String({ maxLength: 300, pattern: `^(unix:/[^\\x00-\\x1f\\x7f]{1,106}|${HOST_PORT.slice(1, -1)})$` }), Type.Null()], { default: null }),
   },
   { additionalProperties: false },
 );
@@ -115,6 +121,7 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_IMA_LOG: { key: 'imaLogPath', type: 'path-or-none' },
   BULWARK_NOMAD_NODE: { key: 'nomadNode', type: 'string' },
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  BULWARK_METRICS_LISTEN: { key: 'metricsListen', type: 'string' },
   BULWARK_SELINUX_ROOT: { key: 'selinuxRoot', type: 'string' },
   BULWARK_BASELINE_PCR: { key: 'baselinePcr', type: 'integer' },
   BULWARK_SIGNING_KEY: { key: 'signingKey', type: 'string' },
@@ -140,6 +147,13 @@ function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, str
   const akHandle = typeof value.akHandle === 'number' ? value.akHandle : Number.parseInt(value.akHandle.slice(2), 16);
   if (akHandle < 0x81000000 || akHandle > 0x817fffff) throw configError('akHandle', origin('akHandle'), '/akHandle', 'must be in the owner persistent range 0x81000000-0x817fffff');
   if (EK_HANDLES.includes(akHandle)) throw configError('akHandle', origin('akHandle'), '/akHandle', 'is an EK handle');
+  if (value.metricsListen !== null) {
+    try {
+      parseMetricsAddress(value.metricsListen);
+    } catch (err) {
+      throw configError('metricsListen', origin('metricsListen'), '/metricsListen', err instanceof Error ? err.message : String(err), err);
+    }
+  }
   let pcrSelection: string;
   try {
     pcrSelection = formatPcrSelectionSpec(parsePcrSelectionSpec(value.pcrSelection));

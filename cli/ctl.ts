@@ -13,7 +13,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
 import { readBuildInfo, versionLine } from '../daemon/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
-import { addAppsCommands, addAuditCommands, addBaselineCheckCommand, addBaselineCommands, addCredentialsCommands, addEventlogCommands, addHsmCommands, addImaCommands, addKeysCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addSignCommands, addVerifyCommands } from './commands/index.js';
+import { addAppsCommands, addAuditCommands, addBaselineCheckCommand, addBaselineCommands, addCredentialsCommands, addEventlogCommands, addHsmCommands, addImaCommands, addKeysCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addSignCommands, addStatusCommand, addVerifyCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
 import type { CtlIo } from './io.js';
 
@@ -89,6 +89,7 @@ function buildProgram(io: CtlIo, version: string): { program: Command; run: CtlR
   addBaselineCheckCommand(program, run);
   addHsmCommands(program, run);
   addSignCommands(program, run);
+  addStatusCommand(program, run);
   holdOptionRules(program);
   return { program, run };
 }

@@ -11,11 +11,13 @@ import { connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type 
 import { toHex } from '../lib/index.js';
 import { hostKeyFingerprint } from '../lib/dsse/index.js';
 import { BulwarkError, toBulwarkError } from '../lib/index.js';
-import { errorFields, natsClientAuthOptions, NatsReconnect, readBuildInfo, type Logger, type NatsClientCredentials } from '../daemon/index.js';
+import { errorFields, natsClientAuthOptions, NatsReconnect, readBuildInfo, serveMetrics, type Logger, type MetricsEndpoint, type NatsClientCredentials } from '../daemon/index.js';
 import { NODE_SUBJECTS, nodeIdFromSubject, type NodeSubjectKind } from '../lib/nats-auth/index.js';
 import { NatsIdentitySync, startEmbeddedNats, type EmbeddedNats } from './nats-auth/index.js';
 import { parsePemBundle } from '../lib/tpm/index.js';
-import { SUBJECTS, wire } from '../proto/index.js';
+import { SUBJECTS, wire, type ControllerStatusMsg } from '../proto/index.js';
+import { TRUST_STATES } from '../lib/index.js';
+import { ControllerMetrics, controllerVersion } from './metrics/index.js';
 import { quoteSelection, type ControllerConfig } from './config/index.js';
 import { createAppraisers } from './appraisers/index.js';
 import { KeySetStore, PolicyStore } from './policies/index.js';
@@ -35,6 +37,26 @@ import { loadStatementKey, StatementIssuer, type StatementKey } from './signing/
 import { AuditLog, loadCheckpointSigner } from './audit/index.js';
 
 const QUEUE = 'bulwark-verifiers';
+/** How long `status` waits for each dependency before calling it unreachable. */
+const STATUS_PROBE_MS = 3000;
+
+/** `work`, or a rejection once `ms` have passed (the timer does not hold the process). */
+async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BulwarkError('NATS_FAILED', `${what}: no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function messageOf(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).slice(0, 500);
+}
 /** Header carrying the BulwarkError code when a NATS request is refused. */
 export const ERROR_HEADER = 'Bulwark-Error';
 
@@ -112,6 +134,14 @@ export class Controller {
   private revocations: RevocationStore | null = null;
   private statementKeyValue: StatementKey | null = null;
   private auditLog: AuditLog | null = null;
+  private nomadClient: NomadHttpClient | null = null;
+  /** Every lease this replica takes part in (scheduler, Nomad, audit checkpoints). */
+  private leases: KvLease[] = [];
+  private nomadLastPassAt: number | null = null;
+  private metricsEndpoint: MetricsEndpoint | null = null;
+  /** This controller's Prometheus metrics (its own registry). */
+  readonly metrics: ControllerMetrics;
+  private readonly replica: string;
   private readonly lastPulled = new Map<string, number>();
   private ticking = false;
   private stopped = false;
@@ -121,6 +151,13 @@ export class Controller {
   constructor(config: ControllerConfig, log: Logger) {
     this.config = config;
     this.log = log;
+    this.replica = config.replicaId || `${hostname()}-${process.pid}`;
+    this.metrics = new ControllerMetrics({ replica: this.replica });
+  }
+
+  /** Where /metrics is served (host:port), null when metricsListen is off. */
+  get metricsAddress(): string | null {
+    return this.metricsEndpoint?.address ?? null;
   }
 
   /** The directory of the admin credential set written on first start. */
@@ -177,7 +214,7 @@ export class Controller {
       await this.stop();
       throw err;
     }
-    const store = await ControllerStore.open(this.nc, { log: this.log });
+    const store = await ControllerStore.open(this.nc, { log: this.log, metrics: this.metrics });
     const embedded = this.natsServer;
     if (embedded !== null) {
       // The embedded server's users follow the node records in KV (every replica renders the same set).
@@ -185,13 +222,15 @@ export class Controller {
       await this.identitySync.start();
     }
     // The audit log's tree is rebuilt and checked before anything can append to it; a key that cannot be loaded fails the start.
-    const holder = cfg.replicaId || `${hostname()}-${process.pid}`;
+    const holder = this.replica;
+    const auditLease = new KvLease(store.leases, 'audit-checkpoint', holder, Math.max(3 * Math.min(cfg.auditCheckpointIntervalMs, 1000), 3000), this.log);
+    this.leases.push(auditLease);
     const signer = await loadCheckpointSigner(cfg.auditSigningKey, cfg.dataDir, this.log);
     this.auditLog = await AuditLog.open({
       nc: this.nc,
       origin: `bulwark.${cfg.auditLogName || hostname()}/audit`,
       signer,
-      lease: new KvLease(store.leases, 'audit-checkpoint', holder, Math.max(3 * Math.min(cfg.auditCheckpointIntervalMs, 1000), 3000), this.log),
+      lease: auditLease,
       intervalMs: cfg.auditCheckpointIntervalMs,
       records: cfg.auditCheckpointRecords,
       holder,
@@ -219,6 +258,7 @@ export class Controller {
         log: this.log,
         maxOutstandingNonces: cfg.maxOutstandingNonces,
         nonceRequestRate: { ratePerSecond: cfg.nonceRequestRate, burst: cfg.nonceRequestBurst },
+        metrics: this.metrics,
       },
       appraisers.list,
     );
@@ -285,6 +325,7 @@ export class Controller {
     const revocations = await RevocationStore.open(nc, { log: this.log });
     this.revocations = revocations;
     const nomad = cfg.nomadAddr === null ? null : new NomadHttpClient({ address: cfg.nomadAddr, token: cfg.nomadToken });
+    this.nomadClient = nomad;
     const apps = new AppCatalogue(cfg.appsDir, nomad, cfg.requireSignedPolicies ? { keysets, audit: adminAudit } : null);
     this.api = new GrpcApi({
       store,
@@ -303,17 +344,21 @@ export class Controller {
       revocations,
       nodeCertificateValidityMs: cfg.nodeCertificateValidityMs,
       audit: this.auditLog,
+      status: () => this.status(store),
     });
     this.grpcPort = await this.api.listen(cfg.grpcListen);
-    this.lease = new KvLease(store.leases, 'verifier-scheduler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * this.tickMs, 2000), this.log);
+    this.lease = new KvLease(store.leases, 'verifier-scheduler', this.replica, Math.max(3 * this.tickMs, 2000), this.log);
+    this.leases.push(this.lease);
     this.timer = setInterval(() => void this.tick(store), this.tickMs);
     if (nomad !== null) {
       // The placement gate: one replica at a time (a lease in KV) keeps Nomad's eligibility in line with trust.
       const reconcileMs = cfg.nomadReconcileIntervalMs;
+      const nomadLease = new KvLease(store.leases, 'nomad-reconciler', this.replica, Math.max(3 * reconcileMs, 3000), this.log);
+      this.leases.push(nomadLease);
       this.reconciler = new NomadReconciler(
         nomad,
         { listNodes: () => store.listNodes(), watch: (onChange) => store.watchNodes(onChange) },
-        new KvLease(store.leases, 'nomad-reconciler', cfg.replicaId || `${hostname()}-${process.pid}`, Math.max(3 * reconcileMs, 3000), this.log),
+        nomadLease,
         {
           freshnessMs: cfg.nomadFreshnessMs || cfg.staleAfterMs,
           drainUntrusted: cfg.nomadDrain,
@@ -321,12 +366,87 @@ export class Controller {
           reconcileIntervalMs: reconcileMs,
           nodeMap: cfg.nomadNodeMap,
           log: this.log,
+          onAction: (a) => this.metrics.nomadAction(a.action.kind, a.ok),
+          onPass: (at) => {
+            this.nomadLastPassAt = at;
+          },
         },
       );
       this.reconciler.start();
       this.log.info({ nomad: cfg.nomadAddr }, 'Nomad placement gate started');
     }
-    this.log.info({ grpc: this.grpcAddress, nats: this.natsUrl, ekCaCertificates: ekCaBundle.length }, 'controller started');
+    const audit = this.auditLog;
+    this.metrics.observe({
+      nodeStates: async () => (await store.listNodes()).map((r) => r.state),
+      leases: () => this.leases.map((l) => ({ name: l.leaseName, held: l.held() })),
+      auditCheckpoint: async () => {
+        const checkpoint = (await audit.state()).checkpoint;
+        return checkpoint === null ? null : { at: Date.parse(checkpoint.at), signedBy: checkpoint.signedBy };
+      },
+      nomad: cfg.nomadAddr === null ? null : { address: cfg.nomadAddr, lastPassAt: () => this.nomadLastPassAt },
+    });
+    // Off unless configured; bound exactly where the config says (loopback in the shipped config).
+    if (cfg.metricsListen !== null) this.metricsEndpoint = await serveMetrics(this.metrics.withProcessMetrics().registry, cfg.metricsListen, this.log);
+    this.log.info({ grpc: this.grpcAddress, nats: this.natsUrl, metrics: this.metricsAddress, ekCaCertificates: ekCaBundle.length }, 'controller started');
+  }
+
+  /**
+   * This replica's status (Attestation.GetStatus): version, uptime, NATS and Nomad as it
+   * reaches them now, the leases and who holds them, nodes by trust state. Each probe is
+   * bounded (STATUS_PROBE_MS), so a dependency that hangs shows as unreachable.
+   */
+  private async status(store: ControllerStore): Promise<ControllerStatusMsg> {
+    const nc = this.nc;
+    const nats = { name: 'nats', configured: true, reachable: false, detail: this.natsUrl };
+    try {
+      if (nc === null || nc.isClosed()) throw new BulwarkError('NATS_FAILED', 'the connection is closed');
+      await within(nc.rtt(), STATUS_PROBE_MS, 'NATS round trip');
+      nats.reachable = true;
+    } catch (err) {
+      nats.detail = `${this.natsUrl}: ${messageOf(err)}`;
+    }
+    const nomadAddr = this.config.nomadAddr;
+    const nomad = { name: 'nomad', configured: nomadAddr !== null, reachable: false, detail: nomadAddr ?? 'not configured (no placement gate)' };
+    if (this.nomadClient !== null && nomadAddr !== null) {
+      try {
+        await within(this.nomadClient.leader(), STATUS_PROBE_MS, 'Nomad leader');
+        nomad.reachable = true;
+      } catch (err) {
+        nomad.detail = `${nomadAddr}: ${messageOf(err)}`;
+      }
+    }
+    const leases: ControllerStatusMsg['leases'][number][] = [];
+    for (const lease of this.leases) {
+      let record: { holder: string; expiresAt: number } | null = null;
+      if (nats.reachable) record = await within(lease.current(), STATUS_PROBE_MS, 'lease').catch(() => null);
+      const live = record !== null && record.expiresAt > Date.now() ? record : null;
+      leases.push({
+        name: lease.leaseName,
+        holder: live?.holder ?? '',
+        heldByThisReplica: lease.held(),
+        expiresAt: live === null ? '' : new Date(live.expiresAt).toISOString(),
+      });
+    }
+    let nodes: ControllerStatusMsg['nodes'][number][] = [];
+    if (nats.reachable) {
+      try {
+        const states = (await within(store.listNodes(), STATUS_PROBE_MS, 'node records')).map((r) => r.state);
+        nodes = TRUST_STATES.map((state) => ({ state, count: states.filter((s) => s === state).length }));
+      } catch (err) {
+        this.log.warn(errorFields(err), 'status: cannot read the node records');
+      }
+    }
+    const startedAt = this.metrics.startTime;
+    return {
+      version: controllerVersion(),
+      replica: this.replica,
+      startedAt: new Date(startedAt).toISOString(),
+      uptimeMs: Math.max(0, Date.now() - startedAt),
+      nodeVersion: process.version,
+      dependencies: [nats, nomad],
+      leases,
+      nodes,
+    };
   }
 
   private get tickMs(): number {
@@ -400,6 +520,8 @@ export class Controller {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.metricsEndpoint?.close();
+    this.metricsEndpoint = null;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     await this.reconciler?.stop();

@@ -5,6 +5,7 @@
  * prints it with the Node version running it.
  */
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
@@ -65,6 +66,23 @@ export async function readBuildInfo(dist: URL = DIST): Promise<BuildInfo> {
     return { version: 1, packageVersion: pkg.version, commit: 'unknown' };
   }
   return BUILD_INFO.parseJson(text, BUILD_INFO_FILE);
+}
+
+/**
+ * The same, read synchronously, for values made in a constructor (the metrics' info gauge);
+ * "unknown" for both when neither file can be read, since a label must not stop a daemon.
+ */
+export function buildInfoSync(dist: URL = DIST): BuildInfo {
+  try {
+    return BUILD_INFO.parseJson(readFileSync(new URL(BUILD_INFO_FILE, dist)), BUILD_INFO_FILE);
+  } catch {
+    try {
+      const pkg = PACKAGE_JSON.parseJson(readFileSync(new URL('../package.json', dist)), 'package.json');
+      return { version: 1, packageVersion: pkg.version, commit: 'unknown' };
+    } catch {
+      return { version: 1, packageVersion: 'unknown', commit: 'unknown' };
+    }
+  }
 }
 
 /** The one line `--version` prints: "NAME VERSION commit COMMIT node vX.Y.Z". */

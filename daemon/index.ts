@@ -59,4 +59,5 @@ export {
   type Pkcs11Signer,
 } from './pkcs11.js';
 export { readSelinuxTree } from './selinux-tree.js';
-export { BUILD_INFO_FILE, BuildInfoSchema, collectBuildInfo, readBuildInfo, versionLine, writeBuildInfo, type BuildInfo } from './build-info.js';
+export { BUILD_INFO_FILE, BuildInfoSchema, buildInfoSync, collectBuildInfo, readBuildInfo, versionLine, writeBuildInfo, type BuildInfo } from './build-info.js';
+export { parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsEndpoint } from './metrics-http.js';

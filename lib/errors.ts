@@ -277,6 +277,8 @@ export const ERROR_CODES = {
   // upgrades: the data format of the stored state (controller/upgrade)
   /** A stored record (or the data-format marker) newer than this version reads (details.bucket, key, version, supported): the controller refuses to start rather than misread or overwrite it. */
   STORE_VERSION_NEWER: 'refused',
+  /** gRPC health asked about a service this server does not have. */
+  SERVICE_NOT_FOUND: 'not-found',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

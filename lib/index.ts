@@ -17,6 +17,6 @@ export {
   type ErrorDetails,
   type ErrorKind,
 } from './errors.js';
-export { FINDING_CODES, finding, type Finding, type FindingCode, type TrustState, type Verdict } from './verdict.js';
+export { FINDING_CODES, TRUST_STATES, finding, type Finding, type FindingCode, type TrustState, type Verdict } from './verdict.js';
 export { Backoff, backoffCeilingMs, fullJitterDelayMs, type BackoffPolicy, type BackoffStep, type RandomSource } from './backoff.js';
 export { TokenBuckets, type TokenBucketOptions } from './token-bucket.js';

@@ -4,9 +4,12 @@
  * proto/wire.ts before the caller sees it.
  */
 import * as grpc from '@grpc/grpc-js';
+import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
 import { createSecureContext } from 'node:tls';
 import { BulwarkError, isErrorCode } from '../lib/index.js';
-import { AttestationClient, AttestationService, type TrustEvent } from './gen/bulwark/v1/attestation.js';
+import { AttestationClient, AttestationService, type ControllerStatus, type TrustEvent } from './gen/bulwark/v1/attestation.js';
+import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set.js';
 import { AppsClient, AppsService, PlacementClient, PlacementService } from './gen/bulwark/v1/placement.js';
 import { PoliciesClient, PoliciesService } from './gen/bulwark/v1/policies.js';
 import { RegistrarClient, RegistrarService } from './gen/bulwark/v1/registrar.js';
@@ -51,6 +54,68 @@ export const PLACEMENT_SERVICE = PlacementService;
 export const APPS_SERVICE = AppsService;
 export const CREDENTIALS_SERVICE = CredentialsService;
 export const AUDIT_SERVICE = AuditService;
+
+/** The fully qualified names of the services the controller serves (gRPC health answers for each). */
+export const CONTROLLER_SERVICE_NAMES = [
+  'bulwark.v1.Registrar',
+  'bulwark.v1.Attestation',
+  'bulwark.v1.Policies',
+  'bulwark.v1.Placement',
+  'bulwark.v1.Apps',
+  'bulwark.v1.Credentials',
+  'bulwark.v1.Audit',
+  'grpc.health.v1.Health',
+] as const;
+
+/** The reflection services @grpc/reflection adds (v1 and the older v1alpha that grpcurl still asks first). */
+export const REFLECTION_SERVICE_NAMES = ['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection'] as const;
+
+/**
+ * gRPC server reflection (@grpc/reflection) over every service of proto/: built from the
+ * FileDescriptorSet generated beside the code (proto/gen/descriptor-set.ts), so nothing
+ * is read from disk at run time.
+ */
+export function controllerReflection(): { addToServer(server: Pick<grpc.Server, 'addService'>): void } {
+  const definition = loadFileDescriptorSetFromBuffer(Buffer.from(FILE_DESCRIPTOR_SET_BASE64, 'base64'));
+  return new ReflectionService(definition);
+}
+
+/** Controller status (Attestation.GetStatus), checked. */
+export interface ControllerStatusMsg {
+  readonly version: string;
+  readonly replica: string;
+  readonly startedAt: string;
+  readonly uptimeMs: number;
+  readonly nodeVersion: string;
+  readonly dependencies: readonly { readonly name: string; readonly configured: boolean; readonly reachable: boolean; readonly detail: string }[];
+  readonly leases: readonly { readonly name: string; readonly holder: string; readonly heldByThisReplica: boolean; readonly expiresAt: string }[];
+  readonly nodes: readonly { readonly state: string; readonly count: number }[];
+}
+
+/** Checks a ControllerStatus from the wire: bounded texts and lists, safe integers. */
+export function checkControllerStatus(m: ControllerStatus): ControllerStatusMsg {
+  if (!Number.isSafeInteger(m.uptimeMs) || m.uptimeMs < 0) throw new BulwarkError('WIRE_MALFORMED', 'uptime_ms is not a safe integer');
+  return {
+    version: checkText(m.version, 'version', 64),
+    replica: checkText(m.replica, 'replica', 256),
+    startedAt: checkText(m.startedAt, 'started_at', 64),
+    uptimeMs: m.uptimeMs,
+    nodeVersion: checkText(m.nodeVersion, 'node_version', 64),
+    dependencies: checkList(m.dependencies.slice(0, 16), 'dependencies', (d) => ({
+      name: checkText(d.name, 'name', 64),
+      configured: d.configured,
+      reachable: d.reachable,
+      detail: checkText(d.detail, 'detail', 1024),
+    })),
+    leases: checkList(m.leases.slice(0, 16), 'leases', (l) => ({
+      name: checkText(l.name, 'name', 64),
+      holder: checkText(l.holder, 'holder', 256),
+      heldByThisReplica: l.heldByThisReplica,
+      expiresAt: checkText(l.expiresAt, 'expires_at', 64),
+    })),
+    nodes: checkList(m.nodes.slice(0, 16), 'nodes', (n) => ({ state: checkText(n.state, 'state', 32), count: n.count })),
+  };
+}
 
 /** The latest signed audit checkpoint as the controller reports it (checked text; the note is verified by whoever trusts the key). */
 export interface AuditCheckpointMsg {
@@ -159,10 +224,15 @@ export class ControllerClient {
       }));
   }
 
-  /** The gRPC health status ("SERVING", "NOT_SERVING", ...). */
-  async healthCheck(): Promise<string> {
-    const res = await this.unary(this.health.check.bind(this.health), { service: '' });
+  /** The gRPC health status ("SERVING", "NOT_SERVING", ...) of the server (""), or of one service by its full name. */
+  async healthCheck(service = ''): Promise<string> {
+    const res = await this.unary(this.health.check.bind(this.health), { service });
     return SERVING_STATUS_NAMES.get(res.status) ?? 'UNKNOWN';
+  }
+
+  /** Attestation.GetStatus (viewers): the answering replica's version, uptime, dependencies, leases and nodes by state. */
+  async status(): Promise<ControllerStatusMsg> {
+    return checkControllerStatus(await this.unary(this.attestation.getStatus.bind(this.attestation), {}));
   }
 
   async listNodes(): Promise<NodeMsg[]> {

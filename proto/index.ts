@@ -1,4 +1,5 @@
 /** proto/: the public surface of this folder. Generated code (proto/gen/) is reached only through here. */
+export { CONTROLLER_SERVICE_NAMES, REFLECTION_SERVICE_NAMES, checkControllerStatus, controllerReflection, type ControllerStatusMsg } from './grpc.js';
 export { APPS_SERVICE, ATTESTATION_SERVICE, AUDIT_SERVICE, type AuditCheckpointMsg, CREDENTIALS_SERVICE, ControllerClient, clientCredentials, type ClientTls, type IssuedCredentialMsg, ERROR_CODE_METADATA, HEALTH_SERVICE, PLACEMENT_SERVICE, POLICIES_SERVICE, REGISTRAR_SERVICE } from './grpc.js';
 export {
   NO_LOGS, EMPTY_REPLY_STATE,

@@ -13,3 +13,4 @@ export { addPolicyCommands } from './policy.js';
 export { addQuoteCommands } from './quote.js';
 export { addSignCommands } from './sign.js';
 export { addVerifyCommands } from './verify.js';
+export { addStatusCommand } from './status.js';

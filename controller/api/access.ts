@@ -36,6 +36,8 @@ export const RPC_ACCESS: Readonly<Record<string, Access>> = {
   '/bulwark.v1.Attestation/History': VIEWER,
   '/bulwark.v1.Attestation/GetBaseline': VIEWER,
   '/bulwark.v1.Attestation/GetStatementKey': VIEWER,
+  // The replica's own health (bulwarkctl status): what any reader of the fleet may see.
+  '/bulwark.v1.Attestation/GetStatus': VIEWER,
   '/bulwark.v1.Attestation/Reattest': OPERATOR,
   '/bulwark.v1.Attestation/ApproveReenrollment': ADMIN,
   '/bulwark.v1.Attestation/MoveNode': ADMIN,
@@ -62,6 +64,11 @@ export const RPC_ACCESS: Readonly<Record<string, Access>> = {
   // Load balancers and probes ask without a certificate; the answer says only SERVING or not.
   '/grpc.health.v1.Health/Check': OPEN,
   '/grpc.health.v1.Health/Watch': OPEN,
+  // Server reflection describes the API (services, methods, messages), not the fleet; it is
+  // still a call on the API, so it takes a person's certificate of any role, and every
+  // refusal is audited as any other. Nodes do not need it.
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': VIEWER,
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': VIEWER,
 };
 
 /** The access of `path`, or undefined for a path the table does not name. */

@@ -31,7 +31,10 @@ import {
   APPS_SERVICE,
   ATTESTATION_SERVICE,
   AUDIT_SERVICE,
+  CONTROLLER_SERVICE_NAMES,
   CREDENTIALS_SERVICE,
+  REFLECTION_SERVICE_NAMES,
+  controllerReflection,
   ERROR_CODE_METADATA,
   HEALTH_SERVICE,
   HealthServingStatus,
@@ -55,6 +58,7 @@ import {
   type AttestationServer,
   type AuditServer,
   type BaselineStatusMsg,
+  type ControllerStatusMsg,
   type CredentialsServer,
   type HeldEnrollmentMsg,
   type HealthServer,
@@ -228,7 +232,12 @@ export interface ApiDeps {
   readonly nodeCertificateValidityMs?: number;
   /** The audit log's tree and checkpoints; none: the Audit service answers AUDIT_CHECKPOINT_MISSING. */
   readonly audit?: AuditLog;
+  /** The controller's own status (Attestation.GetStatus); none: the RPC is unavailable. */
+  readonly status?: () => Promise<ControllerStatusMsg>;
 }
+
+/** Every service name gRPC health answers for: the server (""), the controller's services and reflection. */
+const HEALTH_SERVICE_NAMES: ReadonlySet<string> = new Set(['', ...CONTROLLER_SERVICE_NAMES, ...REFLECTION_SERVICE_NAMES]);
 
 /** The longest a person's credential issued through the API is valid: a year. */
 export const MAX_PERSON_VALIDITY_MS = 366 * 24 * 60 * 60 * 1000;
@@ -294,6 +303,11 @@ export class GrpcApi {
         const nodeId = checkNodeId(req.nodeId);
         if ((await store.getNode(nodeId)) === null) throw new BulwarkError('NODE_NOT_FOUND', `no node ${nodeId}`);
         return baselineStatusToWire(baselineStatusToMsg(await deps.baselines.status(nodeId)));
+      }),
+      getStatus: unary(async () => {
+        if (deps.status === undefined) throw new BulwarkError('INTERNAL', 'this API has no controller status');
+        const st = await deps.status();
+        return { ...st, dependencies: [...st.dependencies], leases: [...st.leases], nodes: [...st.nodes] };
       }),
       getStatementKey: unary(async () => {
         if (deps.statementKey === undefined) throw new BulwarkError('INTERNAL', 'this controller has no statement key');
@@ -442,10 +456,15 @@ export class GrpcApi {
         return { bundle: JSON.stringify(bundle) };
       }),
     };
+    // Health answers per service name (grpc.health.v1): every service this server has, and
+    // "" for the server as a whole; Check of any other name is NOT_FOUND, Watch says SERVICE_UNKNOWN.
     const healthServer: HealthServer = {
-      check: unary(async () => ({ status: this.healthStatus() })),
+      check: unary(async (req) => {
+        if (!HEALTH_SERVICE_NAMES.has(req.service)) throw new BulwarkError('SERVICE_NOT_FOUND', `no service ${checkText(req.service, 'service', 200)} here`);
+        return { status: this.healthStatus() };
+      }),
       watch: (call) => {
-        call.write({ status: this.healthStatus() });
+        call.write({ status: HEALTH_SERVICE_NAMES.has(call.request.service) ? this.healthStatus() : HealthServingStatus.SERVICE_UNKNOWN });
         this.watchers.add(call);
         call.on('cancelled', () => this.watchers.delete(call));
       },
@@ -464,6 +483,11 @@ export class GrpcApi {
     this.server.addService(CREDENTIALS_SERVICE, credentialsServer);
     this.server.addService(AUDIT_SERVICE, auditServer);
     this.server.addService(HEALTH_SERVICE, healthServer);
+    // Reflection (v1 and v1alpha) over every service; the interceptor holds it to the table like any call.
+    for (const name of REFLECTION_SERVICE_NAMES) {
+      if (accessOf(`/${name}/ServerReflectionInfo`) === undefined) throw new BulwarkError('INTERNAL', `${name} is not in the authorization table`);
+    }
+    controllerReflection().addToServer(this.server);
   }
 
   /**

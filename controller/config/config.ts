@@ -6,7 +6,7 @@
  * Parsing is pure; loading reads the files.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { configError, configSources, defineConfig, layerConfig, LOG_LEVELS, readConfigLayers, redactConfig, REDACTED, type ConfigLayer, type ConfigSources } from '../../daemon/index.js';
+import { configError, configSources, defineConfig, layerConfig, LOG_LEVELS, parseMetricsAddress, readConfigLayers, redactConfig, REDACTED, type ConfigLayer, type ConfigSources } from '../../daemon/index.js';
 import { literalUnion } from '../../lib/schema/index.js';
 import { formatPcrSelectionSpec, parsePcrSelectionSpec, TPM_ALG } from '../../lib/tpm/index.js';
 
@@ -138,6 +138,13 @@ export const ControllerConfigSchema = Type.Object(
     auditCheckpointRecords: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000 }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
+    /**
+     * Where Prometheus metrics are served (GET /metrics, plain HTTP): HOST:PORT ("[::1]:9464"
+     * for IPv6; port 0 picks one). null (the default): not served. Bound exactly as given:
+     * keep it on loopback (127.0.0.1:9464, the shipped config) unless a scraper elsewhere
+     * must reach it; the metrics carry counts, codes and lease holders, no node ids.
+     */
+    metricsListen: Type.Union([Type.String({ maxLength: 300, pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$' }), Type.Null()], { default: null }),
   },
   { additionalProperties: false },
 );
@@ -172,6 +179,7 @@ export const CONTROLLER_CONFIG_ENV = {
   BULWARK_APPS_DIR: { key: 'appsDir', type: 'string' },
   BULWARK_AUDIT_SIGNING_KEY: { key: 'auditSigningKey', type: 'string' },
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  BULWARK_METRICS_LISTEN: { key: 'metricsListen', type: 'string' },
   BULWARK_ENROLLMENT: { key: 'enrollment', type: 'string' },
   NOMAD_TOKEN: { key: 'nomadToken', type: 'string' },
 } as const;
@@ -191,6 +199,13 @@ function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, str
     quoteSelection(value);
   } catch (err) {
     throw configError('pcrSelection', origin('pcrSelection'), '/pcrSelection', `is not a PCR selection: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
+  if (value.metricsListen !== null) {
+    try {
+      parseMetricsAddress(value.metricsListen);
+    } catch (err) {
+      throw configError('metricsListen', origin('metricsListen'), '/metricsListen', err instanceof Error ? err.message : String(err), err);
+    }
   }
   if (value.staleAfterMs <= value.intervalMs) throw configError('staleAfterMs', origin('staleAfterMs'), '/staleAfterMs', `must be longer than intervalMs (${value.intervalMs})`);
   if (value.natsUrl !== null) {

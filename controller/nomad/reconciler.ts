@@ -60,6 +60,8 @@ export interface NomadReconcilerOptions {
   readonly log?: Logger;
   /** Called after every call to Nomad the reconciler makes (tests, benchmarks, audit). */
   readonly onAction?: (action: AppliedAction) => void;
+  /** Called after every full pass of the periodic loop that reached Nomad (metrics: reconcile lag). */
+  readonly onPass?: (at: number) => void;
   readonly now?: () => number;
 }
 
@@ -234,6 +236,7 @@ export class NomadReconciler {
       } else {
         if (!this.active) this.activate();
         await this.reconcileAll('periodic');
+        this.opts.onPass?.(this.now());
         if (this.passBackoff.attempt > 0) this.log.info({ failures: this.passBackoff.attempt }, 'nomad is reachable again');
         this.passBackoff.reset();
       }

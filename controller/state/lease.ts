@@ -37,6 +37,8 @@ export class KvLease {
   private readonly holder: string;
   private readonly ttlMs: number;
   private readonly log: Logger;
+  /** Until when this replica holds the lease by its last successful tryAcquire (ms); 0: not held. */
+  private heldUntil = 0;
 
   constructor(kv: KV, name: string, holder: string, ttlMs: number, log: Logger = silentLogger()) {
     this.log = log;
@@ -46,8 +48,31 @@ export class KvLease {
     this.ttlMs = ttlMs;
   }
 
+  /** The lease's name (its KV key). */
+  get leaseName(): string {
+    return this.name;
+  }
+
+  /** Whether this replica holds the lease now, by its last tryAcquire (metrics, status). */
+  held(now = Date.now()): boolean {
+    return this.heldUntil > now;
+  }
+
+  /** The lease as stored now: its holder and expiry; null when nobody holds it or it does not decode. */
+  async current(): Promise<LeaseRecord | null> {
+    const entry = await this.kv.get(this.name);
+    if (entry === null || entry.operation !== 'PUT') return null;
+    return this.read(entry.value);
+  }
+
   /** Takes or renews the lease; true when this replica holds it until now + ttl. */
   async tryAcquire(now = Date.now()): Promise<boolean> {
+    const held = await this.acquire(now);
+    this.heldUntil = held ? now + this.ttlMs : 0;
+    return held;
+  }
+
+  private async acquire(now: number): Promise<boolean> {
     const value = enc.encode(JSON.stringify({ version: 1, holder: this.holder, expiresAt: now + this.ttlMs } satisfies LeaseRecord));
     try {
       const entry = await this.kv.get(this.name);
@@ -80,6 +105,7 @@ export class KvLease {
 
   /** Gives the lease up so another replica can take it at once. */
   async release(): Promise<void> {
+    this.heldUntil = 0;
     try {
       const entry = await this.kv.get(this.name);
       if (entry === null || entry.operation !== 'PUT') return;

@@ -62,6 +62,8 @@ const CONFLICT_BACKOFF: BackoffPolicy = { baseMs: 5, capMs: 200 };
 export interface StoreOptions {
   /** Where records and audit entries that cannot be read are reported (they are skipped). */
   readonly log?: Logger;
+  /** Times every KV operation (controller metrics); none: not timed. */
+  readonly metrics?: { timedKv(kv: KV, bucket: string): KV };
 }
 
 function isConflict(err: unknown): boolean {
@@ -125,7 +127,16 @@ export class ControllerStore {
         });
       }
       await enforceStreamLimits(jsm, AUDIT_STREAM, audit, { deny_delete: true, deny_purge: true });
-      return new ControllerStore(nc, js, nodes, nonces, enroll, leases, opts.log ?? silentLogger());
+      const timed = (kv: KV, bucket: string): KV => opts.metrics?.timedKv(kv, bucket) ?? kv;
+      return new ControllerStore(
+        nc,
+        js,
+        timed(nodes, BUCKETS.nodes),
+        timed(nonces, BUCKETS.nonces),
+        timed(enroll, BUCKETS.enroll),
+        timed(leases, BUCKETS.leases),
+        opts.log ?? silentLogger(),
+      );
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the JetStream buckets');
     }

@@ -19,6 +19,7 @@ import { appraisalInputs, type Appraiser, type ReplyPatch } from '../appraisers/
 import type { ControllerStore } from '../state/index.js';
 import type { TrustEvents } from '../state/index.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
+import { stopwatch, type ControllerMetrics } from '../metrics/index.js';
 
 export interface VerifierOptions {
   /** PCR selection every quote must cover, e.g. "sha256:0,1,2,3,4,5,6,7,10". */
@@ -32,6 +33,8 @@ export interface VerifierOptions {
   readonly maxOutstandingNonces?: number;
   /** Nonce requests per node (token bucket) on the request subject; none: not limited. */
   readonly nonceRequestRate?: { readonly ratePerSecond: number; readonly burst: number };
+  /** Rounds, verdict latency, findings and nonces are counted here; none: not counted. */
+  readonly metrics?: Pick<ControllerMetrics, 'round' | 'nonceIssued' | 'nonceConsumed'>;
 }
 
 /** Default of maxOutstandingNonces. */
@@ -96,6 +99,7 @@ export class Verifier {
       list.push({ nonceHex, issuedAt: now });
       this.outstanding.set(nodeId, list);
     });
+    this.opts.metrics?.nonceIssued();
     return { nodeId, nonce, pcrSelection: this.opts.pcrSelection };
   }
 
@@ -167,6 +171,13 @@ export class Verifier {
 
   /** Judges one round of evidence and stores the node's new state. */
   async handleEvidence(ev: EvidenceMsg, now = Date.now()): Promise<EvidenceReplyMsg> {
+    const elapsed = stopwatch();
+    const reply = await this.judgeRound(ev, now);
+    this.opts.metrics?.round(reply.verdict === 'trusted' || reply.verdict === 'untrusted' ? reply.verdict : 'refused', reply.findings.map((f) => f.code), elapsed());
+    return reply;
+  }
+
+  private async judgeRound(ev: EvidenceMsg, now: number): Promise<EvidenceReplyMsg> {
     const stored = await this.store.getNode(ev.nodeId);
     if (stored === null) return refused('NODE_NOT_ENROLLED', `node ${ev.nodeId} is not enrolled`);
     // Fail closed: a node whose record does not decode has no AK to verify against and no
@@ -200,6 +211,7 @@ export class Verifier {
     const list = this.outstanding.get(ev.nodeId);
     const at = list?.findIndex((n) => n.nonceHex === nonceHex) ?? -1;
     if (list !== undefined && at >= 0) list.splice(at, 1);
+    this.opts.metrics?.nonceConsumed(nonce.ok ? 'ok' : nonce.code);
     if (!nonce.ok) return { findings: [finding(nonce.code, nonce.message)], judgement: null, sticky: false, reply: {}, notes: [] };
     let ak: KeyObject;
     try {

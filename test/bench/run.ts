@@ -16,6 +16,7 @@ import { benchImaLatency } from './ima-latency-bench.js';
 import { benchMerkle } from './merkle-bench.js';
 import { benchNomad } from './nomad-bench.js';
 import { benchQuote } from './quote-bench.js';
+import { benchFootprint } from './footprint-bench.js';
 import { printResults, type BenchResult } from './result.js';
 
 const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
@@ -34,6 +35,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['signatures through SoftHSM2 (PKCS#11) against crypto.sign with the same key type', benchHsm],
   ['host baseline through the controller: rule accepting 8080 added in a namespace -> node untrusted (report mode) / rule gone (enforce mode)', () => benchBaselineLatency()],
   ['IMA with ECDSA signatures (per core), against raw @noble/curves verification of the same signatures', benchImaEcdsa],
+  ['footprint: controller idle RSS; agent RSS and CPU per round (installed package when present, else the dev tree)', benchFootprint],
 ];
 
 for (const [title, run] of suites) {

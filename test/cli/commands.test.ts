@@ -68,6 +68,7 @@ const DOCUMENTED = [
   'audit checkpoint',
   'audit export',
   'audit verify',
+  'status',
 ];
 
 function escape(text: string): string {

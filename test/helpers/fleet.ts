@@ -133,8 +133,10 @@ export class ControllerProcess {
     this.grpcAddress = grpcAddress;
   }
 
-  static async start(configPath: string): Promise<ControllerProcess> {
-    const child = execa('node', [CONTROLLER_MAIN, '--config', configPath], { reject: false, stdout: 'pipe', stderr: 'pipe', env: { BULWARK_CONTROLLER_CONFIG: '' } });
+  /** Starts `command` (default: the dev tree's bulwark-controller under node) with `--config configPath`. */
+  static async start(configPath: string, command: readonly string[] = ['node', CONTROLLER_MAIN]): Promise<ControllerProcess> {
+    const [file = 'node', ...args] = command;
+    const child = execa(file, [...args, '--config', configPath], { reject: false, stdout: 'pipe', stderr: 'pipe', env: { BULWARK_CONTROLLER_CONFIG: '' } });
     const address = await new Promise<string>((resolve, reject) => {
       let buf = '';
       const timer = setTimeout(() => reject(new Error(`controller did not start: ${buf}`)), 20_000);
@@ -277,11 +279,11 @@ export class TestFleet {
     this.controller = null;
   }
 
-  /** Starts the controller as a child process (same config, written to a file). */
-  async startControllerProcess(): Promise<ControllerProcess> {
+  /** Starts the controller as a child process (same config, written to a file); `command` as for ControllerProcess.start. */
+  async startControllerProcess(command?: readonly string[]): Promise<ControllerProcess> {
     const path = join(this.root, 'controller.json');
     await writeFile(path, JSON.stringify(this.controllerConfig));
-    const p = await ControllerProcess.start(path);
+    const p = await ControllerProcess.start(path, command);
     this.controllerProcess = p;
     this.grpcAddress = p.grpcAddress;
     await this.installKeySets();
@@ -317,7 +319,17 @@ export class TestFleet {
   /** A host with its own swtpm and an agent (not started). */
   async addNode(
     nodeId: string,
-    opts: { ca?: TestCa; ekType?: 'rsa' | 'ecc'; eventLogPath?: string; imaLogPath?: string; imaFormat?: 'ascii' | 'binary'; nomadNode?: string; baseline?: NodeBaseline } = {},
+    opts: {
+      ca?: TestCa;
+      ekType?: 'rsa' | 'ecc';
+      eventLogPath?: string;
+      imaLogPath?: string;
+      imaFormat?: 'ascii' | 'binary';
+      nomadNode?: string;
+      baseline?: NodeBaseline;
+      /** Further agent config keys (the last layer), e.g. metricsListen. */
+      agent?: Readonly<Record<string, unknown>>;
+    } = {},
   ): Promise<TestNode> {
     const swtpm = await this.newTpm(opts.ca);
     const dataDir = join(this.root, 'agents', nodeId);
@@ -346,6 +358,7 @@ export class TestFleet {
           ...(opts.baseline === undefined ? { baseline: false } : { baseline: true, nftCommand: [...opts.baseline.nftCommand], selinuxRoot: opts.baseline.selinuxRoot, baselineKeys }),
           ...(opts.imaFormat === undefined ? {} : { imaFormat: opts.imaFormat }),
           ...(opts.nomadNode === undefined ? {} : { nomadNode: opts.nomadNode }),
+          ...opts.agent,
         },
       ],
       {},

@@ -42,6 +42,7 @@ import {
   HEALTH_SERVICE,
   PLACEMENT_SERVICE,
   POLICIES_SERVICE,
+  REFLECTION_SERVICE_NAMES,
   REGISTRAR_SERVICE,
   type ClientTls,
 } from '../../proto/index.js';
@@ -121,6 +122,9 @@ const EXPECTED: Readonly<Record<string, Allowed>> = {
   '/bulwark.v1.Attestation/History': 'viewer',
   '/bulwark.v1.Attestation/GetBaseline': 'viewer',
   '/bulwark.v1.Attestation/GetStatementKey': 'viewer',
+  '/bulwark.v1.Attestation/GetStatus': 'viewer',
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': 'viewer',
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': 'viewer',
   '/bulwark.v1.Attestation/Reattest': 'operator',
   '/bulwark.v1.Attestation/ApproveReenrollment': 'admin',
   '/bulwark.v1.Attestation/MoveNode': 'admin',
@@ -146,7 +150,13 @@ const EXPECTED: Readonly<Record<string, Allowed>> = {
 };
 
 /** Each RPC with a request (serialized by its generated definition) that changes nothing that matters here. */
-const CASES: { path: string; stream: boolean; body: Buffer }[] = [
+/** ServerReflectionRequest { list_services: "" }: field 7, length-delimited, empty (a bidi stream). */
+const LIST_SERVICES = Buffer.from([0x3a, 0x00]);
+const REFLECTION_PATHS = REFLECTION_SERVICE_NAMES.map((name) => `/${name}/ServerReflectionInfo`);
+
+const CASES: { path: string; stream: boolean | 'bidi'; body: Buffer }[] = [
+  { path: ATTESTATION_SERVICE.getStatus.path, stream: false, body: ATTESTATION_SERVICE.getStatus.requestSerialize({}) },
+  ...REFLECTION_PATHS.map((path) => ({ path, stream: 'bidi' as const, body: LIST_SERVICES })),
   { path: REGISTRAR_SERVICE.enroll.path, stream: false, body: REGISTRAR_SERVICE.enroll.requestSerialize({ nodeId: 'nobody', ekType: 1, ekPublic: new Uint8Array(1), ekCertificate: new Uint8Array(0), akPublic: new Uint8Array(1), nomadNode: '' }) },
   { path: REGISTRAR_SERVICE.activateCredential.path, stream: false, body: REGISTRAR_SERVICE.activateCredential.requestSerialize({ challengeId: 'none', secret: new Uint8Array(32), nodePublicKey: new Uint8Array(0), natsPublicKey: '' }) },
   { path: HEALTH_SERVICE.check.path, stream: false, body: HEALTH_SERVICE.check.requestSerialize({ service: '' }) },
@@ -189,7 +199,7 @@ interface Outcome {
 const identity = (b: Buffer): Buffer => b;
 
 /** Makes one raw call; a server stream gets a short deadline (an allowed watch stays open until it). */
-function call(client: grpc.Client, path: string, stream: boolean, body: Buffer): Promise<Outcome> {
+function call(client: grpc.Client, path: string, stream: boolean | 'bidi', body: Buffer): Promise<Outcome> {
   return new Promise((resolve) => {
     const codeOf = (err: grpc.ServiceError): string => {
       const v = err.metadata.get(ERROR_CODE_METADATA)[0];
@@ -199,6 +209,16 @@ function call(client: grpc.Client, path: string, stream: boolean, body: Buffer):
       client.makeUnaryRequest(path, identity, identity, body, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) => {
         resolve(err === null ? { status: grpc.status.OK, code: '' } : { status: err.code, code: codeOf(err) });
       });
+      return;
+    }
+    if (stream === 'bidi') {
+      // One request, then half-close: an allowed reflection stream answers and ends.
+      const b = client.makeBidiStreamRequest(path, identity, identity, new grpc.Metadata(), { deadline: Date.now() + 10_000 });
+      b.on('data', () => undefined);
+      b.on('error', (err: grpc.ServiceError) => resolve({ status: err.code, code: codeOf(err) }));
+      b.on('end', () => resolve({ status: grpc.status.OK, code: '' }));
+      b.write(body);
+      b.end();
       return;
     }
     const s = client.makeServerStreamRequest(path, identity, identity, body, new grpc.Metadata(), { deadline: Date.now() + 1500 });
@@ -236,7 +256,10 @@ async function accessRecords(): Promise<ReturnType<typeof ACCESS_AUDIT_RECORD.pa
 }
 
 t.test('the table names every RPC the controller serves, and the matrix covers it', async (t) => {
-  const served = [REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, AUDIT_SERVICE, HEALTH_SERVICE].flatMap((d) => Object.values(d).map((m) => m.path)).sort();
+  const served = [
+    ...[REGISTRAR_SERVICE, ATTESTATION_SERVICE, POLICIES_SERVICE, PLACEMENT_SERVICE, APPS_SERVICE, CREDENTIALS_SERVICE, AUDIT_SERVICE, HEALTH_SERVICE].flatMap((d) => Object.values(d).map((m) => m.path)),
+    ...REFLECTION_PATHS,
+  ].sort();
   t.same(Object.keys(RPC_ACCESS).sort(), served, 'RPC_ACCESS has exactly the served methods');
   t.same(Object.keys(EXPECTED).sort(), served, 'the expectations here cover them all');
   t.same(CASES.map((c) => c.path).sort(), served, 'and there is a call for each');

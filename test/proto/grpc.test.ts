@@ -93,6 +93,7 @@ const BASELINE_STATUS: BaselineStatusMsg = {
 };
 
 const attestation: AttestationServer = {
+  getStatus: (_call, cb) => cb(null, { version: 'v'.repeat(65), replica: '', startedAt: '', uptimeMs: 0, nodeVersion: '', dependencies: [], leases: [], nodes: [] }),
   listNodes: (_call, cb) => cb(null, { nodes: Array.from({ length: WIRE_LIMITS.list + 4 }, (_, i) => ({ ...node, nodeId: `node-${i}` })) }),
   getNode: (call, cb) => (call.request.nodeId === 'huge' ? cb(null, { ...node, akName: 'a'.repeat(257) }) : cb(refuse('NODE_NOT_FOUND'))),
   watchTrust: (call) => {
@@ -197,6 +198,7 @@ t.test('attestation', async (t) => {
   t.same(nodes[0], { ...node, nodeId: 'node-0', state: 'trusted', facts: null }, 'enum values become trust states; no facts is null');
   await t.rejects(client.getNode('node-x'), { name: 'BulwarkError', code: 'NODE_NOT_FOUND' }, 'the code in metadata comes back');
   await t.rejects(client.getNode('huge'), { name: 'BulwarkError', code: 'WIRE_MALFORMED' }, 'an oversized field in an answer');
+  await t.rejects(client.status(), { name: 'BulwarkError', code: 'WIRE_MALFORMED' }, 'a status whose version is oversized');
   const history = await client.history('node-1', 7);
   t.same(history.map((e) => [e.previous, e.state, e.at]), [['unknown', 'untrusted', 'limit 7']]);
   t.equal(await client.reattest('node-1'), 'nonce for node-1');

@@ -41,6 +41,45 @@ export namespace TrustState {
   export type TRUST_STATE_STALE = typeof TrustState.TRUST_STATE_STALE;
 }
 
+export interface GetStatusRequest {
+}
+
+/** A service the controller depends on ("nats", "nomad"), as the answering replica sees it now. */
+export interface DependencyStatus {
+  name: string;
+  /** False for an optional service that is not configured (Nomad without nomadAddr). */
+  configured: boolean;
+  reachable: boolean;
+  /** The address, or why it is not reachable. */
+  detail: string;
+}
+
+/** A lease in KV: who holds it and until when ("" when nobody does). */
+export interface LeaseStatus {
+  name: string;
+  holder: string;
+  heldByThisReplica: boolean;
+  expiresAt: string;
+}
+
+export interface NodeStateCount {
+  state: string;
+  count: number;
+}
+
+export interface ControllerStatus {
+  version: string;
+  /** The replica's name in leases. */
+  replica: string;
+  startedAt: string;
+  uptimeMs: number;
+  nodeVersion: string;
+  dependencies: DependencyStatus[];
+  leases: LeaseStatus[];
+  /** Every trust state, with 0 for none; empty when the node records could not be read. */
+  nodes: NodeStateCount[];
+}
+
 export interface GetStatementKeyRequest {
 }
 
@@ -221,6 +260,388 @@ export interface ReattestResponse {
 export interface ApproveReenrollmentRequest {
   nodeId: string;
 }
+
+function createBaseGetStatusRequest(): GetStatusRequest {
+  return {};
+}
+
+export const GetStatusRequest: MessageFns<GetStatusRequest> = {
+  encode(_: GetStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseDependencyStatus(): DependencyStatus {
+  return { name: "", configured: false, reachable: false, detail: "" };
+}
+
+export const DependencyStatus: MessageFns<DependencyStatus> = {
+  encode(message: DependencyStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.configured !== false) {
+      writer.uint32(16).bool(message.configured);
+    }
+    if (message.reachable !== false) {
+      writer.uint32(24).bool(message.reachable);
+    }
+    if (message.detail !== "") {
+      writer.uint32(34).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DependencyStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDependencyStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.configured = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reachable = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseLeaseStatus(): LeaseStatus {
+  return { name: "", holder: "", heldByThisReplica: false, expiresAt: "" };
+}
+
+export const LeaseStatus: MessageFns<LeaseStatus> = {
+  encode(message: LeaseStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.holder !== "") {
+      writer.uint32(18).string(message.holder);
+    }
+    if (message.heldByThisReplica !== false) {
+      writer.uint32(24).bool(message.heldByThisReplica);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(34).string(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaseStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaseStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.holder = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.heldByThisReplica = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseNodeStateCount(): NodeStateCount {
+  return { state: "", count: 0 };
+}
+
+export const NodeStateCount: MessageFns<NodeStateCount> = {
+  encode(message: NodeStateCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== "") {
+      writer.uint32(10).string(message.state);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeStateCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeStateCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
+
+function createBaseControllerStatus(): ControllerStatus {
+  return {
+    version: "",
+    replica: "",
+    startedAt: "",
+    uptimeMs: 0,
+    nodeVersion: "",
+    dependencies: [],
+    leases: [],
+    nodes: [],
+  };
+}
+
+export const ControllerStatus: MessageFns<ControllerStatus> = {
+  encode(message: ControllerStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    if (message.replica !== "") {
+      writer.uint32(18).string(message.replica);
+    }
+    if (message.startedAt !== "") {
+      writer.uint32(26).string(message.startedAt);
+    }
+    if (message.uptimeMs !== 0) {
+      writer.uint32(32).uint64(message.uptimeMs);
+    }
+    if (message.nodeVersion !== "") {
+      writer.uint32(42).string(message.nodeVersion);
+    }
+    for (const v of message.dependencies) {
+      DependencyStatus.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.leases) {
+      LeaseStatus.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.nodes) {
+      NodeStateCount.encode(v!, writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ControllerStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseControllerStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.replica = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startedAt = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.uptimeMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nodeVersion = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.dependencies.push(DependencyStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.leases.push(LeaseStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.nodes.push(NodeStateCount.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+};
 
 function createBaseGetStatementKeyRequest(): GetStatementKeyRequest {
   return {};
@@ -2061,6 +2482,19 @@ export const AttestationService = {
     responseSerialize: (value: StatementKey): Buffer => Buffer.from(StatementKey.encode(value).finish()),
     responseDeserialize: (value: Buffer): StatementKey => StatementKey.decode(value),
   },
+  /**
+   * The answering replica's own health for `bulwarkctl status`: version, uptime, NATS and
+   * Nomad reachability, lease holders, nodes by trust state.
+   */
+  getStatus: {
+    path: "/bulwark.v1.Attestation/GetStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetStatusRequest): Buffer => Buffer.from(GetStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetStatusRequest => GetStatusRequest.decode(value),
+    responseSerialize: (value: ControllerStatus): Buffer => Buffer.from(ControllerStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ControllerStatus => ControllerStatus.decode(value),
+  },
 } as const;
 
 export interface AttestationServer extends UntypedServiceImplementation {
@@ -2093,6 +2527,11 @@ export interface AttestationServer extends UntypedServiceImplementation {
    * signatures) with, for `bulwarkctl verify --require-attested --controller-key` offline.
    */
   getStatementKey: handleUnaryCall<GetStatementKeyRequest, StatementKey>;
+  /**
+   * The answering replica's own health for `bulwarkctl status`: version, uptime, NATS and
+   * Nomad reachability, lease holders, nodes by trust state.
+   */
+  getStatus: handleUnaryCall<GetStatusRequest, ControllerStatus>;
 }
 
 export interface AttestationClient extends Client {
@@ -2266,6 +2705,25 @@ export interface AttestationClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StatementKey) => void,
+  ): ClientUnaryCall;
+  /**
+   * The answering replica's own health for `bulwarkctl status`: version, uptime, NATS and
+   * Nomad reachability, lease holders, nodes by trust state.
+   */
+  getStatus(
+    request: GetStatusRequest,
+    callback: (error: ServiceError | null, response: ControllerStatus) => void,
+  ): ClientUnaryCall;
+  getStatus(
+    request: GetStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ControllerStatus) => void,
+  ): ClientUnaryCall;
+  getStatus(
+    request: GetStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ControllerStatus) => void,
   ): ClientUnaryCall;
 }
 
