@@ -272,6 +272,8 @@ export const ERROR_CODES = {
   ENVELOPE_REQUIRED: 'refused',
   /** An app spec in the catalogue that differs from the signed one (edited after signing), or a signed spec for another app. */
   APP_SPEC_NOT_SIGNED: 'refused',
+  /** systemd's measurement log (/run/log/systemd/tpm2-measure.log) is not a JSON text sequence of systemd's CEL-JSON records, is cut off, or is past a cap. */
+  SYSTEMD_LOG_MALFORMED: 'malformed',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
