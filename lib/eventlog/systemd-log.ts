@@ -23,7 +23,7 @@ import { HASH_ALGS_BY_NAME, HASH_ALG_NAMES, type HashAlgName } from '../tpm/inde
 export const MAX_SYSTEMD_LOG_SIZE = 32 * 1024;
 
 /** Most records in one log. */
-export const MAX_SYSTEMD_LOG_RECORDS = 256;
+export const MAX_SYSTEMD_LOG_RECORDS = 128;
 
 /** Longest `content.string` of a record (file system identities are the longest systemd writes). */
 export const MAX_SYSTEMD_RECORD_STRING = 4096;
