@@ -19,7 +19,7 @@ import type { FirmwareQuirkId } from './quirks.js';
 import { BOOT_LOG_PCRS, bankName, checkEventDataDigest, extendedPcrs, isPcrProven, replayEventLog, type ReplayOptions, type ReplayedEventLog, type SelfReplayedEventLog, type VerifiedEventLog } from './replay.js';
 import { readSecureBootState, type SignatureEntry } from './secure-boot.js';
 import type { SystemdLog } from './systemd-log.js';
-import { SYSTEMD_BOOT_PCRS, judgeUkiBoot, replaySystemdBoot } from './uki.js';
+import { SYSTEMD_BOOT_PCRS, judgeUkiBoot, replaySystemdBoot, type VerifiedSystemdBoot } from './uki.js';
 
 /** Longest kernel command line matched against a policy pattern (x86 COMMAND_LINE_SIZE is 2048, newer kernels 4096). */
 export const MAX_KERNEL_CMDLINE = 4096;
@@ -299,22 +299,37 @@ export interface BootLogsOptions {
  * Trust: logs untrusted, `quoted` from verifyQuote, `policy` trusted.
  */
 export function evaluateBootLogs(firmware: EventLog, systemd: SystemdLog | null, quoted: QuotedPcrs, policy: MeasuredBootPolicy, options: BootLogsOptions = {}): MeasuredBootResult {
+  const replay = replayBootLogs(firmware, systemd, quoted, options);
+  if (!replay.ok) return replayFailure(policy, replay.findings);
+  const findings = judge(policy, replay.firmware);
+  if (policy.uki !== undefined && !policy.acceptAll) {
+    if (systemd === null) findings.push(finding('SYSTEMD_LOG_MISSING', `measured-boot policy ${policy.name} judges a UKI boot, but the host sent no systemd measurement log`));
+    findings.push(...judgeUkiBoot(policy.uki, replay.systemd, policy.bank, MAX_KERNEL_CMDLINE));
+  }
+  const verdict: Verdict = findings.length === 0 ? { verdict: 'trusted', findings: [] } : { verdict: 'untrusted', findings };
+  return { policy: policy.name, verdict, quirks: replay.firmware.quirks, warnings: policy.warnings };
+}
+
+/**
+ * The replays of evaluateBootLogs without a policy (a node no measured-boot policy judges
+ * yet): both verified forms, or the findings of the first that failed.
+ */
+export function replayBootLogs(
+  firmware: EventLog,
+  systemd: SystemdLog | null,
+  quoted: QuotedPcrs,
+  options: BootLogsOptions = {},
+): { readonly ok: true; readonly firmware: VerifiedEventLog; readonly systemd: VerifiedSystemdBoot } | { readonly ok: false; readonly findings: readonly Finding[] } {
   const exclude = options.excludePcrs ?? [];
   const pcrs = [...new Set([...BOOT_LOG_PCRS, ...extendedPcrs(firmware)])].filter((p) => !SYSTEMD_BOOT_PCRS.includes(p) && !exclude.includes(p));
   const replay = replayEventLog(firmware, quoted, { pcrs });
-  if (!replay.ok) return replayFailure(policy, replay.findings);
+  if (!replay.ok) return { ok: false, findings: replay.findings };
   const sd = replaySystemdBoot(firmware, systemd ?? { records: [] }, quoted, { excludePcrs: exclude });
   if (!sd.ok) {
     const note = systemd === null ? [finding('SYSTEMD_LOG_MISSING', 'the host sent no systemd measurement log (/run/log/systemd/tpm2-measure.log)')] : [];
-    return replayFailure(policy, [...sd.findings, ...note]);
+    return { ok: false, findings: [...sd.findings, ...note] };
   }
-  const findings = judge(policy, replay.log);
-  if (policy.uki !== undefined && !policy.acceptAll) {
-    if (systemd === null) findings.push(finding('SYSTEMD_LOG_MISSING', `measured-boot policy ${policy.name} judges a UKI boot, but the host sent no systemd measurement log`));
-    findings.push(...judgeUkiBoot(policy.uki, sd.boot, policy.bank, MAX_KERNEL_CMDLINE));
-  }
-  const verdict: Verdict = findings.length === 0 ? { verdict: 'trusted', findings: [] } : { verdict: 'untrusted', findings };
-  return { policy: policy.name, verdict, quirks: replay.log.quirks, warnings: policy.warnings };
+  return { ok: true, firmware: replay.log, systemd: sd.boot };
 }
 
 export interface ReferencePolicyOptions {

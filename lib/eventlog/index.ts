@@ -32,6 +32,7 @@ export {
   evaluateEventLog,
   evaluateMeasuredBootPolicy,
   evaluateMeasuredBootPolicyUnquoted,
+  replayBootLogs,
   replayFailure,
   type BootLogsOptions,
   type MeasuredBootResult,
