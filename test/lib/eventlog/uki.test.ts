@@ -114,6 +114,8 @@ t.test('the recorded boot read: UKI sections, command line, sysext, phases, mach
     t.match(block ?? '', `sha256: ${s.digest}`, `${s.name} digest matches ukify inspect`);
   }
   t.same(uki.unpairedPcr11, [], 'every PCR 11 stub event is a section name/contents pair');
+  // systemd-measure calculate --phase= over the same sections (computed offline) names the UKI the same way.
+  t.match(ukiText('systemd-measure-calculate.txt'), `Phase <:>\n11:sha256=${uki.ukiDigest ?? 'none'}`, 'the UKI digest is systemd-measure\'s');
   const cmdlines = uki.pcr12.filter((m) => m.cmdline).map((m) => m.description);
   t.same(cmdlines, [ukiText('proc-cmdline').trim(), ukiText('proc-cmdline').trim()], 'systemd-boot and systemd-stub each measured /proc/cmdline into PCR 12');
   t.same(
