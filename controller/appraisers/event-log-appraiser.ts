@@ -117,11 +117,12 @@ export class EventLogAppraiser implements Appraiser {
 
     let findings: readonly Finding[];
     try {
-      if (ev.systemdLog.length > 0) {
-        // A UKI boot: the firmware log and systemd's log replay together into PCRs 11-15
-        // (lib/eventlog evaluateBootLogs); the systemd log is a few KiB, parsed every round.
+      if (ev.systemdLog.length > 0 || policy?.policy.uki !== undefined) {
+        // A UKI boot (or a policy that judges one): the firmware log and systemd's log replay
+        // together into PCRs 11-15 (lib/eventlog evaluateBootLogs; no systemd log is
+        // SYSTEMD_LOG_MISSING there); the systemd log is a few KiB, parsed every round.
         const firmware = this.cache.parse(bytes).log;
-        const systemd = parseSystemdLog(ev.systemdLog);
+        const systemd = ev.systemdLog.length > 0 ? parseSystemdLog(ev.systemdLog) : null;
         const options = { excludePcrs: this.baselinePcr === null ? [] : [this.baselinePcr] };
         findings =
           policy === null

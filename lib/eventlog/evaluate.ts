@@ -246,6 +246,7 @@ function judgeSecureBoot(sb: SecureBootRequirement, log: ReplayedEventLog, bank:
  * Judges a verified boot against a policy: every check the policy sets, each failure its
  * own finding (BOOT_COMPONENT_NOT_ALLOWED, SECURE_BOOT_DISABLED, KERNEL_CMDLINE_NOT_ALLOWED,
  * DBX_ENTRY_MISSING, ...). Trust: `log` is a VerifiedEventLog, `policy` trusted.
+ * A policy's `uki` block needs systemd's log as well: evaluateBootLogs judges it.
  */
 export function evaluateMeasuredBootPolicy(policy: MeasuredBootPolicy, log: VerifiedEventLog): MeasuredBootResult {
   const findings = judge(policy, log);
