@@ -16,6 +16,7 @@ const TRUST_TYPE_CONSTRUCTORS = [
   'lib/ima/replay.ts',
   'lib/dsse/verify.ts',
   'lib/signing/keyset.ts',
+  'lib/eventlog/uki.ts',
 ];
 
 export default tseslint.config(

@@ -58,6 +58,11 @@ export const AgentConfigSchema = Type.Object(
     bootIdPath: Text({ default: '/proc/sys/kernel/random/boot_id', pattern: ABSOLUTE }),
     /** The UEFI event log (securityfs); null when the host has none to send. */
     eventLogPath: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: '/sys/kernel/security/tpm0/binary_bios_measurements' }),
+    /**
+     * systemd's userspace measurement log (PCRs 11 and 15 after ExitBootServices), sent on
+     * hosts booted with systemd-stub; a missing file is no log. null: never sent.
+     */
+    systemdLogPath: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: '/run/log/systemd/tpm2-measure.log' }),
     /** The IMA measurement list (securityfs); null when the host runs without IMA. */
     imaLogPath: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: '/sys/kernel/security/ima/ascii_runtime_measurements' }),
     /** Format of imaLogPath: the ascii or the binary securityfs file. */
@@ -119,6 +124,7 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_AK_HANDLE: { key: 'akHandle', type: 'integer' },
   BULWARK_EVENT_LOG: { key: 'eventLogPath', type: 'path-or-none' },
   BULWARK_IMA_LOG: { key: 'imaLogPath', type: 'path-or-none' },
+  BULWARK_SYSTEMD_LOG: { key: 'systemdLogPath', type: 'path-or-none' },
   BULWARK_NOMAD_NODE: { key: 'nomadNode', type: 'string' },
   BULWARK_LOG_LEVEL: { key: 'logLevel', type: 'string' },
   BULWARK_METRICS_LISTEN: { key: 'metricsListen', type: 'string' },

@@ -11,6 +11,7 @@ import type { AgentConfig } from './config.js';
 import { EventLogSource } from './event-log-source.js';
 import type { EvidenceSource } from './evidence-source.js';
 import { ImaSource } from './ima-source.js';
+import { SystemdLogSource } from './systemd-log-source.js';
 import type { Tpm } from './tpm.js';
 
 const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g;
@@ -46,6 +47,9 @@ export function evidenceSources(config: AgentConfig, opts: { imaPollMs?: number;
   const sources: EvidenceSource[] = [];
   const bootId = async (): Promise<string> => (await readFile(config.bootIdPath, 'utf8')).trim();
   if (config.eventLogPath !== null) sources.push(new EventLogSource(config.eventLogPath));
+  if (config.systemdLogPath !== null) {
+    sources.push(new SystemdLogSource({ path: config.systemdLogPath, firmwareLogPath: config.eventLogPath, baselinePcr: config.baseline ? config.baselinePcr : null }));
+  }
   if (config.imaLogPath !== null) {
     sources.push(
       new ImaSource({

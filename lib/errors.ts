@@ -279,6 +279,8 @@ export const ERROR_CODES = {
   STORE_VERSION_NEWER: 'refused',
   /** gRPC health asked about a service this server does not have. */
   SERVICE_NOT_FOUND: 'not-found',
+  /** systemd's measurement log (/run/log/systemd/tpm2-measure.log) is not a JSON text sequence of systemd's CEL-JSON records, is cut off, or is past a cap. */
+  SYSTEMD_LOG_MALFORMED: 'malformed',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

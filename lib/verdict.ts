@@ -51,6 +51,11 @@ export const FINDING_CODES = {
   SELINUX_REPORT_CONTRADICTS_KERNEL: 'the SELinux state the agent reported contradicts what the kernel measured into the IMA log',
   NFT_BASELINE_DRIFT: "the host's effective nftables exposure or Bulwark's own table differs from the baseline",
   EVENTLOG_SHA1_ONLY: 'the event log carries SHA-1 digests only (a TCG 1.2 format log), and the measured-boot policy does not accept SHA-1 alone as evidence',
+  SYSTEMD_LOG_REPLAY_MISMATCH: "systemd-stub's events and systemd's measurement log do not replay to the quoted PCR 11, 12, 13 or 15",
+  SYSTEMD_LOG_MISSING: 'a measured-boot policy judges a UKI boot but the host sent no systemd measurement log',
+  UKI_NOT_ALLOWED: 'the unified kernel image measured into PCR 11 is not one the measured-boot policy allows',
+  BOOT_PHASE_NOT_ALLOWED: 'a systemd boot phase in PCR 11 is not the one the measured-boot policy expects at that point',
+  SYSEXT_NOT_ALLOWED: 'a system extension systemd-stub measured into PCR 13 is not one the measured-boot policy allows',
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;

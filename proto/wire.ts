@@ -36,7 +36,12 @@ export const WIRE_LIMITS = {
   certificate: 16 * 1024,
   list: 256,
   /** A UEFI event log; real ones are 10-200 KiB. */
-  eventLog: 768 * 1024,
+  eventLog: 736 * 1024,
+  /**
+   * systemd's measurement log (a boot logs 5-20 records of 200-400 octets); taken from the
+   * event log's former 768 KiB so a full message stays under NATS's 2 MiB payload cap.
+   */
+  systemdLog: 32 * 1024,
   /** IMA bytes in one round; an agent sends a longer backlog over several rounds. */
   imaChunk: 768 * 1024,
   /**
@@ -282,6 +287,7 @@ export interface EvidenceMsg {
   readonly baselineFrom: number;
   readonly baselineReports: readonly Uint8Array[];
   readonly baselineSha256: string;
+  readonly systemdLog: Uint8Array;
 }
 
 /** Evidence fields beyond the quote, empty: for evidence without event log, IMA or baseline reports. */
@@ -296,6 +302,7 @@ export const NO_LOGS = {
   baselineFrom: 0,
   baselineReports: [],
   baselineSha256: '',
+  systemdLog: new Uint8Array(0),
 } as const;
 
 function imaFormat(v: string): string {
@@ -324,6 +331,7 @@ function checkEvidence(m: evidence.Evidence): EvidenceMsg {
     baselineFrom: m.baselineFrom,
     baselineReports: baselineReports(m.baselineReports),
     baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
+    systemdLog: blob(m.systemdLog, 'systemd_log', WIRE_LIMITS.systemdLog),
   };
 }
 

@@ -37,5 +37,5 @@ export async function createAppraisers(deps: AppraiserDeps): Promise<Appraisers>
     audit: deps.adminAudit,
     log: deps.log,
   });
-  return { list: [await EventLogAppraiser.open(js, deps.policies, deps.log), ima, baselines], baselines };
+  return { list: [await EventLogAppraiser.open(js, deps.policies, deps.log, deps.config.baselinePcr), ima, baselines], baselines };
 }

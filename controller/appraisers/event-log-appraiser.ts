@@ -4,12 +4,13 @@
  * measured-boot policy. The controller keeps each node's last log (KV `bulwark_eventlogs`),
  * so an agent sends a log only when it changed (after a reboot), and a controller restart
  * does not need it again. Parse, replay and policy results are memoized by log digest and
- * quoted PCR values: an unchanged log costs one map lookup per round.
+ * quoted PCR values: an unchanged log costs one map lookup per round. A UKI host also sends
+ * systemd's measurement log every round, replayed with the firmware log into PCRs 11-15.
  */
 import { createHash } from 'node:crypto';
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { isBulwarkError, toBulwarkError } from '../../lib/index.js';
-import { EventLogCache, validateMeasuredBootPolicy, type MeasuredBootPolicy } from '../../lib/eventlog/index.js';
+import { EventLogCache, evaluateBootLogs, parseSystemdLog, replayBootLogs, validateMeasuredBootPolicy, type MeasuredBootPolicy } from '../../lib/eventlog/index.js';
 import { finding, type Finding } from '../../lib/index.js';
 import type { PolicyKindName } from '../../lib/attestation/index.js';
 import { WIRE_LIMITS } from '../../proto/index.js';
@@ -39,21 +40,24 @@ export class EventLogAppraiser implements Appraiser {
   private readonly policies: PolicyStore;
   private readonly log: Logger;
   private readonly cache = new EventLogCache();
+  /** The baseline PCR, left out of the systemd replay (Bulwark's own chain extends it); null: none. */
+  private readonly baselinePcr: number | null;
   /** Stored logs read back this process's lifetime, by node: digest and bytes. */
   private readonly held = new Map<string, { digest: string; bytes: Uint8Array }>();
 
-  private constructor(kv: KV, policies: PolicyStore, log: Logger) {
+  private constructor(kv: KV, policies: PolicyStore, log: Logger, baselinePcr: number | null) {
+    this.baselinePcr = baselinePcr;
     this.log = log;
     this.kv = kv;
     this.policies = policies;
   }
 
-  static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger()): Promise<EventLogAppraiser> {
+  static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger(), baselinePcr: number | null = null): Promise<EventLogAppraiser> {
     policies.register(MEASURED_BOOT_POLICY);
     try {
       const kv = await js.views.kv(EVENTLOG_BUCKET, { history: 1, storage: StorageType.File, maxValueSize: WIRE_LIMITS.eventLog, ...kvLimits(EVENTLOG_BUCKET) });
       await enforceStreamLimits(await js.jetstreamManager(), `KV_${EVENTLOG_BUCKET}`, STREAM_LIMITS[EVENTLOG_BUCKET]);
-      return new EventLogAppraiser(kv, policies, log);
+      return new EventLogAppraiser(kv, policies, log, baselinePcr);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the event log bucket');
     }
@@ -113,10 +117,23 @@ export class EventLogAppraiser implements Appraiser {
 
     let findings: readonly Finding[];
     try {
-      findings =
-        policy === null
-          ? replayFindings(this.cache.replay(bytes, ctx.quoted))
-          : this.cache.evaluate(bytes, ctx.quoted, policy.policy).verdict.findings;
+      if (ev.systemdLog.length > 0 || policy?.policy.uki !== undefined) {
+        // A UKI boot (or a policy that judges one): the firmware log and systemd's log replay
+        // together into PCRs 11-15 (lib/eventlog evaluateBootLogs; no systemd log is
+        // SYSTEMD_LOG_MISSING there); the systemd log is a few KiB, parsed every round.
+        const firmware = this.cache.parse(bytes).log;
+        const systemd = ev.systemdLog.length > 0 ? parseSystemdLog(ev.systemdLog) : null;
+        const options = { excludePcrs: this.baselinePcr === null ? [] : [this.baselinePcr] };
+        findings =
+          policy === null
+            ? replayFindings(replayBootLogs(firmware, systemd, ctx.quoted, options))
+            : evaluateBootLogs(firmware, systemd, ctx.quoted, policy.policy, options).verdict.findings;
+      } else {
+        findings =
+          policy === null
+            ? replayFindings(this.cache.replay(bytes, ctx.quoted))
+            : this.cache.evaluate(bytes, ctx.quoted, policy.policy).verdict.findings;
+      }
     } catch (err) {
       if (!isBulwarkError(err)) throw err;
       findings = [finding(err.code, err.message, err.details)];

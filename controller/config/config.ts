@@ -226,19 +226,30 @@ function finish(layers: readonly ConfigLayer[], env: Readonly<Record<string, str
 }
 
 /**
- * The PCR selection every challenge asks for: pcrSelection with the baseline PCR added to
- * its sha256 bank (or a sha256 bank of it alone) when not already there. Registrar and
- * verifier use this, never pcrSelection itself.
+ * PCRs every challenge quotes in the sha256 bank besides pcrSelection: systemd-stub's and
+ * systemd's (11 kernel boot, 12 kernel config, 15 system identity), so a UKI host's systemd
+ * log can be replayed. Asked of every node, not only those that ship a systemd log: the
+ * replicas share no memory of which do, a quote of three more PCRs costs the TPM nothing,
+ * and on other hosts they are zero, extended by no log, and not compared.
+ */
+export const SYSTEMD_QUOTE_PCRS: readonly number[] = [11, 12, 15];
+
+/**
+ * The PCR selection every challenge asks for: pcrSelection with the baseline PCR and
+ * SYSTEMD_QUOTE_PCRS added to its sha256 bank (or a sha256 bank of them alone) when not
+ * already there. Registrar and verifier use this, never pcrSelection itself.
  */
 export function quoteSelection(config: Pick<ControllerConfig, 'pcrSelection' | 'baselinePcr'>): string {
   const selection = parsePcrSelectionSpec(config.pcrSelection);
   const sha256 = selection.find((s) => s.hashAlg === TPM_ALG.SHA256);
-  if (sha256?.pcrs.includes(config.baselinePcr) === true) return formatPcrSelectionSpec(selection);
-  const withBaseline =
+  const wanted = [config.baselinePcr, ...SYSTEMD_QUOTE_PCRS];
+  if (wanted.every((p) => sha256?.pcrs.includes(p) === true)) return formatPcrSelectionSpec(selection);
+  const merged = (pcrs: readonly number[]): number[] => [...new Set([...pcrs, ...wanted])].sort((a, b) => a - b);
+  const withAdded =
     sha256 === undefined
-      ? [...selection, { hashAlg: TPM_ALG.SHA256, pcrs: [config.baselinePcr] }]
-      : selection.map((s) => (s === sha256 ? { hashAlg: s.hashAlg, pcrs: [...s.pcrs, config.baselinePcr].sort((a, b) => a - b) } : s));
-  return formatPcrSelectionSpec(withBaseline);
+      ? [...selection, { hashAlg: TPM_ALG.SHA256, pcrs: merged([]) }]
+      : selection.map((s) => (s === sha256 ? { hashAlg: s.hashAlg, pcrs: merged(s.pcrs) } : s));
+  return formatPcrSelectionSpec(withAdded);
 }
 
 /**

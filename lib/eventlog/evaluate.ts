@@ -16,8 +16,10 @@ import { eventTypeName } from './constants.js';
 import type { EventLog } from './parse.js';
 import { formatMeasuredBootPolicy, parseMeasuredBootPolicies, type BootStage, type MeasuredBootPolicy, type SecureBootRequirement } from './policy.js';
 import type { FirmwareQuirkId } from './quirks.js';
-import { bankName, checkEventDataDigest, isPcrProven, replayEventLog, type ReplayOptions, type ReplayedEventLog, type SelfReplayedEventLog, type VerifiedEventLog } from './replay.js';
+import { BOOT_LOG_PCRS, bankName, checkEventDataDigest, extendedPcrs, isPcrProven, replayEventLog, type ReplayOptions, type ReplayedEventLog, type SelfReplayedEventLog, type VerifiedEventLog } from './replay.js';
 import { readSecureBootState, type SignatureEntry } from './secure-boot.js';
+import type { SystemdLog } from './systemd-log.js';
+import { SYSTEMD_BOOT_PCRS, judgeUkiBoot, replaySystemdBoot, type VerifiedSystemdBoot } from './uki.js';
 
 /** Longest kernel command line matched against a policy pattern (x86 COMMAND_LINE_SIZE is 2048, newer kernels 4096). */
 export const MAX_KERNEL_CMDLINE = 4096;
@@ -272,6 +274,7 @@ function judgeSecureBoot(sb: SecureBootRequirement, log: ReplayedEventLog, bank:
  * Judges a verified boot against a policy: every check the policy sets, each failure its
  * own finding (BOOT_COMPONENT_NOT_ALLOWED, SECURE_BOOT_DISABLED, KERNEL_CMDLINE_NOT_ALLOWED,
  * DBX_ENTRY_MISSING, ...). Trust: `log` is a VerifiedEventLog, `policy` trusted.
+ * A policy's `uki` block needs systemd's log as well: evaluateBootLogs judges it.
  */
 export function evaluateMeasuredBootPolicy(policy: MeasuredBootPolicy, log: VerifiedEventLog): MeasuredBootResult {
   const findings = judge(policy, log);
@@ -313,6 +316,55 @@ export function replayFailure(policy: MeasuredBootPolicy, findings: readonly Fin
 export function evaluateEventLog(log: EventLog, quoted: QuotedPcrs, policy: MeasuredBootPolicy, options?: ReplayOptions): MeasuredBootResult {
   const replay = replayEventLog(log, quoted, options);
   return replay.ok ? evaluateMeasuredBootPolicy(policy, replay.log) : replayFailure(policy, replay.findings, log);
+}
+
+/** What evaluateBootLogs leaves out of every replay. */
+export interface BootLogsOptions {
+  /** PCRs no log is replayed into: the baseline PCR, which Bulwark's own report chain extends. */
+  readonly excludePcrs?: readonly number[];
+}
+
+/**
+ * The firmware log and systemd's measurement log of one boot, against a verified quote and
+ * a policy: the firmware log replays into the PCRs it owns (0-9, 14, and any other it
+ * extends) except systemd's PCRs 11, 12, 13 and 15, which replaySystemdBoot replays from
+ * both logs (`systemd` null: an empty log, so a UKI boot whose agent sent none does not
+ * replay). Then the policy: its firmware checks on the firmware log, its `uki` checks on
+ * the systemd replay (SYSTEMD_LOG_MISSING when the host sent no systemd log).
+ * Trust: logs untrusted, `quoted` from verifyQuote, `policy` trusted.
+ */
+export function evaluateBootLogs(firmware: EventLog, systemd: SystemdLog | null, quoted: QuotedPcrs, policy: MeasuredBootPolicy, options: BootLogsOptions = {}): MeasuredBootResult {
+  const replay = replayBootLogs(firmware, systemd, quoted, options);
+  if (!replay.ok) return replayFailure(policy, replay.findings);
+  const findings = judge(policy, replay.firmware);
+  if (policy.uki !== undefined && !policy.acceptAll) {
+    if (systemd === null) findings.push(finding('SYSTEMD_LOG_MISSING', `measured-boot policy ${policy.name} judges a UKI boot, but the host sent no systemd measurement log`));
+    findings.push(...judgeUkiBoot(policy.uki, replay.systemd, policy.bank, MAX_KERNEL_CMDLINE));
+  }
+  const verdict: Verdict = findings.length === 0 ? { verdict: 'trusted', findings: [] } : { verdict: 'untrusted', findings };
+  return { policy: policy.name, verdict, quirks: replay.firmware.quirks, warnings: policy.warnings };
+}
+
+/**
+ * The replays of evaluateBootLogs without a policy (a node no measured-boot policy judges
+ * yet): both verified forms, or the findings of the first that failed.
+ */
+export function replayBootLogs(
+  firmware: EventLog,
+  systemd: SystemdLog | null,
+  quoted: QuotedPcrs,
+  options: BootLogsOptions = {},
+): { readonly ok: true; readonly firmware: VerifiedEventLog; readonly systemd: VerifiedSystemdBoot } | { readonly ok: false; readonly findings: readonly Finding[] } {
+  const exclude = options.excludePcrs ?? [];
+  const pcrs = [...new Set([...BOOT_LOG_PCRS, ...extendedPcrs(firmware)])].filter((p) => !SYSTEMD_BOOT_PCRS.includes(p) && !exclude.includes(p));
+  const replay = replayEventLog(firmware, quoted, { pcrs });
+  if (!replay.ok) return { ok: false, findings: replay.findings };
+  const sd = replaySystemdBoot(firmware, systemd ?? { records: [] }, quoted, { excludePcrs: exclude });
+  if (!sd.ok) {
+    const note = systemd === null ? [finding('SYSTEMD_LOG_MISSING', 'the host sent no systemd measurement log (/run/log/systemd/tpm2-measure.log)')] : [];
+    return { ok: false, findings: [...sd.findings, ...note] };
+  }
+  return { ok: true, firmware: replay.log, systemd: sd.boot };
 }
 
 export interface ReferencePolicyOptions {

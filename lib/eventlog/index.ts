@@ -5,6 +5,7 @@
  * - untrusted input → structure: parseEventLog, decodeEventData, decodeEfiDevicePath, ...
  * - structure + QuotedPcrs → evidence: replayEventLog (the only source of VerifiedEventLog)
  * - evidence + policy → verdict: evaluateMeasuredBootPolicy (accepts only VerifiedEventLog)
+ * - UKI boots: parseSystemdLog (systemd's tpm2-measure.log), replaySystemdBoot, evaluateBootLogs
  * - forensics without a quote: replayEventLogUnquoted, evaluateMeasuredBootPolicyUnquoted
  * - steady state: EventLogCache
  * - interchange: encodeCelJson (TCG Canonical Event Log JSON of what was judged)
@@ -37,10 +38,13 @@ export {
 export {
   MAX_KERNEL_CMDLINE,
   createReferencePolicy,
+  evaluateBootLogs,
   evaluateEventLog,
   evaluateMeasuredBootPolicy,
   evaluateMeasuredBootPolicyUnquoted,
+  replayBootLogs,
   replayFailure,
+  type BootLogsOptions,
   type MeasuredBootResult,
   type ReferencePolicyOptions,
   type UnquotedMeasuredBootReport,
@@ -62,6 +66,7 @@ export {
 } from './parse.js';
 export {
   BOOT_STAGES,
+  MAX_BOOT_PHASES,
   MAX_CMDLINE_PATTERN,
   MAX_POLICY_DOCUMENT_SIZE,
   MAX_POLICIES,
@@ -123,3 +128,33 @@ export {
   type GptHeader,
   type GptPartition,
 } from './uefi.js';
+export {
+  MAX_SYSTEMD_LOG_RECORDS,
+  MAX_SYSTEMD_LOG_SIZE,
+  MAX_SYSTEMD_RECORD_STRING,
+  SYSTEMD_EVENT_TYPE,
+  SystemdLogRecordSchema,
+  parseSystemdLog,
+  systemdLogPcrs,
+  systemdRecordPayload,
+  type SystemdLog,
+  type SystemdLogRecord,
+  type SystemdRecordDigest,
+} from './systemd-log.js';
+export {
+  STUB_DESCRIPTION,
+  SYSTEMD_BOOT_PCRS,
+  SYSTEMD_PCR,
+  isSystemdPcrProven,
+  judgeUkiBoot,
+  readUkiBoot,
+  replaySystemdBoot,
+  type StubMeasurement,
+  type SystemdBootReplayResult,
+  type SystemdMeasurement,
+  type SystemdReplayOptions,
+  type UkiBoot,
+  type UkiRequirement,
+  type UkiSection,
+  type VerifiedSystemdBoot,
+} from './uki.js';

@@ -16,6 +16,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
 import { defineDocument, literalUnion, parseDocumentText, type DocumentFormat } from '../schema/index.js';
 import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type HashAlgName } from '../tpm/index.js';
+import type { UkiRequirement } from './uki.js';
 
 /** The boot stages a policy lists digests for (see evaluate.ts for which events each covers). */
 export type BootStage = 'firmware' | 'shim' | 'grub' | 'grubFiles' | 'kernel' | 'initrd';
@@ -49,6 +50,8 @@ export interface MeasuredBootPolicy {
   readonly stages: Readonly<Partial<Record<BootStage, ReadonlySet<string>>>>;
   /** The kernel command line must match `pattern` as a whole (ECMAScript regular expression). */
   readonly kernelCmdline?: { readonly pattern: string; readonly regex: RegExp };
+  /** A systemd-boot / UKI boot (PCRs 11-13 from systemd-stub, 11 and 15 from systemd's log); absent: not checked. */
+  readonly uki?: UkiRequirement;
   /** What a reader should know (accept-all, stages that will refuse GRUB's own files, ...). */
   readonly warnings: readonly string[];
 }
@@ -59,6 +62,8 @@ export const MAX_POLICY_DOCUMENT_SIZE = 4 * 1024 * 1024;
 export const MAX_POLICY_LIST = 10_000;
 /** Longest kernel command line pattern. */
 export const MAX_CMDLINE_PATTERN = 4096;
+/** Most boot phases in uki.phases. */
+export const MAX_BOOT_PHASES = 64;
 /** Most policies in one document. */
 export const MAX_POLICIES = 256;
 
@@ -172,6 +177,43 @@ export const MeasuredBootPolicySchema = Type.Object(
         },
       ),
     ),
+    uki: Type.Optional(
+      Type.Object(
+        {
+          digests: Type.Optional(
+            digests(
+              "Allowed UKIs: PCR 11 after systemd-stub measured the UKI's PE sections and before any boot phase (what `systemd-measure calculate --phase=` prints for the UKI's sections). UKI_NOT_ALLOWED otherwise.",
+            ),
+          ),
+          phases: Type.Optional(
+            Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$' }), {
+              maxItems: MAX_BOOT_PHASES,
+              description:
+                'The boot phases systemd-pcrphase measures into PCR 11, in order (e.g. "enter-initrd", "leave-initrd", "sysinit", "ready"): the phases in the systemd log must be a prefix of this list (BOOT_PHASE_NOT_ALLOWED).',
+            }),
+          ),
+          cmdline: Type.Optional(
+            Type.Object(
+              {
+                pattern: Type.String({
+                  maxLength: MAX_CMDLINE_PATTERN,
+                  description: 'An ECMAScript regular expression (u flag) that each command line systemd-stub measured into PCR 12 must match as a whole. It must compile.',
+                }),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+          sysexts: Type.Optional(
+            digests('Allowed digests of the system extension cpio archives systemd-stub measured into PCR 13 ("System extension initrd"). SYSEXT_NOT_ALLOWED otherwise.'),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "A systemd-boot / unified kernel image boot, judged on systemd-stub's events in the firmware log and systemd's measurement log (/run/log/systemd/tpm2-measure.log) replayed together into PCRs 11, 12, 13 and 15. Needs the node to ship its systemd log (SYSTEMD_LOG_MISSING otherwise).",
+        },
+      ),
+    ),
   },
   { additionalProperties: false, title: 'One measured-boot policy' },
 );
@@ -194,7 +236,7 @@ export const MeasuredBootPolicyDocumentSchema = Type.Union([MeasuredBootPolicySc
   $id: 'https://bulwark.invalid/schemas/measured-boot-policy.json',
   title: 'Bulwark measured-boot policy',
   description:
-    'What a boot must look like, judged on the events of a TCG PC Client event log that replayed against a verified quote. Generated from the schema in lib/eventlog/policy.ts, which the validator uses; checked after it: digest lengths follow "bank", patterns compile, bundle names are unique. Only the checks a policy sets are made; a policy that sets none is refused unless it says "acceptAll": true. Each check needs its PCR proven by the quote in the policy\'s bank, else EVENTLOG_PCR_NOT_QUOTED: secureBoot PCR 7, stages.firmware PCR 0, stages.shim/grub/kernel PCR 4, stages.kernel/initrd/grubFiles PCR 9, kernelCmdline PCR 8.',
+    'What a boot must look like, judged on the events of a TCG PC Client event log (and, for UKI boots, systemd\'s measurement log) that replayed against a verified quote. Generated from the schema in lib/eventlog/policy.ts, which the validator uses; checked after it: digest lengths follow "bank", patterns compile, bundle names are unique. Only the checks a policy sets are made; a policy that sets none is refused unless it says "acceptAll": true. Each check needs its PCR proven by the quote in the policy\'s bank, else EVENTLOG_PCR_NOT_QUOTED: secureBoot PCR 7, stages.firmware PCR 0, stages.shim/grub/kernel PCR 4, stages.kernel/initrd/grubFiles PCR 9, kernelCmdline PCR 8, uki.digests and uki.phases PCR 11, uki.cmdline PCR 12, uki.sysexts PCR 13.',
 });
 
 /** One policy as the schema admits it, before the checks that follow it. */
@@ -273,6 +315,20 @@ function policyFromJson(o: MeasuredBootPolicyJson, path: string, source: string 
     checks.push('kernelCmdline');
   }
 
+  let uki: UkiRequirement | undefined;
+  if (o.uki !== undefined) {
+    const u = o.uki;
+    const up = `${path}/uki`;
+    const ukiChecks = (['digests', 'phases', 'cmdline', 'sysexts'] as const).filter((k) => u[k] !== undefined);
+    checks.push(...ukiChecks.map((k) => `uki.${k}`));
+    uki = {
+      digests: u.digests === undefined ? undefined : digestSet(u.digests, `${up}/digests`, digestSize, source),
+      phases: u.phases,
+      cmdline: u.cmdline === undefined ? undefined : { pattern: u.cmdline.pattern, regex: compileCmdlinePattern(u.cmdline.pattern, `${up}/cmdline/pattern`, source) },
+      sysexts: u.sysexts === undefined ? undefined : digestSet(u.sysexts, `${up}/sysexts`, digestSize, source),
+    };
+  }
+
   const warnings: string[] = [];
   if (acceptAll) {
     if (checks.length > 0) throw invalid(`${path}/acceptAll`, `cannot be combined with checks (${checks.join(', ')})`, source);
@@ -290,7 +346,7 @@ function policyFromJson(o: MeasuredBootPolicyJson, path: string, source: string 
     );
   }
   if (allowSha1OnlyLog) warnings.push(`policy "${name}" accepts event logs with SHA-1 digests only ("allowSha1OnlyLog": true); SHA-1 is broken for collisions`);
-  return { name, description, bank, acceptAll, allowSha1OnlyLog, secureBoot, stages, kernelCmdline, warnings };
+  return { name, description, bank, acceptAll, allowSha1OnlyLog, secureBoot, stages, kernelCmdline, ...(uki === undefined ? {} : { uki }), warnings };
 }
 
 /**
@@ -365,6 +421,15 @@ export function formatMeasuredBootPolicy(policy: MeasuredBootPolicy): string {
           },
     stages: Object.keys(policy.stages).length === 0 ? undefined : Object.fromEntries(BOOT_STAGES.filter((s) => policy.stages[s] !== undefined).map((s) => [s, sorted(policy.stages[s])])),
     kernelCmdline: policy.kernelCmdline === undefined ? undefined : { pattern: policy.kernelCmdline.pattern },
+    uki:
+      policy.uki === undefined
+        ? undefined
+        : {
+            digests: sorted(policy.uki.digests),
+            phases: policy.uki.phases,
+            cmdline: policy.uki.cmdline === undefined ? undefined : { pattern: policy.uki.cmdline.pattern },
+            sysexts: sorted(policy.uki.sysexts),
+          },
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

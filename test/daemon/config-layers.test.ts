@@ -106,10 +106,10 @@ t.test('the baseline keys: requireBaseline from a boolean variable, and the base
   t.throws(() => parseControllerConfig([], { BULWARK_REQUIRE_BASELINE: 'maybe' }), { code: 'CONFIG_INVALID', details: { key: 'requireBaseline', source: 'BULWARK_REQUIRE_BASELINE' } });
   t.throws(() => parseControllerConfig([{ baselinePcr: 24 }], {}), { code: 'CONFIG_INVALID', details: { key: 'baselinePcr' } });
   t.throws(() => parseControllerConfig([{ pcrSelection: 'sha256:0,99' }], {}), { code: 'CONFIG_INVALID', details: { key: 'pcrSelection' } }, 'a selection that does not parse is refused at start');
-  t.equal(quoteSelection(CONTROLLER_DEFAULTS), 'sha256:0,1,2,3,4,5,6,7,8,9,10,13,14', 'added to the sha256 bank, in order');
-  t.equal(quoteSelection({ pcrSelection: 'sha256:0,7,13', baselinePcr: 13 }), 'sha256:0,7,13', 'already there');
-  t.equal(quoteSelection({ pcrSelection: 'sha1:0,1', baselinePcr: 15 }), 'sha1:0,1+sha256:15', 'a sha256 bank of its own');
-  t.equal(quoteSelection(parseControllerConfig([], { BULWARK_BASELINE_PCR: '15' })), 'sha256:0,1,2,3,4,5,6,7,8,9,10,14,15');
+  t.equal(quoteSelection(CONTROLLER_DEFAULTS), 'sha256:0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15', 'baseline and systemd PCRs added to the sha256 bank, in order');
+  t.equal(quoteSelection({ pcrSelection: 'sha256:0,7,11,12,13,15', baselinePcr: 13 }), 'sha256:0,7,11,12,13,15', 'already there');
+  t.equal(quoteSelection({ pcrSelection: 'sha1:0,1', baselinePcr: 18 }), 'sha1:0,1+sha256:11,12,15,18', 'a sha256 bank of its own');
+  t.equal(quoteSelection(parseControllerConfig([], { BULWARK_BASELINE_PCR: '18' })), 'sha256:0,1,2,3,4,5,6,7,8,9,10,11,12,14,15,18');
 });
 
 t.test('an unreadable or invalid drop-in is an error naming it', async (t) => {

@@ -137,6 +137,7 @@ t.test('size caps: each decoded field is bounded', async (t) => {
   malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, attest: over(WIRE_LIMITS.tpmBlob) })), 'attest past tpmBlob');
   malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, nonce: over(64) })), 'nonce past 64 bytes');
   malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, eventLog: over(WIRE_LIMITS.eventLog) })), 'event log past its cap');
+  malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, systemdLog: over(WIRE_LIMITS.systemdLog) })), 'systemd log past its cap');
   malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, imaEntries: over(WIRE_LIMITS.imaChunk) })), 'IMA chunk past its cap');
   malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, bootId: 'b'.repeat(129) })), 'boot id past 128 characters');
   malformed(t, () => wire.evidence.decode(wire.evidence.encode({ ...EVIDENCE, imaFormat: 'text' })), 'ima_format outside ascii/binary');

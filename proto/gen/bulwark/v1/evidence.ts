@@ -58,6 +58,12 @@ export interface Evidence {
   baselineFrom: number;
   baselineReports: Uint8Array[];
   baselineSha256: string;
+  /**
+   * systemd's userspace measurement log (/run/log/systemd/tpm2-measure.log: CEL-JSON
+   * records as a JSON text sequence) on hosts booted with systemd-stub, read after the
+   * quote. Sent whole every round (a boot logs a few KiB); empty when the host has none.
+   */
+  systemdLog: Uint8Array;
 }
 
 export interface EvidenceReply {
@@ -216,6 +222,7 @@ function createBaseEvidence(): Evidence {
     baselineFrom: 0,
     baselineReports: [],
     baselineSha256: "",
+    systemdLog: new Uint8Array(0),
   };
 }
 
@@ -277,6 +284,9 @@ export const Evidence: MessageFns<Evidence> = {
     }
     if (message.baselineSha256 !== "") {
       writer.uint32(154).string(message.baselineSha256);
+    }
+    if (message.systemdLog.length !== 0) {
+      writer.uint32(162).bytes(message.systemdLog);
     }
     return writer;
   },
@@ -444,6 +454,14 @@ export const Evidence: MessageFns<Evidence> = {
             }
 
             message.baselineSha256 = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.systemdLog = reader.bytes();
             continue;
           }
         }
