@@ -488,7 +488,10 @@ export class ImaAppraiser implements Appraiser {
         } catch (err) {
           if (!isBulwarkError(err)) throw err;
         }
-        const judged = evaluateUnverifiedImaEntries(policy.policy, unproven, { maxFindings: MAX_WOULD_REFUSE });
+        // boot_aggregate is judged against the quoted PCRs 0-9, which prove it whatever PCR 10 says.
+        const aggregate = unproven.find((e) => e.index === 0 && e.path === 'boot_aggregate');
+        const aggregateMatches = aggregate !== undefined && checkBootAggregate(aggregate, ctx.quoted).status === 'match';
+        const judged = evaluateUnverifiedImaEntries(policy.policy, unproven, { maxFindings: MAX_WOULD_REFUSE }).filter((f) => !(aggregateMatches && isBootAggregateFinding(f)));
         const refused = judged.filter((f) => f.code !== 'IMA_FINDINGS_CAPPED');
         const omitted = judged.find((f) => f.code === 'IMA_FINDINGS_CAPPED')?.details?.['omitted'];
         details = {
