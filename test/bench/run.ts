@@ -13,6 +13,7 @@ import { benchEventLog } from './eventlog-bench.js';
 import { benchHsm } from './hsm-bench.js';
 import { benchIma } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
+import { benchImaBacklog } from './ima-backlog-bench.js';
 import { benchMerkle } from './merkle-bench.js';
 import { benchNomad } from './nomad-bench.js';
 import { benchQuote } from './quote-bench.js';
@@ -33,6 +34,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['host baseline, enforce mode: rule accepting 8080 added -> agent corrected inet bulwark (nft monitor, swtpm)', () => benchBaselineEnforce()],
   ['signatures through SoftHSM2 (PKCS#11) against crypto.sign with the same key type', benchHsm],
   ['host baseline through the controller: rule accepting 8080 added in a namespace -> node untrusted (report mode) / rule gone (enforce mode)', () => benchBaselineLatency()],
+  ['IMA backlog of 50 MB verified over rounds through the appraiser and KV, against one in-memory replay', benchImaBacklog],
 ];
 
 for (const [title, run] of suites) {
