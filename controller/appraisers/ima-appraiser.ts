@@ -38,6 +38,7 @@ import {
   decodeRecordedImaEntries,
   encodeImaReplayState,
   encodeRecordedImaEntries,
+  joinRecordedImaEntries,
   evaluateImaEntries,
   evaluateRecordedImaEntries,
   evaluateUnverifiedImaEntries,
@@ -321,8 +322,8 @@ export class ImaAppraiser implements Appraiser {
   }
 
   /** Reads segments (in order), checking each against its digest; measurements seen in an earlier one are left out. */
-  private async readSegments(nodeId: string, segments: readonly Segment[], seen: Set<string>): Promise<ImaEntry[]> {
-    const out: ImaEntry[] = [];
+  private async readSegments(nodeId: string, segments: readonly Segment[], seen: Set<string>): Promise<RecordedImaEntries> {
+    const out: RecordedImaEntries[] = [];
     for (const s of segments) {
       const entry = await this.seen.get(`${nodeId}.${s.key}`);
       if (entry === null || entry.operation !== 'PUT') throw new BulwarkError('STORE_CORRUPT', `IMA measurement segment ${s.key} of node ${nodeId} is missing`, { path: `${IMA_SEEN_BUCKET}/${nodeId}.${s.key}` });
@@ -335,9 +336,9 @@ export class ImaAppraiser implements Appraiser {
       } catch (err) {
         throw new BulwarkError('STORE_CORRUPT', `IMA measurement segment ${s.key} of node ${nodeId} does not inflate`, { path: `${IMA_SEEN_BUCKET}/${nodeId}.${s.key}` }, { cause: err });
       }
-      for (const e of decodeRecordedImaEntries(bytes, seen)) out.push(e);
+      out.push(decodeRecordedImaEntries(bytes, seen));
     }
-    return out;
+    return joinRecordedImaEntries(out);
   }
 
   /** Stores the distinct measurements among `entries` as a new segment (none when there are none). */
@@ -507,8 +508,8 @@ export class ImaAppraiser implements Appraiser {
 
     // The quote is reached: every entry received for the backlog and this round's first
     // `consumed` are proven by this quote.
-    let promoted: readonly ImaEntry[] = [];
-    let proven: readonly ImaEntry[] = [];
+    let promoted = joinRecordedImaEntries([]);
+    let proven = joinRecordedImaEntries([]);
     const judgedSha = policy?.sha256 ?? null;
     const rejudge = base.judged === null || base.judged.policySha256 !== judgedSha;
     try {
@@ -532,7 +533,7 @@ export class ImaAppraiser implements Appraiser {
     if (policy !== null) {
       const parts = [
         ...(rejudge ? [] : base.judged?.findings ?? []),
-        ...evaluateRecordedImaEntries(policy.policy, decodedAsRecorded(proven, promoted)),
+        ...evaluateRecordedImaEntries(policy.policy, joinRecordedImaEntries([proven, promoted])),
         ...evaluateImaEntries(policy.policy, replay.verified),
       ];
       judged = capFindings(named(policy, parts.filter((f) => !(aggregateProven && isBootAggregateFinding(f)))));
@@ -600,14 +601,14 @@ export class ImaAppraiser implements Appraiser {
     if (stored.judged !== null && stored.judged.policySha256 === sha) return null;
     let judged: Finding[] = [];
     if (policy !== null) {
-      let kept: readonly ImaEntry[];
+      let kept: RecordedImaEntries;
       try {
         kept = await this.readSegments(nodeId, stored.segments.filter((s) => s.toEntry <= stored.state.entryCount), new Set());
       } catch (err) {
         if (!isBulwarkError(err)) throw err;
         return [finding('STATE_CORRUPT', `the stored IMA measurements cannot be read (${err.message}); the next round replays the list from entry 0`, { path: corruptPath(err) })];
       }
-      const all = evaluateRecordedImaEntries(policy.policy, decodedAsRecorded(kept, []));
+      const all = evaluateRecordedImaEntries(policy.policy, kept);
       judged = capFindings(named(policy, all.filter((f) => !(stored.bootAggregateProven && isBootAggregateFinding(f)))));
     }
     try {
@@ -625,11 +626,6 @@ export class ImaAppraiser implements Appraiser {
     await this.kv.delete(nodeId);
     if (loaded.stored !== null) await this.dropSegments(nodeId, loaded.stored.segments);
   }
-}
-
-/** Recorded measurements read back, as one list (both parts came from decodeRecordedImaEntries). */
-function decodedAsRecorded(a: readonly ImaEntry[], b: readonly ImaEntry[]): RecordedImaEntries {
-  return Object.freeze([...a, ...b]) as unknown as RecordedImaEntries;
 }
 
 function isBootAggregateFinding(f: Finding): boolean {

@@ -92,4 +92,4 @@ export {
   type ImaReplayKind,
   type RecordedImaEntries,
 } from './types.js';
-export { encodeRecordedImaEntries, decodeRecordedImaEntries, RECORDED_IMA_LIMITS } from './recorded.js';
+export { encodeRecordedImaEntries, decodeRecordedImaEntries, joinRecordedImaEntries, RECORDED_IMA_LIMITS } from './recorded.js';

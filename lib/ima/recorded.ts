@@ -155,3 +155,10 @@ export function decodeRecordedImaEntries(bytes: Uint8Array, seen: Set<string> = 
   if (!r.atEnd) throw new BulwarkError('IMA_STATE_INVALID', `a recorded IMA segment has ${r.remaining} bytes after its last measurement`);
   return Object.freeze(out) as unknown as RecordedImaEntries;
 }
+
+/** Recorded measurements of several segments as one list, in order. Trust: as the parts'. */
+export function joinRecordedImaEntries(parts: readonly RecordedImaEntries[]): RecordedImaEntries {
+  const out: ImaEntry[] = [];
+  for (const p of parts) for (const e of p) out.push(e);
+  return Object.freeze(out) as unknown as RecordedImaEntries;
+}
