@@ -18,6 +18,7 @@ import { TestFleet, type TestNode } from '../helpers/fleet.js';
 import { ImaLogBuilder, type BuiltEntry } from '../helpers/ima-builder.js';
 import { BACKLOG_EXCLUDE, addImaBacklog } from '../helpers/ima-backlog.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ALLOWED = ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env', '/usr/bin/sleep'];
 const BACKLOG_BYTES = 50 * 1024 * 1024;
@@ -97,6 +98,8 @@ t.test('a 50 MB backlog at enrollment is verified over several rounds; trusted o
   const n = await fleet.waitForNode('ima-backlog-50mb', (x) => x.state === 'trusted', 600_000);
   const verifiedAt = Date.now();
   t.equal(n.reasons.length, 0);
+  // The record is stored before the reply goes out: wait for the agent to have it too.
+  await waitFor('the trusted reply at the agent', () => (host.node.rounds.some((r) => r.reply.verdict === 'trusted') ? true : undefined), 30_000);
   const replies = host.node.rounds.map((r) => r.reply);
   const firstTrusted = replies.findIndex((r) => r.verdict === 'trusted');
   const before = replies.slice(0, firstTrusted);
@@ -113,6 +116,31 @@ t.test('a 50 MB backlog at enrollment is verified over several rounds; trusted o
   );
   t.equal(replies[firstTrusted]?.imaEntry, host.builder.entries.length, 'the trusted verdict covers the whole list');
   t.comment(`list ${listBytes} bytes, ${host.builder.entries.length} entries: generated and extended in ${generated - started} ms, verified over ${firstTrusted + 1} rounds in ${verifiedAt - generated} ms`);
+});
+
+t.test('an agent restart and a controller restart mid-backlog continue from what was received', async (t) => {
+  const host = await imaHost('ima-backlog-restart', (b) => addImaBacklog(b, 8 * 1024 * 1024));
+  const chunks = Math.ceil((await readFile(host.logPath)).length / (700 * 1024));
+  const inProgress = (min: number) => (x: { reasons: readonly { code: string; details: Record<string, string> }[] }) =>
+    x.reasons.some((r) => r.code === 'IMA_LOG_INCOMPLETE' && Number(r.details['rounds']) >= min);
+  await host.node.agent.start();
+  await fleet.waitForNode('ima-backlog-restart', inProgress(2), 120_000);
+  await host.node.agent.stop();
+  const firstAgent = host.node.rounds.length;
+  // The agent restarts on the same host (same data directory and boot): it resumes from its saved position.
+  const again = fleet.newAgent('ima-backlog-restart');
+  await again.agent.start();
+  await waitFor('a round of the restarted agent', () => (again.rounds.length > 0 ? true : undefined), 120_000);
+  t.match(again.rounds[0]?.reply.findings[0]?.code, /^IMA_LOG_INCOMPLETE$/, 'still in progress: the controller restarts mid-backlog');
+  await fleet.stopController();
+  await fleet.startController();
+  const n = await fleet.waitForNode('ima-backlog-restart', (x) => x.state === 'trusted', 300_000);
+  t.equal(n.reasons.length, 0);
+  await waitFor('the trusted reply at the agent', () => (again.rounds.some((r) => r.reply.verdict === 'trusted') ? true : undefined), 30_000);
+  const secondAgent = again.rounds.findIndex((r) => r.reply.verdict === 'trusted') + 1;
+  t.ok(secondAgent > 0, 'the restarted agent saw the trusted verdict');
+  t.ok(firstAgent + secondAgent <= chunks + 4, `${firstAgent} + ${secondAgent} rounds for about ${chunks} chunks: nothing was sent again from the start`);
+  t.equal(again.rounds[secondAgent - 1]?.reply.imaEntry, host.builder.entries.length, 'the whole list');
 });
 
 t.test('a policy change judges what ran again, without new evidence, naming the revision', async (t) => {
