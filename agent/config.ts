@@ -7,7 +7,7 @@
  * `loadAgentConfig` only adds reading the files.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { configError, defineConfig, layerConfig, readConfigLayers, type ConfigLayer } from '../daemon/index.js';
+import { configError, configSources, defineConfig, layerConfig, readConfigLayers, redactConfig, REDACTED, type ConfigLayer, type ConfigSources } from '../daemon/index.js';
 import { IMA_FORMATS } from '../lib/attestation/index.js';
 import { literalUnion } from '../lib/schema/index.js';
 import { LOG_LEVELS } from '../daemon/index.js';
@@ -89,7 +89,7 @@ export const AgentConfigSchema = Type.Object(
     /** How many distinct baselineKeys must have signed a baseline. */
     baselineKeyThreshold: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
     /** The host key `bulwark-agent sign` signs artifacts with: a PEM private key file, or a pkcs11: URI (RFC 7512); null: none. */
-    signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null }),
+    signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null, writeOnly: true }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
   },
@@ -188,7 +188,22 @@ export const AGENT_CONFIG_DEFAULTS: AgentConfig = parseAgentConfig([], {});
  * file (or variable) and the JSON path.
  */
 export async function loadAgentConfig(argvConfigPath?: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<AgentConfig> {
+  return (await checkAgentConfig(argvConfigPath, env)).config;
+}
+
+/** A configuration as `--check-config` shows it: the value, the same with secrets redacted, and where it came from. */
+export interface CheckedAgentConfig {
+  readonly config: AgentConfig;
+  /** `config` with every key the schema marks secret (writeOnly) shown as "[redacted]" when set. */
+  readonly redacted: Record<string, unknown>;
+  readonly sources: ConfigSources;
+}
+
+/** Loads like loadAgentConfig and also says what `--check-config` prints. */
+export async function checkAgentConfig(argvConfigPath?: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<CheckedAgentConfig> {
   const fromEnv = env['BULWARK_AGENT_CONFIG'];
   const explicit = argvConfigPath ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
-  return finish(await readConfigLayers(explicit, DEFAULT_AGENT_CONFIG_PATH, 'agent config'), env);
+  const layers = await readConfigLayers(explicit, DEFAULT_AGENT_CONFIG_PATH, 'agent config');
+  const config = finish(layers, env);
+  return { config, redacted: redactConfig(AgentConfigSchema, config, REDACTED), sources: configSources(AGENT_CONFIG, layers, env) };
 }

@@ -5,13 +5,15 @@
  * bulwark-agent gate --wait-trusted [--timeout 5m]
  * bulwark-agent baseline apply [--dry-run] [--baseline FILE]
  * bulwark-agent sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]   (agent/sign.ts)
+ * bulwark-agent --check-config [--config FILE]   validate, print the effective config (secrets redacted)
+ * bulwark-agent --version
  * Flags are parsed strictly (node:util parseArgs): an unknown one, one without its value or
  * one given twice is a usage error (exit 2).
  */
 import { isBulwarkError } from '../lib/index.js';
-import { createLogger, isLogLevel } from '../daemon/index.js';
+import { createLogger, isLogLevel, readBuildInfo, versionLine } from '../daemon/index.js';
 import { Agent } from './agent.js';
-import { loadAgentConfig } from './config.js';
+import { checkAgentConfig, loadAgentConfig } from './config.js';
 import { collectHostFacts } from './facts.js';
 import { evidenceSources } from './sources.js';
 import { Tpm2ToolsTpm } from './tpm2-tools-tpm.js';
@@ -42,8 +44,14 @@ const HELP = `usage: bulwark-agent [run|enroll|gate|baseline apply|sign] [--conf
   sign FILE [-o ENVELOPE] [--key PEM|pkcs11:URI]
           sign FILE with the host key, bound to the controller's attestation that this
           host is trusted now (verify with bulwarkctl verify --require-attested)
-Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), then
-BULWARK_* environment variables (BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
+  --check-config
+          validate the configuration, print it (secrets redacted) and exit: 0 valid,
+          2 invalid (the file and key path are named); for ExecStartPre=
+  --version
+          print the version, commit and Node version
+Configuration: /etc/bulwark/agent.json (or --config / $BULWARK_AGENT_CONFIG), then the
+drop-ins in /etc/bulwark/agent.d/*.json, then BULWARK_* environment variables
+(BULWARK_TCTI, BULWARK_CONTROLLER, BULWARK_NATS_URL, ...).
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -55,6 +63,24 @@ async function main(argv: readonly string[]): Promise<number> {
   const { command, configPath, waitTrustedFlag, timeoutMs, help } = parsed.args;
   if (help) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (parsed.args.version) {
+    process.stdout.write(versionLine('bulwark-agent', await readBuildInfo()));
+    return 0;
+  }
+  if (parsed.args.checkConfig) {
+    let checked;
+    try {
+      checked = await checkAgentConfig(configPath);
+    } catch (err) {
+      // A plain line for the operator (and the journal, from ExecStartPre=): the file, the key path, why.
+      if (!isBulwarkError(err) || err.code !== 'CONFIG_INVALID') throw err;
+      process.stderr.write(`bulwark-agent: ${err.message}\n`);
+      return 2;
+    }
+    process.stdout.write(`${JSON.stringify(checked.redacted, null, 2)}\n`);
+    process.stderr.write(`bulwark-agent: configuration is valid (files: ${checked.sources.files.join(', ') || 'none'}; environment: ${checked.sources.environment.join(', ') || 'none'})\n`);
     return 0;
   }
   if (command === 'gate' && !waitTrustedFlag) {
@@ -121,6 +147,8 @@ interface AgentArgs {
   readonly waitTrustedFlag: boolean;
   readonly timeoutMs: number;
   readonly help: boolean;
+  readonly version: boolean;
+  readonly checkConfig: boolean;
   readonly dryRun: boolean;
   readonly baselinePath: string | undefined;
   /** `sign` only: the file, -o and --key. */
@@ -145,6 +173,8 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
         'wait-trusted': { type: 'boolean' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+        'check-config': { type: 'boolean' },
         'dry-run': { type: 'boolean' },
         baseline: { type: 'string' },
         output: { type: 'string', short: 'o' },
@@ -171,6 +201,8 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
   const { values } = parsed;
   if (word !== 'baseline' && (values['dry-run'] !== undefined || values.baseline !== undefined)) return { ok: false, reason: '--dry-run and --baseline belong to baseline apply' };
   if (word !== 'sign' && (values.output !== undefined || values.key !== undefined)) return { ok: false, reason: '-o and --key are options of sign' };
+  // --check-config checks what a run would use: with no command, or `run`.
+  if (values['check-config'] === true && word !== undefined && word !== 'run') return { ok: false, reason: '--check-config takes no command other than run' };
   let timeoutMs = 5 * 60_000;
   if (values.timeout !== undefined) {
     const t = parseDuration(values.timeout);
@@ -185,6 +217,8 @@ function parseAgentArgs(argv: readonly string[]): { readonly ok: true; readonly 
       waitTrustedFlag: values['wait-trusted'] === true,
       timeoutMs,
       help: values.help === true,
+      version: values.version === true,
+      checkConfig: values['check-config'] === true,
       dryRun: values['dry-run'] === true,
       baselinePath: values.baseline,
       sign: { file: sub ?? '', output: values.output, key: values.key },

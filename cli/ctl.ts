@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_CODES, exitCodeFor, isBulwarkError } from '../lib/index.js';
+import { readBuildInfo, versionLine } from '../daemon/index.js';
 import { holdOptionRules, type CtlContext } from './command.js';
 import { addAppsCommands, addAuditCommands, addBaselineCheckCommand, addBaselineCommands, addCredentialsCommands, addEventlogCommands, addHsmCommands, addImaCommands, addKeysCommands, addNodeCommands, addPolicyCommands, addQuoteCommands, addSignCommands, addVerifyCommands } from './commands/index.js';
 import { commandPath, ctlHelpConfiguration } from './help.js';
@@ -53,12 +54,13 @@ class CtlRun implements CtlContext {
 }
 
 /** The whole command tree, writing to `io`; parse errors throw CommanderError instead of exiting. */
-function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
+function buildProgram(io: CtlIo, version: string): { program: Command; run: CtlRun } {
   const program = new Command('bulwarkctl')
     .usage('[--controller HOST:PORT] [--credentials DIR] COMMAND [ARGS]')
     .description("the fleet's trust state over the controller's gRPC API, and offline forensics on quotes, event logs and IMA lists")
     .option('--controller <HOST:PORT>', `the controller's gRPC address (default $BULWARK_CONTROLLER, else ${DEFAULT_CONTROLLER})`)
     .option('--credentials <DIR>', 'the credential set (ca.pem, cert.pem, key.pem) for the controller (default $BULWARK_CREDENTIALS, else ~/.config/bulwark/credentials)')
+    .version(version, '--version', 'print the version, commit and Node version')
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.out(text),
@@ -93,7 +95,7 @@ function buildProgram(io: CtlIo): { program: Command; run: CtlRun } {
 
 /** The help of `bulwarkctl --help`, as generated from the command definitions. */
 export function ctlHelp(): string {
-  return buildProgram({ out: () => undefined, err: () => undefined, env: {} }).program.helpInformation();
+  return buildProgram({ out: () => undefined, err: () => undefined, env: {} }, '').program.helpInformation();
 }
 
 /** The deepest command the words of argv name, for the "run ... --help" hint after a usage error. */
@@ -113,7 +115,12 @@ function usageHint(io: CtlIo, command: Command): void {
 
 /** Runs bulwarkctl with `argv` (without node and script), returning the exit code. */
 export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number> {
-  const { program, run } = buildProgram(io);
+  // A build whose build-info.json is damaged still runs; only --version says so.
+  const version = await readBuildInfo().then(
+    (info) => versionLine('bulwarkctl', info).trimEnd(),
+    (err: unknown) => `bulwarkctl (build info unreadable: ${err instanceof Error ? err.message : String(err)})`,
+  );
+  const { program, run } = buildProgram(io, version);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return run.exitCode;
@@ -121,6 +128,7 @@ export async function runCtl(argv: readonly string[], io: CtlIo): Promise<number
     if (err instanceof CommanderError) {
       // --help and `help COMMAND` end here too, after the help was written to io.out; a command
       // group run without its subcommand has had its help written to io.err (a usage error).
+      if (err.code === 'commander.version') return EXIT_CODES.ok;
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return err.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.usage;
       io.err(`bulwarkctl: USAGE: ${err.message.replace(/^error: /, '')}\n`);
       usageHint(io, commandNamedBy(program, argv));

@@ -4,7 +4,8 @@
  * kept offline). `--add-to ENVELOPE` adds this key's signature to an envelope others
  * signed (a threshold of key holders, each with their own token): the envelope's payload
  * and type must be FILE's and the one asked, so a signature is never added to something
- * else than what the signer read.
+ * else than what the signer read. A YAML FILE (.yaml/.yml) is signed as the canonical JSON
+ * of its document (see payloadOf).
  */
 import { readFile } from 'node:fs/promises';
 import { openPkcs11Signer, type HsmOptions } from '../daemon/index.js';
@@ -13,6 +14,7 @@ import { encodeEnvelope, keySigner, parseEnvelope, signEnvelope, PAYLOAD_TYPES, 
 import { createHash } from 'node:crypto';
 import type { Call } from './command.js';
 import { readInput, readTextInput, writeOutput } from './io.js';
+import { canonicalJson, documentFormatOf, parseYamlText } from '../lib/schema/index.js';
 
 async function withSigner<T>(call: Call, key: string, fn: (signer: DsseSigner, name: string) => Promise<T>): Promise<T> {
   if (key.startsWith('pkcs11:')) {
@@ -37,10 +39,22 @@ async function withSigner<T>(call: Call, key: string, fn: (signer: DsseSigner, n
   return fn(keySigner(pem, keyid === undefined ? {} : { keyid }), key);
 }
 
+/**
+ * The payload of FILE: its octets, or for a YAML file (.yaml/.yml: a policy written as YAML)
+ * the canonical JSON of its strictly parsed document, so the envelope carries what the
+ * controller reads (JSON) and a signature does not depend on YAML formatting or comments.
+ */
+async function payloadOf(file: string): Promise<Uint8Array> {
+  const octets = await readInput(file, 'the file to sign');
+  if (documentFormatOf(file) !== 'yaml') return octets;
+  const value = parseYamlText(octets, 'the YAML document to sign', 'YAML_INVALID', file);
+  return new TextEncoder().encode(canonicalJson(value));
+}
+
 /** `sign FILE --key URI|PEM [--payload-type T] [--add-to ENVELOPE] -o ENVELOPE`. */
 export async function signFile(call: Call): Promise<number> {
   const file = call.arg(0);
-  const payload = await readInput(file, 'the file to sign');
+  const payload = await payloadOf(file);
   const payloadType = call.string('--payload-type') ?? PAYLOAD_TYPES.inToto;
   const addTo = call.string('--add-to');
   let previous: DsseEnvelope | null = null;

@@ -1,5 +1,5 @@
 /**
- * bulwarkctl's measured-boot work, all offline on files: `eventlog show`, `eventlog replay`,
+ * bulwarkctl's measured-boot work, all offline on files: `eventlog show`, `eventlog replay`, `eventlog export`,
  * `policy measured-boot create --from-eventlog`, `policy check`. Loaded on use by
  * cli/commands/eventlog.ts and cli/commands/policy.ts; a thrown BulwarkError becomes the
  * exit code (2 usage, 3 malformed input).
@@ -9,6 +9,7 @@ import {
   createReferencePolicy,
   decodeEventData,
   efiGuidName,
+  encodeCelJson,
   evaluateMeasuredBootPolicy,
   evaluateMeasuredBootPolicyUnquoted,
   eventTypeName,
@@ -23,9 +24,10 @@ import {
   type EventLog,
   type LoggedEvent,
 } from '../lib/eventlog/index.js';
+import { documentFormatOf } from '../lib/schema/index.js';
 import { HASH_ALGS, type PcrBanks } from '../lib/tpm/index.js';
 import type { Call } from './command.js';
-import { printJson, readInput, readTextInput, type CtlIo } from './io.js';
+import { printJson, readInput, readTextInput, writeOutput, type CtlIo } from './io.js';
 import { verifyQuoteFiles } from './quote-verify.js';
 import { formatTable } from './table.js';
 
@@ -92,14 +94,21 @@ function describe(d: EventData, e: LoggedEvent): string {
 }
 
 function banksOf(log: EventLog): string {
-  return log.specId.digestSizes.map((a) => bankName(a.algorithmId)).join(', ');
+  return log.algorithms.map((a) => bankName(a.algorithmId)).join(', ');
+}
+
+/** The first line of `eventlog show`: the format and what its header says. */
+function formatLine(log: EventLog): string {
+  const s = log.specId;
+  if (s === null) return `TCG SHA-1 format event log (TCG 1.2: no Spec ID event, SHA-1 digests only), UEFI structures read with UINTN ${log.uintnSize * 8}-bit`;
+  return `TCG crypto-agile event log: spec ${s.specVersionMajor}.${s.specVersionMinor} errata ${s.specErrata}, UINTN ${log.uintnSize * 8}-bit`;
 }
 
 /** `eventlog show FILE`: the decoded events, as the file says (not checked against a quote). */
 export async function eventlogShow(call: Call): Promise<number> {
   const io = call.io;
   const log = await readLog(call.arg(0));
-  const uintn = log.specId.uintnSize;
+  const uintn = log.uintnSize;
   if (call.json) {
     const events = log.events.map((e) => ({
       sequence: e.sequence,
@@ -112,13 +121,16 @@ export async function eventlogShow(call: Call): Promise<number> {
       data: toHex(e.data),
       decoded: decodeEventData(e.eventType, e.data, uintn),
     }));
-    printJson(io, { quoted: false, specId: log.specId, startupLocality: log.startupLocality, events }, jsonValue);
+    printJson(
+      io,
+      { quoted: false, format: log.format, specId: log.specId, banks: log.algorithms.map((a) => bankName(a.algorithmId)), startupLocality: log.startupLocality, events },
+      jsonValue,
+    );
     return EXIT_CODES.ok;
   }
-  const shown = log.specId.digestSizes.find((a) => a.algorithmId === 0x000b)?.algorithmId ?? log.specId.digestSizes[0]?.algorithmId ?? 0x000b;
+  const shown = log.algorithms.find((a) => a.algorithmId === 0x000b)?.algorithmId ?? log.algorithms[0]?.algorithmId ?? 0x000b;
   io.out(
-    `TCG crypto-agile event log: spec ${log.specId.specVersionMajor}.${log.specId.specVersionMinor} errata ${log.specId.specErrata}, UINTN ${uintn * 8}-bit, ` +
-      `banks ${banksOf(log)}, StartupLocality ${log.startupLocality ?? 'not logged'}, ${log.events.length} events\n` +
+    `${formatLine(log)}, banks ${banksOf(log)}, StartupLocality ${log.startupLocality ?? 'not logged'}, ${log.events.length} events\n` +
       'not checked against a quote: this is what the file says, not what the TPM measured\n\n',
   );
   const rows = log.events.map((e) => {
@@ -138,17 +150,26 @@ export async function eventlogReplay(call: Call): Promise<number> {
   const io = call.io;
   const log = await readLog(call.arg(0));
   const self = replayEventLogUnquoted(log);
-  const skipped = log.specId.digestSizes.filter((a) => !HASH_ALGS.has(a.algorithmId)).map((a) => `0x${a.algorithmId.toString(16)}`);
+  const skipped = log.algorithms.filter((a) => !HASH_ALGS.has(a.algorithmId)).map((a) => `0x${a.algorithmId.toString(16)}`);
   if (call.json) {
-    printJson(io, { quoted: false, startupLocality: log.startupLocality, pcrs: pcrJson(self.pcrValues), notReplayed: skipped });
+    printJson(io, { quoted: false, format: log.format, startupLocality: log.startupLocality, pcrs: pcrJson(self.pcrValues), notReplayed: skipped });
     return EXIT_CODES.ok;
   }
-  io.out('PCR values the event log replays to (not checked against a quote)\n');
+  io.out(`PCR values the event log replays to (not checked against a quote)${log.format === 'sha1' ? '; a SHA-1 format log: SHA-1 bank only' : ''}\n`);
+  if (log.startupLocality !== null) io.out(`PCR 0 starts at the StartupLocality ${log.startupLocality} (PFP 10.4.5.3)\n`);
   for (const [alg, bank] of self.pcrValues) {
     io.out(`${bankName(alg)}:\n`);
     for (const [pcr, v] of bank) io.out(`  ${String(pcr).padStart(2)}: ${toHex(v)}\n`);
   }
   if (skipped.length > 0) io.out(`banks not replayed (unknown hash algorithm): ${skipped.join(', ')}\n`);
+  return EXIT_CODES.ok;
+}
+
+/** `eventlog export FILE --cel [-o OUT]`: the log as TCG CEL-JSON (every event as logged, no quote). */
+export async function eventlogExport(call: Call): Promise<number> {
+  if (!call.flag('--cel')) throw usage('eventlog export needs a format: --cel (TCG Canonical Event Log JSON)');
+  const log = await readLog(call.arg(0));
+  await writeOutput(call.io, call.string('--output'), encodeCelJson(log));
   return EXIT_CODES.ok;
 }
 
@@ -195,7 +216,7 @@ export async function measuredBootPolicyCheck(call: Call): Promise<number> {
   }
   if (given.length === 0 && has('--pcr-selection')) throw usage('--pcr-selection needs the quote files');
   const policyText = await readTextInput(policyPath, 'policy');
-  const policy = selectMeasuredBootPolicy(parseMeasuredBootPolicies(policyText), call.string('--name'));
+  const policy = selectMeasuredBootPolicy(parseMeasuredBootPolicies(policyText, policyPath, documentFormatOf(policyPath)), call.string('--name'));
   const log = await readLog(logPath);
   for (const w of policy.warnings) io.err(`bulwarkctl: warning: ${w}\n`);
 

@@ -11,7 +11,7 @@ import { connect, headers, type ConnectionOptions, type Msg, type MsgHdrs, type 
 import { toHex } from '../lib/index.js';
 import { hostKeyFingerprint } from '../lib/dsse/index.js';
 import { BulwarkError, toBulwarkError } from '../lib/index.js';
-import { errorFields, natsClientAuthOptions, NatsReconnect, type Logger, type NatsClientCredentials } from '../daemon/index.js';
+import { errorFields, natsClientAuthOptions, NatsReconnect, readBuildInfo, type Logger, type NatsClientCredentials } from '../daemon/index.js';
 import { NODE_SUBJECTS, nodeIdFromSubject, type NodeSubjectKind } from '../lib/nats-auth/index.js';
 import { NatsIdentitySync, startEmbeddedNats, type EmbeddedNats } from './nats-auth/index.js';
 import { parsePemBundle } from '../lib/tpm/index.js';
@@ -28,6 +28,7 @@ import { Registrar } from './registrar/index.js';
 import { ControllerStore } from './state/index.js';
 import { TrustEvents } from './state/index.js';
 import { AdminAudit } from './state/index.js';
+import { prepareDataFormat } from './upgrade/index.js';
 import { Verifier } from './verifier/index.js';
 import { ensureControllerCa, RevocationStore } from './pki/index.js';
 import { loadStatementKey, StatementIssuer, type StatementKey } from './signing/index.js';
@@ -168,6 +169,14 @@ export class Controller {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot connect to NATS at ${this.natsUrl}`);
     }
     reconnect.follow(this.nc, this.log);
+    // Before any bucket is opened or written: refuse records newer than this version, migrate older ones.
+    try {
+      const build = await readBuildInfo();
+      await prepareDataFormat(this.nc, { log: this.log, writtenBy: `bulwark-controller ${build.packageVersion} (${build.commit})` });
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
     const store = await ControllerStore.open(this.nc, { log: this.log });
     const embedded = this.natsServer;
     if (embedded !== null) {

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 /**
- * bulwark-controller [--config FILE]
+ * bulwark-controller [--config FILE] [--check-config] [--version]
  * Runs until SIGTERM/SIGINT. With no natsUrl configured it starts its own nats-server.
+ * --check-config validates every layer (file, drop-ins, environment), prints the effective
+ * configuration as JSON with secrets redacted and exits 0 (ExecStartPre= of the unit); a bad
+ * layer exits 2 naming the file and key path, as a normal start does.
  * Flags are parsed strictly (node:util parseArgs): an unknown one, --config without its
  * value, one given twice or an argument is a usage error (exit 2).
  */
 import { parseArgs } from 'node:util';
 import { isBulwarkError } from '../lib/index.js';
-import { createLogger, isLogLevel } from '../daemon/index.js';
-import { loadControllerConfig } from './config/index.js';
+import { createLogger, isLogLevel, readBuildInfo, versionLine } from '../daemon/index.js';
+import { checkControllerConfig, loadControllerConfig } from './config/index.js';
 import { Controller } from './controller.js';
 
 const NAME = 'bulwark-controller';
@@ -23,7 +26,25 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (parsed.version) {
+    process.stdout.write(versionLine(NAME, await readBuildInfo()));
+    return 0;
+  }
   const { configPath } = parsed;
+  if (parsed.checkConfig) {
+    let checked;
+    try {
+      checked = await checkControllerConfig(configPath);
+    } catch (err) {
+      // A plain line for the operator (and the journal, from ExecStartPre=): the file, the key path, why.
+      if (!isBulwarkError(err) || err.code !== 'CONFIG_INVALID') throw err;
+      process.stderr.write(`${NAME}: ${err.message}\n`);
+      return 2;
+    }
+    process.stdout.write(`${JSON.stringify(checked.redacted, null, 2)}\n`);
+    process.stderr.write(`${NAME}: configuration is valid (files: ${checked.sources.files.join(', ') || 'none'}; environment: ${checked.sources.environment.join(', ') || 'none'})\n`);
+    return 0;
+  }
   const config = await loadControllerConfig(configPath);
   const controller = new Controller(config, createLogger({ name: NAME, level: config.logLevel }));
   await controller.start();
@@ -37,10 +58,14 @@ async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-const HELP = `usage: bulwark-controller [--config FILE] [--help]
+const HELP = `usage: bulwark-controller [--config FILE] [--check-config] [--version] [--help]
   runs until SIGTERM/SIGINT; with no natsUrl configured it starts its own nats-server
-Configuration: /etc/bulwark/controller.json (or --config FILE), then BULWARK_* environment
-variables (BULWARK_DATA_DIR, BULWARK_NATS_URL, BULWARK_GRPC_LISTEN, ...).
+  --check-config  validate the configuration, print it (secrets redacted) and exit:
+                  0 valid, 2 invalid (the file and key path are named)
+  --version       print the version, commit and Node version
+Configuration: /etc/bulwark/controller.json (or --config FILE), then the drop-ins in
+/etc/bulwark/controller.d/*.json, then BULWARK_* environment variables (BULWARK_DATA_DIR,
+BULWARK_NATS_URL, BULWARK_GRPC_LISTEN, ...).
 `;
 
 /**
@@ -49,7 +74,9 @@ variables (BULWARK_DATA_DIR, BULWARK_NATS_URL, BULWARK_GRPC_LISTEN, ...).
  */
 function parseControllerArgs(
   argv: readonly string[],
-): { readonly ok: true; readonly configPath: string | undefined; readonly help: boolean } | { readonly ok: false; readonly reason: string } {
+):
+  | { readonly ok: true; readonly configPath: string | undefined; readonly help: boolean; readonly version: boolean; readonly checkConfig: boolean }
+  | { readonly ok: false; readonly reason: string } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -60,6 +87,8 @@ function parseControllerArgs(
       options: {
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+        'check-config': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -72,7 +101,7 @@ function parseControllerArgs(
     if (seen.has(token.name)) return { ok: false, reason: `option '--${token.name}' given more than once` };
     seen.add(token.name);
   }
-  return { ok: true, configPath: parsed.values.config, help: parsed.values.help === true };
+  return { ok: true, configPath: parsed.values.config, help: parsed.values.help === true, version: parsed.values.version === true, checkConfig: parsed.values['check-config'] === true };
 }
 
 main(process.argv.slice(2)).then(

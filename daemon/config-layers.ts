@@ -258,3 +258,48 @@ export async function readConfigLayers(explicitPath: string | undefined, default
   for (const name of names.filter((n) => n.endsWith('.json')).sort()) layers.push(await readLayer(join(dir, name), what));
   return layers;
 }
+
+/**
+ * Whether the schema marks a property secret: JSON Schema's `writeOnly` annotation (a value
+ * that is given but never shown back, as OpenAPI uses it for passwords). Tokens, PINs and
+ * keys, and the paths of files that hold them, carry it; `--check-config` and logs never
+ * show their values.
+ */
+export function isSecretProperty(property: unknown): boolean {
+  return typeof property === 'object' && property !== null && 'writeOnly' in property && property.writeOnly === true;
+}
+
+/** The keys of `schema` marked secret (`writeOnly`), in schema order. */
+export function secretKeys(schema: TObject): string[] {
+  return Object.entries(schema.properties)
+    .filter(([, property]) => isSecretProperty(property))
+    .map(([k]) => k);
+}
+
+/**
+ * `value` for showing: every top-level key the schema marks secret that is set (not null)
+ * becomes "[redacted]", so it shows that it is set and not what it is. Secrets are
+ * top-level keys only (a nested secret would need its own marking pass).
+ */
+export function redactConfig(schema: TObject, value: Readonly<Record<string, unknown>>, censor: string): Record<string, unknown> {
+  const secret = new Set(secretKeys(schema));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    Object.defineProperty(out, k, { value: secret.has(k) && v !== null && v !== undefined ? censor : v, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** Where a checked configuration came from: the files read (file, then drop-ins in order) and the variables that set a key. */
+export interface ConfigSources {
+  readonly files: readonly string[];
+  readonly environment: readonly string[];
+}
+
+/** The sources `layers` and `env` contribute under `spec` (the variables of its table that are set and not empty). */
+export function configSources<T extends TObject>(spec: ConfigSpec<T>, layers: readonly ConfigLayer[], env: Readonly<Record<string, string | undefined>>): ConfigSources {
+  return {
+    files: layers.filter((l) => l.file).map((l) => l.source),
+    environment: Object.keys(spec.env).filter((name) => (env[name] ?? '') !== ''),
+  };
+}

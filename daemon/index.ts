@@ -19,7 +19,12 @@ export { NATS_RECONNECT_BACKOFF, NatsReconnect, sleep } from './retry.js';
 export {
   MAX_CONFIG_FILE_BYTES,
   configError,
+  configSources,
   defineConfig,
+  isSecretProperty,
+  redactConfig,
+  secretKeys,
+  type ConfigSources,
   dropInDirOf,
   layerConfig,
   mergeConfig,
@@ -54,3 +59,4 @@ export {
   type Pkcs11Signer,
 } from './pkcs11.js';
 export { readSelinuxTree } from './selinux-tree.js';
+export { BUILD_INFO_FILE, BuildInfoSchema, collectBuildInfo, readBuildInfo, versionLine, writeBuildInfo, type BuildInfo } from './build-info.js';

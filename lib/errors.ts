@@ -272,6 +272,11 @@ export const ERROR_CODES = {
   ENVELOPE_REQUIRED: 'refused',
   /** An app spec in the catalogue that differs from the signed one (edited after signing), or a signed spec for another app. */
   APP_SPEC_NOT_SIGNED: 'refused',
+  /** A YAML document the strict reader refuses (tags, duplicate or non-string keys, alias bombs, several documents), where no kind's own code applies. */
+  YAML_INVALID: 'malformed',
+  // upgrades: the data format of the stored state (controller/upgrade)
+  /** A stored record (or the data-format marker) newer than this version reads (details.bucket, key, version, supported): the controller refuses to start rather than misread or overwrite it. */
+  STORE_VERSION_NEWER: 'refused',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

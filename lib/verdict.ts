@@ -50,6 +50,7 @@ export const FINDING_CODES = {
   BASELINE_REPORT_INVALID: "the host's baseline report, or a part of it, could not be read or parsed",
   SELINUX_REPORT_CONTRADICTS_KERNEL: 'the SELinux state the agent reported contradicts what the kernel measured into the IMA log',
   NFT_BASELINE_DRIFT: "the host's effective nftables exposure or Bulwark's own table differs from the baseline",
+  EVENTLOG_SHA1_ONLY: 'the event log carries SHA-1 digests only (a TCG 1.2 format log), and the measured-boot policy does not accept SHA-1 alone as evidence',
   IMA_BACKLOG_TOO_LARGE: 'an IMA backlog grew past the most a verifier keeps unproven without reaching the quoted PCR 10',
 } as const;
 

@@ -1,4 +1,4 @@
-/** `eventlog show|replay FILE`: a UEFI event log, offline (the work is in cli/measured-boot.ts, loaded on use). */
+/** `eventlog show|replay|export FILE`: a UEFI event log, offline (the work is in cli/measured-boot.ts, loaded on use). */
 import type { Command } from 'commander';
 import { defineAction, jsonOption, type CtlContext } from '../command.js';
 import { TOPICS } from '../help.js';
@@ -18,4 +18,12 @@ export function addEventlogCommands(program: Command, ctx: CtlContext): void {
     .argument('<FILE>', 'the event log')
     .description('PCR values per bank the log replays to (not checked against a quote)');
   defineAction(jsonOption(replay), ctx, async (call) => (await import('../measured-boot.js')).eventlogReplay(call));
+
+  const exportCmd = eventlog
+    .command('export')
+    .argument('<FILE>', 'the event log')
+    .option('--cel', 'as TCG Canonical Event Log JSON (CEL-JSON, content type pcclient_std); the only format so far, and required')
+    .option('-o, --output <OUT>', 'write here (atomically) instead of stdout')
+    .description('the event log in a format other tools read: --cel writes TCG Canonical Event Log JSON, every event as logged');
+  defineAction(exportCmd, ctx, async (call) => (await import('../measured-boot.js')).eventlogExport(call));
 }

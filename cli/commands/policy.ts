@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { BulwarkError, EXIT_CODES } from '../../lib/index.js';
 import { PAYLOAD_TYPES } from '../../lib/dsse/index.js';
-import { parseJsonText } from '../../lib/schema/index.js';
+import { documentFormatOf, parseDocumentText } from '../../lib/schema/index.js';
 import { addRepeatableOption, defineAction, jsonOption, nonNegativeInteger, type CtlContext } from '../command.js';
 import { withController } from '../controller-client.js';
 import { TOPICS } from '../help.js';
@@ -17,20 +17,23 @@ import { quoteFileOptions } from './quote.js';
 const KINDS = 'measured-boot, runtime or baseline';
 
 /**
- * A plain JSON document where an envelope is expected: refused here with how to sign it
- * (the controller refuses it too, ENVELOPE_REQUIRED, when it requires signed policies).
- * Anything that is not a JSON object is left to the controller to name.
+ * A plain JSON (or, for a .yaml/.yml file, YAML) document where an envelope is expected:
+ * refused here with how to sign it (the controller refuses it too, ENVELOPE_REQUIRED, when
+ * it requires signed policies). Anything that is not an object is left to the controller to name.
  */
-function refuseUnsigned(text: string, kind: string): void {
+function refuseUnsigned(text: string, kind: string, path: string): void {
   let value: unknown;
   try {
-    value = parseJsonText(text, 'policy envelope', 'ENVELOPE_MALFORMED');
+    value = parseDocumentText(text, documentFormatOf(path), 'policy envelope', 'ENVELOPE_MALFORMED');
   } catch {
     return;
   }
   if (typeof value !== 'object' || value === null || ('payloadType' in value && 'signatures' in value)) return;
   const type = kind === 'baseline' ? PAYLOAD_TYPES.baseline : PAYLOAD_TYPES.policy;
-  throw new BulwarkError('ENVELOPE_REQUIRED', `this is an unsigned policy document: sign it first (bulwarkctl sign FILE --key URI --payload-type ${type} -o ENVELOPE) and push the envelope`);
+  throw new BulwarkError(
+    'ENVELOPE_REQUIRED',
+    `this is an unsigned policy document: sign it first (bulwarkctl sign FILE --key URI --payload-type ${type} -o ENVELOPE; a YAML FILE is signed as its canonical JSON) and push the envelope`,
+  );
 }
 
 function addFleetPolicyCommands(policy: Command, ctx: CtlContext): void {
@@ -43,7 +46,7 @@ function addFleetPolicyCommands(policy: Command, ctx: CtlContext): void {
     .description("store a signed policy on the controller: verified against the kind's trusted key set, then checked");
   defineAction(jsonOption(push), ctx, async (call) => {
     const text = await readTextInput(call.arg(2), 'policy envelope');
-    refuseUnsigned(text, call.arg(0));
+    refuseUnsigned(text, call.arg(0), call.arg(2));
     const info = await withController(ctx, (c) => c.putPolicy(call.arg(0), call.arg(1), text));
     if (call.json) printJson(call.io, info);
     else call.io.out(`stored ${info.kind} policy ${info.name} (revision ${info.revision}, sha256 ${info.sha256.slice(0, 16)}...)\n`);
@@ -113,7 +116,7 @@ function addMeasuredBootPolicyCommands(policy: Command, ctx: CtlContext): void {
   const check = policy
     .command('check')
     .helpGroup(TOPICS.measuredBoot)
-    .requiredOption('--policy <P>', 'the measured-boot policy document')
+    .requiredOption('--policy <P>', 'the measured-boot policy document (JSON, or YAML when named .yaml/.yml)')
     .requiredOption('--eventlog <FILE>', 'the event log')
     .option('--name <NAME>', 'the policy to use when P holds several');
   quoteFileOptions(check, false);

@@ -6,13 +6,15 @@
  * Parsing is pure; loading reads the files.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { configError, defineConfig, layerConfig, LOG_LEVELS, readConfigLayers, type ConfigLayer } from '../../daemon/index.js';
+import { configError, configSources, defineConfig, layerConfig, LOG_LEVELS, readConfigLayers, redactConfig, REDACTED, type ConfigLayer, type ConfigSources } from '../../daemon/index.js';
 import { literalUnion } from '../../lib/schema/index.js';
 import { formatPcrSelectionSpec, parsePcrSelectionSpec, TPM_ALG } from '../../lib/tpm/index.js';
 
 const TEXT = '^[^\\x00-\\x1f\\x7f]*$';
 const Text = (fallback: string, pattern = TEXT) => Type.String({ maxLength: 4096, pattern, default: fallback });
-const NullableText = () => Type.Union([Type.String({ maxLength: 4096, pattern: TEXT }), Type.Null()], { default: null });
+const NullableText = (options: { writeOnly?: true } = {}) => Type.Union([Type.String({ maxLength: 4096, pattern: TEXT }), Type.Null()], { default: null, ...options });
+/** Marks a key secret (JSON Schema `writeOnly`): `--check-config` shows only that it is set. */
+const SECRET = { writeOnly: true } as const;
 const Ms = (fallback: number) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: fallback });
 
 /** The controller's settings: every key, its type and its default. Unknown keys are refused. */
@@ -32,12 +34,12 @@ export const ControllerConfigSchema = Type.Object(
      * The embedded server makes all of these itself under dataDir.
      */
     natsCaFile: NullableText(),
-    natsNkeySeedFile: NullableText(),
+    natsNkeySeedFile: NullableText(SECRET),
     natsUser: NullableText(),
-    natsPasswordFile: NullableText(),
-    natsCredsFile: NullableText(),
+    natsPasswordFile: NullableText(SECRET),
+    natsCredsFile: NullableText(SECRET),
     natsCertFile: NullableText(),
-    natsKeyFile: NullableText(),
+    natsKeyFile: NullableText(SECRET),
     /** gRPC listen address host:port. */
     grpcListen: Text('127.0.0.1:7443', '^[^:\\x00-\\x1f\\x7f]+:[0-9]+$'),
     /** DNS names the gRPC server certificate carries (the names agents and bulwarkctl dial). */
@@ -80,7 +82,7 @@ export const ControllerConfigSchema = Type.Object(
     /** Nomad HTTP API (e.g. http://127.0.0.1:4646); null: no placement gate. */
     nomadAddr: NullableText(),
     /** Nomad ACL token; null: none. Never logged. */
-    nomadToken: NullableText(),
+    nomadToken: NullableText(SECRET),
     /** Drain untrusted nodes (their allocations move to trusted ones), not only make them ineligible. */
     nomadDrain: Type.Boolean({ default: true }),
     nomadDrainDeadlineMs: Ms(5 * 60_000),
@@ -93,7 +95,7 @@ export const ControllerConfigSchema = Type.Object(
      * (RFC 7512; module and PIN from the URI or the environment); null: an ECDSA P-256 key
      * generated in dataDir at first start (statement-signing-key.pem, 0600).
      */
-    statementSigningKey: NullableText(),
+    statementSigningKey: NullableText(SECRET),
     /** How long an attestation is valid: the host must sign within it. */
     attestationValidityMs: Type.Integer({ minimum: 1000, maximum: 60 * 60_000, default: 5 * 60_000 }),
     /** A trusted verdict whose last verified quote is older than this gets no attestation (0: staleAfterMs). */
@@ -127,7 +129,7 @@ export const ControllerConfigSchema = Type.Object(
      * controller creates in dataDir (audit-checkpoint-key.pem, 0600) on first start.
      * Replicas sharing one audit stream need the same key.
      */
-    auditSigningKey: NullableText(),
+    auditSigningKey: NullableText(SECRET),
     /** The audit log's name in its checkpoints (origin `bulwark.<name>/audit`); "": the host name. Replicas share one. */
     auditLogName: Text('', '^[A-Za-z0-9._-]{0,128}$'),
     /** Sign an audit checkpoint at least this often while the log grows ... */
@@ -245,7 +247,22 @@ export const CONTROLLER_DEFAULTS: ControllerConfig = parseControllerConfig([], {
  * beside it (controller.d/*.json, lexical order), then applies `env`.
  */
 export async function loadControllerConfig(path: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Promise<ControllerConfig> {
+  return (await checkControllerConfig(path, env)).config;
+}
+
+/** A configuration as `--check-config` shows it: the value, the same with secrets redacted, and where it came from. */
+export interface CheckedControllerConfig {
+  readonly config: ControllerConfig;
+  /** `config` with every key the schema marks secret (writeOnly) shown as "[redacted]" when set. */
+  readonly redacted: Record<string, unknown>;
+  readonly sources: ConfigSources;
+}
+
+/** Loads like loadControllerConfig and also says what `--check-config` prints. */
+export async function checkControllerConfig(path: string | undefined, env: Readonly<Record<string, string | undefined>> = process.env): Promise<CheckedControllerConfig> {
   const fromEnv = env['BULWARK_CONTROLLER_CONFIG'];
   const explicit = path ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
-  return finish(await readConfigLayers(explicit, DEFAULT_CONTROLLER_CONFIG_PATH, 'controller config'), env);
+  const layers = await readConfigLayers(explicit, DEFAULT_CONTROLLER_CONFIG_PATH, 'controller config');
+  const config = finish(layers, env);
+  return { config, redacted: redactConfig(ControllerConfigSchema, config, REDACTED), sources: configSources(CONTROLLER_CONFIG, layers, env) };
 }

@@ -1,6 +1,8 @@
 /** controller/config/: the public surface of this folder. */
 export {
   CONTROLLER_CONFIG_ENV,
+  checkControllerConfig,
+  type CheckedControllerConfig,
   CONTROLLER_DEFAULTS,
   ControllerConfigSchema,
   DEFAULT_CONTROLLER_CONFIG_PATH,

@@ -83,7 +83,7 @@ function samePath(logged: string, named: string): boolean {
 
 /** Splits the proven events of `log` into boot stages, reading digests of bank `hashAlg`. */
 export function readBootChain(log: ReplayedEventLogBody, hashAlg: number): BootChain {
-  const uintn = log.specId.uintnSize;
+  const uintn = log.uintnSize;
   const digestOf = (e: ReplayedEvent): string => {
     const d = eventDigest(e, hashAlg);
     return d === undefined ? '' : toHex(d);

@@ -149,7 +149,7 @@ export class EventLogCache {
     }
     let result = perPolicy.get(key);
     if (result === undefined) {
-      result = replay.ok ? evaluateMeasuredBootPolicy(policy, replay.log) : replayFailure(policy, replay.findings);
+      result = replay.ok ? evaluateMeasuredBootPolicy(policy, replay.log) : replayFailure(policy, replay.findings, EventLogCache.logOf(entry).log);
       if (perPolicy.size >= MAX_RESULTS_PER_ENTRY) perPolicy.clear();
       perPolicy.set(key, result);
     }

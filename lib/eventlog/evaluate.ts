@@ -9,7 +9,7 @@
  * whose PCR the quote does not prove is not skipped: it is EVENTLOG_PCR_NOT_QUOTED.
  */
 import { BulwarkError } from '../errors.js';
-import { HASH_ALGS, type QuotedPcrs } from '../tpm/index.js';
+import { HASH_ALGS, TPM_ALG, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding, type Verdict } from '../verdict.js';
 import { readBootChain, type BootComponent } from './boot-chain.js';
 import { eventTypeName } from './constants.js';
@@ -45,8 +45,36 @@ function short(text: string, max = 300): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
+/** What the SHA-1-only rule reads of a log: a parsed EventLog and a replayed one both have it. */
+type LogBanks = Pick<EventLog, 'format' | 'algorithms'>;
+
+/** Whether the log carries SHA-1 digests only (a SHA-1 format log, or a crypto-agile one listing SHA-1 alone). */
+function isSha1Only(log: LogBanks): boolean {
+  return log.algorithms.every((a) => a.algorithmId === TPM_ALG.SHA1);
+}
+
+/**
+ * EVENTLOG_SHA1_ONLY unless the policy accepts SHA-1 alone: applied before every other
+ * check, accept-all policies included (accepting every boot is not accepting SHA-1 evidence).
+ */
+function sha1OnlyFindings(policy: MeasuredBootPolicy, log: LogBanks): Finding[] {
+  if (policy.allowSha1OnlyLog || !isSha1Only(log)) return [];
+  const what = log.format === 'sha1' ? 'a SHA-1 format (TCG 1.2) event log' : 'an event log whose only bank is SHA-1';
+  return [
+    finding('EVENTLOG_SHA1_ONLY', `${what} is not evidence under measured-boot policy "${policy.name}" (set "allowSha1OnlyLog": true to accept it)`, {
+      format: log.format,
+      policy: policy.name,
+    }),
+  ];
+}
+
 function judge(policy: MeasuredBootPolicy, log: ReplayedEventLog): Finding[] {
-  if (policy.acceptAll) return [];
+  const sha1 = sha1OnlyFindings(policy, log);
+  if (policy.acceptAll) return sha1;
+  return [...sha1, ...judgeChecks(policy, log)];
+}
+
+function judgeChecks(policy: MeasuredBootPolicy, log: ReplayedEventLog): Finding[] {
   const bank = policy.bank;
   const bankText = bankName(bank);
   const findings: Finding[] = [];
@@ -266,9 +294,15 @@ export function evaluateMeasuredBootPolicyUnquoted(policy: MeasuredBootPolicy, l
   };
 }
 
-/** The judgement of a failed replay: untrusted with the replay's findings, no policy check made. */
-export function replayFailure(policy: MeasuredBootPolicy, findings: readonly Finding[]): MeasuredBootResult {
-  return { policy: policy.name, verdict: { verdict: 'untrusted', findings }, quirks: [], warnings: policy.warnings };
+/**
+ * The judgement of a failed replay: untrusted with the replay's findings, no policy check
+ * made — except that a SHA-1-only `log` the policy does not accept says so first
+ * (EVENTLOG_SHA1_ONLY): with the default PCR selection (sha256 only) such a log cannot
+ * replay at all (EVENTLOG_BANK_MISSING), and the policy's refusal is the reason that matters.
+ */
+export function replayFailure(policy: MeasuredBootPolicy, findings: readonly Finding[], log?: LogBanks): MeasuredBootResult {
+  const all = log === undefined ? findings : [...sha1OnlyFindings(policy, log), ...findings];
+  return { policy: policy.name, verdict: { verdict: 'untrusted', findings: all }, quirks: [], warnings: policy.warnings };
 }
 
 /**
@@ -278,7 +312,7 @@ export function replayFailure(policy: MeasuredBootPolicy, findings: readonly Fin
  */
 export function evaluateEventLog(log: EventLog, quoted: QuotedPcrs, policy: MeasuredBootPolicy, options?: ReplayOptions): MeasuredBootResult {
   const replay = replayEventLog(log, quoted, options);
-  return replay.ok ? evaluateMeasuredBootPolicy(policy, replay.log) : replayFailure(policy, replay.findings);
+  return replay.ok ? evaluateMeasuredBootPolicy(policy, replay.log) : replayFailure(policy, replay.findings, log);
 }
 
 export interface ReferencePolicyOptions {
@@ -346,6 +380,7 @@ export function createReferencePolicy(log: ReplayedEventLog, options: ReferenceP
     description: options.description ?? `reference policy from a known-good host's event log (${log.events.length} events, ${bankName(bank)})`,
     bank,
     acceptAll: false,
+    allowSha1OnlyLog: bank === TPM_ALG.SHA1 && log.algorithms.every((a) => a.algorithmId === TPM_ALG.SHA1),
     secureBoot,
     stages,
     kernelCmdline: kernelCmdline === undefined ? undefined : { pattern: kernelCmdline, regex: /(?:)/u },

@@ -7,8 +7,18 @@
  * - evidence + policy → verdict: evaluateMeasuredBootPolicy (accepts only VerifiedEventLog)
  * - forensics without a quote: replayEventLogUnquoted, evaluateMeasuredBootPolicyUnquoted
  * - steady state: EventLogCache
+ * - interchange: encodeCelJson (TCG Canonical Event Log JSON of what was judged)
  */
 export { readBootChain, type BootChain, type BootComponent, type KernelCmdline } from './boot-chain.js';
+export {
+  CEL_CONTENT_TYPE_PCCLIENT_STD,
+  celHashAlgName,
+  celRecords,
+  encodeCelJson,
+  type CelDigest,
+  type CelExportable,
+  type CelPcClientRecord,
+} from './cel-export.js';
 export { EventLogCache, eventLogDigest, type EventLogCacheOptions } from './cache.js';
 export {
   DEVICE_PATH_SUBTYPE,
@@ -45,6 +55,7 @@ export {
   parseEventLog,
   type EventDigest,
   type EventLog,
+  type EventLogFormat,
   type LoggedEvent,
   type SpecIdAlgorithm,
   type TcgEfiSpecIdEvent,

@@ -1,8 +1,13 @@
 /**
  * The TCG PC Client event log as Linux exposes it in
- * /sys/kernel/security/tpm0/binary_bios_measurements: one SHA-1 format TCG_PCClientPCREvent
- * carrying the TCG_EfiSpecIDEvent, then crypto-agile TCG_PCR_EVENT2 records, all
- * little-endian (TCG PC Client PFP 10.2.1, 10.2.2, 10.4.5.1).
+ * /sys/kernel/security/tpm0/binary_bios_measurements, in either of its two formats, all
+ * little-endian:
+ * - crypto-agile (PFP 10.2.1, 10.2.2, 10.4.5.1): one SHA-1 format TCG_PCClientPCREvent
+ *   carrying the TCG_EfiSpecIDEvent, then TCG_PCR_EVENT2 records with a digest per bank;
+ * - SHA-1 (the TCG 1.2 format: PC Client Implementation for Conventional BIOS 1.21 11.1.1,
+ *   TCG EFI Platform 1.22 7.1, PFP 10.2.1): TCG_PCClientPCREvent throughout, one SHA-1
+ *   digest each, no Spec ID event. Older firmware writes it, and so does firmware that logs
+ *   only a StartupLocality event (PFP 10.4.5.3 allows the SHA-1 format for it).
  *
  * Parsing checks structure only. Every length is compared with what is left (and a named
  * cap) before a zero-copy slice is taken; nothing is allocated from a declared size. The
@@ -23,6 +28,16 @@ export const MAX_LOG_ALGORITHMS = 16;
 export const MAX_EVENT_PCR_INDEX = 23;
 /** The SHA-1 digest of the TCG_PCClientPCREvent header format (PFP 10.2.1). */
 const SHA1_DIGEST_SIZE = 20;
+/** TPM_ALG_SHA1 (TPM 2.0 Library, Part 2, 6.3): the one bank of a SHA-1 format log. */
+const TPM_ALG_SHA1 = 0x0004;
+/**
+ * UINTN of the UEFI structures in a SHA-1 format log, which has no Spec ID event to say it:
+ * 8, as on every x86-64 and AArch64 firmware (go-attestation assumes the same).
+ */
+const SHA1_LOG_UINTN_SIZE = 8;
+
+/** 'crypto-agile': Spec ID header and TCG_PCR_EVENT2 records; 'sha1': TCG_PCClientPCREvent throughout (the TCG 1.2 format). */
+export type EventLogFormat = 'crypto-agile' | 'sha1';
 
 /** TCG_EfiSpecIdEventAlgorithmSize (PFP 10.4.5.1). */
 export interface SpecIdAlgorithm {
@@ -65,8 +80,14 @@ export interface LoggedEvent {
 
 /** A parsed log. Untrusted: what the agent sent, proven by nothing yet. */
 export interface EventLog {
-  readonly specId: TcgEfiSpecIdEvent;
-  /** The TCG_PCR_EVENT2 records after the header, in log order (EV_NO_ACTION ones included). */
+  readonly format: EventLogFormat;
+  /** The Spec ID header of a crypto-agile log; null for a SHA-1 format log, which has none. */
+  readonly specId: TcgEfiSpecIdEvent | null;
+  /** The banks every event carries a digest for: the Spec ID event's list, or SHA-1 alone for a SHA-1 format log. */
+  readonly algorithms: readonly SpecIdAlgorithm[];
+  /** Octets of UINTN in the UEFI structures of event data (the Spec ID event's, else 8). */
+  readonly uintnSize: 4 | 8;
+  /** The events after the header (every event of a SHA-1 format log), in log order, EV_NO_ACTION ones included. */
   readonly events: readonly LoggedEvent[];
   /** StartupLocality (PFP 10.4.5.3) when logged: the locality TPM2_Startup came from, which seeds PCR 0. */
   readonly startupLocality: number | null;
@@ -139,13 +160,56 @@ function readEventData(r: ByteReader, at: number): Uint8Array {
   return r.bytesN(size, 'Event');
 }
 
+/** What every measured or no-action event must satisfy, in either format. */
+class EventRules {
+  startupLocality: number | null = null;
+  private pcr0Measured = false;
+
+  /**
+   * A measured event names PCR 0–23; StartupLocality (PFP 10.4.5.3: signature + one octet)
+   * may come once, before anything is measured into PCR 0.
+   */
+  check(sequence: number, offset: number, pcrIndex: number, eventType: number, data: Uint8Array): void {
+    if (eventType === TCG_EVENT_TYPE.EV_NO_ACTION) {
+      if (data.length === 17 && latin1(data.subarray(0, 16)) === STARTUP_LOCALITY_SIGNATURE) {
+        if (this.startupLocality !== null || this.pcr0Measured) {
+          throw malformed(`event ${sequence}: a StartupLocality event ${this.startupLocality !== null ? 'after another one' : 'after PCR 0 was extended'}`, { offset, sequence });
+        }
+        this.startupLocality = data[16] ?? 0;
+      }
+      return;
+    }
+    if (pcrIndex > MAX_EVENT_PCR_INDEX) throw malformed(`event ${sequence} at offset ${offset} is measured into PCR ${pcrIndex}`, { offset, sequence, pcrIndex });
+    if (pcrIndex === 0) this.pcr0Measured = true;
+  }
+}
+
+/** Whether event data is a TCG_EfiSpecIDEvent of a crypto-agile log (its signature, PFP 10.4.5.1). */
+function isSpecIdEvent03(data: Uint8Array): boolean {
+  return data.length >= 16 && latin1(data.subarray(0, 16)) === SPEC_ID_EVENT03_SIGNATURE;
+}
+
+/** TCG_PCClientPCREvent (PFP 10.2.1): PCRIndex u32, EventType u32, Digest[20] (SHA-1), EventDataSize u32, Event. */
+function decodeTcgPcClientPcrEvent(r: ByteReader, sequence: number): LoggedEvent {
+  const offset = r.offset;
+  const pcrIndex = r.u32le('TCG_PCClientPCREvent.PCRIndex');
+  const eventType = r.u32le('TCG_PCClientPCREvent.EventType');
+  const digest = r.bytesN(SHA1_DIGEST_SIZE, 'TCG_PCClientPCREvent.Digest');
+  const data = readEventData(r, offset);
+  return { sequence, offset, pcrIndex, eventType, digests: [{ hashAlg: TPM_ALG_SHA1, digest }], data };
+}
+
 /**
- * Parses a crypto-agile event log (PFP 10.2.1 TCG_PCClientPCREvent for the header, 10.2.2
- * TCG_PCR_EVENT2 for the rest). Every event must carry exactly one digest per algorithm
- * of the Spec ID event, in any order; measured events must name PCR 0–23; a StartupLocality
- * event may appear once, before anything is measured into PCR 0. A cut-off log raises
- * EVENTLOG_TRUNCATED, anything else that does not fit EVENTLOG_MALFORMED; event data is
- * not decoded here (see decodeEventData). Untrusted input, untrusted result.
+ * Parses an event log in either format (see the module comment), told apart by the first
+ * event: an EV_NO_ACTION in PCR 0 whose data is a TCG_EfiSpecIDEvent ("Spec ID Event03")
+ * starts a crypto-agile log, anything else is the first event of a SHA-1 format log (as
+ * go-attestation decides). Crypto-agile events must carry exactly one digest per algorithm
+ * of the Spec ID event, in any order; in both formats measured events must name PCR 0–23
+ * and a StartupLocality event may appear once, before anything is measured into PCR 0. A
+ * cut-off log raises EVENTLOG_TRUNCATED, anything else that does not fit
+ * EVENTLOG_MALFORMED; event data is not decoded here (see decodeEventData). Untrusted
+ * input, untrusted result: a SHA-1 format log parses, and whether SHA-1 alone may make a
+ * node trusted is the measured-boot policy's decision (EVENTLOG_SHA1_ONLY).
  */
 export function parseEventLog(bytes: Uint8Array): EventLog {
   if (bytes.length > MAX_EVENT_LOG_SIZE) {
@@ -153,26 +217,43 @@ export function parseEventLog(bytes: Uint8Array): EventLog {
   }
   if (bytes.length === 0) throw new BulwarkError('EVENTLOG_TRUNCATED', 'the event log is empty', { offset: 0 });
   const r = new ByteReader(bytes, 'EVENTLOG_TRUNCATED');
-
-  // The header: TCG_PCClientPCREvent with a SHA-1 sized digest (PFP 10.2.1).
-  const headerPcr = r.u32le('PCRIndex');
-  const headerType = r.u32le('EventType');
-  if (headerPcr !== 0 || headerType !== TCG_EVENT_TYPE.EV_NO_ACTION) {
-    throw malformed(`not a TCG event log: the first event is type 0x${headerType.toString(16)} in PCR ${headerPcr}, not EV_NO_ACTION in PCR 0`, {
-      offset: 0,
-      pcrIndex: headerPcr,
-      eventType: headerType,
-    });
+  const first = decodeTcgPcClientPcrEvent(r, 1);
+  if (first.eventType === TCG_EVENT_TYPE.EV_NO_ACTION && isSpecIdEvent03(first.data)) {
+    if (first.pcrIndex !== 0) throw malformed(`the Spec ID event is logged in PCR ${first.pcrIndex}, not PCR 0`, { offset: 0, pcrIndex: first.pcrIndex });
+    const specId = decodeTcgEfiSpecIdEvent(first.data, first.data.byteOffset - bytes.byteOffset);
+    return parseCryptoAgileEvents(r, specId, bytes.length);
   }
-  r.skip(SHA1_DIGEST_SIZE, 'Digest');
-  const specData = readEventData(r, 0);
-  const specId = decodeTcgEfiSpecIdEvent(specData, specData.byteOffset - bytes.byteOffset);
+  return parseSha1Events(r, first, bytes.length);
+}
+
+/** The rest of a SHA-1 format log: TCG_PCClientPCREvent records after `first`. */
+function parseSha1Events(r: ByteReader, first: LoggedEvent, size: number): EventLog {
+  const rules = new EventRules();
+  const events: LoggedEvent[] = [];
+  let event = first;
+  for (;;) {
+    rules.check(event.sequence, event.offset, event.pcrIndex, event.eventType, event.data);
+    events.push(event);
+    if (r.atEnd) break;
+    event = decodeTcgPcClientPcrEvent(r, event.sequence + 1);
+  }
+  return {
+    format: 'sha1',
+    specId: null,
+    algorithms: [{ algorithmId: TPM_ALG_SHA1, digestSize: SHA1_DIGEST_SIZE }],
+    uintnSize: SHA1_LOG_UINTN_SIZE,
+    events,
+    startupLocality: rules.startupLocality,
+    size,
+  };
+}
+
+/** The TCG_PCR_EVENT2 records after a crypto-agile log's Spec ID event (PFP 10.2.2). */
+function parseCryptoAgileEvents(r: ByteReader, specId: TcgEfiSpecIdEvent, size: number): EventLog {
   const sizeOf = new Map(specId.digestSizes.map((a) => [a.algorithmId, a.digestSize]));
   const algCount = specId.digestSizes.length;
-
+  const rules = new EventRules();
   const events: LoggedEvent[] = [];
-  let startupLocality: number | null = null;
-  let pcr0Measured = false;
   let sequence = 0;
   while (!r.atEnd) {
     sequence++;
@@ -192,32 +273,27 @@ export function parseEventLog(bytes: Uint8Array): EventLog {
     for (let i = 0; i < count; i++) {
       const algAt = r.offset;
       const hashAlg = r.u16le('TPMT_HA.hashAlg');
-      const size = sizeOf.get(hashAlg);
-      if (size === undefined || digests.some((d) => d.hashAlg === hashAlg)) {
-        throw malformed(`event ${sequence} carries a digest of algorithm 0x${hashAlg.toString(16)} ${size === undefined ? 'that the Spec ID event does not list' : 'twice'}`, {
+      const digestSize = sizeOf.get(hashAlg);
+      if (digestSize === undefined || digests.some((d) => d.hashAlg === hashAlg)) {
+        throw malformed(`event ${sequence} carries a digest of algorithm 0x${hashAlg.toString(16)} ${digestSize === undefined ? 'that the Spec ID event does not list' : 'twice'}`, {
           offset: algAt,
           sequence,
           hashAlg,
         });
       }
-      digests.push({ hashAlg, digest: r.bytesN(size, 'TPMT_HA.digest') });
+      digests.push({ hashAlg, digest: r.bytesN(digestSize, 'TPMT_HA.digest') });
     }
     const data = readEventData(r, offset);
-    if (eventType === TCG_EVENT_TYPE.EV_NO_ACTION) {
-      // StartupLocality (PFP 10.4.5.3): signature + one octet; it must come before PCR 0 is extended.
-      if (data.length === 17 && latin1(data.subarray(0, 16)) === STARTUP_LOCALITY_SIGNATURE) {
-        if (startupLocality !== null || pcr0Measured) {
-          throw malformed(`event ${sequence}: a StartupLocality event ${startupLocality !== null ? 'after another one' : 'after PCR 0 was extended'}`, { offset, sequence });
-        }
-        startupLocality = data[16] ?? 0;
-      }
-    } else {
-      if (pcrIndex > MAX_EVENT_PCR_INDEX) {
-        throw malformed(`event ${sequence} at offset ${offset} is measured into PCR ${pcrIndex}`, { offset, sequence, pcrIndex });
-      }
-      if (pcrIndex === 0) pcr0Measured = true;
-    }
+    rules.check(sequence, offset, pcrIndex, eventType, data);
     events.push({ sequence, offset, pcrIndex, eventType, digests, data });
   }
-  return { specId, events, startupLocality, size: bytes.length };
+  return {
+    format: 'crypto-agile',
+    specId,
+    algorithms: specId.digestSizes,
+    uintnSize: specId.uintnSize,
+    events,
+    startupLocality: rules.startupLocality,
+    size,
+  };
 }

@@ -14,7 +14,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { BulwarkError } from '../errors.js';
-import { defineDocument, literalUnion, parseJsonText } from '../schema/index.js';
+import { defineDocument, literalUnion, parseDocumentText, type DocumentFormat } from '../schema/index.js';
 import { HASH_ALG_NAMES, HASH_ALGS, HASH_ALGS_BY_NAME, TPM_ALG, type HashAlgName } from '../tpm/index.js';
 
 /** The boot stages a policy lists digests for (see evaluate.ts for which events each covers). */
@@ -42,6 +42,8 @@ export interface MeasuredBootPolicy {
   /** The PCR bank (TPM_ALG_ID) whose digests the stages list and whose PCRs must be proven. */
   readonly bank: number;
   readonly acceptAll: boolean;
+  /** Whether a log with SHA-1 digests only (a TCG 1.2 format log) may be evidence; default false (EVENTLOG_SHA1_ONLY). */
+  readonly allowSha1OnlyLog: boolean;
   readonly secureBoot?: SecureBootRequirement;
   /** Allowed digests (lower-case hex in `bank`) per stage; a stage that is absent is not checked. */
   readonly stages: Readonly<Partial<Record<BootStage, ReadonlySet<string>>>>;
@@ -97,6 +99,13 @@ export const MeasuredBootPolicySchema = Type.Object(
       Type.Boolean({
         default: false,
         description: 'Accept every boot on purpose: only the replay against the quote is checked. Cannot be combined with any check; evaluation carries a warning.',
+      }),
+    ),
+    allowSha1OnlyLog: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Accept an event log that carries SHA-1 digests only (the TCG 1.2 format of older firmware, or a crypto-agile log with a SHA-1 bank alone) as evidence. SHA-1 is broken for collisions, so the default refuses such a log with EVENTLOG_SHA1_ONLY; a policy that sets this judges the log in its "bank", which must then be sha1. Not a check: it may stand beside acceptAll.',
       }),
     ),
     secureBoot: Type.Optional(
@@ -227,6 +236,7 @@ function policyFromJson(o: MeasuredBootPolicyJson, path: string, source: string 
   const bank = HASH_ALGS_BY_NAME.get(bankName)?.alg ?? TPM_ALG.SHA256;
   const digestSize = HASH_ALGS.get(bank)?.size ?? 32;
   const acceptAll = o.acceptAll ?? false;
+  const allowSha1OnlyLog = o.allowSha1OnlyLog ?? false;
   const checks: string[] = [];
 
   let secureBoot: SecureBootRequirement | undefined;
@@ -279,7 +289,8 @@ function policyFromJson(o: MeasuredBootPolicyJson, path: string, source: string 
       `policy "${name}": stages.kernel/initrd judge every measurement in PCR 9; without stages.grubFiles, GRUB's own files (grub.cfg, modules) are refused`,
     );
   }
-  return { name, description, bank, acceptAll, secureBoot, stages, kernelCmdline, warnings };
+  if (allowSha1OnlyLog) warnings.push(`policy "${name}" accepts event logs with SHA-1 digests only ("allowSha1OnlyLog": true); SHA-1 is broken for collisions`);
+  return { name, description, bank, acceptAll, allowSha1OnlyLog, secureBoot, stages, kernelCmdline, warnings };
 }
 
 /**
@@ -293,12 +304,14 @@ export function validateMeasuredBootPolicy(value: unknown, source?: string): Mea
 
 /**
  * Parses a measured-boot policy document: one policy object, or `{ "policies": [ ... ] }`
- * with unique names. Untrusted text in; MEASURED_BOOT_POLICY_INVALID (with the JSON pointer)
- * or MEASURED_BOOT_POLICY_CHECKS_NOTHING out on bad input.
+ * with unique names, as JSON or as YAML (the same schema; strict YAML as lib/schema reads
+ * it: no tags, no merge keys, unique string keys, aliases capped). Untrusted text in;
+ * MEASURED_BOOT_POLICY_INVALID (with the JSON pointer) or MEASURED_BOOT_POLICY_CHECKS_NOTHING
+ * out on bad input.
  */
-export function parseMeasuredBootPolicies(text: string, source?: string): MeasuredBootPolicy[] {
+export function parseMeasuredBootPolicies(text: string, source?: string, format: DocumentFormat = 'json'): MeasuredBootPolicy[] {
   if (text.length > MAX_POLICY_DOCUMENT_SIZE) throw invalid('', `the document is larger than ${MAX_POLICY_DOCUMENT_SIZE} characters`, source);
-  const value = parseJsonText(text, WHAT, CODE, source);
+  const value = parseDocumentText(text, format, WHAT, CODE, source, MAX_POLICY_DOCUMENT_SIZE);
   // A bundle is told apart by its "policies" key; anything else must be one policy.
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.prototype.hasOwnProperty.call(value, 'policies')) {
     const bundle = BUNDLE.parse(value, source);
@@ -338,6 +351,7 @@ export function formatMeasuredBootPolicy(policy: MeasuredBootPolicy): string {
     description: policy.description,
     bank,
     acceptAll: policy.acceptAll ? true : undefined,
+    allowSha1OnlyLog: policy.allowSha1OnlyLog ? true : undefined,
     secureBoot:
       sb === undefined
         ? undefined

@@ -20,7 +20,7 @@ import { BulwarkError } from '../errors.js';
 import { HASH_ALGS, type PcrBanks, type QuotedPcrs } from '../tpm/index.js';
 import { finding, type Finding } from '../verdict.js';
 import { GRUB_STRING_PREFIX, SEPARATOR_VALUE, TCG_EVENT_TYPE } from './constants.js';
-import type { EventLog, LoggedEvent, TcgEfiSpecIdEvent } from './parse.js';
+import type { EventLog, EventLogFormat, LoggedEvent, SpecIdAlgorithm, TcgEfiSpecIdEvent } from './parse.js';
 import { FIRMWARE_QUIRK_IDS, exitBootServicesVariants, type FirmwareQuirkId } from './quirks.js';
 import { latin1 } from './uefi.js';
 
@@ -40,7 +40,12 @@ export type VerifiedEvent = ReplayedEvent & { readonly [verifiedBrand]: true };
 
 /** What a replay established, shared by the quoted and the forensic (unquoted) forms. */
 export interface ReplayedEventLogBody {
-  readonly specId: TcgEfiSpecIdEvent;
+  readonly format: EventLogFormat;
+  /** The Spec ID header; null for a SHA-1 format log. */
+  readonly specId: TcgEfiSpecIdEvent | null;
+  /** The banks the log carries digests for (SHA-1 alone for a SHA-1 format log). */
+  readonly algorithms: readonly SpecIdAlgorithm[];
+  readonly uintnSize: 4 | 8;
   readonly startupLocality: number | null;
   /** Measured events (no EV_NO_ACTION) of proven PCRs, in log order, then quirk-injected ones. */
   readonly events: readonly ReplayedEvent[];
@@ -117,7 +122,7 @@ function extend(name: string, pcr: Uint8Array, digest: Uint8Array): Uint8Array {
 
 /** The banks of a log Bulwark can replay (known hash algorithms), in Spec ID order. */
 export function replayableBanks(log: EventLog): number[] {
-  return log.specId.digestSizes.map((a) => a.algorithmId).filter((alg) => HASH_ALGS.has(alg));
+  return log.algorithms.map((a) => a.algorithmId).filter((alg) => HASH_ALGS.has(alg));
 }
 
 /**
@@ -154,6 +159,11 @@ export function extendedPcrs(log: EventLog): Set<number> {
   return s;
 }
 
+/** What a replayed log keeps of the parsed log's header. */
+function logHeader(log: EventLog): Pick<ReplayedEventLogBody, 'format' | 'specId' | 'algorithms' | 'uintnSize'> {
+  return { format: log.format, specId: log.specId, algorithms: log.algorithms, uintnSize: log.uintnSize };
+}
+
 /** The one place a VerifiedEventLog is made: the brand is a claim only this module may make. */
 function toVerified(body: ReplayedEventLogBody): VerifiedEventLog {
   return { ...body, quoted: true } as unknown as VerifiedEventLog;
@@ -173,7 +183,7 @@ function injectedActions(log: EventLog, pcr: number, strings: readonly string[],
       offset: -1,
       pcrIndex: pcr,
       eventType: TCG_EVENT_TYPE.EV_EFI_ACTION,
-      digests: log.specId.digestSizes.map((a) => ({
+      digests: log.algorithms.map((a) => ({
         hashAlg: a.algorithmId,
         digest: HASH_ALGS.has(a.algorithmId) ? createHash(hashName(a.algorithmId)).update(data).digest() : new Uint8Array(a.digestSize),
       })),
@@ -194,13 +204,16 @@ export function comparedPcrs(
   options: ReplayOptions = {},
   extended: ReadonlySet<number> = extendedPcrs(log),
 ): { compare: Map<number, number[]>; missingBanks: number[] } {
-  const logBanks = new Set(log.specId.digestSizes.map((a) => a.algorithmId));
+  const logBanks = new Set(log.algorithms.map((a) => a.algorithmId));
   const wanted = options.pcrs === undefined ? undefined : new Set(options.pcrs);
   const compare = new Map<number, number[]>();
   const missingBanks: number[] = [];
+  // A SHA-1 format log cannot carry other banks: when the SHA-1 bank is quoted, it alone is
+  // compared (the policy decides whether SHA-1 alone is enough, EVENTLOG_SHA1_ONLY).
+  const sha1Format = log.format === 'sha1' && [...quoted.keys()].some((alg) => logBanks.has(alg));
   for (const [alg, bank] of quoted) {
     if (!logBanks.has(alg) || !HASH_ALGS.has(alg)) {
-      missingBanks.push(alg);
+      if (!sha1Format) missingBanks.push(alg);
       continue;
     }
     const pcrs = [...bank.keys()].filter((p) => (wanted === undefined ? BOOT_LOG_PCRS.includes(p) || extended.has(p) : wanted.has(p))).sort((a, b) => a - b);
@@ -302,7 +315,7 @@ export function verifyReplay(
   events.push(...injected);
   return {
     ok: true,
-    log: toVerified({ specId: log.specId, startupLocality: log.startupLocality, events, provenPcrs, pcrValues, quirks, unprovenEvents }),
+    log: toVerified({ ...logHeader(log), startupLocality: log.startupLocality, events, provenPcrs, pcrValues, quirks, unprovenEvents }),
   };
 }
 
@@ -331,7 +344,7 @@ export function replayEventLogUnquoted(log: EventLog): SelfReplayedEventLog {
   const provenPcrs = new Map<number, readonly number[]>();
   for (const [alg, bank] of values) provenPcrs.set(alg, [...bank.keys()]);
   const events = log.events.filter((e) => e.eventType !== TCG_EVENT_TYPE.EV_NO_ACTION);
-  return toSelfReplayed({ specId: log.specId, startupLocality: log.startupLocality, events, provenPcrs, pcrValues: values, quirks: [], unprovenEvents: 0 });
+  return toSelfReplayed({ ...logHeader(log), startupLocality: log.startupLocality, events, provenPcrs, pcrValues: values, quirks: [], unprovenEvents: 0 });
 }
 
 /** Whether `pcr` is proven in bank `hashAlg` of a replayed log. */

@@ -203,7 +203,7 @@ export function readSecureBootState(log: ReplayedEventLog, hashAlg: number, opti
       if (latin1(check.payload) === EFI_ACTION.FIRMWARE_DEBUGGER_EVENT) debuggerPresent = true;
       continue;
     }
-    const decoded = decodeEventData(e.eventType, check.payload, log.specId.uintnSize);
+    const decoded = decodeEventData(e.eventType, check.payload, log.uintnSize);
     if (decoded.kind !== 'uefi-variable') {
       invalid(e, `the UEFI_VARIABLE_DATA does not decode${decoded.kind === 'undecodable' ? `: ${decoded.reason}` : ''}`);
       continue;
@@ -254,7 +254,7 @@ export function readSecureBootState(log: ReplayedEventLog, hashAlg: number, opti
   const hinted = authorities.map((a): SecureBootAuthority => {
     const app = apps.find((x) => x.sequence > a.sequence);
     if (app === undefined) return a;
-    const d = decodeEventData(app.eventType, app.data, log.specId.uintnSize);
+    const d = decodeEventData(app.eventType, app.data, log.uintnSize);
     return { ...a, bootApplication: { sequence: app.sequence, devicePath: d.kind === 'image-load' ? d.devicePath.text : '' } };
   });
 

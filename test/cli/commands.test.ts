@@ -39,6 +39,7 @@ const DOCUMENTED = [
   'quote verify',
   'eventlog show',
   'eventlog replay',
+  'eventlog export',
   'policy check',
   'policy measured-boot create',
   'policy runtime create',

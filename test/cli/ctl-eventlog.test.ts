@@ -4,7 +4,8 @@
  * against real tpm2_quote files runs in test/lib/eventlog/eventlog-swtpm.test.ts.
  */
 import t from 'tap';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,28 @@ t.test('policy measured-boot create, then policy check without a quote', async (
   const off = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.json'), '--eventlog', `${FIX}secure-boot-off.bin`, '--json']);
   t.equal(off.code, 1);
   t.match(JSON.parse(off.out), { quoted: false, passed: false, findings: [{ code: 'SECURE_BOOT_DISABLED' }] });
+  // The same policy as YAML (.yaml): the same judgement.
+  const yamlText = Object.entries(doc)
+    .filter(([k]) => k !== '$schema')
+    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+    .join('\n');
+  await writeFile(join(dir, 'host-a.yaml'), `# host-a as YAML\n${yamlText}\n`);
+  const yamlPass = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.yaml'), '--eventlog', GOOD]);
+  t.equal(yamlPass.code, 0, yamlPass.err);
+  const yamlOff = await ctl(['policy', 'check', '--policy', join(dir, 'host-a.yaml'), '--eventlog', `${FIX}secure-boot-off.bin`, '--json']);
+  t.match(JSON.parse(yamlOff.out), { passed: false, findings: [{ code: 'SECURE_BOOT_DISABLED' }] });
+  await writeFile(join(dir, 'dup.yml'), 'name: a\nname: b\nacceptAll: true\n');
+  const dup = await ctl(['policy', 'check', '--policy', join(dir, 'dup.yml'), '--eventlog', GOOD]);
+  t.equal(dup.code, 3, 'a duplicate key is malformed input');
+  t.match(dup.err, /MEASURED_BOOT_POLICY_INVALID: .*not strict YAML/);
+  // A SHA-1 format log against a policy: refused unless the policy accepts SHA-1 alone.
+  await writeFile(join(dir, 'all.yaml'), 'name: all\nacceptAll: true\n');
+  const win = `${FIX}public/go-attestation-windows-gcp-shielded-vm.bin`;
+  const sha1Only = await ctl(['policy', 'check', '--policy', join(dir, 'all.yaml'), '--eventlog', win, '--json']);
+  t.equal(sha1Only.code, 1);
+  t.match(JSON.parse(sha1Only.out), { passed: false, findings: [{ code: 'EVENTLOG_SHA1_ONLY' }] });
+  await writeFile(join(dir, 'all-sha1.yaml'), 'name: all\nacceptAll: true\nallowSha1OnlyLog: true\n');
+  t.equal((await ctl(['policy', 'check', '--policy', join(dir, 'all-sha1.yaml'), '--eventlog', win])).code, 0, 'allowSha1OnlyLog accepts it');
   const sha1 = await ctl(['policy', 'measured-boot', 'create', '--from-eventlog', GOOD, '--bank', 'sha1']);
   t.match(JSON.parse(sha1.out), { bank: 'sha1' });
   t.equal((await ctl(['policy', 'measured-boot', 'create', '--from-eventlog', `${FIX}secure-boot-off.bin`, '--bank', 'sha1'])).code, 2, 'a bank the log lacks');
@@ -117,9 +140,75 @@ t.test('policy documents: named policies, bad JSON, policies that check nothing'
   await writeFile(join(dir, 'bad.json'), '{"name":"x","stages":{"kernel":["nothex"]}}');
   const bad = await ctl(['policy', 'check', '--policy', join(dir, 'bad.json'), '--eventlog', GOOD]);
   t.equal(bad.code, 3);
-  t.match(bad.err, /MEASURED_BOOT_POLICY_INVALID: measured-boot policy is invalid at \/stages\/kernel\/0: /);
+  t.match(bad.err, /MEASURED_BOOT_POLICY_INVALID: measured-boot policy \(\S+bad\.json\) is invalid at \/stages\/kernel\/0: /);
   await writeFile(join(dir, 'empty.json'), '{"name":"nothing"}');
   const empty = await ctl(['policy', 'check', '--policy', join(dir, 'empty.json'), '--eventlog', GOOD]);
   t.equal(empty.code, 2);
   t.match(empty.err, /MEASURED_BOOT_POLICY_CHECKS_NOTHING/);
+});
+
+const PUBLIC = `${FIX}public/`;
+
+t.test('eventlog show and replay: SHA-1 format and StartupLocality-only logs, fully', async (t) => {
+  const win = await ctl(['eventlog', 'show', `${PUBLIC}go-attestation-windows-gcp-shielded-vm.bin`]);
+  t.equal(win.code, 0, win.err);
+  t.match(win.out, /^TCG SHA-1 format event log \(TCG 1\.2: no Spec ID event, SHA-1 digests only\).*banks sha1, StartupLocality not logged, 21 events/);
+  t.match(win.out, /EFI_GLOBAL_VARIABLE\/SecureBoot, 1 octets = 1/, 'UEFI data decoded');
+  const j = record(JSON.parse((await ctl(['eventlog', 'show', `${PUBLIC}go-attestation-short-no-action.bin`, '--json'])).out));
+  t.equal(j['format'], 'sha1');
+  t.equal(j['specId'], null);
+  t.equal(j['startupLocality'], 3);
+  t.match(j['events'], [{ pcr: 0, typeName: 'EV_NO_ACTION', decoded: { kind: 'startup-locality', startupLocality: 3 } }]);
+  const r = record(JSON.parse((await ctl(['eventlog', 'replay', `${PUBLIC}go-attestation-short-no-action.bin`, '--json'])).out));
+  t.same(r['pcrs'], { sha1: { 0: `${'00'.repeat(19)}03` } }, 'PCR 0 seeded with the locality');
+  const text = await ctl(['eventlog', 'replay', `${PUBLIC}go-attestation-option-rom.bin`]);
+  t.match(text.out, /a SHA-1 format log: SHA-1 bank only/);
+  t.equal((await ctl(['eventlog', 'show', `${PUBLIC}keylime-create-mb-policy-bogus.bin`])).code, 3, 'not a log: malformed input');
+});
+
+t.test('eventlog export --cel: TCG CEL-JSON that replays to the same PCRs', async (t) => {
+  for (const name of ['go-attestation-sb-cert', 'go-attestation-ebs-event-missing', 'keylime-create-mb-policy']) {
+    const out = join(dir, `${name}.cel.json`);
+    const r = await ctl(['eventlog', 'export', `${PUBLIC}${name}.bin`, '--cel', '-o', out]);
+    t.equal(r.code, 0, r.err);
+    const records: unknown = JSON.parse(await readFile(out, 'utf8'));
+    if (!Array.isArray(records)) return t.fail('an array');
+    const want = record(JSON.parse(await readFile(`${PUBLIC}${name}.json`, 'utf8')));
+    t.equal(records.length, want['events'], `${name}: one record per event`);
+    // Replay the CEL records alone (PFP rules: EV_NO_ACTION not extended, StartupLocality seeds PCR 0).
+    const pcrs = new Map<string, Map<number, Buffer>>();
+    let locality: number | null = null;
+    records.forEach((raw: unknown, i) => {
+      const rec = record(raw);
+      t.equal(rec['recnum'], i);
+      t.equal(rec['content_type'], 'pcclient_std');
+      const content = record(rec['content']);
+      const data = Buffer.from(String(content['event_data']), 'base64');
+      if (content['event_type'] === 3) {
+        if (data.length === 17 && data.subarray(0, 15).toString('latin1') === 'StartupLocality') locality = data[16] ?? 0;
+        return;
+      }
+      const digests = rec['digests'];
+      if (!Array.isArray(digests)) return;
+      for (const d of digests) {
+        const { hashAlg, digest } = record(d);
+        const bank = pcrs.get(String(hashAlg)) ?? new Map<number, Buffer>();
+        pcrs.set(String(hashAlg), bank);
+        const pcr = Number(rec['pcr']);
+        const size = createHash(String(hashAlg)).digest().length;
+        const init = Buffer.alloc(size);
+        if (pcr === 0 && locality !== null) init[size - 1] = locality;
+        bank.set(pcr, createHash(String(hashAlg)).update(bank.get(pcr) ?? init).update(Buffer.from(String(digest), 'hex')).digest());
+      }
+    });
+    for (const [bank, values] of Object.entries(record(want['pcrs']))) {
+      const got = pcrs.get(bank) ?? new Map<number, Buffer>();
+      t.same(Object.fromEntries([...got].map(([p, v]) => [String(p), v.toString('hex')])), record(values), `${name}: ${bank} from the CEL records`);
+    }
+  }
+  const stdout = await ctl(['eventlog', 'export', `${PUBLIC}go-attestation-short-no-action.bin`, '--cel']);
+  t.match(stdout.out, /^\[\n\{"recnum":0,"pcr":0,"digests":\[\{"hashAlg":"sha1","digest":"0{40}"\}\],"content_type":"pcclient_std","content":\{"event_type":3,"event_data":"U3RhcnR1cExvY2FsaXR5AAM="\}\}\n\]\n$/);
+  const noFormat = await ctl(['eventlog', 'export', `${PUBLIC}go-attestation-short-no-action.bin`]);
+  t.equal(noFormat.code, 2, 'a format is required');
+  t.match(noFormat.err, /--cel/);
 });

@@ -89,3 +89,26 @@ t.test('failures: no key, a wrong PIN, a missing file; the PIN never printed', a
   t.notMatch(`${r.stdout}${r.stderr}`, /000000/, 'the PIN appears nowhere');
   t.equal(r.stdout, '', 'no envelope written');
 });
+
+t.test('a YAML policy is signed as the canonical JSON of its document', async (t) => {
+  const a = join(dir, 'mb.yaml');
+  const b = join(dir, 'mb-reformatted.yml');
+  await writeFile(a, '# measured boot\nname: lab\nacceptAll: true\nbank: sha256\n');
+  await writeFile(b, '{bank: "sha256", "acceptAll": true,\n   name: lab}  # same document, other text\n');
+  const envA = join(dir, 'mb.yaml.dsse');
+  const envB = join(dir, 'mb-reformatted.yml.dsse');
+  t.equal((await ctl(['sign', a, '--key', pemPriv, '--payload-type', POLICY_TYPE, '-o', envA])).code, 0);
+  t.equal((await ctl(['sign', b, '--key', pemPriv, '--payload-type', POLICY_TYPE, '-o', envB])).code, 0);
+  const ea = parseEnvelope(await readFile(envA, 'utf8'));
+  const eb = parseEnvelope(await readFile(envB, 'utf8'));
+  t.equal(Buffer.from(ea.payload).toString(), '{"acceptAll":true,"bank":"sha256","name":"lab"}', 'canonical JSON, not the YAML text');
+  t.same(ea.payload, eb.payload, 'the payload does not depend on YAML formatting');
+  t.equal((await ctl(['verify', envA, '--trusted-keys', pemPub, '--payload-type', POLICY_TYPE])).code, 0, 'the signature verifies');
+  t.equal((await ctl(['sign', b, '--key', pemPriv, '--payload-type', POLICY_TYPE, '--add-to', envA, '-o', envA])).code, 0, 'a co-signer of the reformatted file adds to the same payload');
+  await writeFile(join(dir, 'tagged.yaml'), 'name: !!js/function x\n');
+  const tagged = await ctl(['sign', join(dir, 'tagged.yaml'), '--key', pemPriv, '--payload-type', POLICY_TYPE]);
+  t.equal(tagged.code, 3, 'hostile YAML is malformed input');
+  t.match(tagged.err, /YAML_INVALID: .*tag/);
+  const push = await ctl(['policy', 'push', 'measured-boot', 'lab', a]);
+  t.match(push.err, /ENVELOPE_REQUIRED: this is an unsigned policy document: sign it first/, 'an unsigned YAML policy is refused before any connection');
+});

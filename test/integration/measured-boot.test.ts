@@ -7,6 +7,7 @@
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { wire } from '../../proto/wire.js';
 import { NODE_SUBJECTS } from '../../lib/nats-auth/index.js';
 import { buildBootLog, type BootScenario, type BuiltBoot } from '../helpers/eventlog-builder.js';
@@ -139,4 +140,16 @@ t.test('a node without an event log while a policy applies: EVENTLOG_MISSING', a
   await node.agent.start();
   const n = await fleet.waitForNode('no-log', (x) => x.state === 'untrusted');
   t.ok(n.reasons.some((r) => r.code === 'EVENTLOG_MISSING'));
+});
+
+t.test('a host with a real SHA-1 format (TCG 1.2) log: the default policy refuses it with EVENTLOG_SHA1_ONLY', async (t) => {
+  // go-attestation's Windows GCE log (test/fixtures/eventlog/public): SHA-1 digests only, no Spec ID event.
+  const legacy = fileURLToPath(new URL('../../../test/fixtures/eventlog/public/go-attestation-windows-gcp-shielded-vm.bin', import.meta.url));
+  const node = await fleet.addNode('legacy-host', { eventLogPath: legacy });
+  await node.agent.start();
+  const n = await fleet.waitForNode('legacy-host', (x) => x.state === 'untrusted' && x.reasons.length > 0);
+  t.ok(
+    n.reasons.some((r) => r.code === 'EVENTLOG_SHA1_ONLY'),
+    `reasons name EVENTLOG_SHA1_ONLY: ${n.reasons.map((r) => r.code).join(',')}`,
+  );
 });

@@ -68,7 +68,7 @@ const slowInputs: string[] = [];
 function pipeline(bytes: Uint8Array): string {
   const full = pipelineRuns++ % 8 === 0;
   const log = parseEventLog(bytes);
-  for (const e of log.events) decodeEventData(e.eventType, e.data, log.specId.uintnSize);
+  for (const e of log.events) decodeEventData(e.eventType, e.data, log.uintnSize);
   const self = replayEventLogUnquoted(log);
   const bank = [...self.provenPcrs.keys()][0] ?? 0x000b;
   readSecureBootState(self, bank, { subjects: full });

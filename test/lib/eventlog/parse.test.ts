@@ -72,7 +72,7 @@ t.test('every fixture parses as its NAME.json says (or fails with its code)', as
     const log = parseEventLog(f.bytes);
     t.equal(log.events.length, f.events, `${name}: event count`);
     t.same(
-      log.specId.digestSizes.map((a) => a.algorithmId),
+      log.algorithms.map((a) => a.algorithmId),
       (f.banks ?? []).map((b) => BANK_ALG[b]),
       `${name}: banks`,
     );
@@ -82,7 +82,7 @@ t.test('every fixture parses as its NAME.json says (or fails with its code)', as
       for (const [pcr, hex] of values) t.equal(toHex(replayed.get(BANK_ALG[bank])?.get(pcr) ?? new Uint8Array(0)), hex, `${name}: ${bank} PCR ${pcr}`);
       t.equal(replayed.get(BANK_ALG[bank])?.size, values.size, `${name}: ${bank} replays exactly the PCRs the log extends`);
     }
-    for (const e of log.events) t.not(decodeEventData(e.eventType, e.data, log.specId.uintnSize).kind, 'undecodable', `${name}: event ${e.sequence} decodes`);
+    for (const e of log.events) t.not(decodeEventData(e.eventType, e.data, log.uintnSize).kind, 'undecodable', `${name}: event ${e.sequence} decodes`);
   }
 });
 
@@ -166,19 +166,23 @@ t.test('generated and mutated logs: the replay agrees with tpm2_eventlog whereve
 
 t.test('the Spec ID header', async (t) => {
   const log = parseEventLog(buildBootLog().bytes);
-  t.equal(log.specId.specVersionMajor, 2);
-  t.equal(log.specId.uintnSize, 8);
-  t.same(log.specId.digestSizes, [
+  t.equal(log.specId?.specVersionMajor, 2);
+  t.equal(log.uintnSize, 8);
+  t.same(log.algorithms, [
     { algorithmId: 0x0004, digestSize: 20 },
     { algorithmId: 0x000b, digestSize: 32 },
   ]);
   t.throws(() => parseEventLog(new Uint8Array(0)), { code: 'EVENTLOG_TRUNCATED' }, 'empty log');
-  // A TPM 1.2 style first event (not EV_NO_ACTION) is not a crypto-agile log.
+  // A TPM 1.2 style first event (not EV_NO_ACTION) starts a SHA-1 format log, not a crypto-agile one.
   const notAgile = new ByteWriter().u32le(0).u32le(T.EV_S_CRTM_VERSION).bytes(new Uint8Array(20)).u32le(0).finish();
-  t.throws(() => parseEventLog(notAgile), { code: 'EVENTLOG_MALFORMED' });
+  t.equal(parseEventLog(notAgile).format, 'sha1', 'a TCG 1.2 first event: a SHA-1 format log');
+  t.equal(parseEventLog(notAgile).specId, null);
   const wrongSig = header(SHA256).finish();
   wrongSig[32 + 14] = 0x32; // "Spec ID Event02"
-  t.throws(() => parseEventLog(wrongSig), { code: 'EVENTLOG_MALFORMED' }, 'Spec ID Event02 refused');
+  t.equal(parseEventLog(wrongSig).format, 'sha1', 'Spec ID Event02 is not a crypto-agile header: a SHA-1 format log with one EV_NO_ACTION');
+  const agileInPcr1 = header(SHA256).finish();
+  agileInPcr1[0] = 1; // PCRIndex of the Spec ID event
+  t.throws(() => parseEventLog(agileInPcr1), { code: 'EVENTLOG_MALFORMED' }, 'a Spec ID Event03 outside PCR 0 refused');
   t.throws(() => parseEventLog(header([[0x000b, 20]]).finish()), { code: 'EVENTLOG_MALFORMED' }, 'sha256 with a 20-octet size');
   t.throws(() => parseEventLog(header([[0x000b, 32], [0x000b, 32]]).finish()), { code: 'EVENTLOG_MALFORMED' }, 'an algorithm listed twice');
   t.throws(() => parseEventLog(header([]).finish()), { code: 'EVENTLOG_MALFORMED' }, 'no algorithms');
@@ -346,6 +350,6 @@ t.test('bad payloads decode as undecodable, the log stays readable', async (t) =
   const b = new EventLogBuilder({ banks: ['sha512'], uintnSize: 4 });
   b.measure(4, T.EV_EFI_BOOT_SERVICES_APPLICATION, new ByteWriter().u64le(0x1000n).u32le(0x2000).u32le(0).u32le(dp.end().length).bytes(dp.end()).finish());
   const log = parseEventLog(b.build());
-  t.equal(log.specId.uintnSize, 4);
+  t.equal(log.uintnSize, 4);
   t.equal(kind(decodeEventData(T.EV_EFI_BOOT_SERVICES_APPLICATION, log.events[0]?.data ?? new Uint8Array(0), 4), 'image-load').imageLengthInMemory, 0x2000n);
 });

@@ -121,7 +121,7 @@ t.test('policies/measured-boot: the schema is the validator\'s, the example is v
     for (const key of path) cur = typeof cur === 'object' && cur !== null ? Object.entries(cur).find(([k]) => k === key)?.[1] : undefined;
     return typeof cur === 'object' && cur !== null ? Object.keys(cur).sort() : [];
   };
-  t.same(props(schema, 'anyOf', '0', 'properties'), ['$schema', 'acceptAll', 'bank', 'description', 'kernelCmdline', 'name', 'secureBoot', 'stages'].sort());
+  t.same(props(schema, 'anyOf', '0', 'properties'), ['$schema', 'acceptAll', 'allowSha1OnlyLog', 'bank', 'description', 'kernelCmdline', 'name', 'secureBoot', 'stages'].sort());
   t.same(props(schema, 'anyOf', '0', 'properties', 'stages', 'properties'), [...BOOT_STAGES].sort());
   t.same(props(schema, 'anyOf', '0', 'properties', 'secureBoot', 'properties'), ['authorities', 'db', 'dbxRequired', 'enabled', 'kek', 'pk']);
   const example = parseMeasuredBootPolicies(await readFile(`${policiesDir}example.json`, 'utf8'));
