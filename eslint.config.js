@@ -14,6 +14,7 @@ const TRUST_TYPE_CONSTRUCTORS = [
   'lib/tpm/quote.ts',
   'lib/eventlog/replay.ts',
   'lib/ima/replay.ts',
+  'lib/ima/recorded.ts',
   'lib/dsse/verify.ts',
   'lib/signing/keyset.ts',
   'lib/eventlog/uki.ts',

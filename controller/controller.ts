@@ -262,6 +262,15 @@ export class Controller {
       },
       appraisers.list,
     );
+    // A pushed or assigned policy judges again what the appraisers kept, without waiting for rounds.
+    policies.onChange(async (kind) => {
+      try {
+        const changed = await verifier.rejudgePolicyKind(kind);
+        if (changed.length > 0) this.log.info({ kind, nodes: changed.length }, 'nodes judged again under the changed policy');
+      } catch (err) {
+        this.log.warn({ kind, error: err instanceof Error ? err.message : String(err) }, 'judging nodes again under the changed policy failed');
+      }
+    });
     const registrar = new Registrar(store, events, {
       ekCaBundle,
       ekAllowList: cfg.ekAllowList,

@@ -56,6 +56,7 @@ export const FINDING_CODES = {
   UKI_NOT_ALLOWED: 'the unified kernel image measured into PCR 11 is not one the measured-boot policy allows',
   BOOT_PHASE_NOT_ALLOWED: 'a systemd boot phase in PCR 11 is not the one the measured-boot policy expects at that point',
   SYSEXT_NOT_ALLOWED: 'a system extension systemd-stub measured into PCR 13 is not one the measured-boot policy allows',
+  IMA_BACKLOG_TOO_LARGE: 'an IMA backlog grew past the most a verifier keeps unproven without reaching the quoted PCR 10',
 } as const;
 
 export type FindingCode = keyof typeof FINDING_CODES;

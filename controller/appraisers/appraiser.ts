@@ -45,6 +45,16 @@ export interface Appraiser {
   appraise(ctx: AppraisalContext): Promise<AppraisalResult>;
   /** Forgets a node's state (at enrollment: a new AK starts from nothing). */
   reset?(nodeId: string): Promise<void>;
+  /** The policy kind whose changes make this appraiser judge again what it kept (see `rejudge`). */
+  readonly rejudgeKind?: string;
+  /** The finding codes `rejudge` gives: a re-judging replaces the node's findings with these codes. */
+  readonly rejudgedCodes?: ReadonlySet<string>;
+  /**
+   * Judges again, under the policy that applies now, what the appraiser kept of a node's
+   * verified evidence (without a new round): the findings that replace those with
+   * `rejudgedCodes`, or null when nothing changed.
+   */
+  rejudge?(record: NodeRecord): Promise<readonly Finding[] | null>;
 }
 
 /** The inputs of an appraisal that come from the quote's judgement, when it verified. */

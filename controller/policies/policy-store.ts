@@ -122,6 +122,7 @@ export class PolicyStore {
   private readonly kinds = new Map<string, PolicyKind<unknown>>();
   private readonly audit: PolicyAuditSink | null;
   private readonly keysets: KeySetStore | null;
+  private readonly listeners: Array<(kind: string) => Promise<unknown>> = [];
 
   private constructor(kv: KV, audit: PolicyAuditSink | null, keysets: KeySetStore | null) {
     this.kv = kv;
@@ -141,6 +142,19 @@ export class PolicyStore {
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the policy bucket');
     }
+  }
+
+  /**
+   * Runs `listener` after every push or assignment of a policy has taken effect (the
+   * verifier judges nodes again under it). It runs in the background: the push does not
+   * wait for it, and its failure (logged by the listener) does not undo the push.
+   */
+  onChange(listener: (kind: string) => Promise<unknown>): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(kind: string): void {
+    for (const l of this.listeners) void l(kind).catch(() => undefined);
   }
 
   /** Makes a kind of policy known (appraisers register theirs at start). */
@@ -218,6 +232,7 @@ export class PolicyStore {
       ...(signed.keysetSerial === undefined ? {} : { keysetSerial: signed.keysetSerial }),
     });
     const revision = await this.kv.put(`policy.${kind}.${name}`, bytes);
+    this.changed(kind);
     return { kind, name, sha256: createHash('sha256').update(bytes).digest('hex'), revision, updatedAt, assignedTo: await this.assignedTo(kind, name) };
   }
 
@@ -265,6 +280,7 @@ export class PolicyStore {
     if (name === null) {
       await this.audit?.record('policy.assign', `${kind}/-`, { kind, target: shownTarget, removed: true });
       await this.kv.delete(key);
+      this.changed(kind);
       return;
     }
     checkName(name);
@@ -273,6 +289,7 @@ export class PolicyStore {
     const acceptAll = this.acceptsAll(kind, decodeStoredPolicy(exists.value, exists.key).document);
     await this.audit?.record('policy.assign', `${kind}/${name}`, { kind, name, target: shownTarget, acceptAll });
     await this.kv.put(key, enc.encode(name));
+    this.changed(kind);
   }
 
   /** Puts a node in a group (an operator's decision; a host cannot choose its own), or out of any (null). */

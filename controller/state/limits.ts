@@ -30,6 +30,8 @@ export const STREAM_LIMITS = {
   bulwark_policies: { maxBytes: 256 * MIB, maxAgeMs: 3650 * DAY_MS },
   bulwark_eventlogs: { maxBytes: 1024 * MIB, maxAgeMs: 400 * DAY_MS },
   bulwark_ima: { maxBytes: 256 * MIB, maxAgeMs: 400 * DAY_MS },
+  // The distinct IMA measurements of each node's boot (deflated segments), judged again when a runtime policy changes.
+  bulwark_ima_seen: { maxBytes: 1024 * MIB, maxAgeMs: 400 * DAY_MS },
   // One record per node holding its latest baseline report (with the normalised ruleset).
   bulwark_baselines: { maxBytes: 1024 * MIB, maxAgeMs: 400 * DAY_MS },
   // One EK is one node for good, and a revocation must outlive every certificate it names:

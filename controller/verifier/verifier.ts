@@ -246,6 +246,55 @@ export class Verifier {
     return { findings, judgement, sticky, reply, notes };
   }
 
+  /**
+   * Judges the trusted and untrusted nodes again after a policy of `kind` was pushed or
+   * assigned, without waiting for their next round: every appraiser that re-judges that
+   * kind replaces its findings with what the policy in force now says of the evidence it
+   * kept. A node whose re-judging fails keeps its verdict (logged); the rest go on.
+   * Returns the ids of the nodes whose verdict changed.
+   */
+  async rejudgePolicyKind(kind: string, now = Date.now()): Promise<string[]> {
+    const appraisers = this.appraisers.filter((a) => a.rejudgeKind === kind && a.rejudge !== undefined);
+    if (appraisers.length === 0) return [];
+    const changed: string[] = [];
+    for (const record of await this.store.listNodes()) {
+      if (record.state !== 'trusted' && record.state !== 'untrusted') continue;
+      try {
+        if (await this.rejudgeNode(record, appraisers, now)) changed.push(record.nodeId);
+      } catch (err) {
+        this.log.warn({ node: record.nodeId, error: err instanceof Error ? err.message : String(err) }, `re-judging under the changed ${kind} policy failed; the verdict stands`);
+      }
+    }
+    return changed;
+  }
+
+  private async rejudgeNode(record: NodeRecord, appraisers: readonly Appraiser[], now: number): Promise<boolean> {
+    const replacements: Array<{ readonly codes: ReadonlySet<string>; readonly findings: readonly Finding[] }> = [];
+    for (const a of appraisers) {
+      const findings = await a.rejudge?.(record);
+      if (findings !== undefined && findings !== null) replacements.push({ codes: a.rejudgedCodes ?? new Set(), findings });
+    }
+    if (replacements.length === 0) return false;
+    const at = new Date(now).toISOString();
+    const seen: { previous: NodeRecord | null } = { previous: null };
+    const next = await this.store.updateNode(record.nodeId, (current) => {
+      seen.previous = current;
+      if (current === null || current.akPublic !== record.akPublic || (current.state !== 'trusted' && current.state !== 'untrusted')) return null;
+      let reasons: Finding[] = [...current.reasons];
+      for (const r of replacements) {
+        // Sticky findings stay until an approved re-enrollment: a re-judging only adds to them.
+        if (!current.requiresReenrollment) reasons = reasons.filter((x) => !r.codes.has(x.code));
+        for (const f of r.findings) if (!reasons.some((x) => x.code === f.code && x.message === f.message)) reasons.push(f);
+      }
+      const state = reasons.length === 0 ? 'trusted' : 'untrusted';
+      return { ...current, state, reasons, stateSince: state === current.state ? current.stateSince : at, lastVerdictAt: at };
+    });
+    if (next === null || seen.previous === null) return false;
+    const event = await this.events.transition(seen.previous, next, now);
+    logTransition(this.log.child({ node: record.nodeId }), event, 'policy');
+    return event !== null;
+  }
+
   /** Forgets every appraiser's state of a node (a new enrollment starts from nothing). */
   async resetAppraisers(nodeId: string): Promise<void> {
     for (const a of this.appraisers) await a.reset?.(nodeId);
@@ -300,7 +349,7 @@ export class Verifier {
  * msg "trust transition", `node`, `from`, `to`, `codes` (the findings now held), the audit
  * `sequence` and `cause`. No line when nothing changed (no event).
  */
-function logTransition(log: Logger, event: TrustEventMsg | null, cause: 'evidence' | 'stale'): void {
+function logTransition(log: Logger, event: TrustEventMsg | null, cause: 'evidence' | 'stale' | 'policy'): void {
   if (event === null) return;
   log.info({ from: event.previous, to: event.state, codes: event.reasons.map((r) => r.code), sequence: event.sequence, cause }, 'trust transition');
 }

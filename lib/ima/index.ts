@@ -9,6 +9,7 @@ export { parseImaBinary } from './binary.js';
 export {
   replayImaEntries,
   replayImaEntriesOffline,
+  replayImaBacklog,
   imaReplayKind,
   computeImaPcr10,
   initialImaReplayState,
@@ -21,12 +22,16 @@ export {
   type ImaReplayResult,
   type ImaOfflineReplayResult,
   type ImaReplayFailure,
+  type ImaBacklogReplayResult,
+  type ImaBacklogShortfall,
   type ImaBankRule,
   type BootAggregateCheck,
 } from './replay.js';
 export {
   evaluateImaEntries,
   evaluateImaEntriesOffline,
+  evaluateRecordedImaEntries,
+  evaluateUnverifiedImaEntries,
   parseRuntimePolicy,
   formatRuntimePolicy,
   importKeylimeRuntimePolicy,
@@ -91,4 +96,6 @@ export {
   type VerifiedImaEntries,
   type SelfReplayedImaEntries,
   type ImaReplayKind,
+  type RecordedImaEntries,
 } from './types.js';
+export { encodeRecordedImaEntries, decodeRecordedImaEntries, joinRecordedImaEntries, RECORDED_IMA_LIMITS } from './recorded.js';

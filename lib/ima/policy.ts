@@ -48,7 +48,7 @@ import { AllowedPairIndex } from './pair-index.js';
 import { computeImaKeyId, verifyImaSignature } from './signature.js';
 import { verifyImaModsig } from './modsig.js';
 import { imaReplayKind } from './replay.js';
-import { IMA_HASH_ALGOS, imaHashSize, isImaHashAlgorithmName, type ImaEntry, type ImaHashAlgorithmName, type ImaReplayKind, type ImaTemplateHashAlgorithm, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
+import { IMA_HASH_ALGOS, imaHashSize, isImaHashAlgorithmName, type ImaEntry, type ImaHashAlgorithmName, type ImaReplayKind, type ImaTemplateHashAlgorithm, type RecordedImaEntries, type SelfReplayedImaEntries, type VerifiedImaEntries } from './types.js';
 
 /** The `kind` of Bulwark's policy JSON. */
 export const RUNTIME_POLICY_KIND = 'bulwark.ima-runtime-policy';
@@ -730,6 +730,24 @@ export interface EvaluateImaOptions {
  * Trust: `entries` replayed against a verified quote (replayImaEntries); `policy` is trusted.
  */
 export function evaluateImaEntries(policy: RuntimePolicy, entries: VerifiedImaEntries, options: EvaluateImaOptions = {}): Finding[] {
+  return evaluateEntries(policy, entries, options);
+}
+
+/**
+ * evaluateImaEntries over the measurements a verifier recorded for a boot (a policy change
+ * judges again what already ran). Trust: `entries` from the verifier's own state, of
+ * segments its stored replay state says a quote proved; `policy` is trusted.
+ */
+export function evaluateRecordedImaEntries(policy: RuntimePolicy, entries: RecordedImaEntries, options: EvaluateImaOptions = {}): Finding[] {
+  return evaluateEntries(policy, entries, options);
+}
+
+/**
+ * What the policy would refuse among entries no quote proved (a list that does not replay):
+ * for the analyst only, never a verdict on its own. Trust: none; the findings say what the
+ * entries claim, which the TPM did not confirm.
+ */
+export function evaluateUnverifiedImaEntries(policy: RuntimePolicy, entries: readonly ImaEntry[], options: EvaluateImaOptions = {}): Finding[] {
   return evaluateEntries(policy, entries, options);
 }
 

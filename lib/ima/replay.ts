@@ -88,10 +88,29 @@ export interface ImaReplayFailure {
   readonly state: ImaReplayState;
 }
 
+/**
+ * A backlog replay that has not reached the reference yet: every entry given continued the
+ * state without a gap and with consistent template hashes, and `running` is PCR 10 after
+ * all of them. Nothing in it is proven until a later replay from `running` reaches a quote.
+ */
+export interface ImaBacklogShortfall {
+  readonly ok: false;
+  readonly reached: false;
+  /** The state after every given entry (unproven): where the next chunk continues. */
+  readonly running: ImaReplayState;
+  /** The findings a replay that must reach the reference would give (IMA_REPLAY_MISMATCH per bank). */
+  readonly findings: readonly Finding[];
+  readonly state: ImaReplayState;
+}
+
+/** The result of replayImaBacklog: as ImaReplayResult, or a shortfall that more entries may still close. */
+export type ImaBacklogReplayResult = ImaReplayResult | ImaBacklogShortfall;
+
 /** What replayCore found, before the entries are branded with the kind of reference they met. */
 type CoreReplayResult =
   | { readonly ok: true; readonly state: ImaReplayState; readonly consumed: number; readonly entries: readonly ImaEntry[]; readonly pending: readonly ImaEntry[] }
-  | ImaReplayFailure;
+  | ImaReplayFailure
+  | ImaBacklogShortfall;
 
 /** The banks Bulwark replays, by TPM_ALG_ID, with node:crypto names and sizes. */
 function bankInfo(alg: number): HashAlgInfo {
@@ -284,8 +303,7 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
 
   if (consumed < 0) {
     const first = entries[0];
-    return fail(
-      ...banks.map((b) =>
+    const findings = banks.map((b) =>
         finding('IMA_REPLAY_MISMATCH', `no prefix of ${entries.length} entries from entry ${state.entryCount} replays to the reference ${b.name} PCR ${pcr}`, {
           bank: b.name,
           pcr,
@@ -295,8 +313,11 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
           reference: Buffer.from(b.expected, 'latin1').toString('hex'),
           replayed: Buffer.from(b.value, 'latin1').toString('hex'),
         }),
-      ),
-    );
+      );
+    const pcr10 = new Map<number, Uint8Array>();
+    for (const b of banks) pcr10.set(b.alg, new Uint8Array(Buffer.from(b.value, 'latin1')));
+    const running: ImaReplayState = { entryCount: state.entryCount + entries.length, byteOffset: expectOffset, pcr10 };
+    return { ok: false, reached: false, running, findings, state };
   }
 
   // Replay stopped at the first match, so the bank values are those after `consumed` entries.
@@ -321,6 +342,21 @@ function replayCore(state: ImaReplayState, entries: readonly ImaEntry[], expecte
  */
 export function replayImaEntries(state: ImaReplayState, entries: readonly ImaEntry[], quoted: QuotedPcrs, options: ImaReplayOptions = {}): ImaReplayResult {
   const r = replayCore(state, entries, quoted, options);
+  if (!r.ok) return 'reached' in r ? { ok: false, findings: r.findings, state: r.state } : r;
+  return { ok: true, state: r.state, consumed: r.consumed, verified: brandVerified(r.entries), pending: r.pending };
+}
+
+/**
+ * replayImaEntries for one chunk of a backlog larger than a round carries (the quote is
+ * ahead of what arrived): as replayImaEntries, except that when no prefix reaches the quoted
+ * PCR 10 and nothing else is wrong, the result is a shortfall carrying `running`, PCR 10
+ * after every given entry. The caller keeps `running` (unproven) and replays the next chunk
+ * from it; once a later replay from there reaches a quote, every entry in the chain is
+ * proven by that quote (the hash chain runs from the last proven state through all of them).
+ * Trust: `quoted` comes from verifyQuote; `running` proves nothing on its own.
+ */
+export function replayImaBacklog(state: ImaReplayState, entries: readonly ImaEntry[], quoted: QuotedPcrs, options: ImaReplayOptions = {}): ImaBacklogReplayResult {
+  const r = replayCore(state, entries, quoted, options);
   if (!r.ok) return r;
   return { ok: true, state: r.state, consumed: r.consumed, verified: brandVerified(r.entries), pending: r.pending };
 }
@@ -333,7 +369,7 @@ export function replayImaEntries(state: ImaReplayState, entries: readonly ImaEnt
  */
 export function replayImaEntriesOffline(state: ImaReplayState, entries: readonly ImaEntry[], reference: PcrBanks, options: ImaReplayOptions = {}): ImaOfflineReplayResult {
   const r = replayCore(state, entries, reference, options);
-  if (!r.ok) return r;
+  if (!r.ok) return 'reached' in r ? { ok: false, findings: r.findings, state: r.state } : r;
   return { ok: true, state: r.state, consumed: r.consumed, replayed: brandSelfReplayed(r.entries), pending: r.pending };
 }
 

@@ -238,3 +238,13 @@ export type SelfReplayedImaEntries = readonly ImaEntry[] & { readonly [selfRepla
 
 /** How a list of replayed entries was proven: against a quote, or only against a reference no quote proved. */
 export type ImaReplayKind = 'quoted' | 'self-replayed';
+
+declare const recordedBrand: unique symbol;
+
+/**
+ * Distinct measurements a verifier recorded in its own state from a boot's entries (one per
+ * distinct measurement, with its first index), to judge them again when the policy changes.
+ * Only decodeRecordedImaEntries makes them; they are proven only as far as the verifier's
+ * stored replay state says (it keeps proven and not-yet-proven segments apart).
+ */
+export type RecordedImaEntries = readonly ImaEntry[] & { readonly [recordedBrand]: true };

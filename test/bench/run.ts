@@ -13,6 +13,7 @@ import { benchEventLog } from './eventlog-bench.js';
 import { benchHsm } from './hsm-bench.js';
 import { benchIma, benchImaEcdsa } from './ima-bench.js';
 import { benchImaLatency } from './ima-latency-bench.js';
+import { benchImaBacklog } from './ima-backlog-bench.js';
 import { benchMerkle } from './merkle-bench.js';
 import { benchNomad } from './nomad-bench.js';
 import { benchQuote } from './quote-bench.js';
@@ -36,6 +37,7 @@ const suites: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['host baseline through the controller: rule accepting 8080 added in a namespace -> node untrusted (report mode) / rule gone (enforce mode)', () => benchBaselineLatency()],
   ['IMA with ECDSA signatures (per core), against raw @noble/curves verification of the same signatures', benchImaEcdsa],
   ['footprint: controller idle RSS; agent RSS and CPU per round (installed package when present, else the dev tree)', benchFootprint],
+  ['IMA backlog of 50 MB verified over rounds through the appraiser and KV, against one in-memory replay', benchImaBacklog],
 ];
 
 for (const [title, run] of suites) {

@@ -111,13 +111,15 @@ t.test('IMA appraiser', async (t) => {
     t.equal(resent.commit, undefined, 'nothing new to store');
   });
 
-  await t.test('IMA_DIGEST_NOT_ALLOWED: a verified entry the policy does not allow is sticky', async (t) => {
+  await t.test('IMA_DIGEST_NOT_ALLOWED: a verified entry the policy does not allow, kept for the boot', async (t) => {
     const { host, log } = imaHost('ima-unknown', ['/usr/bin/ls']);
     host.tpm.extend(10, log.extendValue(log.file('/usr/local/bin/miner', { digest: randomBytes(32) }), 'sha256'));
     const r = await host.round(ima, slice(log, 0));
     t.same(codes(r), ['IMA_DIGEST_NOT_ALLOWED']);
-    t.equal(r.sticky, true);
+    t.notOk(r.sticky, 'judged again on a policy change, so not sticky');
     t.match(JSON.stringify(r.findings), /\/usr\/local\/bin\/miner/);
+    t.match(r.findings[0]?.details, { policy: 'base' }, 'the finding names the policy');
+    t.same(codes(await host.round(ima, slice(log, 2))), ['IMA_DIGEST_NOT_ALLOWED'], 'a round with nothing new does not undo what ran');
   });
 
   await t.test('boot_aggregate is proven against the quoted PCRs 0-9, not looked up in the policy', async (t) => {
@@ -152,9 +154,40 @@ t.test('IMA appraiser', async (t) => {
     const r = await host.round(ima, { ...slice(log, 0, 2), imaMore: true });
     t.same(codes(r), ['IMA_LOG_INCOMPLETE']);
     t.notOk(r.sticky, 'not sticky: the rest comes next round');
-    t.same(r.reply, { imaEntry: 0, imaOffset: 0 });
-    t.equal(r.commit, undefined, 'nothing is stored');
-    t.same(codes(await host.round(ima, slice(log, 0))), [], 'the whole list then replays');
+    t.match(r.findings[0]?.details, { verifiedEntries: 0, receivedEntries: 2, rounds: 1 }, 'the progress');
+    t.same(r.reply, { imaEntry: 2, imaOffset: log.ascii(0, 2).length }, 'the agent goes on from what was received');
+    t.same(codes(await host.round(ima, slice(log, 2))), [], 'the rest reaches the quote: the whole list is proven and judged');
+  });
+
+  await t.test('a backlog over several rounds, a controller restart in the middle, judged as a whole', async (t) => {
+    const host = new Host('ima-backlog-long');
+    const log = new ImaLogBuilder();
+    for (let i = 0; i < 30; i++) measure(host, log, () => log.realFile(['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env'][i % 3] ?? '/usr/bin/ls'));
+    host.tpm.extend(10, log.extendValue(log.file('/usr/local/bin/early-miner', { digest: randomBytes(32) }), 'sha256'));
+    for (let i = 0; i < 10; i++) measure(host, log, () => log.realFile('/usr/bin/ls'));
+    const chunks = [0, 12, 25, 41];
+    for (let c = 0; c + 2 < chunks.length; c++) {
+      const r = await host.round(ima, { ...slice(log, chunks[c] ?? 0, chunks[c + 1]), imaMore: true });
+      t.same(codes(r), ['IMA_LOG_INCOMPLETE'], `round ${c + 1}: in progress`);
+      t.same(r.reply?.imaEntry, chunks[c + 1]);
+    }
+    // A replica that never saw the backlog continues from the stored state.
+    const other = await ImaAppraiser.open(js, policies);
+    const resent = await host.round(other, { ...slice(log, 5, 20), imaMore: true });
+    t.same(codes(resent), ['IMA_LOG_INCOMPLETE'], 'entries received before are not taken twice');
+    t.same(resent.reply?.imaEntry, 25, 'the agent is sent on to what was received');
+    const last = await host.round(other, slice(log, 25));
+    t.same(codes(last), ['IMA_DIGEST_NOT_ALLOWED'], 'the last chunk proves the chain: an entry of an earlier chunk is judged');
+    t.match(JSON.stringify(last.findings), /early-miner/);
+    t.same(last.reply, { imaEntry: 41, imaOffset: log.ascii().length });
+  });
+
+  await t.test('a backlog chunk that does not follow on: the gap is refused, nothing unproven is judged', async (t) => {
+    const { host, log } = imaHost('ima-backlog-gap', ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env', '/usr/bin/ls']);
+    t.same(codes(await host.round(ima, { ...slice(log, 0, 2), imaMore: true })), ['IMA_LOG_INCOMPLETE']);
+    const r = await host.round(ima, slice(log, 3));
+    t.same(codes(r), ['IMA_LOG_DISCONTINUOUS']);
+    t.same(r.reply?.imaEntry, 2);
   });
 
   await t.test('IMA_REPLAY_MISMATCH: the same shortfall with nothing more to come is sticky', async (t) => {
@@ -162,6 +195,39 @@ t.test('IMA appraiser', async (t) => {
     const r = await host.round(ima, slice(log, 0, 2));
     t.same(codes(r), ['IMA_REPLAY_MISMATCH']);
     t.equal(r.sticky, true);
+  });
+
+  await t.test('IMA_REPLAY_MISMATCH lists, unverified, what the policy would refuse', async (t) => {
+    const host = new Host('ima-mismatch-refuse');
+    const log = new ImaLogBuilder();
+    measure(host, log, () => log.realFile('/usr/bin/ls'));
+    measure(host, log, () => log.file('/usr/local/bin/dropper', { digest: randomBytes(32) }));
+    // An entry the kernel extended but the list lost: nothing replays to the quote.
+    host.tpm.extend(10, randomBytes(32));
+    const r = await host.round(ima, slice(log, 0));
+    t.same(codes(r), ['IMA_REPLAY_MISMATCH']);
+    t.equal(r.sticky, true);
+    t.match(r.findings[0]?.details, { wouldRefuseCount: 1, wouldRefuseEntries: [1], wouldRefusePolicy: /^base@/ });
+    t.match(String(r.findings[0]?.details?.['wouldRefuse']), /\/usr\/local\/bin\/dropper/);
+  });
+
+  await t.test('a policy change judges the kept measurements again, naming the revision', async (t) => {
+    const { host, log } = imaHost('ima-rejudge', ['/usr/bin/ls', '/usr/bin/cat']);
+    await policies.assign('runtime', 'base', 'ima-rejudge');
+    t.same(codes(await host.round(ima, slice(log, 0))), []);
+    t.equal(await ima.rejudge(host.record), null, 'nothing changed: nothing to judge');
+    const withoutCat = buildRuntimePolicy(
+      files.filter((e) => e.path !== '/usr/bin/cat').map((e) => ({ path: e.path, digest: { algorithm: 'sha256', value: e.digest } })),
+      { generatedAt: '2026-01-02T00:00:00.000Z', generator: 'test' },
+    );
+    const pushed = await policies.put('runtime', 'base', JSON.stringify(formatRuntimePolicy(withoutCat)));
+    const removed = await ima.rejudge(host.record);
+    t.same(removed?.map((f) => f.code), ['IMA_DIGEST_NOT_ALLOWED'], 'a digest removed from the policy: the node that ran it is refused');
+    t.match(removed?.[0]?.details, { path: '/usr/bin/cat', policy: 'base', policyRevision: pushed.revision, policySha256: pushed.sha256 });
+    t.same(codes(await host.round(ima, slice(log, 2))), ['IMA_DIGEST_NOT_ALLOWED'], 'the next round keeps the judgement');
+    await policies.put('runtime', 'base', JSON.stringify(formatRuntimePolicy(policy)));
+    t.same(await ima.rejudge(host.record), [], 'the digest added back clears the finding');
+    await policies.assign('runtime', null, 'ima-rejudge');
   });
 
   await t.test('a new boot starts the replay from entry 0 again', async (t) => {
