@@ -46,6 +46,10 @@ export const WIRE_LIMITS = {
   baselineChunk: 448 * 1024,
   /** A baseline document. */
   baseline: 64 * 1024,
+  /** Key set envelopes in one reply (a longer chain of rotations arrives over several rounds). */
+  keysets: 8,
+  /** Their bytes together. */
+  keysetChunk: 256 * 1024,
 } as const;
 
 const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -282,6 +286,10 @@ export interface EvidenceMsg {
   readonly baselineFrom: number;
   readonly baselineReports: readonly Uint8Array[];
   readonly baselineSha256: string;
+  /** Whether the agent pins baseline keys (only then is it sent key set rotations). */
+  readonly baselineKeysPinned: boolean;
+  /** The serial of the baseline key set the agent trusts (0: keys pinned as PEM). */
+  readonly baselineKeysetSerial: number;
 }
 
 /** Evidence fields beyond the quote, empty: for evidence without event log, IMA or baseline reports. */
@@ -296,6 +304,8 @@ export const NO_LOGS = {
   baselineFrom: 0,
   baselineReports: [],
   baselineSha256: '',
+  baselineKeysPinned: false,
+  baselineKeysetSerial: 0,
 } as const;
 
 function imaFormat(v: string): string {
@@ -324,7 +334,17 @@ function checkEvidence(m: evidence.Evidence): EvidenceMsg {
     baselineFrom: m.baselineFrom,
     baselineReports: baselineReports(m.baselineReports),
     baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
+    baselineKeysPinned: m.baselineKeysPinned,
+    baselineKeysetSerial: m.baselineKeysetSerial,
   };
+}
+
+function baselineKeysets(envelopes: readonly Uint8Array[]): Uint8Array[] {
+  if (envelopes.length > WIRE_LIMITS.keysets) throw new BulwarkError('WIRE_MALFORMED', `field baseline_keysets has more than ${WIRE_LIMITS.keysets} items`);
+  let total = 0;
+  for (const e of envelopes) total += e.length;
+  if (total > WIRE_LIMITS.keysetChunk) throw new BulwarkError('WIRE_MALFORMED', `field baseline_keysets carries more than ${WIRE_LIMITS.keysetChunk} bytes`);
+  return [...envelopes];
 }
 
 function baselineReports(reports: readonly Uint8Array[]): Uint8Array[] {
@@ -350,6 +370,8 @@ export interface EvidenceReplyMsg {
   readonly baselineReports: number;
   readonly baselineSha256: string;
   readonly baseline: Uint8Array;
+  /** Baseline key set envelopes after the agent's serial, oldest first (empty: none to send). */
+  readonly baselineKeysets: readonly Uint8Array[];
 }
 
 /** The reply fields that say what the controller holds, all empty (a refused round). */
@@ -360,6 +382,7 @@ export const EMPTY_REPLY_STATE = {
   baselineReports: 0,
   baselineSha256: '',
   baseline: new Uint8Array(0),
+  baselineKeysets: [],
 } as const;
 
 function checkEvidenceReply(m: evidence.EvidenceReply): EvidenceReplyMsg {
@@ -372,6 +395,7 @@ function checkEvidenceReply(m: evidence.EvidenceReply): EvidenceReplyMsg {
     baselineReports: m.baselineReports,
     baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
     baseline: blob(m.baseline, 'baseline', WIRE_LIMITS.baseline),
+    baselineKeysets: baselineKeysets(m.baselineKeysets),
   };
 }
 
@@ -750,7 +774,7 @@ export const wire = {
   evidenceReply: codec<EvidenceReplyMsg, evidence.EvidenceReply>(
     evidence.EvidenceReply,
     'bulwark.v1.EvidenceReply',
-    (m) => ({ ...m, findings: m.findings.map(findingToWire) }),
+    (m) => ({ ...m, findings: m.findings.map(findingToWire), baselineKeysets: [...m.baselineKeysets] }),
     checkEvidenceReply,
   ),
   trustEvent: codec<TrustEventMsg, attestation.TrustEvent>(attestation.TrustEvent, 'bulwark.v1.TrustEvent', trustEventToWire, checkTrustEvent),

@@ -58,6 +58,12 @@ export interface Evidence {
   baselineFrom: number;
   baselineReports: Uint8Array[];
   baselineSha256: string;
+  /**
+   * The baseline key set the agent verifies baselines with: whether it has one at all
+   * (pinned in its config), and its serial (0 for keys pinned as a PEM file).
+   */
+  baselineKeysPinned: boolean;
+  baselineKeysetSerial: number;
 }
 
 export interface EvidenceReply {
@@ -79,6 +85,12 @@ export interface EvidenceReply {
   baselineReports: number;
   baselineSha256: string;
   baseline: Uint8Array;
+  /**
+   * The baseline key sets (DSSE envelopes, lib/signing) accepted after the agent's serial,
+   * oldest first: the chain of rotations the agent walks from the set it trusts. Empty
+   * when the agent is current or pins no keys.
+   */
+  baselineKeysets: Uint8Array[];
 }
 
 function createBaseNonceRequest(): NonceRequest {
@@ -216,6 +228,8 @@ function createBaseEvidence(): Evidence {
     baselineFrom: 0,
     baselineReports: [],
     baselineSha256: "",
+    baselineKeysPinned: false,
+    baselineKeysetSerial: 0,
   };
 }
 
@@ -277,6 +291,12 @@ export const Evidence: MessageFns<Evidence> = {
     }
     if (message.baselineSha256 !== "") {
       writer.uint32(154).string(message.baselineSha256);
+    }
+    if (message.baselineKeysPinned !== false) {
+      writer.uint32(160).bool(message.baselineKeysPinned);
+    }
+    if (message.baselineKeysetSerial !== 0) {
+      writer.uint32(168).uint64(message.baselineKeysetSerial);
     }
     return writer;
   },
@@ -446,6 +466,22 @@ export const Evidence: MessageFns<Evidence> = {
             message.baselineSha256 = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.baselineKeysPinned = reader.bool();
+            continue;
+          }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.baselineKeysetSerial = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -469,6 +505,7 @@ function createBaseEvidenceReply(): EvidenceReply {
     baselineReports: 0,
     baselineSha256: "",
     baseline: new Uint8Array(0),
+    baselineKeysets: [],
   };
 }
 
@@ -497,6 +534,9 @@ export const EvidenceReply: MessageFns<EvidenceReply> = {
     }
     if (message.baseline.length !== 0) {
       writer.uint32(66).bytes(message.baseline);
+    }
+    for (const v of message.baselineKeysets) {
+      writer.uint32(74).bytes(v!);
     }
     return writer;
   },
@@ -576,6 +616,14 @@ export const EvidenceReply: MessageFns<EvidenceReply> = {
             }
 
             message.baseline = reader.bytes();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.baselineKeysets.push(reader.bytes());
             continue;
           }
         }
