@@ -99,6 +99,12 @@ export const AgentConfigSchema = Type.Object(
     baselineKeySet: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: null }),
     /** The host key `bulwark-agent sign` signs artifacts with: a PEM private key file, or a pkcs11: URI (RFC 7512); null: none. */
     signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null }),
+    /**
+     * The controller's statement key (PEM public key, as `bulwarkctl statement-key -o FILE`
+     * writes it): `bulwark-agent sign` verifies the controller's attestation with it before
+     * using it, and refuses to sign without it. null: the agent cannot sign artifacts.
+     */
+    statementKey: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: null }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
   },
@@ -130,6 +136,7 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_BASELINE_KEYS: { key: 'baselineKeys', type: 'path-or-none' },
   BULWARK_BASELINE_KEY_THRESHOLD: { key: 'baselineKeyThreshold', type: 'integer' },
   BULWARK_BASELINE_KEY_SET: { key: 'baselineKeySet', type: 'path-or-none' },
+  BULWARK_STATEMENT_KEY: { key: 'statementKey', type: 'path-or-none' },
 } as const;
 
 const AGENT_CONFIG = defineConfig('agent config', AgentConfigSchema, AGENT_CONFIG_ENV);
