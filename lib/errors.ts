@@ -272,6 +272,8 @@ export const ERROR_CODES = {
   ENVELOPE_REQUIRED: 'refused',
   /** An app spec in the catalogue that differs from the signed one (edited after signing), or a signed spec for another app. */
   APP_SPEC_NOT_SIGNED: 'refused',
+  /** An audit export over several requests kept straddling newly signed checkpoints (try again, or with --to). */
+  AUDIT_EXPORT_UNSTABLE: 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
