@@ -93,8 +93,23 @@ export const AgentConfigSchema = Type.Object(
     baselineKeys: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: null }),
     /** How many distinct baselineKeys must have signed a baseline. */
     baselineKeyThreshold: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
+    /**
+     * The pinned root of the baseline key set: a key set envelope file (what `bulwarkctl keys
+     * init baseline` installed, or a later set the operator trusts). The controller sends the
+     * rotations after it; the agent accepts each only when a threshold of the set before it
+     * and of itself signed it and its serial is higher (kept in dataDir/baseline-keysets.json).
+     * Replaces baselineKeys (set one of the two); baselineKeys alone is taken as a set of
+     * serial 0 and receives the rotations signed by a threshold of its keys the same way.
+     */
+    baselineKeySet: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: null }),
     /** The host key `bulwark-agent sign` signs artifacts with: a PEM private key file, or a pkcs11: URI (RFC 7512); null: none. */
     signingKey: Type.Union([Text({ pattern: '^(/|pkcs11:)[^\\x00-\\x1f\\x7f]*$' }), Type.Null()], { default: null, writeOnly: true }),
+    /**
+     * The controller's statement key (PEM public key, as `bulwarkctl statement-key -o FILE`
+     * writes it): `bulwark-agent sign` verifies the controller's attestation with it before
+     * using it, and refuses to sign without it. null: the agent cannot sign artifacts.
+     */
+    statementKey: Type.Union([Text({ pattern: ABSOLUTE }), Type.Null()], { default: null }),
     /** Least severe level logged: trace, debug, info, warn, error or fatal. */
     logLevel: literalUnion(LOG_LEVELS, { default: 'info' }),
     /**
@@ -133,6 +148,8 @@ export const AGENT_CONFIG_ENV = {
   BULWARK_SIGNING_KEY: { key: 'signingKey', type: 'string' },
   BULWARK_BASELINE_KEYS: { key: 'baselineKeys', type: 'path-or-none' },
   BULWARK_BASELINE_KEY_THRESHOLD: { key: 'baselineKeyThreshold', type: 'integer' },
+  BULWARK_BASELINE_KEY_SET: { key: 'baselineKeySet', type: 'path-or-none' },
+  BULWARK_STATEMENT_KEY: { key: 'statementKey', type: 'path-or-none' },
 } as const;
 
 const AGENT_CONFIG = defineConfig('agent config', AgentConfigSchema, AGENT_CONFIG_ENV);

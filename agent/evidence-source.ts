@@ -10,7 +10,7 @@ import type { EvidenceMsg, EvidenceReplyMsg } from '../proto/index.js';
 
 /** The evidence fields a source may fill. */
 export type SourceFields = Partial<
-  Pick<EvidenceMsg, 'eventLogSha256' | 'eventLog' | 'imaFormat' | 'imaFromEntry' | 'imaFromOffset' | 'imaEntries' | 'imaMore' | 'baselineFrom' | 'baselineReports' | 'baselineSha256' | 'systemdLog'>
+  Pick<EvidenceMsg, 'eventLogSha256' | 'eventLog' | 'imaFormat' | 'imaFromEntry' | 'imaFromOffset' | 'imaEntries' | 'imaMore' | 'baselineFrom' | 'baselineReports' | 'baselineSha256' | 'systemdLog' | 'baselineKeysPinned' | 'baselineKeysetSerial'>
 >;
 
 /** What a source learns about the round it prepares. */

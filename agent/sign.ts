@@ -7,10 +7,12 @@
  *    (the nkey and CA the running agent uses, read from its data dir and config). The
  *    controller answers with its attestation only while this host is trusted with a fresh
  *    quote; a refusal ends here with SIGN_STATEMENT_REFUSED and the reasons (exit 1).
- * 3. The attestation is checked to be for this digest, this node and this key and not
- *    expired (its signature is the verifier's business: the agent need not hold the
- *    controller's key), then the host key signs the attested artifact statement that
- *    embeds it. Nothing is written unless all of this succeeded.
+ * 3. The attestation's signature is verified with the controller's statement key pinned in
+ *    the agent config (`statementKey`): a reply that does not verify (another key, a
+ *    changed byte, an unsigned statement) is refused with its code before its payload is
+ *    read. Only then is it checked to be for this digest, this node and this key and not
+ *    expired, and the host key signs the attested artifact statement that embeds it.
+ *    Nothing is written unless all of this succeeded.
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -27,7 +29,9 @@ import {
   keySigner,
   parseEnvelope,
   parseStatement,
+  PAYLOAD_TYPES,
   signEnvelope,
+  verifyEnvelope,
   type DsseEnvelope,
   type DsseSigner,
 } from '../lib/dsse/index.js';
@@ -100,8 +104,25 @@ export interface SignArtifactOptions {
   readonly key: HostSigningKey;
   /** The subject name in both statements (default: the file's base name). */
   readonly name?: string;
+  /** The controller's statement key (default: config statementKey, read from its PEM file). */
+  readonly controllerKey?: KeyObject;
   /** The clock (tests). */
   readonly now?: () => number;
+}
+
+/** The controller's statement key pinned in the config (statementKey): CONFIG_INVALID when unset or unreadable. */
+export async function loadStatementKey(config: Pick<AgentConfig, 'statementKey'>): Promise<KeyObject> {
+  const path = config.statementKey;
+  if (path === null) {
+    throw new BulwarkError('CONFIG_INVALID', 'statementKey is not set: the agent cannot verify the controller\'s attestation, so it does not sign (write it with `bulwarkctl statement-key -o FILE`)', { key: 'statementKey' });
+  }
+  try {
+    const key = createPublicKey(await readFile(path, 'utf8'));
+    if (key.type !== 'public') throw new Error('not a public key');
+    return key;
+  } catch (err) {
+    throw new BulwarkError('CONFIG_INVALID', `statementKey: ${path} is not a readable PEM public key`, { key: 'statementKey', path }, { cause: err });
+  }
 }
 
 /** What `sign` produced: the envelope text and the attestation it embeds. */
@@ -153,27 +174,48 @@ export async function requestAttestation(config: AgentConfig, artifact: { name: 
 }
 
 /**
- * Signs `file` with the host key bound to a fresh attestation (see the file comment). The
- * attestation's payload is read without verifying its signature, only to fail early (and
- * not sign) when it is not about this request.
+ * Signs `file` with the host key bound to a fresh attestation (see the file comment): the
+ * attestation is used only once its signature verified with the controller's statement key.
  */
 export async function signArtifact(opts: SignArtifactOptions): Promise<SignedArtifact> {
   const now = opts.now ?? Date.now;
+  const controllerKey = opts.controllerKey ?? (await loadStatementKey(opts.config));
   const sha256 = await fileSha256(opts.file);
   const name = opts.name ?? basename(opts.file);
   const publicKey = await opts.key.publicKey();
   const hostKeySha256 = hostKeyFingerprint(publicKey);
   const { nodeId, envelope: attestation } = await requestAttestation(opts.config, { name, sha256 }, publicKey);
-  const claimed = parseStatement(attestation.payload);
-  const predicate = claimed.predicateType === ATTESTATION_PREDICATE_TYPE ? ATTESTATION_PREDICATE.parse(claimed.predicate ?? null) : null;
-  if (predicate === null || claimed.subject.length !== 1 || claimed.subject[0]?.digest.sha256 !== sha256 || predicate.nodeId !== nodeId || predicate.hostKey.sha256 !== hostKeySha256) {
-    throw new BulwarkError('ATTESTATION_INVALID', 'the controller\'s attestation is not for this artifact, node and key', { check: 'reply' });
-  }
   const signedAtMs = now();
-  if (signedAtMs > Date.parse(predicate.expiresAt)) throw new BulwarkError('ATTESTATION_INVALID', `the attestation expired at ${predicate.expiresAt}`, { check: 'signed-at' });
+  const { expiresAt } = checkAttestation(attestation, { controllerKey, sha256, nodeId, hostKeySha256, now: signedAtMs });
   const payload = attestedArtifactStatement({ name, sha256 }, { nodeId, signedAt: new Date(signedAtMs).toISOString(), hostKeySha256 }, attestation);
   const signed = await signEnvelope(payload.payloadType, payload.payload, [opts.key.signer]);
-  return { envelope: encodeEnvelope(signed), sha256, nodeId, attestation, expiresAt: predicate.expiresAt };
+  return { envelope: encodeEnvelope(signed), sha256, nodeId, attestation, expiresAt };
+}
+
+/**
+ * Checks the controller's attestation before the host key signs anything: its signature
+ * with the pinned statement key first (SIGNATURE_INVALID, PAYLOAD_TYPE_MISMATCH: nothing of
+ * an unverified payload is used), then that it names this artifact, node and host key and
+ * has not expired at `now` (ATTESTATION_INVALID). Returns its expiry.
+ */
+export function checkAttestation(
+  attestation: DsseEnvelope,
+  expected: { readonly controllerKey: KeyObject; readonly sha256: string; readonly nodeId: string; readonly hostKeySha256: string; readonly now: number },
+): { expiresAt: string } {
+  const verified = verifyEnvelope(attestation, { trustedKeys: [expected.controllerKey], payloadType: PAYLOAD_TYPES.inToto });
+  const claimed = parseStatement(verified.payload);
+  const predicate = claimed.predicateType === ATTESTATION_PREDICATE_TYPE ? ATTESTATION_PREDICATE.parse(claimed.predicate ?? null) : null;
+  if (
+    predicate === null ||
+    claimed.subject.length !== 1 ||
+    claimed.subject[0]?.digest.sha256 !== expected.sha256 ||
+    predicate.nodeId !== expected.nodeId ||
+    predicate.hostKey.sha256 !== expected.hostKeySha256
+  ) {
+    throw new BulwarkError('ATTESTATION_INVALID', 'the controller\'s attestation is not for this artifact, node and key', { check: 'reply' });
+  }
+  if (expected.now > Date.parse(predicate.expiresAt)) throw new BulwarkError('ATTESTATION_INVALID', `the attestation expired at ${predicate.expiresAt}`, { check: 'signed-at' });
+  return { expiresAt: predicate.expiresAt };
 }
 
 /** `bulwark-agent sign FILE [-o ENVELOPE] [--key K]`: writes the envelope (stdout without -o); returns the exit code. */

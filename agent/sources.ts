@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BulwarkError } from '../lib/index.js';
 import { trustedKeySet, type TrustedKeySet } from '../lib/dsse/index.js';
+import { trustKeySet, type KeySet } from '../lib/signing/index.js';
 import type { Logger } from '../daemon/index.js';
 import { BaselineSource, Nftables } from './baseline/index.js';
 import type { AgentConfig } from './config.js';
@@ -42,6 +43,24 @@ export function loadBaselineKeys(path: string, threshold: number): TrustedKeySet
   return keys;
 }
 
+/**
+ * The pinned root of config baselineKeySet: a baseline key set envelope, self-signed to its
+ * threshold (lib/signing trustKeySet); CONFIG_INVALID for one that cannot be read or does
+ * not verify, and when baselineKeys is set too (one trust anchor).
+ */
+export function loadBaselineKeySet(config: Pick<AgentConfig, 'baselineKeySet' | 'baselineKeys'>): KeySet | null {
+  const path = config.baselineKeySet;
+  if (path === null) return null;
+  if (config.baselineKeys !== null) {
+    throw new BulwarkError('CONFIG_INVALID', 'baselineKeySet and baselineKeys are both set: pin the key set envelope (baselineKeySet) and remove baselineKeys', { key: 'baselineKeySet' });
+  }
+  try {
+    return trustKeySet('baseline', readFileSync(path));
+  } catch (err) {
+    throw new BulwarkError('CONFIG_INVALID', `baselineKeySet: ${path}: ${err instanceof Error ? err.message : String(err)}`, { key: 'baselineKeySet', path }, { cause: err });
+  }
+}
+
 /** The sources of `config`; the baseline source (config `baseline`, on by default) needs the TPM it extends and a logger. */
 export function evidenceSources(config: AgentConfig, opts: { imaPollMs?: number; tpm?: Tpm; log?: Logger } = {}): EvidenceSource[] {
   const sources: EvidenceSource[] = [];
@@ -74,6 +93,7 @@ export function evidenceSources(config: AgentConfig, opts: { imaPollMs?: number;
         log: opts.log,
         baselineKeys: config.baselineKeys === null ? null : loadBaselineKeys(config.baselineKeys, config.baselineKeyThreshold),
         baselineKeyThreshold: config.baselineKeyThreshold,
+        baselineKeySet: loadBaselineKeySet(config),
       }),
     );
   }

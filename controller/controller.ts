@@ -240,7 +240,7 @@ export class Controller {
     const adminAudit = new AdminAudit(this.nc.jetstream(), this.log);
     const keysets = await KeySetStore.open(this.nc.jetstream(), adminAudit);
     const policies = await PolicyStore.open(this.nc.jetstream(), adminAudit, cfg.requireSignedPolicies ? keysets : null);
-    const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log, adminAudit });
+    const appraisers = await createAppraisers({ store, policies, config: cfg, log: this.log, adminAudit, keysets: cfg.requireSignedPolicies ? keysets : null });
     // Every challenge asks for the baseline PCR too (the report chain is replayed against it).
     const selection = quoteSelection(cfg);
     const identityKey = await loadIdentityKey(cfg.dataDir);

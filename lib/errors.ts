@@ -281,6 +281,8 @@ export const ERROR_CODES = {
   SERVICE_NOT_FOUND: 'not-found',
   /** systemd's measurement log (/run/log/systemd/tpm2-measure.log) is not a JSON text sequence of systemd's CEL-JSON records, is cut off, or is past a cap. */
   SYSTEMD_LOG_MALFORMED: 'malformed',
+  /** An audit export over several requests kept straddling newly signed checkpoints (try again, or with --to). */
+  AUDIT_EXPORT_UNSTABLE: 'unavailable',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

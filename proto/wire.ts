@@ -51,6 +51,10 @@ export const WIRE_LIMITS = {
   baselineChunk: 448 * 1024,
   /** A baseline document. */
   baseline: 64 * 1024,
+  /** Key set envelopes in one reply (a longer chain of rotations arrives over several rounds). */
+  keysets: 8,
+  /** Their bytes together. */
+  keysetChunk: 256 * 1024,
 } as const;
 
 const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -288,6 +292,10 @@ export interface EvidenceMsg {
   readonly baselineReports: readonly Uint8Array[];
   readonly baselineSha256: string;
   readonly systemdLog: Uint8Array;
+  /** Whether the agent pins baseline keys (only then is it sent key set rotations). */
+  readonly baselineKeysPinned: boolean;
+  /** The serial of the baseline key set the agent trusts (0: keys pinned as PEM). */
+  readonly baselineKeysetSerial: number;
 }
 
 /** Evidence fields beyond the quote, empty: for evidence without event log, IMA or baseline reports. */
@@ -303,6 +311,8 @@ export const NO_LOGS = {
   baselineReports: [],
   baselineSha256: '',
   systemdLog: new Uint8Array(0),
+  baselineKeysPinned: false,
+  baselineKeysetSerial: 0,
 } as const;
 
 function imaFormat(v: string): string {
@@ -332,7 +342,17 @@ function checkEvidence(m: evidence.Evidence): EvidenceMsg {
     baselineReports: baselineReports(m.baselineReports),
     baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
     systemdLog: blob(m.systemdLog, 'systemd_log', WIRE_LIMITS.systemdLog),
+    baselineKeysPinned: m.baselineKeysPinned,
+    baselineKeysetSerial: m.baselineKeysetSerial,
   };
+}
+
+function baselineKeysets(envelopes: readonly Uint8Array[]): Uint8Array[] {
+  if (envelopes.length > WIRE_LIMITS.keysets) throw new BulwarkError('WIRE_MALFORMED', `field baseline_keysets has more than ${WIRE_LIMITS.keysets} items`);
+  let total = 0;
+  for (const e of envelopes) total += e.length;
+  if (total > WIRE_LIMITS.keysetChunk) throw new BulwarkError('WIRE_MALFORMED', `field baseline_keysets carries more than ${WIRE_LIMITS.keysetChunk} bytes`);
+  return [...envelopes];
 }
 
 function baselineReports(reports: readonly Uint8Array[]): Uint8Array[] {
@@ -358,6 +378,8 @@ export interface EvidenceReplyMsg {
   readonly baselineReports: number;
   readonly baselineSha256: string;
   readonly baseline: Uint8Array;
+  /** Baseline key set envelopes after the agent's serial, oldest first (empty: none to send). */
+  readonly baselineKeysets: readonly Uint8Array[];
 }
 
 /** The reply fields that say what the controller holds, all empty (a refused round). */
@@ -368,6 +390,7 @@ export const EMPTY_REPLY_STATE = {
   baselineReports: 0,
   baselineSha256: '',
   baseline: new Uint8Array(0),
+  baselineKeysets: [],
 } as const;
 
 function checkEvidenceReply(m: evidence.EvidenceReply): EvidenceReplyMsg {
@@ -380,6 +403,7 @@ function checkEvidenceReply(m: evidence.EvidenceReply): EvidenceReplyMsg {
     baselineReports: m.baselineReports,
     baselineSha256: checkText(m.baselineSha256, 'baseline_sha256', 64),
     baseline: blob(m.baseline, 'baseline', WIRE_LIMITS.baseline),
+    baselineKeysets: baselineKeysets(m.baselineKeysets),
   };
 }
 
@@ -758,7 +782,7 @@ export const wire = {
   evidenceReply: codec<EvidenceReplyMsg, evidence.EvidenceReply>(
     evidence.EvidenceReply,
     'bulwark.v1.EvidenceReply',
-    (m) => ({ ...m, findings: m.findings.map(findingToWire) }),
+    (m) => ({ ...m, findings: m.findings.map(findingToWire), baselineKeysets: [...m.baselineKeysets] }),
     checkEvidenceReply,
   ),
   trustEvent: codec<TrustEventMsg, attestation.TrustEvent>(attestation.TrustEvent, 'bulwark.v1.TrustEvent', trustEventToWire, checkTrustEvent),

@@ -13,10 +13,14 @@
  * The held baseline comes from the controller (reply.baseline, sent when the agent's
  * sha256 differs): the DSSE envelope the operator signed (a controller without signing
  * sends the bare document). Its bytes are kept as received in baseline.json so their
- * sha256 is the controller's. With baselineKeys the agent verifies the envelope itself
- * and refuses anything else (a bare document, another payloadType, a signature of another
- * key, a changed byte), keeping the baseline it held; without baselineKeys nothing it
- * receives can be verified, so it is held and reported against but never enforced.
+ * sha256 is the controller's. With pinned keys (config baselineKeySet, or baselineKeys)
+ * the agent verifies the envelope itself against the baseline key set in force
+ * (key-trust.ts: the pinned root and the rotations the controller sent, walked by TUF's
+ * rules) and refuses anything else (a bare document, another payloadType, a signature of
+ * another key, a changed byte), keeping the baseline it held; without pinned keys nothing
+ * it receives can be verified, so it is held and reported against but never enforced. A
+ * rotation that drops the keys the held baseline was signed by stops its enforcement until
+ * the controller sends one signed by the new set.
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../../lib/schema/index.js';
@@ -37,7 +41,9 @@ import {
   type BaselineReport,
   type EnforcementAction,
 } from '../../lib/baseline/index.js';
-import { parseEnvelope, PAYLOAD_TYPES, verifyEnvelope, type TrustedKeySet } from '../../lib/dsse/index.js';
+import { parseEnvelope, PAYLOAD_TYPES, type TrustedKeySet } from '../../lib/dsse/index.js';
+import { pinnedKeySet, verifyWithKeySet, type KeySet } from '../../lib/signing/index.js';
+import { BaselineKeyTrust } from './key-trust.js';
 import { WIRE_LIMITS, type EvidenceReplyMsg } from '../../proto/index.js';
 import type { Logger } from '../../daemon/index.js';
 import type { EvidenceSource, RoundContext, SourceFields } from '../evidence-source.js';
@@ -69,12 +75,8 @@ export interface BaselineSourceOptions {
   readonly baselineKeys?: TrustedKeySet | null;
   /** How many distinct baselineKeys must have signed (config baselineKeyThreshold, default 1). */
   readonly baselineKeyThreshold?: number;
-}
-
-/** The keys baselines are verified with and how many must have signed. */
-export interface BaselineTrust {
-  readonly keys: TrustedKeySet;
-  readonly threshold: number;
+  /** The pinned root baseline key set (config baselineKeySet); wins over baselineKeys. */
+  readonly baselineKeySet?: KeySet | null;
 }
 
 /** The baseline the agent holds: the document, its bytes as received and their sha256. */
@@ -94,17 +96,18 @@ export function parseBaselineBytes(bytes: Uint8Array, what: string): HeldBaselin
 }
 
 /**
- * Reads a baseline as the controller sends it. With `trust`: a DSSE envelope of the
- * baseline payloadType signed by a threshold of its keys (ENVELOPE_MALFORMED,
- * PAYLOAD_TYPE_MISMATCH, SIGNATURE_INVALID, SIGNATURE_THRESHOLD_NOT_MET otherwise), whose
- * payload is a baseline: verified. Without: an envelope's payload or a bare document,
- * unverified.
+ * Reads a baseline as the controller sends it. With `trust` (the baseline key set in
+ * force): a DSSE envelope of the baseline payloadType signed by a threshold of its keys
+ * (ENVELOPE_MALFORMED, PAYLOAD_TYPE_MISMATCH, SIGNATURE_INVALID, SIGNATURE_THRESHOLD_NOT_MET,
+ * KEYSET_EXPIRED otherwise), whose payload is a baseline: verified. Without: an envelope's
+ * payload or a bare document, unverified.
  */
-export function parseReceivedBaseline(bytes: Uint8Array, what: string, trust: BaselineTrust | null): HeldBaseline {
+export function parseReceivedBaseline(bytes: Uint8Array, what: string, trust: KeySet | null, now: number = Date.now()): HeldBaseline {
   if (bytes.length > WIRE_LIMITS.baseline) throw new BulwarkError('BASELINE_INVALID', `${what} is larger than ${WIRE_LIMITS.baseline} bytes`, { size: bytes.length });
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (trust !== null) {
-    const verified = verifyEnvelope(bytes, { trustedKeys: trust.keys, threshold: trust.threshold, payloadType: PAYLOAD_TYPES.baseline });
+    if (trust.document.kind !== 'baseline') throw new BulwarkError('USAGE', `a baseline is verified with the baseline key set, not the ${trust.document.kind} one`);
+    const verified = verifyWithKeySet(bytes, trust, now);
     return { baseline: parseBaselineJson(verified.payload, `${what} (signed payload)`), bytes: new Uint8Array(bytes), sha256, verified: true };
   }
   let envelope: ReturnType<typeof parseEnvelope> | null = null;
@@ -157,7 +160,10 @@ export class BaselineSource implements EvidenceSource {
   /** Reports the controller holds for this boot; null until it says (the first round after start sends all). */
   private acked: number | null = null;
   private held: HeldBaseline | null = null;
-  private readonly trust: BaselineTrust | null;
+  /** The pinned root key set (null: no keys pinned, nothing is verified). */
+  private readonly root: KeySet | null;
+  /** The set in force and its rotations, loaded with the held baseline. */
+  private keyTrust: BaselineKeyTrust | null = null;
   private heldLoaded = false;
   /** A baseline being written to baseline.json. */
   private saving: Promise<void> = Promise.resolve();
@@ -168,8 +174,8 @@ export class BaselineSource implements EvidenceSource {
 
   constructor(opts: BaselineSourceOptions) {
     this.opts = opts;
-    const keys = opts.baselineKeys ?? null;
-    this.trust = keys === null ? null : { keys, threshold: opts.baselineKeyThreshold ?? 1 };
+    const keys: TrustedKeySet | null = opts.baselineKeys ?? null;
+    this.root = opts.baselineKeySet ?? (keys === null ? null : pinnedKeySet('baseline', keys, opts.baselineKeyThreshold ?? 1));
     this.enforcer = new BaselineEnforcer({ nft: opts.nft, selinuxRoot: opts.selinuxRoot, log: opts.log });
   }
 
@@ -182,7 +188,17 @@ export class BaselineSource implements EvidenceSource {
     return this.held;
   }
 
-  /** Whether the held baseline is enforced: in enforce mode and verified by the agent (baselineKeys). */
+  /** The baseline key set in force (null: no keys pinned); the pinned root until the rotations are loaded. */
+  get baselineKeySet(): KeySet | null {
+    return this.keyTrust?.keyset ?? this.root;
+  }
+
+  /** Resolves when the key set rotations accepted so far are on disk. */
+  async keySetsSaved(): Promise<void> {
+    await this.keyTrust?.saved();
+  }
+
+  /** Whether the held baseline is enforced: in enforce mode and verified by the agent (pinned keys). */
   get enforcing(): boolean {
     return this.held !== null && this.held.baseline.mode === 'enforce' && this.held.verified === true;
   }
@@ -196,6 +212,7 @@ export class BaselineSource implements EvidenceSource {
   async loadHeldBaseline(): Promise<HeldBaseline | null> {
     if (this.heldLoaded) return this.held;
     this.heldLoaded = true;
+    if (this.root !== null && this.keyTrust === null) this.keyTrust = await BaselineKeyTrust.load(this.root, this.opts.dataDir, this.opts.log);
     let bytes: Uint8Array;
     try {
       bytes = await readFile(this.heldPath);
@@ -203,7 +220,7 @@ export class BaselineSource implements EvidenceSource {
       return null;
     }
     try {
-      this.held = parseReceivedBaseline(bytes, this.heldPath, this.trust);
+      this.held = parseReceivedBaseline(bytes, this.heldPath, this.baselineKeySet, this.nowMs());
       this.warnUnverified(this.held);
     } catch (err) {
       this.opts.log.warn({ path: this.heldPath, code: isBulwarkError(err) ? err.code : 'INTERNAL', error: err instanceof Error ? err.message : String(err) }, 'the held baseline does not validate: ignored until the controller sends one');
@@ -359,7 +376,7 @@ export class BaselineSource implements EvidenceSource {
   /** The reports from the controller's acknowledged count on (all of them until it said), as many as one round carries. */
   async collect(): Promise<SourceFields> {
     const log = this.reportLog;
-    if (log === null) return { baselineSha256: this.held?.sha256 ?? '' };
+    if (log === null) return { baselineSha256: this.held?.sha256 ?? '', ...this.keyFields() };
     const chain = log.records.slice(0, this.extended);
     const from = this.acked !== null && this.acked <= chain.length ? this.acked : 0;
     const reports: Uint8Array[] = [];
@@ -370,7 +387,46 @@ export class BaselineSource implements EvidenceSource {
       reports.push(record);
       bytes += record.length;
     }
-    return { baselineFrom: from, baselineReports: reports, baselineSha256: this.held?.sha256 ?? '' };
+    return { baselineFrom: from, baselineReports: reports, baselineSha256: this.held?.sha256 ?? '', ...this.keyFields() };
+  }
+
+  /** What the controller needs to send the rotations this agent has not walked: whether it pins keys, and the serial in force. */
+  private keyFields(): SourceFields {
+    const keyset = this.baselineKeySet;
+    return { baselineKeysPinned: keyset !== null, baselineKeysetSerial: keyset?.document.serial ?? 0 };
+  }
+
+  private nowMs(): number {
+    return (this.opts.now?.() ?? new Date()).getTime();
+  }
+
+  /**
+   * Walks the key set rotations a reply carries (before a baseline in the same reply is
+   * verified, with the set reached). A refused one is said in a warn line and changes
+   * nothing; an accepted one re-verifies the held baseline, which stops being enforced when
+   * the new set did not sign it.
+   */
+  private receiveKeySets(envelopes: readonly Uint8Array[]): void {
+    const trust = this.keyTrust;
+    if (trust === null || envelopes.length === 0) return;
+    const before = trust.serial;
+    const { changed, refused } = trust.receive(envelopes, this.nowMs());
+    if (refused !== null) {
+      this.opts.log.warn({ code: refused.code, error: refused.message, serial: trust.serial }, 'refused a baseline key set rotation the controller sent: keeping the key set in force');
+    }
+    if (!changed) return;
+    this.opts.log.info({ from: before, serial: trust.serial, threshold: trust.keyset.document.threshold, keys: trust.keyset.document.keys.map((k) => k.keyid) }, 'baseline key set rotated');
+    const held = this.held;
+    if (held === null || held.verified !== true) return;
+    try {
+      parseReceivedBaseline(held.bytes, 'the held baseline', trust.keyset, this.nowMs());
+    } catch (err) {
+      this.held = { ...held, verified: false };
+      this.opts.log.warn(
+        { baseline: held.baseline.name, sha256: held.sha256, code: isBulwarkError(err) ? err.code : 'INTERNAL', serial: trust.serial },
+        'the held baseline is not signed by the rotated baseline key set: reporting only, nothing is enforced until the controller sends one it signed',
+      );
+    }
   }
 
   /**
@@ -386,6 +442,7 @@ export class BaselineSource implements EvidenceSource {
       const sentEnd = (sent.baselineFrom ?? 0) + sent.baselineReports.length;
       if (reply.baselineReports >= sentEnd && sentEnd < available) this.trigger?.();
     }
+    this.receiveKeySets(reply.baselineKeysets);
     if (reply.baseline.length > 0) this.adopt(reply.baseline);
   }
 
@@ -393,7 +450,7 @@ export class BaselineSource implements EvidenceSource {
   private adopt(bytes: Uint8Array): void {
     let next: HeldBaseline;
     try {
-      next = parseReceivedBaseline(bytes, 'the baseline from the controller', this.trust);
+      next = parseReceivedBaseline(bytes, 'the baseline from the controller', this.baselineKeySet, this.nowMs());
     } catch (err) {
       this.opts.log.warn(
         { code: isBulwarkError(err) ? err.code : 'INTERNAL', error: err instanceof Error ? err.message : String(err), kept: this.held?.baseline.name ?? null, keptSha256: this.held?.sha256 ?? null },
@@ -415,6 +472,7 @@ export class BaselineSource implements EvidenceSource {
   /** Says once per held baseline why one in enforce mode is not enforced. */
   private warnUnverified(held: HeldBaseline): void {
     if (held.baseline.mode !== 'enforce' || held.verified === true) return;
+    if (this.root !== null) return;
     this.opts.log.warn({ baseline: held.baseline.name, sha256: held.sha256 }, 'the held baseline is in enforce mode, but baselineKeys is not set so its signature cannot be verified here: reporting only, nothing is enforced');
   }
 
@@ -469,5 +527,6 @@ export class BaselineSource implements EvidenceSource {
     this.trigger = null;
     await monitor?.stop();
     await this.saving;
+    await this.keyTrust?.saved();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * `audit checkpoint`, `audit export --from N [--to M] -o BUNDLE` (over the controller's
- * gRPC API) and `audit verify BUNDLE --key PUB.pem` (offline): the audit log's signed
+ * gRPC API, in pages of 2,000 records joined into one bundle) and `audit verify BUNDLE --key PUB.pem` (offline): the audit log's signed
  * checkpoints and exports of records with their inclusion and consistency proofs. `verify`
  * exits 0 when every record verifies, 1 naming the first one that does not (or a checkpoint
  * not signed by the key, or not consistent with the earlier one), 3 for a malformed bundle.
@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { BulwarkError, EXIT_CODES } from '../../lib/index.js';
 import { defineAction, jsonOption, nonNegativeInteger, positiveInteger, type CtlContext } from '../command.js';
 import { withController } from '../controller-client.js';
+import type { ControllerClient } from '../../proto/index.js';
 import { TOPICS } from '../help.js';
 import { printJson, readInput, readTextInput, writeOutput } from '../io.js';
 
@@ -21,6 +22,43 @@ async function loadPublicKey(path: string): Promise<KeyObject> {
   } catch (err) {
     throw new BulwarkError('KEY_INVALID', `${path} is not a PEM public key`, {}, { cause: err });
   }
+}
+
+/** Records one export request may carry (the controller's AUDIT_EXPORT_MAX_RECORDS). */
+const EXPORT_PAGE = 2000;
+/** Times a paged export starts again when a checkpoint was signed between its pages. */
+const EXPORT_ATTEMPTS = 5;
+
+/**
+ * An export of any length: one request up to EXPORT_PAGE records, else pages of EXPORT_PAGE
+ * joined into one bundle. Every page must prove its records in the same signed checkpoint
+ * (the controller proves in its latest): when one was signed between two pages, the export
+ * starts again (AUDIT_EXPORT_UNSTABLE after EXPORT_ATTEMPTS tries).
+ */
+async function exportPaged(c: ControllerClient, from: number, to: number | null, previous: number | null): Promise<string> {
+  const merkle = await import('../../lib/merkle/index.js');
+  for (let attempt = 0; attempt < EXPORT_ATTEMPTS; attempt++) {
+    let end = to;
+    if (end === null) {
+      const cp = await c.auditCheckpoint();
+      // None signed yet: the single request says so.
+      if (cp.checkpoint === '') return c.exportAudit(from, to, previous);
+      end = merkle.parseCheckpointText(merkle.parseSignedNote(cp.checkpoint).text).size;
+    }
+    if (end - from <= EXPORT_PAGE) return c.exportAudit(from, end, previous);
+    const pages = [];
+    for (let start = from; start < end; start += EXPORT_PAGE) {
+      pages.push(merkle.parseAuditBundle(await c.exportAudit(start, Math.min(start + EXPORT_PAGE, end), start === from ? previous : null), `export page from ${start}`));
+    }
+    const [first, ...rest] = pages;
+    if (first === undefined || rest.some((p) => p.checkpoint !== first.checkpoint)) continue;
+    return JSON.stringify({
+      ...first,
+      records: pages.flatMap((p) => p.records),
+      inclusionProofs: pages.flatMap((p) => p.inclusionProofs),
+    });
+  }
+  throw new BulwarkError('AUDIT_EXPORT_UNSTABLE', `a checkpoint was signed between the pages of each of ${EXPORT_ATTEMPTS} tries: export again, or give --to`);
 }
 
 /** Adds the `audit` group to the program. */
@@ -52,7 +90,7 @@ export function addAuditCommands(program: Command, ctx: CtlContext): void {
     .description('records with inclusion proofs in the latest signed checkpoint (admin)');
   defineAction(exportCmd, ctx, async (call) => {
     const from = call.number('--from') ?? 0;
-    const bundle = await withController(ctx, (c) => c.exportAudit(from, call.number('--to') ?? null, call.number('--previous') ?? null));
+    const bundle = await withController(ctx, (c) => exportPaged(c, from, call.number('--to') ?? null, call.number('--previous') ?? null));
     await writeOutput(call.io, call.required('--output'), `${bundle}\n`);
     return EXIT_CODES.ok;
   });

@@ -27,7 +27,7 @@ export interface AppraisalContext {
 }
 
 /** What parts of the reply an appraiser fills in, so the agent knows what to send next. */
-export type ReplyPatch = Partial<Pick<EvidenceReplyMsg, 'eventLogSha256' | 'imaEntry' | 'imaOffset' | 'baselineReports' | 'baselineSha256' | 'baseline'>>;
+export type ReplyPatch = Partial<Pick<EvidenceReplyMsg, 'eventLogSha256' | 'imaEntry' | 'imaOffset' | 'baselineReports' | 'baselineSha256' | 'baseline' | 'baselineKeysets'>>;
 
 export interface AppraisalResult {
   readonly findings: readonly Finding[];

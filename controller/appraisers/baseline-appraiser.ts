@@ -36,7 +36,8 @@ import { resolvePolicy, type AppraisalContext, type AppraisalResult, type Apprai
 import type { KernelSelinuxBuffers } from './ima-appraiser.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
 import { STREAM_LIMITS, enforceStreamLimits, kvLimits, type AdminAudit } from '../state/index.js';
-import type { PolicyKind, PolicyStore, StoredPolicy } from '../policies/index.js';
+import type { KeySetStore, PolicyKind, PolicyStore, StoredPolicy } from '../policies/index.js';
+import { WIRE_LIMITS } from '../../proto/index.js';
 
 export const BASELINE_BUCKET = 'bulwark_baselines' as const;
 
@@ -143,6 +144,8 @@ export interface BaselineAppraiserOptions {
   readonly kernel: KernelSelinuxSource;
   /** Where reported corrections are recorded; none: not recorded (tests of other parts). */
   readonly audit?: AdminAudit | null;
+  /** The trusted key sets: an agent pinning baseline keys is sent the rotations after its serial (none: nothing sent). */
+  readonly keysets?: KeySetStore | null;
   readonly log?: Logger;
 }
 
@@ -215,6 +218,22 @@ export class BaselineAppraiser implements Appraiser {
     return doc;
   }
 
+  /**
+   * The baseline key set rotations an agent has not walked yet (it pins keys and reported
+   * an older serial), oldest first, as many as one reply carries. A store that cannot be
+   * read sends none this round (the agent keeps the set it trusts).
+   */
+  private async keySetChain(nodeId: string, pinned: boolean, serial: number): Promise<Uint8Array[]> {
+    const keysets = this.opts.keysets ?? null;
+    if (keysets === null || !pinned) return [];
+    try {
+      return await keysets.chainAfter('baseline', serial, WIRE_LIMITS.keysets, WIRE_LIMITS.keysetChunk);
+    } catch (err) {
+      this.log.warn({ node: nodeId, code: isBulwarkError(err) ? err.code : 'INTERNAL', error: err instanceof Error ? err.message : String(err) }, 'cannot read the baseline key sets: no rotation sent this round');
+      return [];
+    }
+  }
+
   /** A report decoded (cached by digest); a BulwarkError for one that does not decode. */
   private decode(bytes: Uint8Array, digest: string = sha256Hex(bytes)): BaselineReport {
     let report = this.decoded.get(digest);
@@ -251,6 +270,7 @@ export class BaselineAppraiser implements Appraiser {
     const assigned: ReplyPatch = {
       baselineSha256: doc?.sha256 ?? '',
       baseline: doc !== null && ev.baselineSha256 !== doc.sha256 ? doc.bytes : new Uint8Array(0),
+      baselineKeysets: await this.keySetChain(nodeId, ev.baselineKeysPinned, ev.baselineKeysetSerial),
     };
     const read = await this.stored(nodeId);
     const findings: Finding[] = [...resolved.findings, ...read.findings];

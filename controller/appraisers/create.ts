@@ -8,7 +8,7 @@ import { EventLogAppraiser } from './event-log-appraiser.js';
 import { ImaAppraiser } from './ima-appraiser.js';
 import type { ControllerConfig } from '../config/index.js';
 import type { Logger } from '../../daemon/index.js';
-import type { PolicyStore } from '../policies/index.js';
+import type { KeySetStore, PolicyStore } from '../policies/index.js';
 import type { AdminAudit, ControllerStore } from '../state/index.js';
 
 export interface AppraiserDeps {
@@ -18,6 +18,8 @@ export interface AppraiserDeps {
   readonly log: Logger;
   /** Where the baseline corrections agents report are recorded. */
   readonly adminAudit: AdminAudit | null;
+  /** The trusted key sets (signed policies): baseline key set rotations travel to agents with their evidence replies. */
+  readonly keysets?: KeySetStore | null;
 }
 
 /** The appraisers in the order they run, and the baseline appraiser again (the API reads node baselines from it). */
@@ -35,6 +37,7 @@ export async function createAppraisers(deps: AppraiserDeps): Promise<Appraisers>
     requireBaseline: deps.config.requireBaseline,
     kernel: ima,
     audit: deps.adminAudit,
+    keysets: deps.keysets ?? null,
     log: deps.log,
   });
   return { list: [await EventLogAppraiser.open(js, deps.policies, deps.log, deps.config.baselinePcr), ima, baselines], baselines };

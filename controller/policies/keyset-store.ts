@@ -34,6 +34,8 @@ export class KeySetStore {
   private readonly audit: AdminAudit | null;
   /** Sets read back, by sha256 of their stored envelope (checked once per content). */
   private readonly cache = new Map<string, KeySet>();
+  /** The history's serials per kind, listed for the current set of that sha256. */
+  private readonly serialLists = new Map<KeySetKind, { readonly current: string; readonly serials: number[] }>();
 
   private constructor(kv: KV, audit: AdminAudit | null) {
     this.kv = kv;
@@ -86,6 +88,44 @@ export class KeySetStore {
     const { keyset } = this.trusted(kind, entry.value);
     if (keyset.document.serial !== serial) throw new BulwarkError('STORE_CORRUPT', `${KEYSET_BUCKET}/set.${kind}.${serial} holds serial ${keyset.document.serial}`);
     return keyset;
+  }
+
+  /**
+   * The envelopes of `kind` accepted after `serial`, oldest first (the rotations a holder of
+   * set `serial` walks to reach the current one, lib/signing acceptKeySetChain), at most
+   * `maxCount` of them and `maxBytes` together: the rest follows once the holder reports the
+   * serial it reached. Empty when `serial` is current (or ahead: the holder refuses a rollback anyway).
+   */
+  async chainAfter(kind: KeySetKind, serial: number, maxCount: number, maxBytes: number): Promise<Uint8Array[]> {
+    const current = await this.current(kind);
+    if (current === null || current.keyset.document.serial <= serial) return [];
+    const out: Uint8Array[] = [];
+    let bytes = 0;
+    for (const s of await this.serials(kind, current.sha256)) {
+      if (s <= serial) continue;
+      if (out.length >= maxCount) break;
+      const entry = await this.kv.get(`set.${kind}.${s}`);
+      if (entry === null || entry.operation !== 'PUT') continue;
+      if (bytes + entry.value.length > maxBytes) break;
+      out.push(entry.value);
+      bytes += entry.value.length;
+    }
+    return out;
+  }
+
+  /** The serials of `kind` in the history (`set.<kind>.<serial>`), ascending; listed again when the current set changed. */
+  private async serials(kind: KeySetKind, currentSha256: string): Promise<number[]> {
+    const cached = this.serialLists.get(kind);
+    if (cached !== undefined && cached.current === currentSha256) return cached.serials;
+    const serials: number[] = [];
+    const prefix = `set.${kind}.`;
+    for await (const key of await this.kv.keys(`${prefix}*`)) {
+      const n = Number(key.slice(prefix.length));
+      if (Number.isSafeInteger(n) && n > 0) serials.push(n);
+    }
+    serials.sort((a, b) => a - b);
+    this.serialLists.set(kind, { current: currentSha256, serials });
+    return serials;
   }
 
   /**

@@ -4,6 +4,8 @@
  */
 export {
   acceptKeySet,
+  acceptKeySetChain,
+  pinnedKeySet,
   isKeySetKind,
   parseKeySetDocument,
   trustKeySet,
@@ -13,6 +15,7 @@ export {
   MAX_KEYSET_KEYS,
   PAYLOAD_TYPE_OF_KIND,
   type KeySet,
+  type KeySetChainResult,
   type KeySetDocument,
   type KeySetKind,
 } from './keyset.js';

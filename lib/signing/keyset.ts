@@ -66,7 +66,7 @@ const KEYSET_DOCUMENT = defineDocument(KeySetDocumentSchema, 'key set', 'KEYSET_
 
 declare const keySetBrand: unique symbol;
 
-/** A key set accepted by acceptKeySet() (self-signed to its threshold, and by its predecessor): only acceptKeySet and trustKeySet make one. */
+/** A key set accepted by acceptKeySet() (self-signed to its threshold, and by its predecessor): only acceptKeySet, trustKeySet and pinnedKeySet make one. */
 export interface KeySet {
   readonly [keySetBrand]: true;
   readonly document: KeySetDocument;
@@ -136,6 +136,10 @@ function unverifiedPayload(env: DsseEnvelope): Uint8Array {
  * for anything but its own keys. Pure.
  */
 export function acceptKeySet(kind: KeySetKind, current: KeySet | null, envelope: DsseEnvelope | Uint8Array | string, now: number): KeySet | BulwarkError {
+  return decideKeySet(kind, current, envelope, now, true);
+}
+
+function decideKeySet(kind: KeySetKind, current: KeySet | null, envelope: DsseEnvelope | Uint8Array | string, now: number, checkExpiry: boolean): KeySet | BulwarkError {
   try {
     const env = typeof envelope === 'string' || envelope instanceof Uint8Array ? parseEnvelope(envelope) : envelope;
     if (current !== null) {
@@ -151,7 +155,7 @@ export function acceptKeySet(kind: KeySetKind, current: KeySet | null, envelope:
       });
     }
     signedBy('new', env, parsed.trusted, parsed.document.threshold);
-    if (parsed.expiresAt !== null && parsed.expiresAt <= now) throw new BulwarkError('KEYSET_EXPIRED', `the key set expired at ${parsed.document.expires ?? ''}`);
+    if (checkExpiry && parsed.expiresAt !== null && parsed.expiresAt <= now) throw new BulwarkError('KEYSET_EXPIRED', `the key set expired at ${parsed.document.expires ?? ''}`);
     return brand(parsed);
   } catch (err) {
     if (isBulwarkError(err)) return err;
@@ -168,6 +172,58 @@ function signedBy(which: 'current' | 'new', env: DsseEnvelope, keys: TrustedKeyS
     }
     throw err;
   }
+}
+
+/** What acceptKeySetChain() made of a chain of rotations: the set reached, how many steps were taken, and the refusal that stopped it. */
+export interface KeySetChainResult {
+  /** The last set accepted (`current` when none was). */
+  readonly keyset: KeySet;
+  /** How many envelopes of the chain were accepted, from its start. */
+  readonly accepted: number;
+  /** Why the envelope after the accepted ones was refused (null: the whole chain was accepted). */
+  readonly refused: BulwarkError | null;
+}
+
+/**
+ * Walks a chain of rotations from `current` (TUF specification §5.3: version N+1 signed by
+ * a threshold of N and of itself, then N+2, ...), stopping at the first envelope refused
+ * (by acceptKeySet's rules, KEYSET_ROLLBACK for a serial not above the set reached). As
+ * TUF does, only the last set of the chain is checked not to have expired: an intermediate
+ * set that expired since still hands trust on. At most `limit` envelopes are walked. Pure.
+ */
+export function acceptKeySetChain(kind: KeySetKind, current: KeySet, envelopes: readonly (Uint8Array | string)[], now: number): KeySetChainResult {
+  let keyset = current;
+  let accepted = 0;
+  for (const [i, envelope] of envelopes.entries()) {
+    const decided = decideKeySet(kind, keyset, envelope, now, i === envelopes.length - 1);
+    if (decided instanceof BulwarkError) return { keyset, accepted, refused: decided };
+    keyset = decided;
+    accepted++;
+  }
+  return { keyset, accepted, refused: null };
+}
+
+/**
+ * A key set from public keys pinned in a host's configuration (a PEM file, before key sets
+ * were distributed): serial 0, not expiring, so the first set the controller installed
+ * (serial 1 and up) is accepted from it by the rotation rule when a threshold of the pinned
+ * keys signed it. Trust: the configuration's.
+ */
+export function pinnedKeySet(kind: KeySetKind, keys: TrustedKeySet, threshold: number): KeySet {
+  if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > keys.prepared.length) {
+    throw new BulwarkError('KEYSET_INVALID', `threshold ${threshold} can never be met by ${keys.prepared.length} distinct pinned key(s)`);
+  }
+  const document: KeySetDocument = {
+    version: 1,
+    kind,
+    serial: 0,
+    threshold,
+    keys: keys.prepared.map((k, i) => ({
+      keyid: k.keyid === '' ? `pinned-${i}` : k.keyid,
+      publicKeyPem: createPublicKey({ key: Buffer.from(k.spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }).toString(),
+    })),
+  };
+  return brand({ document, trusted: keys, expiresAt: null });
 }
 
 /**

@@ -10,11 +10,11 @@
  */
 import t from 'tap';
 import { execa } from 'execa';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requestAttestation, pemHostSigningKey, signArtifact, fileSha256 } from '../../agent/sign.js';
+import { checkAttestation, requestAttestation, pemHostSigningKey, signArtifact, fileSha256 } from '../../agent/sign.js';
 import { runCtl } from '../../cli/ctl.js';
 import { attestedArtifactStatement, encodeEnvelope, encodeSignRequest, hostKeyFingerprint, keySigner, parseStatement, signEnvelope } from '../../lib/dsse/index.js';
 import { NODE_SUBJECTS, parseNatsNodeId } from '../../lib/nats-auth/index.js';
@@ -53,6 +53,9 @@ await writeFile(wrongKeyPath, generateKeyPairSync('ec', { namedCurve: 'P-256' })
 
 const node = await fleet.addNode('signer');
 const other = await fleet.addNode('bystander');
+// Each agent pins the controller's statement key (written by the first test with `bulwarkctl statement-key`).
+const signerConfig = { ...node.config, statementKey: controllerKeyPath };
+const otherConfig = { ...other.config, statementKey: controllerKeyPath };
 await node.agent.start();
 await other.agent.start();
 await fleet.waitForNode('signer', (n) => n.state === 'trusted');
@@ -74,7 +77,7 @@ t.test('`bulwarkctl statement-key` (GetStatementKey, viewer) gives the controlle
 
 t.test('a trusted host signs an artifact with `bulwark-agent sign`; it verifies with --require-attested', async (t) => {
   const configPath = join(root, 'signer-agent.json');
-  await writeFile(configPath, JSON.stringify({ ...node.config, signingKey: hostKeyPath }));
+  await writeFile(configPath, JSON.stringify({ ...signerConfig, signingKey: hostKeyPath }));
   const out = join(root, 'release-1.tar.dsse.json');
   const r = await execa('node', [AGENT_MAIN, 'sign', oldArtifact, '-o', out, '--config', configPath], { reject: false, env: { BULWARK_LOG_LEVEL: 'error' } });
   t.equal(r.exitCode, 0, `bulwark-agent sign exits 0 (${r.stderr})`);
@@ -128,7 +131,7 @@ t.test('a host key on a PKCS#11 token (SoftHSM2): `bulwark-agent sign --key pkcs
 
 t.test('an old attestation pieced together with a new artifact is refused', async (t) => {
   const key = await pemHostSigningKey(hostKeyPath);
-  const first = await signArtifact({ config: node.config, file: oldArtifact, key });
+  const first = await signArtifact({ config: signerConfig, file: oldArtifact, key });
   const newSha = await fileSha256(newArtifact);
   // The host key signs a statement for the new artifact that carries the old attestation.
   const s = attestedArtifactStatement({ name: 'release-2.tar', sha256: newSha }, { nodeId: 'signer', signedAt: new Date().toISOString(), hostKeySha256: hostKeyFingerprint(hostPair.publicKey) }, first.attestation);
@@ -151,7 +154,7 @@ t.test('a signature made after the attestation expired is refused', async (t) =>
   const r = await ctl(verifyArgs(late));
   t.equal(r.code, 1);
   t.match(r.out, /not verified: ATTESTATION_INVALID: signed at .* outside the attestation's validity/);
-  await t.rejects(signArtifact({ config: node.config, file: newArtifact, key: await pemHostSigningKey(hostKeyPath), now: () => Date.now() + fleet.controllerConfig.attestationValidityMs + 60_000 }), { code: 'ATTESTATION_INVALID' }, 'the agent itself will not sign with an expired attestation');
+  await t.rejects(signArtifact({ config: signerConfig, file: newArtifact, key: await pemHostSigningKey(hostKeyPath), now: () => Date.now() + fleet.controllerConfig.attestationValidityMs + 60_000 }), { code: 'ATTESTATION_INVALID' }, 'the agent itself will not sign with an expired attestation');
 });
 
 t.test('a node cannot ask for an attestation on another node\'s subject', async (t) => {
@@ -172,6 +175,41 @@ t.test('a node cannot ask for an attestation on another node\'s subject', async 
   }
 });
 
+t.test('the agent verifies the controller\'s attestation with its pinned statement key before using it', async (t) => {
+  // The agent binary with another statement key pinned: the real controller's attestation does not verify.
+  const wrongConfig = join(root, 'signer-wrong-key.json');
+  await writeFile(wrongConfig, JSON.stringify({ ...signerConfig, signingKey: hostKeyPath, statementKey: wrongKeyPath }));
+  const out = join(root, 'wrong-key.dsse.json');
+  const r = await execa('node', [AGENT_MAIN, 'sign', oldArtifact, '-o', out, '--config', wrongConfig], { reject: false, env: { BULWARK_LOG_LEVEL: 'error' } });
+  t.equal(r.exitCode, 1, `bulwark-agent sign fails (${r.stderr})`);
+  t.match(r.stdout + r.stderr, /SIGNATURE_INVALID/);
+  await t.rejects(execa('test', ['-e', out]), 'no envelope was written');
+  const unpinned = join(root, 'signer-no-key.json');
+  await writeFile(unpinned, JSON.stringify({ ...node.config, signingKey: hostKeyPath }));
+  const none = await execa('node', [AGENT_MAIN, 'sign', oldArtifact, '-o', out, '--config', unpinned], { reject: false, env: { BULWARK_LOG_LEVEL: 'error' } });
+  t.not(none.exitCode, 0, 'no statementKey pinned: the agent does not sign');
+  t.match(none.stdout + none.stderr, /CONFIG_INVALID.*statementKey|statementKey.*CONFIG_INVALID|statementKey is not set/);
+  await t.rejects(execa('test', ['-e', out]), 'no envelope was written');
+
+  // A real attestation from the controller, then altered as a man in the middle could.
+  const sha256 = await fileSha256(oldArtifact);
+  const { envelope: attestation } = await requestAttestation(node.config, { name: 'release-1.tar', sha256 }, hostPair.publicKey);
+  const controllerKey = createPublicKey(await readFile(controllerKeyPath, 'utf8'));
+  const expected = { controllerKey, sha256, nodeId: 'signer', hostKeySha256: hostKeyFingerprint(hostPair.publicKey), now: Date.now() };
+  t.ok(checkAttestation(attestation, expected).expiresAt, 'the attestation as the controller signed it is accepted');
+  const payload = new Uint8Array(attestation.payload);
+  // Its verdict or validity edited: one byte of the statement.
+  const at = new TextDecoder().decode(payload).indexOf('"expiresAt"') + 15;
+  payload[at] = (payload[at] ?? 0) ^ 1;
+  t.throws(() => checkAttestation({ ...attestation, payload }, expected), { code: 'SIGNATURE_INVALID' }, 'a statement changed after signing is refused');
+  const sig = attestation.signatures.map((s) => ({ ...s, sig: new Uint8Array(s.sig).map((b, i) => (i === 10 ? b ^ 0xff : b)) }));
+  t.throws(() => checkAttestation({ ...attestation, signatures: sig }, expected), { code: 'SIGNATURE_INVALID' }, 'a signature with one byte changed is refused');
+  const forged = await signEnvelope(attestation.payloadType, attestation.payload, [keySigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey)]);
+  t.throws(() => checkAttestation(forged, expected), { code: 'SIGNATURE_INVALID' }, 'the same statement signed by another key is refused');
+  const wrongKey = createPublicKey(await readFile(wrongKeyPath, 'utf8'));
+  t.throws(() => checkAttestation(attestation, { ...expected, controllerKey: wrongKey }), { code: 'SIGNATURE_INVALID' }, 'a wrong pinned key refuses the real one');
+});
+
 t.test('once the host is tampered with, `bulwark-agent sign` fails with the reason', async (t) => {
   await node.swtpm.extendPcr(7, randomBytes(32).toString('hex'));
   const n = await fleet.waitForNode('signer', (x) => x.state === 'untrusted');
@@ -188,12 +226,12 @@ t.test('once the host is tampered with, `bulwark-agent sign` fails with the reas
     audit.some((a) => a.action === 'sign.statement-refused' && a.subject === 'signer' && String(a.details['reasons']).includes('PCR_CHANGED_WITHIN_BOOT')),
     'the refusal is audited (sign.statement-refused)',
   );
-  const bystander = await signArtifact({ config: other.config, file: newArtifact, key: await pemHostSigningKey(hostKeyPath) });
+  const bystander = await signArtifact({ config: otherConfig, file: newArtifact, key: await pemHostSigningKey(hostKeyPath) });
   t.equal(bystander.nodeId, 'bystander', 'a trusted node still gets its attestation');
 });
 
 t.test('a host whose evidence stopped (stale) gets no attestation', async (t) => {
   await other.agent.stop();
   await fleet.waitForNode('bystander', (x) => x.state === 'stale');
-  await t.rejects(signArtifact({ config: other.config, file: newArtifact, key: await pemHostSigningKey(hostKeyPath) }), { code: 'SIGN_STATEMENT_REFUSED', message: /stale \(NODE_STALE/ });
+  await t.rejects(signArtifact({ config: otherConfig, file: newArtifact, key: await pemHostSigningKey(hostKeyPath) }), { code: 'SIGN_STATEMENT_REFUSED', message: /stale \(NODE_STALE/ });
 });

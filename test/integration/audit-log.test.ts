@@ -6,7 +6,7 @@
  * NATS connection: nats-server refuses to lift deny_delete, so the stream is deleted and
  * published again with one record changed) makes `audit verify` of a fresh
  * export fail naming it, and the controller refuses to sign from then on, also after a
- * restart. Count-based checkpoints (one per record): every wait is on a checkpoint size.
+ * restart; a record deleted, and two records swapped, the same way are named too. Count-based checkpoints (one per record): every wait is on a checkpoint size.
  */
 import t from 'tap';
 import { readFile, stat, writeFile } from 'node:fs/promises';
@@ -151,6 +151,87 @@ t.test('a controller restart continues the tree: its next checkpoint is consiste
   t.match(unsigned.err, /AUDIT_CHECKPOINT_MISSING/);
 });
 
+
+/** What an admin of NATS can do to a stream that denies deletes: delete it, create it again, publish `records`. */
+async function republish(records: readonly { subject: string; data: Uint8Array }[]): Promise<void> {
+  const nc = await fleet.natsConnection();
+  try {
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(AUDIT_STREAM);
+    await jsm.streams.delete(AUDIT_STREAM);
+    await jsm.streams.add(info.config);
+    for (const m of records) await nc.jetstream().publish(m.subject, m.data);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The audit stream's records now, in order. */
+async function streamRecords(): Promise<{ subject: string; data: Uint8Array }[]> {
+  const nc = await fleet.natsConnection();
+  try {
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(AUDIT_STREAM);
+    const out: { subject: string; data: Uint8Array }[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(AUDIT_STREAM, { seq });
+      out.push({ subject: m.subject, data: m.data });
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+t.test('an export beyond 2,000 records is made in pages joined into one bundle that verifies', async (t) => {
+  const [last] = (await streamRecords()).slice(-1);
+  if (last === undefined) throw new Error('no record to copy');
+  // More records than one export request carries: copies of a real record, published as the controller publishes them.
+  const nc = await fleet.natsConnection();
+  try {
+    const js = nc.jetstream();
+    for (let i = 0; i < 2100; i++) await js.publish(last.subject, last.data);
+  } finally {
+    await nc.close();
+  }
+  const signed = await checkpointOf(await streamMessages());
+  t.ok(signed.size > 2000, `a checkpoint of ${signed.size} records`);
+  const r = await exportAndVerify('paged.json', ['--from', '0', '--to', String(signed.size)]);
+  t.equal(r.code, 0, `verified (${r.out}${r.err})`);
+  t.match(r.out, `records 0..${signed.size - 1} are in ${ORIGIN} at size ${signed.size}`);
+  const bundle = parseAuditBundle(await readFile(r.bundlePath, 'utf8'));
+  t.same([bundle.firstIndex, bundle.records.length, bundle.inclusionProofs.length], [0, signed.size, signed.size], 'one bundle of every record');
+  const tail = await exportAndVerify('paged-tail.json', ['--from', '5']);
+  t.equal(tail.code, 0, 'from 5 to the latest checkpoint (no --to): verified');
+});
+
+t.test('a record deleted, or two records swapped, in the stream: verify names the first record out of place', async (t) => {
+  await adminAction();
+  await adminAction();
+  const signed = await checkpointOf(await streamMessages());
+  const asSigned = await streamRecords();
+  t.equal(asSigned.length, signed.size, 'every record is signed');
+  const k = asSigned.findIndex((m) => /g(\d+)/.test(Buffer.from(m.data).toString()));
+  const [a, b] = [asSigned[k], asSigned[k + 1]];
+  if (k < 0 || a === undefined || b === undefined) throw new Error('no records to delete or swap');
+  const swapped = [...asSigned];
+  swapped[k] = b;
+  swapped[k + 1] = a;
+  const cases: [string, { subject: string; data: Uint8Array }[]][] = [
+    // Record k removed, and a copy of the last one published so the stream is as long as the signed tree.
+    ['deleted', [...asSigned.filter((_, i) => i !== k), b]],
+    ['reordered', swapped],
+  ];
+  for (const [what, records] of cases) {
+    await republish(records);
+    const r = await exportAndVerify(`${what}.json`, ['--from', '0', '--to', String(signed.size)]);
+    t.equal(r.code, 1, `${what}: exit 1`);
+    t.match(r.out, `record ${k} does not verify`, `${what}: names record ${k}`);
+  }
+  // The stream as it was, for the tests that follow (the controller has seen it rewritten: it no longer signs).
+  await republish(asSigned);
+});
+
 t.test('a record edited in the stream: verify names it, the controller refuses to sign', async (t) => {
   const signed = await checkpointOf(await streamMessages());
   // The first record naming a g<N> (the fleet's key set installs come before it).
@@ -209,3 +290,4 @@ t.test('a record edited in the stream: verify names it, the controller refuses t
   t.equal(afterRestart.errorCode, 'AUDIT_LOG_REWRITTEN');
   t.equal(afterRestart.size, signed.size);
 });
+

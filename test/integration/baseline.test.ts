@@ -17,6 +17,8 @@ import { runBaselineApply } from '../../agent/baseline/index.js';
 import { silentLogger } from '../../daemon/index.js';
 import { decodeReport, encodeReport, renderBulwarkTable, validateBaseline } from '../../lib/baseline/index.js';
 import type { FindingMsg, NodeMsg } from '../../proto/wire.js';
+import { trustKeySet } from '../../lib/signing/index.js';
+import { parseJsonText } from '../../lib/schema/index.js';
 import { adminAuditRecords } from '../helpers/audit.js';
 import { TestFleet, type TestNode } from '../helpers/fleet.js';
 import { NetnsHost } from '../helpers/netns.js';
@@ -196,6 +198,19 @@ t.test('report mode: the default baseline applied is trusted; 22 and 443 connect
   t.equal(await reportBed.host.connect(22), 'connected', 'ssh');
   t.equal(await reportBed.host.connect(443), 'connected', 'https');
   t.equal(await reportBed.host.connect(8080), 'timeout', '8080 is dropped');
+});
+
+t.test('the controller\'s baseline key set reaches the agents with their evidence replies (pinned PEM keys, serial 0 → serial 1)', async (t) => {
+  const path = join(reported.config.dataDir, 'baseline-keysets.json');
+  const serial = async (): Promise<number> => {
+    const doc = parseJsonText(await readFile(path).catch(() => new Uint8Array(0)), 'chain', 'STORE_CORRUPT');
+    const envelopes = typeof doc === 'object' && doc !== null && 'envelopes' in doc && Array.isArray(doc.envelopes) ? doc.envelopes.map(String) : [];
+    const last = envelopes.at(-1);
+    return last === undefined ? 0 : trustKeySet('baseline', Buffer.from(last, 'base64')).document.serial;
+  };
+  await waitUntil('the agent to hold the controller\'s baseline key set', async () => (await serial().catch(() => 0)) >= 1);
+  t.equal(await serial(), 1, 'the set the fleet installed (keys init), walked from the PEM keys it is signed by');
+  t.equal((await fleet.waitForNode('reported', () => true)).state, 'trusted', 'baselines verify against it');
 });
 
 t.test('report mode: each drift is untrusted within the round it triggers, naming what drifted; restoring trusts the node again', async (t) => {

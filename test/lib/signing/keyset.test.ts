@@ -5,8 +5,9 @@
  */
 import t from 'tap';
 import { BulwarkError } from '../../../lib/index.js';
-import { parseEnvelope, encodeEnvelope, PAYLOAD_TYPES } from '../../../lib/dsse/index.js';
-import { acceptKeySet, trustKeySet, verifyBaselineEnvelope, verifyWithKeySet, type KeySet } from '../../../lib/signing/index.js';
+import { parseEnvelope, encodeEnvelope, PAYLOAD_TYPES, trustedKeySet } from '../../../lib/dsse/index.js';
+import { createPublicKey } from 'node:crypto';
+import { acceptKeySet, acceptKeySetChain, pinnedKeySet, trustKeySet, verifyBaselineEnvelope, verifyWithKeySet, type KeySet } from '../../../lib/signing/index.js';
 import { DEFAULT_BASELINE } from '../../../lib/baseline/index.js';
 import { keySetDocument, keySetEnvelope, signPolicy, signText, testKey } from '../../helpers/signing.js';
 
@@ -98,4 +99,28 @@ t.test('verifyBaselineEnvelope: the agent verifies a baseline before parsing it'
   t.throws(() => verifyBaselineEnvelope(notBaseline, set, NOW), { code: 'BASELINE_INVALID' });
   const runtimeSet = accepted(acceptKeySet('runtime', null, await keySetEnvelope(keySetDocument('runtime', 1, 1, [a]), [a]), NOW));
   t.throws(() => verifyBaselineEnvelope(good, runtimeSet, NOW), { code: 'USAGE' });
+});
+
+t.test('acceptKeySetChain: rotations walked in order, stopping at the first refused; only the last set must not have expired', async (t) => {
+  const first = accepted(acceptKeySet('baseline', null, await keySetEnvelope(keySetDocument('baseline', 1, 1, [a]), [a]), NOW));
+  const expiredSecond = await keySetEnvelope(keySetDocument('baseline', 2, 1, [b], { expires: '2026-06-01T00:00:00Z' }), [a, b]);
+  const third = await keySetEnvelope(keySetDocument('baseline', 3, 1, [c]), [b, c]);
+  const walked = acceptKeySetChain('baseline', first, [expiredSecond, third], NOW);
+  t.same([walked.keyset.document.serial, walked.accepted, walked.refused], [3, 2, null], 'an intermediate set that expired since still hands trust on (TUF 5.3)');
+  const last = acceptKeySetChain('baseline', first, [expiredSecond], NOW);
+  t.same([last.keyset.document.serial, last.accepted, last.refused?.code], [1, 0, 'KEYSET_EXPIRED'], 'the set reached must not have expired');
+  const forged = await keySetEnvelope(keySetDocument('baseline', 2, 1, [d]), [d]);
+  const stopped = acceptKeySetChain('baseline', first, [forged, third], NOW);
+  t.same([stopped.keyset.document.serial, stopped.accepted, stopped.refused?.code], [1, 0, 'SIGNATURE_INVALID'], 'a forged set ends the walk');
+  t.same(acceptKeySetChain('baseline', first, [], NOW).accepted, 0);
+});
+
+t.test('pinnedKeySet: PEM keys as a set of serial 0 that rotates to a set signed by a threshold of them', async (t) => {
+  const pinned = pinnedKeySet('baseline', trustedKeySet([createPublicKey(a.publicKeyPem), createPublicKey(c.publicKeyPem)]), 2);
+  t.same([pinned.document.serial, pinned.document.threshold, pinned.document.keys.length, pinned.expiresAt], [0, 2, 2, null]);
+  t.equal(trustKeySet('baseline', await keySetEnvelope({ ...pinned.document, serial: 1 }, [a, c])).document.keys[0]?.publicKeyPem, a.publicKeyPem, 'the PEM keys round-trip');
+  const next = await keySetEnvelope(keySetDocument('baseline', 1, 1, [b]), [a, c, b]);
+  t.equal(codeOf(acceptKeySet('baseline', pinned, next, NOW)), 'ACCEPTED');
+  t.equal(codeOf(acceptKeySet('baseline', pinned, await keySetEnvelope(keySetDocument('baseline', 1, 1, [b]), [a, b]), NOW)), 'SIGNATURE_THRESHOLD_NOT_MET', 'one of two pinned keys');
+  t.throws(() => pinnedKeySet('baseline', trustedKeySet([createPublicKey(a.publicKeyPem)]), 2), { code: 'KEYSET_INVALID' });
 });

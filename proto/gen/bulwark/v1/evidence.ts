@@ -64,6 +64,12 @@ export interface Evidence {
    * quote. Sent whole every round (a boot logs a few KiB); empty when the host has none.
    */
   systemdLog: Uint8Array;
+  /**
+   * The baseline key set the agent verifies baselines with: whether it has one at all
+   * (pinned in its config), and its serial (0 for keys pinned as a PEM file).
+   */
+  baselineKeysPinned: boolean;
+  baselineKeysetSerial: number;
 }
 
 export interface EvidenceReply {
@@ -85,6 +91,12 @@ export interface EvidenceReply {
   baselineReports: number;
   baselineSha256: string;
   baseline: Uint8Array;
+  /**
+   * The baseline key sets (DSSE envelopes, lib/signing) accepted after the agent's serial,
+   * oldest first: the chain of rotations the agent walks from the set it trusts. Empty
+   * when the agent is current or pins no keys.
+   */
+  baselineKeysets: Uint8Array[];
 }
 
 function createBaseNonceRequest(): NonceRequest {
@@ -223,6 +235,8 @@ function createBaseEvidence(): Evidence {
     baselineReports: [],
     baselineSha256: "",
     systemdLog: new Uint8Array(0),
+    baselineKeysPinned: false,
+    baselineKeysetSerial: 0,
   };
 }
 
@@ -287,6 +301,12 @@ export const Evidence: MessageFns<Evidence> = {
     }
     if (message.systemdLog.length !== 0) {
       writer.uint32(162).bytes(message.systemdLog);
+    }
+    if (message.baselineKeysPinned !== false) {
+      writer.uint32(168).bool(message.baselineKeysPinned);
+    }
+    if (message.baselineKeysetSerial !== 0) {
+      writer.uint32(176).uint64(message.baselineKeysetSerial);
     }
     return writer;
   },
@@ -464,6 +484,22 @@ export const Evidence: MessageFns<Evidence> = {
             message.systemdLog = reader.bytes();
             continue;
           }
+          case 21: {
+            if (tag !== 168) {
+              break;
+            }
+
+            message.baselineKeysPinned = reader.bool();
+            continue;
+          }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.baselineKeysetSerial = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -487,6 +523,7 @@ function createBaseEvidenceReply(): EvidenceReply {
     baselineReports: 0,
     baselineSha256: "",
     baseline: new Uint8Array(0),
+    baselineKeysets: [],
   };
 }
 
@@ -515,6 +552,9 @@ export const EvidenceReply: MessageFns<EvidenceReply> = {
     }
     if (message.baseline.length !== 0) {
       writer.uint32(66).bytes(message.baseline);
+    }
+    for (const v of message.baselineKeysets) {
+      writer.uint32(74).bytes(v!);
     }
     return writer;
   },
@@ -594,6 +634,14 @@ export const EvidenceReply: MessageFns<EvidenceReply> = {
             }
 
             message.baseline = reader.bytes();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.baselineKeysets.push(reader.bytes());
             continue;
           }
         }
