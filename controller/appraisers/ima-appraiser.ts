@@ -262,11 +262,14 @@ export class ImaAppraiser implements Appraiser {
   private readonly seen: KV;
   private readonly policies: PolicyStore;
   private readonly log: Logger;
+  /** Most list bytes kept unproven (IMA_BACKLOG_MAX_BYTES unless opened with less). */
+  private readonly maxBacklogBytes: number;
   /** The kernel's SELinux measurements verified by this replica, per node and boot (the KV state has them too). */
   private readonly selinuxSeen = new Map<string, { readonly resetCount: number; readonly buffers: KernelSelinuxBuffers }>();
 
-  private constructor(kv: KV, seen: KV, policies: PolicyStore, log: Logger) {
+  private constructor(kv: KV, seen: KV, policies: PolicyStore, log: Logger, maxBacklogBytes: number) {
     this.log = log;
+    this.maxBacklogBytes = maxBacklogBytes;
     this.kv = kv;
     this.seen = seen;
     this.policies = policies;
@@ -291,14 +294,19 @@ export class ImaAppraiser implements Appraiser {
     }
   }
 
-  static async open(js: JetStreamClient, policies: PolicyStore, log: Logger = silentLogger()): Promise<ImaAppraiser> {
+  static async open(
+    js: JetStreamClient,
+    policies: PolicyStore,
+    log: Logger = silentLogger(),
+    opts: { readonly maxBacklogBytes?: number } = {},
+  ): Promise<ImaAppraiser> {
     policies.register(RUNTIME_POLICY);
     try {
       const kv = await js.views.kv(IMA_BUCKET, { history: 1, storage: StorageType.File, ...kvLimits(IMA_BUCKET) });
       await enforceStreamLimits(await js.jetstreamManager(), `KV_${IMA_BUCKET}`, STREAM_LIMITS[IMA_BUCKET]);
       const seen = await js.views.kv(IMA_SEEN_BUCKET, { history: 1, storage: StorageType.File, ...kvLimits(IMA_SEEN_BUCKET) });
       await enforceStreamLimits(await js.jetstreamManager(), `KV_${IMA_SEEN_BUCKET}`, STREAM_LIMITS[IMA_SEEN_BUCKET]);
-      return new ImaAppraiser(kv, seen, policies, log);
+      return new ImaAppraiser(kv, seen, policies, log, Math.min(opts.maxBacklogBytes ?? IMA_BACKLOG_MAX_BYTES, IMA_BACKLOG_MAX_BYTES));
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the IMA buckets');
     }
@@ -447,9 +455,9 @@ export class ImaAppraiser implements Appraiser {
       if (ev.imaMore) {
         // The quote is ahead of what arrived and more is to come: keep the running PCR 10.
         const received = replay.running.byteOffset - verified.byteOffset;
-        if (received > IMA_BACKLOG_MAX_BYTES) {
+        if (received > this.maxBacklogBytes) {
           return {
-            findings: [...findings, finding('IMA_BACKLOG_TOO_LARGE', `the IMA backlog passed ${IMA_BACKLOG_MAX_BYTES} bytes without reaching the quoted PCR 10`, { receivedBytes: received })],
+            findings: [...findings, finding('IMA_BACKLOG_TOO_LARGE', `the IMA backlog passed ${this.maxBacklogBytes} bytes without reaching the quoted PCR 10`, { receivedBytes: received })],
             sticky: true,
             reply: provenPosition,
             ...dropPending,

@@ -182,6 +182,18 @@ t.test('IMA appraiser', async (t) => {
     t.same(last.reply, { imaEntry: 41, imaOffset: log.ascii().length });
   });
 
+  await t.test('IMA_BACKLOG_TOO_LARGE: a backlog that grows past the cap without reaching the quote is refused, not kept', async (t) => {
+    const host = new Host('ima-backlog-cap');
+    const log = new ImaLogBuilder();
+    for (let i = 0; i < 12; i++) measure(host, log, () => log.realFile('/usr/bin/ls'));
+    const capped = await ImaAppraiser.open(js, policies, undefined, { maxBacklogBytes: log.ascii(0, 5).length });
+    t.same(codes(await host.round(capped, { ...slice(log, 0, 4), imaMore: true })), ['IMA_LOG_INCOMPLETE'], 'under the cap: in progress');
+    const r = await host.round(capped, { ...slice(log, 4, 8), imaMore: true });
+    t.same(codes(r), ['IMA_BACKLOG_TOO_LARGE']);
+    t.equal(r.sticky, true, 'sticky: the list is never proven');
+    t.same(r.reply, { imaEntry: 0, imaOffset: 0 }, 'nothing unproven is kept: the agent starts again from the proven position');
+  });
+
   await t.test('a backlog chunk that does not follow on: the gap is refused, nothing unproven is judged', async (t) => {
     const { host, log } = imaHost('ima-backlog-gap', ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env', '/usr/bin/ls']);
     t.same(codes(await host.round(ima, { ...slice(log, 0, 2), imaMore: true })), ['IMA_LOG_INCOMPLETE']);
