@@ -7,7 +7,7 @@
  * nats-server) dies with them. Also builds the packages with packaging/build-deb.sh.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,8 +86,14 @@ export class DebianRoot {
     return readFile(join(this.path, inside), 'utf8');
   }
 
+  /** Whether `inside` exists in the root (a symbolic link counts: its target is resolved inside the root, not here). */
   exists(inside: string): boolean {
-    return existsSync(join(this.path, inside));
+    try {
+      lstatSync(join(this.path, inside));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async remove(): Promise<void> {

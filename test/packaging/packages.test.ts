@@ -140,11 +140,13 @@ if (process.getuid?.() !== 0) {
       const startController = async () => {
         const child = root.spawn(['bulwark-controller'], { user: 'bulwark', env: controllerEnv });
         let out = '';
+        let err = '';
         child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
         await waitFor(
           `the ${suite} controller's ready line`,
           () => {
-            if (child.exitCode !== null) throw new Error(`the controller exited ${String(child.exitCode)}: ${out.slice(-1500)}`);
+            if (child.exitCode !== null) throw new Error(`the controller exited ${String(child.exitCode)}: ${out.slice(-800)} ${err.slice(-1500)}`);
             return /\{"ready":true,/.test(out) ? true : undefined;
           },
           120_000,
