@@ -63,22 +63,25 @@ export class DebianRoot {
   }
 
   /** argv prefixed to run a command inside: its own mount and PID namespace and /proc. */
-  private wrap(argv: readonly string[], user?: string): string[] {
+  private wrap(argv: readonly string[], env: Record<string, string>, user?: string): string[] {
     const asUser = user === undefined ? [] : ['setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups'];
-    return ['--mount', '--pid', '--fork', `--mount-proc=${join(this.path, 'proc')}`, 'chroot', this.path, ...asUser, ...argv];
+    // env -i: tap adds NODE_OPTIONS (--import of its process-info hook, a path on this host)
+    // to every child's environment; the root sees only `env`.
+    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    return ['-i', ...vars, 'unshare', '--mount', '--pid', '--fork', `--mount-proc=${join(this.path, 'proc')}`, 'chroot', this.path, ...asUser, ...argv];
   }
 
   /** Runs `argv` inside (as root, or as `user`) to its end. */
   async run(argv: readonly string[], opts: { readonly user?: string; readonly env?: Record<string, string>; readonly timeoutMs?: number } = {}): Promise<RootResult> {
     const env = { DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8', PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env };
-    const r = await execa('unshare', this.wrap(argv, opts.user), { reject: false, env, extendEnv: false, stdin: 'ignore', timeout: opts.timeoutMs ?? 10 * 60_000 });
+    const r = await execa('env', this.wrap(argv, env, opts.user), { reject: false, env, extendEnv: false, stdin: 'ignore', timeout: opts.timeoutMs ?? 10 * 60_000 });
     return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   }
 
   /** Starts `argv` inside as a long-running process (stop it with {@link stopProcess}). */
   spawn(argv: readonly string[], opts: { readonly user?: string; readonly env?: Record<string, string> } = {}): ResultPromise {
     const env = { LC_ALL: 'C.UTF-8', PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env };
-    return execa('unshare', this.wrap(argv, opts.user), { reject: false, env, extendEnv: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+    return execa('env', this.wrap(argv, env, opts.user), { reject: false, env, extendEnv: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
   }
 
   /** A file of the root (path as seen inside). */
