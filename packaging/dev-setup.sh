@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 nats-server ima-evm-utils protobuf-compiler openssl python3 python3-venv nftables iproute2 softhsm2 opensc)
+APT_PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0 nats-server ima-evm-utils protobuf-compiler openssl python3 python3-venv nftables iproute2 softhsm2 opensc lintian debootstrap)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

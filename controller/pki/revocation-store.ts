@@ -5,12 +5,12 @@
  * in-memory list on every call. A grow-only set: entries are only added.
  */
 import { Type } from '@sinclair/typebox';
-import { StorageType, type KV, type NatsConnection } from 'nats';
+import { StorageType, type JetStreamManager, type KV, type NatsConnection } from 'nats';
 import { toBulwarkError } from '../../lib/index.js';
 import { emptyRevocationList, normalizeSerial, revokeCertificate, type RevocationList, type RevokedCertificate } from '../../lib/pki/index.js';
 import { defineDocument } from '../../lib/schema/index.js';
 import { errorFields, silentLogger, type Logger } from '../../daemon/index.js';
-import { kvLimits } from '../state/index.js';
+import { bucketKeys, kvLimits } from '../state/index.js';
 
 /** The KV bucket of revoked serials. */
 export const REVOCATIONS_BUCKET = 'bulwark_revocations';
@@ -50,6 +50,7 @@ export class RevocationStore {
   private constructor(
     private readonly kv: KV,
     private readonly issued: KV,
+    private readonly jsm: JetStreamManager,
     private readonly log: Logger,
   ) {}
 
@@ -57,13 +58,15 @@ export class RevocationStore {
   static async open(nc: NatsConnection, opts: { readonly log?: Logger } = {}): Promise<RevocationStore> {
     let kv: KV;
     let issued: KV;
+    let jsm: JetStreamManager;
     try {
+      jsm = await nc.jetstreamManager({ checkAPI: false });
       kv = await nc.jetstream().views.kv(REVOCATIONS_BUCKET, { history: 1, storage: StorageType.File, ...kvLimits('bulwark_revocations') });
       issued = await nc.jetstream().views.kv(ISSUED_BUCKET, { history: 1, storage: StorageType.File, ...kvLimits('bulwark_credentials') });
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', `cannot open the KV buckets ${REVOCATIONS_BUCKET} and ${ISSUED_BUCKET}`);
     }
-    const store = new RevocationStore(kv, issued, opts.log ?? silentLogger());
+    const store = new RevocationStore(kv, issued, jsm, opts.log ?? silentLogger());
     await store.startWatch();
     return store;
   }
@@ -128,7 +131,7 @@ export class RevocationStore {
   async issuedTo(name: string, now: number): Promise<{ serial: string; notAfter: number }[]> {
     const out: { serial: string; notAfter: number }[] = [];
     try {
-      for await (const key of await this.issued.keys()) {
+      for (const key of await bucketKeys(this.jsm, ISSUED_BUCKET)) {
         const e = await this.issued.get(key);
         if (e === null || e.operation !== 'PUT') continue;
         try {

@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { StorageType, type JetStreamClient, type KV } from 'nats';
 import { BulwarkError, toBulwarkError } from '../../lib/index.js';
 import { defineDocument, literalUnion } from '../../lib/schema/index.js';
-import { kvLimits } from '../state/index.js';
+import { bucketKeys, kvLimits } from '../state/index.js';
 
 export const EK_BINDING_BUCKET = 'bulwark_ek';
 
@@ -39,14 +39,16 @@ function isConflict(err: unknown): boolean {
 /** The EK → node index. Every read is validated; a corrupt binding refuses (STORE_CORRUPT), never rebinds. */
 export class EkBindings {
   private readonly kv: KV;
+  private readonly js: JetStreamClient;
 
-  private constructor(kv: KV) {
+  private constructor(kv: KV, js: JetStreamClient) {
     this.kv = kv;
+    this.js = js;
   }
 
   static async open(js: JetStreamClient): Promise<EkBindings> {
     try {
-      return new EkBindings(await js.views.kv(EK_BINDING_BUCKET, { history: 5, storage: StorageType.File, maxValueSize: 1024, ...kvLimits('bulwark_ek') }));
+      return new EkBindings(await js.views.kv(EK_BINDING_BUCKET, { history: 5, storage: StorageType.File, maxValueSize: 1024, ...kvLimits('bulwark_ek') }), js);
     } catch (err) {
       throw toBulwarkError(err, 'NATS_FAILED', 'cannot open the EK binding bucket');
     }
@@ -96,9 +98,7 @@ export class EkBindings {
 
   /** The EK bound to a node id, if any (a scan: bindings are few and this is an admin path). */
   async ekOf(nodeId: string): Promise<string | null> {
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys()) keys.push(key);
-    for (const key of keys) {
+    for (const key of await bucketKeys(await this.js.jetstreamManager(false), EK_BINDING_BUCKET)) {
       const b = await this.get(key).catch(() => null);
       if (b !== null && b.binding.nodeId === nodeId) return key;
     }

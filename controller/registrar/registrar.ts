@@ -20,7 +20,7 @@ import type { ControllerStore } from '../state/index.js';
 import type { TrustEvents } from '../state/index.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
 import { checkNkeyUserPublicKey, parseNatsNodeId } from '../../lib/nats-auth/index.js';
-import { AdminAudit } from '../state/index.js';
+import { AdminAudit, BUCKETS, bucketKeys } from '../state/index.js';
 import { boundElsewhere, EkBindings } from './ek-bindings.js';
 
 const enc = new TextEncoder();
@@ -275,7 +275,7 @@ export class Registrar {
   /** Keys of `bulwark_enroll` of one kind: pending challenges (no prefix) or held enrollments. */
   private async enrollKeys(kind: 'pending' | 'held'): Promise<string[]> {
     const keys: string[] = [];
-    for await (const key of await this.store.enroll.keys()) {
+    for (const key of await bucketKeys(await this.store.nc.jetstreamManager({ checkAPI: false }), BUCKETS.enroll)) {
       const held = key.startsWith(HELD_PREFIX);
       if (key.startsWith(EK_PENDING_PREFIX)) continue;
       if (held === (kind === 'held')) keys.push(key);

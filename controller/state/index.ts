@@ -5,3 +5,4 @@ export { AUDIT_STREAM, BUCKETS, ControllerStore, NonceEntrySchema, type NonceChe
 export { TrustEvents } from './trust-events.js';
 export { STREAM_LIMITS, enforceStreamLimits, kvLimits, type LimitedStreamName, type StreamLimits } from './limits.js';
 export { ADMIN_ACTIONS, AdminAudit, AdminAuditRecordSchema, decodeAdminAuditRecord, type AdminAction, type AdminAuditRecord } from './admin-audit.js';
+export { bucketKeys } from './kv-keys.js';

@@ -21,6 +21,7 @@ import { defineDocument } from '../../lib/schema/index.js';
 import { SUBJECTS, wire, type TrustEventMsg } from '../../proto/index.js';
 import { errorFields, silentLogger, sleep, type Logger } from '../../daemon/index.js';
 import { Backoff, type BackoffPolicy } from '../../lib/index.js';
+import { bucketKeys } from './kv-keys.js';
 import { STREAM_LIMITS, enforceStreamLimits, kvLimits } from './limits.js';
 
 export const BUCKETS = { nodes: 'bulwark_nodes', nonces: 'bulwark_nonces', enroll: 'bulwark_enroll', leases: 'bulwark_leases' } as const;
@@ -177,10 +178,7 @@ export class ControllerStore {
    */
   async listNodes(): Promise<NodeRecord[]> {
     const out: NodeRecord[] = [];
-    const keys = await this.nodes.keys();
-    const ids: string[] = [];
-    for await (const k of keys) ids.push(k);
-    ids.sort();
+    const ids = await bucketKeys(await this.js.jetstreamManager(false), BUCKETS.nodes);
     for (const id of ids) {
       const n = await this.getNode(id);
       if (n !== null) out.push(n.record);

@@ -25,7 +25,7 @@ import { BulwarkError, toBulwarkError } from '../../lib/index.js';
 import { decodeNodeRecord } from '../../lib/attestation/index.js';
 import { defineDocument, parseJsonText } from '../../lib/schema/index.js';
 import { silentLogger, type Logger } from '../../daemon/index.js';
-import { BUCKETS, decodeLease } from '../state/index.js';
+import { BUCKETS, bucketKeys, decodeLease } from '../state/index.js';
 import { BASELINE_BUCKET, IMA_BUCKET, decodeStoredIma } from '../appraisers/index.js';
 import { KEYSET_BUCKET, POLICY_BUCKET } from '../policies/index.js';
 import { EK_BINDING_BUCKET } from '../registrar/index.js';
@@ -118,25 +118,6 @@ async function existingBucket(js: JetStreamClient, jsm: JetStreamManager, bucket
     throw toBulwarkError(err, 'NATS_FAILED', `cannot look up the KV bucket ${bucket}`);
   }
   return js.views.kv(bucket, { bindOnly: true });
-}
-
-/**
- * Every key with a message in a bucket, from the stream's subject counts (paged by nats.js).
- * Not KV keys(): its consumer can end early on a bucket whose keys were updated (seen with
- * history > 1), and a key it misses is a record a downgrade would not see.
- */
-export async function bucketKeys(jsm: JetStreamManager, bucket: string): Promise<string[]> {
-  const prefix = `$KV.${bucket}.`;
-  let subjects: Readonly<Record<string, number>>;
-  try {
-    subjects = (await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` })).state.subjects ?? {};
-  } catch (err) {
-    throw toBulwarkError(err, 'NATS_FAILED', `cannot list the keys of ${bucket}`);
-  }
-  return Object.keys(subjects)
-    .filter((s) => s.startsWith(prefix))
-    .map((s) => s.slice(prefix.length))
-    .sort();
 }
 
 /** The `version` of a stored value: a number, "none" (a JSON object without one) or null (not a JSON object with an integer one: left to its reader). */

@@ -12,7 +12,8 @@ import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
 import { decodeNodeRecord, EMPTY_ATTESTATION } from '../../lib/attestation/node-record.js';
 import { decodeLease } from '../../controller/state/lease.js';
 import { decodeStoredIma } from '../../controller/appraisers/ima-appraiser.js';
-import { bucketKeys, DATA_FORMAT, FORMAT_KEY, META_BUCKET, prepareDataFormat } from '../../controller/upgrade/data-format.js';
+import { DATA_FORMAT, FORMAT_KEY, META_BUCKET, prepareDataFormat } from '../../controller/upgrade/data-format.js';
+import { bucketKeys } from '../../controller/state/index.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 
 const enc = new TextEncoder();
