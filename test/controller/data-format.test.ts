@@ -9,38 +9,20 @@ import t from 'tap';
 import { join } from 'node:path';
 import { connect, StorageType, type KV, type NatsConnection } from 'nats';
 import { NatsServerProcess } from '../../controller/state/embedded-nats.js';
-import { decodeNodeRecord, EMPTY_ATTESTATION } from '../../lib/attestation/node-record.js';
+import { decodeNodeRecord } from '../../lib/attestation/node-record.js';
 import { decodeLease } from '../../controller/state/lease.js';
 import { decodeStoredIma } from '../../controller/appraisers/ima-appraiser.js';
 import { DATA_FORMAT, FORMAT_KEY, META_BUCKET, prepareDataFormat } from '../../controller/upgrade/data-format.js';
 import { bucketKeys } from '../../controller/state/index.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
+import { oldNodeRecord } from '../helpers/old-records.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const json = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
 
 /** A node record as 0.1.0 wrote it: no `version`. */
-export const OLD_NODE = {
-  nodeId: 'node-1',
-  state: 'trusted',
-  reasons: [],
-  stateSince: '2026-01-01T00:00:00.000Z',
-  enrolledAt: '2026-01-01T00:00:00.000Z',
-  ekType: 'rsa',
-  ekPublic: '00',
-  ekCertificateSubject: 'CN=x',
-  akPublic: '00',
-  akName: '00',
-  facts: null,
-  factsDigest: '',
-  lastEvidenceAt: null,
-  lastVerdictAt: null,
-  attestation: EMPTY_ATTESTATION,
-  requiresReenrollment: false,
-  reenrollApproved: false,
-  nomadNode: null,
-};
+const OLD_NODE = oldNodeRecord('node-1', 'trusted');
 const OLD_LEASE = { holder: 'replica-a', expiresAt: 1_700_000_000_000 };
 const OLD_IMA = { resetCount: 2, format: 'ascii', state: { entryCount: 10, byteOffset: 900, pcr10: { sha256: 'ab'.repeat(32) } } };
 const OLD_NONCE = { nodeId: 'node-1', issuedAt: 1, usedAt: null };

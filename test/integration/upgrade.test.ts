@@ -14,34 +14,16 @@ import { startEmbeddedNats } from '../../controller/nats-auth/index.js';
 import { natsClientAuthOptions } from '../../daemon/index.js';
 import { DATA_FORMAT, FORMAT_KEY, META_BUCKET } from '../../controller/upgrade/index.js';
 import { bucketKeys } from '../../controller/state/index.js';
-import { decodeNodeRecord, EMPTY_ATTESTATION } from '../../lib/attestation/index.js';
+import { decodeNodeRecord } from '../../lib/attestation/index.js';
 import { ControllerClient } from '../../proto/grpc.js';
 import { adminTlsFor, CONTROLLER_MAIN, ControllerProcess } from '../helpers/fleet.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
+import { oldNodeRecord } from '../helpers/old-records.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-const OLD_NODE = {
-  nodeId: 'old-node',
-  state: 'untrusted',
-  reasons: [],
-  stateSince: '2026-01-01T00:00:00.000Z',
-  enrolledAt: '2026-01-01T00:00:00.000Z',
-  ekType: 'rsa',
-  ekPublic: '00',
-  ekCertificateSubject: 'CN=x',
-  akPublic: '00',
-  akName: '00',
-  facts: null,
-  factsDigest: '',
-  lastEvidenceAt: null,
-  lastVerdictAt: null,
-  attestation: EMPTY_ATTESTATION,
-  requiresReenrollment: false,
-  reenrollApproved: false,
-  nomadNode: null,
-};
+const OLD_NODE = oldNodeRecord('old-node', 'untrusted');
 
 const root = await makeTempDir('upgrade');
 const nats = await startEmbeddedNats({ dataDir: join(root, 'nats'), port: 0 });
