@@ -125,21 +125,27 @@ export function literalUnion<const T extends string>(values: readonly T[], optio
 }
 
 /**
+ * The text of a document of at most `maxBytes` (JSON or YAML): octets must be UTF-8. Throws
+ * `code` naming `what` (and `source`) when it is larger or not UTF-8.
+ */
+export function documentText(text: string | Uint8Array, what: string, code: ErrorCode, source?: string, maxBytes: number = MAX_DOCUMENT_BYTES): string {
+  const from = source === undefined ? '' : ` (${source})`;
+  if (text.length > maxBytes) throw new BulwarkError(code, `${what}${from} is larger than ${maxBytes} bytes`, { path: '', size: text.length });
+  try {
+    return typeof text === 'string' ? text : new TextDecoder('utf-8', { fatal: true }).decode(text);
+  } catch (err) {
+    throw new BulwarkError(code, `${what}${from} is not UTF-8`, { path: '' }, { cause: err });
+  }
+}
+
+/**
  * JSON.parse with a size cap and a depth cap, every failure a coded `BulwarkError`
  * (never a `SyntaxError`). The only `JSON.parse` outside tests. `maxBytes` raises the cap
  * for a kind that is legitimately larger (a runtime policy of a whole root file system).
  */
 export function parseJsonText(text: string | Uint8Array, what: string, code: ErrorCode, source?: string, maxBytes: number = MAX_DOCUMENT_BYTES): unknown {
   const from = source === undefined ? '' : ` (${source})`;
-  if (text.length > maxBytes) {
-    throw new BulwarkError(code, `${what}${from} is larger than ${maxBytes} bytes`, { path: '', size: text.length });
-  }
-  let str: string;
-  try {
-    str = typeof text === 'string' ? text : new TextDecoder('utf-8', { fatal: true }).decode(text);
-  } catch (err) {
-    throw new BulwarkError(code, `${what}${from} is not UTF-8`, { path: '' }, { cause: err });
-  }
+  const str = documentText(text, what, code, source, maxBytes);
   let value: unknown;
   try {
     value = JSON.parse(str);

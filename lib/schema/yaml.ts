@@ -13,7 +13,7 @@
 import { isScalar, parseDocument, visit, type Document } from 'yaml';
 import { BulwarkError, type ErrorCode } from '../errors.js';
 import { canonicalJson } from './canonical.js';
-import { MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, parseJsonText } from './validate.js';
+import { documentText, MAX_DOCUMENT_BYTES, MAX_DOCUMENT_DEPTH, parseJsonText } from './validate.js';
 
 /** Most alias expansions while building the value (the yaml library's guard against alias bombs). */
 export const MAX_YAML_ALIAS_COUNT = 100;
@@ -53,13 +53,7 @@ function strictProblem(doc: Document.Parsed): string | undefined {
  */
 export function parseYamlText(text: string | Uint8Array, what: string, code: ErrorCode, source?: string, maxBytes: number = MAX_DOCUMENT_BYTES): unknown {
   const from = source === undefined ? '' : ` (${source})`;
-  if (text.length > maxBytes) throw new BulwarkError(code, `${what}${from} is larger than ${maxBytes} bytes`, { path: '', size: text.length });
-  let str: string;
-  try {
-    str = typeof text === 'string' ? text : new TextDecoder('utf-8', { fatal: true }).decode(text);
-  } catch (err) {
-    throw new BulwarkError(code, `${what}${from} is not UTF-8`, { path: '' }, { cause: err });
-  }
+  const str = documentText(text, what, code, source, maxBytes);
   let value: unknown;
   try {
     const doc = parseDocument(str, { version: '1.2', schema: 'core', uniqueKeys: true, merge: false, customTags: [], strict: true, prettyErrors: false });
