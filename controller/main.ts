@@ -66,6 +66,8 @@ const HELP = `usage: bulwark-controller [--config FILE] [--check-config] [--vers
 Configuration: /etc/bulwark/controller.json (or --config FILE), then the drop-ins in
 /etc/bulwark/controller.d/*.json, then BULWARK_* environment variables (BULWARK_DATA_DIR,
 BULWARK_NATS_URL, BULWARK_GRPC_LISTEN, ...).
+Exit status: 2 a configuration error, 3 stored data newer than this version reads
+(a downgrade), 1 any other failure.
 `;
 
 /**
@@ -111,6 +113,17 @@ main(process.argv.slice(2)).then(
     const level = process.env['BULWARK_LOG_LEVEL'];
     const log = createLogger({ name: NAME, level: isLogLevel(level) ? level : 'info' });
     log.fatal({ code: isBulwarkError(err) ? err.code : 'INTERNAL' }, err instanceof Error ? err.message : String(err));
-    process.exit(isBulwarkError(err) && err.kind === 'usage' ? 2 : 1);
+    process.exit(exitStatusFor(err));
   },
 );
+
+/**
+ * The exit status of a failed start: 2 a configuration error, 3 stored data newer than this
+ * version reads (a downgrade), 1 anything else. The unit lets systemd retry only the last:
+ * no restart fixes the first two (RestartPreventExitStatus=2 3).
+ */
+function exitStatusFor(err: unknown): number {
+  if (!isBulwarkError(err)) return 1;
+  if (err.kind === 'usage') return 2;
+  return err.code === 'STORE_VERSION_NEWER' ? 3 : 1;
+}

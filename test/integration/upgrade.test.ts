@@ -2,7 +2,7 @@
  * Upgrades with the real bulwark-controller process and its NATS (TLS, nkey): a store as
  * 0.1.0 left it (node records and leases without `version`, no data-format marker) is
  * migrated at start and the node is still listed; then a record written by a newer
- * Bulwark (version 2) makes the controller refuse to start (exit 1, STORE_VERSION_NEWER
+ * Bulwark (version 2) makes the controller refuse to start (exit 3, STORE_VERSION_NEWER
  * naming the bucket and key) without changing a byte of the store.
  */
 import t from 'tap';
@@ -91,7 +91,7 @@ t.test('a record from a newer Bulwark: the controller refuses to start and write
   const before = await storeSnapshot(nc);
   // The timeout only ends a controller that (wrongly) started; the assertions say what went wrong.
   const r = await execa(process.execPath, [CONTROLLER_MAIN, '--config', configPath], { reject: false, env: { BULWARK_CONTROLLER_CONFIG: '' }, timeout: 120_000 });
-  t.equal(r.exitCode, 1, 'exit nonzero');
+  t.equal(r.exitCode, 3, 'exit 3: newer data (the unit does not restart on it)');
   const output = `${r.stdout}\n${r.stderr}`;
   t.match(output, /"code":"STORE_VERSION_NEWER"/, 'a typed error');
   t.match(output, 'bulwark_nodes/future-node holds record version 2, newer than this controller reads (1)', 'naming the bucket, key and versions');
