@@ -4,7 +4,7 @@
  * move when the fleet attests and when a node is tampered with (PCR 7 extended within a
  * boot); the agent serves its own metrics on a unix socket; gRPC reflection lists every
  * service to an authenticated caller and refuses an anonymous one; health answers per
- * service; `bulwarkctl status` exits 0 healthy, 1 degraded (Nomad configured but
+ * service; `bulwarkctl status` exits 0 healthy, 1 degraded (NATS not answering, Nomad configured but
  * unreachable), 4 with the controller stopped.
  */
 import t from 'tap';
@@ -155,7 +155,7 @@ t.test('health answers per service name', async (t) => {
   await t.rejects(client.healthCheck('bulwark.v1.NoSuchService'), { code: 'SERVICE_NOT_FOUND' }, 'an unknown service is NOT_FOUND');
 });
 
-t.test('bulwarkctl status: 0 healthy, 1 degraded (Nomad unreachable), 4 controller stopped', async (t) => {
+t.test('bulwarkctl status: 0 healthy, 1 degraded (Nomad unreachable, NATS not answering), 4 controller stopped', async (t) => {
   const healthy = await fleet.ctl(['status', '--json']);
   t.equal(healthy.code, 0, `healthy: exit 0 (${healthy.err})`);
   const doc = parseJsonText(healthy.out, 'status', 'WIRE_MALFORMED');
@@ -198,4 +198,20 @@ t.test('bulwarkctl status: 0 healthy, 1 degraded (Nomad unreachable), 4 controll
   const degradedJson = await fleet.ctl(['status', '--json']);
   t.equal(degradedJson.code, 1);
   t.match(parseJsonText(degradedJson.out, 'status', 'WIRE_MALFORMED'), { reachable: true, healthy: false, dependencies: [{ name: 'nats', reachable: true }, { name: 'nomad', configured: true, reachable: false }] });
+
+  // NATS stops answering (the server process stopped, its sockets open): the controller
+  // still answers, degraded, within its probe timeout.
+  const natsPid = fleet.nats.server.pid;
+  process.kill(natsPid, 'SIGSTOP');
+  let resumed = false;
+  const resume = (): void => {
+    if (resumed) return;
+    resumed = true;
+    process.kill(natsPid, 'SIGCONT');
+  };
+  t.teardown(resume);
+  const natsDown = await fleet.ctl(['status', '--json']);
+  resume();
+  t.equal(natsDown.code, 1, `NATS not answering: exit 1 (${natsDown.out}${natsDown.err})`);
+  t.match(parseJsonText(natsDown.out, 'status', 'WIRE_MALFORMED'), { reachable: true, healthy: false, dependencies: [{ name: 'nats', configured: true, reachable: false }] });
 });
