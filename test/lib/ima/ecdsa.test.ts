@@ -19,34 +19,15 @@ import {
   evaluateImaEntries,
   formatRuntimePolicy,
   HASH_ALGO,
-  initialImaReplayState,
-  parseImaAscii,
-  parseImaBinary,
   parseRuntimePolicy,
-  replayImaEntries,
   verifyImaSignature,
   type RuntimePolicy,
-  type VerifiedImaEntries,
 } from '../../../lib/ima/index.js';
-import { TPM_ALG } from '../../../lib/tpm/types.js';
-import type { Finding } from '../../../lib/verdict.js';
+import { findingRows, verifiedEntries } from './ima-test-logs.js';
 import { ImaLogBuilder } from '../../helpers/ima-builder.js';
-import { softwareQuote } from '../eventlog/eventlog-helpers.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'bulwark-ima-ecdsa-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
-
-function verified(b: ImaLogBuilder, format: 'binary' | 'ascii' = 'binary'): VerifiedImaEntries {
-  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
-  const entries = format === 'binary' ? parseImaBinary(b.binary()).entries : parseImaAscii(b.ascii()).entries;
-  const r = replayImaEntries(initialImaReplayState(), entries, quoted);
-  if (!r.ok) throw new Error(`replay failed: ${r.findings.map((f) => f.code).join(',')}`);
-  return r.verified;
-}
-
-function summary(findings: readonly Finding[]): string[][] {
-  return findings.map((f) => [f.code, String(f.details?.['path'] ?? ''), String(f.details?.['reason'] ?? '')]);
-}
 
 function policyTrusting(...keys: KeyObject[]): RuntimePolicy {
   return parseRuntimePolicy({
@@ -109,13 +90,13 @@ for (const [curve, hash] of [
     const b = new ImaLogBuilder();
     b.file('/usr/bin/ls', { digest, algorithm: hash, template: 'ima-sig', signature: xattr });
     const policy = policyTrusting(cert.publicKey);
-    t.same(evaluateImaEntries(policy, verified(b)), [], 'trusted by its ECDSA signature (no digest listed)');
-    t.same(evaluateImaEntries(policy, verified(b, 'ascii')), [], 'the same from the ASCII list');
+    t.same(evaluateImaEntries(policy, verifiedEntries(b)), [], 'trusted by its ECDSA signature (no digest listed)');
+    t.same(evaluateImaEntries(policy, verifiedEntries(b, 'ascii')), [], 'the same from the ASCII list');
     const tampered = new ImaLogBuilder();
     tampered.file('/usr/bin/ls', { digest, algorithm: hash, template: 'ima-sig', signature: bad });
-    t.same(summary(evaluateImaEntries(policy, verified(tampered))), [['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'bad-signature']], 'one signature byte changed');
+    t.same(findingRows(evaluateImaEntries(policy, verifiedEntries(tampered))), [['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'bad-signature']], 'one signature byte changed');
     const other = generateKeyPairSync('ec', { namedCurve: curve }).publicKey;
-    t.same(summary(evaluateImaEntries(policyTrusting(other), verified(b))), [['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'untrusted-key']], 'a policy trusting another key');
+    t.same(findingRows(evaluateImaEntries(policyTrusting(other), verifiedEntries(b))), [['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'untrusted-key']], 'a policy trusting another key');
     // The private key evmctl used signs what lib/ima verifies (and a raw r||s is not DER: refused).
     const priv = createPrivateKey(await readFile(key));
     const der = sign(null, digest, { key: priv, dsaEncoding: 'der' });

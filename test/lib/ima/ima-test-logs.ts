@@ -7,8 +7,11 @@ import { readFileSync } from 'node:fs';
 import type { Test } from 'tap';
 import { toHex } from '../../../lib/bytes.js';
 import { BulwarkError } from '../../../lib/errors.js';
-import { computeImaKeyId } from '../../../lib/ima/index.js';
-import type { ImaEntry } from '../../../lib/ima/index.js';
+import { computeImaKeyId, initialImaReplayState, parseImaAscii, parseImaBinary, replayImaEntries } from '../../../lib/ima/index.js';
+import type { ImaEntry, VerifiedImaEntries } from '../../../lib/ima/index.js';
+import { TPM_ALG } from '../../../lib/tpm/types.js';
+import type { Finding } from '../../../lib/verdict.js';
+import { softwareQuote } from '../eventlog/eventlog-helpers.js';
 import { ImaLogBuilder, REAL_FILES, signImaDigest, type BuiltEntry } from '../../helpers/ima-builder.js';
 
 export interface TestSigner {
@@ -115,4 +118,18 @@ export function throwsCode(t: Test, fn: () => unknown, code: string, what: strin
   }
   t.fail(`${what}: no error`);
   return undefined;
+}
+
+/** Entries of `b` (its binary or ASCII list), verified by a replay against a quote of the builder's PCR 10 (a software AK through the real verifyQuote). */
+export function verifiedEntries(b: ImaLogBuilder, format: 'binary' | 'ascii' = 'binary'): VerifiedImaEntries {
+  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
+  const entries = format === 'binary' ? parseImaBinary(b.binary()).entries : parseImaAscii(b.ascii()).entries;
+  const r = replayImaEntries(initialImaReplayState(), entries, quoted);
+  if (!r.ok) throw new Error(`replay failed: ${r.findings.map((f) => f.code).join(',')}`);
+  return r.verified;
+}
+
+/** Findings as [code, path, reason] rows, for comparing with t.same. */
+export function findingRows(findings: readonly Finding[]): string[][] {
+  return findings.map((f) => [f.code, String(f.details?.['path'] ?? ''), String(f.details?.['reason'] ?? '')]);
 }

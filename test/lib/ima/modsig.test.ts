@@ -18,19 +18,12 @@ import {
   decodeImaModsig,
   evaluateImaEntries,
   formatRuntimePolicy,
-  initialImaReplayState,
-  parseImaAscii,
-  parseImaBinary,
   parseRuntimePolicy,
-  replayImaEntries,
   verifyImaModsig,
   type RuntimePolicy,
-  type VerifiedImaEntries,
 } from '../../../lib/ima/index.js';
-import { TPM_ALG } from '../../../lib/tpm/types.js';
-import type { Finding } from '../../../lib/verdict.js';
+import { findingRows, verifiedEntries } from './ima-test-logs.js';
 import { ImaLogBuilder } from '../../helpers/ima-builder.js';
-import { softwareQuote } from '../eventlog/eventlog-helpers.js';
 import { prng } from '../hostile.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'bulwark-modsig-'));
@@ -55,17 +48,6 @@ async function signModule(k: { key: string; cert: string }, module: Buffer, attr
   const flags = ['-nocerts', '-binary', '-nosmimecap', ...(attributes ? [] : ['-noattr'])];
   await execa('openssl', ['cms', '-sign', ...flags, '-md', 'sha256', '-signer', k.cert, '-inkey', k.key, '-in', input, '-outform', 'DER', '-out', out], { timeout: 30_000 });
   return readFile(out);
-}
-
-function verified(b: ImaLogBuilder, format: 'binary' | 'ascii'): VerifiedImaEntries {
-  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
-  const r = replayImaEntries(initialImaReplayState(), (format === 'binary' ? parseImaBinary(b.binary()) : parseImaAscii(b.ascii())).entries, quoted);
-  if (!r.ok) throw new Error('replay failed');
-  return r.verified;
-}
-
-function summary(findings: readonly Finding[]): string[][] {
-  return findings.map((f) => [f.code, String(f.details?.['path'] ?? ''), String(f.details?.['reason'] ?? '')]);
 }
 
 function trusting(...keys: KeyObject[]): RuntimePolicy {
@@ -108,15 +90,15 @@ for (const [name, k] of [
 
       const b = new ImaLogBuilder();
       modsigEntry(b, '/usr/lib/modules/6.12.0/kernel/fs/fat/fat.ko', MODULE, p7);
-      for (const format of ['binary', 'ascii'] as const) t.same(evaluateImaEntries(trusting(k.publicKey), verified(b, format)), [], `${format}: allowed by the appended signature alone`);
-      t.same(summary(evaluateImaEntries(trusting(other), verified(b, 'binary'))), [['IMA_DIGEST_NOT_ALLOWED', '/usr/lib/modules/6.12.0/kernel/fs/fat/fat.ko', 'path-not-listed']], 'untrusted signer: the digest list decides');
+      for (const format of ['binary', 'ascii'] as const) t.same(evaluateImaEntries(trusting(k.publicKey), verifiedEntries(b, format)), [], `${format}: allowed by the appended signature alone`);
+      t.same(findingRows(evaluateImaEntries(trusting(other), verifiedEntries(b, 'binary'))), [['IMA_DIGEST_NOT_ALLOWED', '/usr/lib/modules/6.12.0/kernel/fs/fat/fat.ko', 'path-not-listed']], 'untrusted signer: the digest list decides');
       const tampered = new ImaLogBuilder();
       modsigEntry(tampered, '/usr/lib/modules/6.12.0/kernel/fs/fat/fat.ko', MODULE, bad);
-      t.equal(evaluateImaEntries(trusting(k.publicKey), verified(tampered, 'binary')).length, 1, 'a changed byte: not allowed');
+      t.equal(evaluateImaEntries(trusting(k.publicKey), verifiedEntries(tampered, 'binary')).length, 1, 'a changed byte: not allowed');
       const other2 = new ImaLogBuilder();
       modsigEntry(other2, '/usr/lib/modules/6.12.0/kernel/fs/fat/fat.ko', MODULE, p7, otherModule);
       t.same(
-        summary(evaluateImaEntries(trusting(k.publicKey), verified(other2, 'binary'))).map((f) => f[0]),
+        findingRows(evaluateImaEntries(trusting(k.publicKey), verifiedEntries(other2, 'binary'))).map((f) => f[0]),
         [attributes ? 'IMA_SIGNATURE_INVALID' : 'IMA_DIGEST_NOT_ALLOWED'],
         'the signature of another module',
       );

@@ -21,17 +21,14 @@ import {
   parseImaAscii,
   parseImaBinary,
   parseRuntimePolicy,
-  replayImaEntries,
   replayImaEntriesOffline,
   type RuntimePolicy,
-  type VerifiedImaEntries,
 } from '../../../lib/ima/index.js';
 import { TPM_ALG } from '../../../lib/tpm/types.js';
-import type { Finding } from '../../../lib/verdict.js';
 import { fsverityDigest } from '../../helpers/fsverity.js';
+import { findingRows, verifiedEntries } from './ima-test-logs.js';
 import { ImaLogBuilder } from '../../helpers/ima-builder.js';
 import { ByteWriter } from '../../../lib/bytes.js';
-import { softwareQuote } from '../eventlog/eventlog-helpers.js';
 import { prng } from '../hostile.js';
 
 const EC = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -67,18 +64,6 @@ function fileSig(key: KeyObject, keyId: number, file: Buffer): Buffer {
 function veritySig(key: KeyObject, keyId: number, verity: Buffer, rsa = false): Buffer {
   const fileId = Buffer.concat([Buffer.of(6, 4), verity]);
   return header(6, keyId, rsa ? sign('sha256', fileId, key) : sign('sha256', fileId, { key, dsaEncoding: 'der' }));
-}
-
-function verified(b: ImaLogBuilder, format: 'binary' | 'ascii'): VerifiedImaEntries {
-  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
-  const entries = format === 'binary' ? parseImaBinary(b.binary()).entries : parseImaAscii(b.ascii()).entries;
-  const r = replayImaEntries(initialImaReplayState(), entries, quoted);
-  if (!r.ok) throw new Error(`replay failed: ${r.findings.map((f) => f.code).join(',')}`);
-  return r.verified;
-}
-
-function summary(findings: readonly Finding[]): string[][] {
-  return findings.map((f) => [f.code, String(f.details?.['path'] ?? ''), String(f.details?.['reason'] ?? '')]);
 }
 
 function policy(files: readonly [string, Buffer][], keys: readonly KeyObject[]): RuntimePolicy {
@@ -139,12 +124,12 @@ t.test('judged: file digests by the list or a file signature, fs-verity digests 
   const boot: [string, Buffer] = ['boot_aggregate', sha256(Buffer.from('pcr 0-9'))];
   const trusting = policy([boot, ['/usr/bin/ls', sha256(LS)]], [EC.publicKey, RSA.publicKey]);
   for (const format of ['ascii', 'binary'] as const) {
-    t.same(summary(evaluateImaEntries(trusting, verified(b, format))), [['IMA_VIOLATION', '/var/log/app.log', '']], `${format}: all allowed but the violation`);
+    t.same(findingRows(evaluateImaEntries(trusting, verifiedEntries(b, format))), [['IMA_VIOLATION', '/var/log/app.log', '']], `${format}: all allowed but the violation`);
   }
   // The same list under a policy that trusts no key: only the listed ls passes.
   const noKeys = policy([boot, ['/usr/bin/ls', sha256(LS)], ['/usr/bin/sed', fsverityDigest(SED)]], []);
   t.same(
-    summary(evaluateImaEntries(noKeys, verified(b, 'binary'))),
+    findingRows(evaluateImaEntries(noKeys, verifiedEntries(b, 'binary'))),
     [
       ['IMA_DIGEST_NOT_ALLOWED', '/usr/bin/cat', 'path-not-listed'],
       ['IMA_DIGEST_NOT_ALLOWED', '/usr/bin/sed', 'verity-digest-unsigned'],
@@ -167,7 +152,7 @@ t.test('a signature of the wrong kind, a changed byte, an untrusted key: IMA_SIG
   const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   b.file('/usr/bin/sed', { digest: sedVerity, template: 'ima-sigv2', digestType: 'verity', signature: veritySig(other.privateKey, computeImaKeyId(other.publicKey), sedVerity) }); // untrusted key
   const p = policy([['/usr/bin/cat', sha256(CAT)]], [EC.publicKey]);
-  t.same(summary(evaluateImaEntries(p, verified(b, 'binary'))), [
+  t.same(findingRows(evaluateImaEntries(p, verifiedEntries(b, 'binary'))), [
     ['IMA_SIGNATURE_INVALID', '/usr/bin/sed', 'type-mismatch'],
     ['IMA_SIGNATURE_INVALID', '/usr/bin/cat', 'type-mismatch'],
     ['IMA_SIGNATURE_INVALID', '/usr/bin/sed', 'bad-signature'],
@@ -177,7 +162,7 @@ t.test('a signature of the wrong kind, a changed byte, an untrusted key: IMA_SIG
   // ima-sig (d-ng, no type) carrying a sigv3 signature: the signature itself says the digest is an fs-verity one.
   const d = new ImaLogBuilder();
   d.file('/usr/bin/sed', { digest: sedVerity, template: 'ima-sig', signature: veritySig(EC.privateKey, EC_ID, sedVerity) });
-  t.same(evaluateImaEntries(p, verified(d, 'ascii')), [], 'an ima-sig entry with a verity signature verifies over ima_file_id');
+  t.same(evaluateImaEntries(p, verifiedEntries(d, 'ascii')), [], 'an ima-sig entry with a verity signature verifies over ima_file_id');
 });
 
 t.test('the fs-verity digest helper matches the known digest of an empty file', async (t) => {

@@ -19,28 +19,14 @@ import {
   exportKeylimeRuntimePolicy,
   formatRuntimePolicy,
   importKeylimeRuntimePolicy,
-  initialImaReplayState,
   loadRuntimePolicy,
-  parseImaBinary,
   parseRuntimePolicy,
-  replayImaEntries,
   verifyImaSignature,
   type RuntimePolicy,
-  type VerifiedImaEntries,
 } from '../../../lib/ima/index.js';
-import { TPM_ALG } from '../../../lib/tpm/types.js';
 import type { Finding } from '../../../lib/verdict.js';
 import { ImaLogBuilder, signImaDigest } from '../../helpers/ima-builder.js';
-import { softwareQuote } from '../eventlog/eventlog-helpers.js';
-import { sha256, testSigner, throwsCode } from './ima-test-logs.js';
-
-/** Entries of `b`, verified by a replay against a quote of the builder's PCR 10 (a software AK through the real verifyQuote). */
-function verified(b: ImaLogBuilder): VerifiedImaEntries {
-  const quoted = softwareQuote(new Map([[TPM_ALG.SHA256, new Map([[10, b.pcr10('sha256')]])]]));
-  const r = replayImaEntries(initialImaReplayState(), parseImaBinary(b.binary()).entries, quoted);
-  if (!r.ok) throw new Error(`replay failed: ${r.findings.map((f) => f.code).join(',')}`);
-  return r.verified;
-}
+import { sha256, testSigner, throwsCode, verifiedEntries } from './ima-test-logs.js';
 
 function summary(findings: readonly Finding[]): string[][] {
   return findings.map((f) => [f.code, String(f.details?.['path'] ?? ''), String(f.details?.['reason'] ?? f.details?.['rule'] ?? '')]);
@@ -162,11 +148,11 @@ t.test('evaluation: allowed files give no finding; an unknown digest or path is 
   b.file('/usr/bin/cat', { digest: CAT });
   b.buffer('kernel_version', KVER);
   b.file('/tmp/build/a.out', { digest: sha256(Buffer.from('scratch')) });
-  t.same(evaluateImaEntries(policy, verified(b)), [], 'only allowed or excluded entries');
+  t.same(evaluateImaEntries(policy, verifiedEntries(b)), [], 'only allowed or excluded entries');
   b.file('/usr/bin/cat', { digest: sha256(Buffer.from('trojaned cat')) });
   b.file('/usr/local/bin/miner', { digest: sha256(Buffer.from('miner')) });
   b.file('/var/tmp/x', { digest: sha256(Buffer.from('x')) });
-  const findings = evaluateImaEntries(policy, verified(b));
+  const findings = evaluateImaEntries(policy, verifiedEntries(b));
   t.same(summary(findings), [
     ['IMA_DIGEST_NOT_ALLOWED', '/usr/bin/cat', 'digest-not-listed'],
     ['IMA_DIGEST_NOT_ALLOWED', '/usr/local/bin/miner', 'path-not-listed'],
@@ -190,7 +176,7 @@ t.test('evaluation: violations, ima-buf and keyrings', async (t) => {
   b.buffer('selinux-state', Buffer.from('enforcing=0'));
   b.buffer('.ima', certDer);
   b.buffer('.builtin_trusted_keys', certDer);
-  t.same(summary(evaluateImaEntries(policy, verified(b))), [
+  t.same(summary(evaluateImaEntries(policy, verifiedEntries(b))), [
     ['IMA_VIOLATION', '/tmp/excluded-but-violated', ''],
     ['IMA_BUF_UNEXPECTED', 'kernel_version', 'digest-not-listed'],
     ['IMA_BUF_UNEXPECTED', 'selinux-state', 'name-not-listed'],
@@ -199,14 +185,14 @@ t.test('evaluation: violations, ima-buf and keyrings', async (t) => {
   const ignoring = importKeylimeRuntimePolicy(keylimePolicy({ ima: { ignored_keyrings: ['*'], log_hash_alg: 'sha1', dm_policy: null } }));
   const k = new ImaLogBuilder();
   k.buffer('.builtin_trusted_keys', certDer);
-  t.same(evaluateImaEntries(ignoring, verified(k)), [], "ignored_keyrings ['*'] accepts key measurements");
+  t.same(evaluateImaEntries(ignoring, verifiedEntries(k)), [], "ignored_keyrings ['*'] accepts key measurements");
 });
 
 t.test('evaluation: findings are capped', async (t) => {
   const policy = importKeylimeRuntimePolicy(keylimePolicy());
   const b = new ImaLogBuilder();
   for (let i = 0; i < 30; i++) b.file(`/usr/local/bin/x${i}`, { digest: sha256(Buffer.from(String(i))) });
-  const f = evaluateImaEntries(policy, verified(b), { maxFindings: 10 });
+  const f = evaluateImaEntries(policy, verifiedEntries(b), { maxFindings: 10 });
   t.equal(f.length, 11);
   t.equal(f[10]?.code, 'IMA_FINDINGS_CAPPED');
   t.equal(f[10]?.details?.['omitted'], 20);
@@ -252,7 +238,7 @@ t.test('ima-sig: evmctl signatures verify against the policy key; a bad one is I
   b.file('/usr/bin/ls', { digest: LS, template: 'ima-sig', signature: signImaDigest(createPrivateKey(await readFile(key)), keyId, 'sha256', digest) }); // a signature over another digest
   b.file('/usr/bin/ls', { digest, template: 'ima-sig', signature: otherKey }); // an untrusted key, digest not listed either
   b.file('/usr/bin/ls', { digest, template: 'ima-sig', signature: Buffer.from('0302', 'hex') }); // malformed header
-  t.same(summary(evaluateImaEntries(policy, verified(b))), [
+  t.same(summary(evaluateImaEntries(policy, verifiedEntries(b))), [
     ['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'bad-signature'],
     ['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'bad-signature'],
     ['IMA_SIGNATURE_INVALID', '/usr/bin/ls', 'untrusted-key'],
@@ -261,10 +247,10 @@ t.test('ima-sig: evmctl signatures verify against the policy key; a bad one is I
   // Signed by an untrusted key but listed: the digest list allows it.
   const listed = new ImaLogBuilder();
   listed.file('/usr/bin/ls', { digest: LS, template: 'ima-sig', signature: signImaDigest(testSigner().privateKey, testSigner().keyId, 'sha256', LS) });
-  t.same(evaluateImaEntries(policy, verified(listed)), [], 'a listed digest is allowed whoever signed it');
+  t.same(evaluateImaEntries(policy, verifiedEntries(listed)), [], 'a listed digest is allowed whoever signed it');
   // Without keys in the policy, signatures are not judged: the digest list decides.
   t.same(
-    evaluateImaEntries(base, verified(b)).map((f) => f.details?.['entry']),
+    evaluateImaEntries(base, verifiedEntries(b)).map((f) => f.details?.['entry']),
     [0, 2, 4, 5],
     'every entry whose digest is not listed, whatever its signature',
   );
@@ -296,5 +282,5 @@ t.test('excludes are anchored at the start of the path, as Keylime re.match', as
   const b = new ImaLogBuilder();
   b.file('/opt/app/bin/run', { digest: CAT });
   b.file('/home/u/opt/app/bin/run', { digest: CAT });
-  t.same(summary(evaluateImaEntries(policy, verified(b))), [['IMA_DIGEST_NOT_ALLOWED', '/home/u/opt/app/bin/run', 'path-not-listed']]);
+  t.same(summary(evaluateImaEntries(policy, verifiedEntries(b))), [['IMA_DIGEST_NOT_ALLOWED', '/home/u/opt/app/bin/run', 'path-not-listed']]);
 });
