@@ -6,15 +6,14 @@
  * host (its own swtpm and agent), since what ran in a boot keeps the node untrusted for
  * that boot.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
-import { TPM_ALG } from '../../lib/tpm/types.js';
 import { createLogger } from '../../daemon/index.js';
 import { TestFleet } from '../helpers/fleet.js';
-import { ImaLogBuilder } from '../helpers/ima-builder.js';
+import { bootAggregateOf, ImaLogBuilder } from '../helpers/ima-builder.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { printResults, type BenchResult } from './result.js';
 
@@ -67,10 +66,7 @@ export async function benchImaLatency(trials = 20): Promise<BenchResult[]> {
       const logPath = join(root, `${id}.ascii`);
       const node = await fleet.addNode(id, { imaLogPath: logPath, imaFormat: 'ascii' });
       const builder = new ImaLogBuilder();
-      const bank = (await node.tpm.readPcrs('sha256:0,1,2,3,4,5,6,7,8,9')).get(TPM_ALG.SHA256);
-      const aggregate = createHash('sha256');
-      for (let p = 0; p <= 9; p++) aggregate.update(bank?.get(p) ?? new Uint8Array(32));
-      builder.bootAggregate(aggregate.digest());
+      builder.bootAggregate(await bootAggregateOf(node.tpm));
       for (const p of ALLOWED) builder.realFile(p);
       for (const e of builder.entries) await node.swtpm.extendPcr(10, builder.extendValue(e, 'sha256').toString('hex'));
       await writeFile(logPath, builder.ascii());

@@ -9,6 +9,7 @@
 import { constants, createHash, privateEncrypt, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ByteWriter } from '../../lib/bytes.js';
+import { TPM_ALG, type PcrBanks } from '../../lib/tpm/types.js';
 
 export type BuilderTemplate = 'ima' | 'ima-ng' | 'ima-sig' | 'ima-ngv2' | 'ima-sigv2' | 'ima-buf' | 'ima-modsig';
 type FileTemplate = 'ima-ng' | 'ima-sig' | 'ima-ngv2' | 'ima-sigv2' | 'ima-modsig';
@@ -277,3 +278,11 @@ export const REAL_FILES: readonly string[] = [
   '/usr/lib/x86_64-linux-gnu/libc.so.6',
   '/usr/lib/x86_64-linux-gnu/libssl.so.3',
 ];
+
+/** boot_aggregate as the kernel computes it: sha256 over the TPM's sha256 PCRs 0-9, read now. */
+export async function bootAggregateOf(tpm: { readPcrs(selection: string): Promise<PcrBanks> }): Promise<Buffer> {
+  const bank = (await tpm.readPcrs('sha256:0,1,2,3,4,5,6,7,8,9')).get(TPM_ALG.SHA256);
+  const aggregate = createHash('sha256');
+  for (let i = 0; i <= 9; i++) aggregate.update(bank?.get(i) ?? new Uint8Array(32));
+  return aggregate.digest();
+}

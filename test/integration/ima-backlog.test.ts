@@ -9,13 +9,12 @@
  * entries are extended into PCR 10 of each host's swtpm, as the kernel would.
  */
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
-import { TPM_ALG } from '../../lib/tpm/types.js';
 import { TestFleet, type TestNode } from '../helpers/fleet.js';
-import { ImaLogBuilder, type BuiltEntry } from '../helpers/ima-builder.js';
+import { bootAggregateOf, ImaLogBuilder, type BuiltEntry } from '../helpers/ima-builder.js';
 import { BACKLOG_EXCLUDE, addImaBacklog } from '../helpers/ima-backlog.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 import { waitFor } from '../helpers/wait.js';
@@ -52,12 +51,9 @@ async function extend(host: ImaHost, entries: readonly BuiltEntry[]): Promise<vo
 async function imaHost(nodeId: string, more: (b: ImaLogBuilder) => void = () => undefined): Promise<ImaHost> {
   const logPath = join(root, `${nodeId}.ascii`);
   const node = await fleet.addNode(nodeId, { imaLogPath: logPath, imaFormat: 'ascii' });
-  const pcrs = await node.tpm.readPcrs('sha256:0,1,2,3,4,5,6,7,8,9');
-  const bank = pcrs.get(TPM_ALG.SHA256);
-  const aggregate = createHash('sha256');
-  for (let i = 0; i <= 9; i++) aggregate.update(bank?.get(i) ?? new Uint8Array(32));
   const builder = new ImaLogBuilder({ templateHashAlgorithm: 'sha1' });
-  builder.bootAggregate(aggregate.digest());
+  // boot_aggregate over the (zero) PCRs 0-9 of this freshly started TPM, as the kernel computes it.
+  builder.bootAggregate(await bootAggregateOf(node.tpm));
   for (const path of ALLOWED) builder.realFile(path);
   more(builder);
   const host = { node, builder, logPath };

@@ -6,15 +6,14 @@
  * against the runtime policy pushed with bulwarkctl.
  */
 import t from 'tap';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildRuntimePolicy, formatRuntimePolicy } from '../../lib/ima/index.js';
-import { TPM_ALG } from '../../lib/tpm/types.js';
 import { wire } from '../../proto/wire.js';
 import { NODE_SUBJECTS } from '../../lib/nats-auth/index.js';
 import { TestFleet, type TestNode } from '../helpers/fleet.js';
-import { ImaLogBuilder } from '../helpers/ima-builder.js';
+import { bootAggregateOf, ImaLogBuilder } from '../helpers/ima-builder.js';
 import { makeTempDir, removeDir } from '../helpers/swtpm.js';
 
 const ALLOWED = ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/env', '/usr/bin/sleep'];
@@ -46,13 +45,9 @@ async function imaHost(nodeId: string): Promise<ImaHost> {
   const logPath = join(root, `${nodeId}.ascii`);
   await writeFile(logPath, '');
   const node = await fleet.addNode(nodeId, { imaLogPath: logPath, imaFormat: 'ascii' });
-  // boot_aggregate: sha256 over the (zero) PCRs 0-9 of this freshly started TPM, as the kernel computes it.
-  const pcrs = await node.tpm.readPcrs('sha256:0,1,2,3,4,5,6,7,8,9');
-  const bank = pcrs.get(TPM_ALG.SHA256);
-  const aggregate = createHash('sha256');
-  for (let i = 0; i <= 9; i++) aggregate.update(bank?.get(i) ?? new Uint8Array(32));
   const builder = new ImaLogBuilder({ templateHashAlgorithm: 'sha1' });
-  builder.bootAggregate(aggregate.digest());
+  // boot_aggregate over the (zero) PCRs 0-9 of this freshly started TPM, as the kernel computes it.
+  builder.bootAggregate(await bootAggregateOf(node.tpm));
   for (const path of ALLOWED) builder.realFile(path);
   const host = { node, builder, logPath };
   await measure(host, 0);
