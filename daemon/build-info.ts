@@ -55,33 +55,32 @@ export async function writeBuildInfo(dir: string, info: BuildInfo): Promise<stri
 
 /**
  * This build's info: dist/build-info.json, or (a tree compiled with tsc alone, without
- * `npm run build`) the version from package.json beside dist/ with commit "unknown".
+ * `npm run build`) the version from package.json beside dist/ with commit "unknown". A
+ * damaged build-info.json is a CONFIG_INVALID error. (A small file read once: synchronous,
+ * so constructors can use it too.)
  */
-export async function readBuildInfo(dist: URL = DIST): Promise<BuildInfo> {
+function readBuildInfoSync(dist: URL): BuildInfo {
   let text: Uint8Array;
   try {
-    text = await readFile(new URL(BUILD_INFO_FILE, dist));
+    text = readFileSync(new URL(BUILD_INFO_FILE, dist));
   } catch {
-    const pkg = PACKAGE_JSON.parseJson(await readFile(new URL('../package.json', dist)), 'package.json');
+    const pkg = PACKAGE_JSON.parseJson(readFileSync(new URL('../package.json', dist)), 'package.json');
     return { version: 1, packageVersion: pkg.version, commit: 'unknown' };
   }
   return BUILD_INFO.parseJson(text, BUILD_INFO_FILE);
 }
 
-/**
- * The same, read synchronously, for values made in a constructor (the metrics' info gauge);
- * "unknown" for both when neither file can be read, since a label must not stop a daemon.
- */
+/** This build's info (readBuildInfoSync), for `--version` and the daemons' start. */
+export async function readBuildInfo(dist: URL = DIST): Promise<BuildInfo> {
+  return readBuildInfoSync(dist);
+}
+
+/** The same for a label (the metrics' info gauge): "unknown" for what cannot be read, since a label must not stop a daemon. */
 export function buildInfoSync(dist: URL = DIST): BuildInfo {
   try {
-    return BUILD_INFO.parseJson(readFileSync(new URL(BUILD_INFO_FILE, dist)), BUILD_INFO_FILE);
+    return readBuildInfoSync(dist);
   } catch {
-    try {
-      const pkg = PACKAGE_JSON.parseJson(readFileSync(new URL('../package.json', dist)), 'package.json');
-      return { version: 1, packageVersion: pkg.version, commit: 'unknown' };
-    } catch {
-      return { version: 1, packageVersion: 'unknown', commit: 'unknown' };
-    }
+    return { version: 1, packageVersion: 'unknown', commit: 'unknown' };
   }
 }
 
